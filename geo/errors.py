@@ -1,0 +1,95 @@
+"""Error hierarchy for everything a user can hand Rahat.
+
+Every problem with *input* (a file, a scenario, a request) raises a subclass of
+:class:`InputError`. Its message names the offending thing and says what to do, so the CLI can
+print it and exit with a non-zero code and the API can answer with a 4xx problem document,
+never a stack trace. Anything that is not an ``InputError`` is a bug or a server fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class RahatError(Exception):
+    """Base class of all errors raised on purpose by Rahat."""
+
+
+class InputError(RahatError, ValueError):
+    """Input that Rahat refuses, with a message a person can act on.
+
+    Parameters
+    ----------
+    message
+        What is wrong and what to do about it.
+    source
+        The file or field the problem is in, if any; prefixed to the message.
+    """
+
+    #: Short machine-readable code, used as the problem-document ``type`` suffix in the API.
+    code = "invalid-input"
+
+    def __init__(self, message: str, *, source: str | Path | None = None) -> None:
+        self.source = str(source) if source is not None else None
+        self.detail = message
+        super().__init__(f"{self.source}: {message}" if self.source else message)
+
+
+class UnreadableFileError(InputError):
+    """The file cannot be opened or parsed at all (missing, truncated, corrupt, wrong format)."""
+
+    code = "unreadable-file"
+
+
+class SchemaError(InputError):
+    """A table lacks required columns or has columns of an unusable type."""
+
+    code = "schema"
+
+
+class TooLargeError(InputError):
+    """An input exceeds a configured size limit (bytes, pixels, vertices, rows)."""
+
+    code = "too-large"
+
+
+class CRSError(InputError):
+    """A coordinate reference system is missing, unknown or not usable for the operation."""
+
+    code = "crs"
+
+
+class NoOverlapError(InputError):
+    """A layer does not overlap the registry (or another layer) it must be used with."""
+
+    code = "no-overlap"
+
+
+class GeometryError(InputError):
+    """Geometries are empty, invalid beyond repair, or of the wrong type."""
+
+    code = "geometry"
+
+
+class UnsafeArchiveError(InputError):
+    """An archive holds paths that leave it, nested archives, or other unsafe members."""
+
+    code = "unsafe-archive"
+
+
+class AttributeFieldError(InputError):
+    """A named attribute (for example the intensity field) is missing or not numeric."""
+
+    code = "attribute"
+
+
+class EmptyDataError(InputError):
+    """An input holds no usable data (all nodata, no rows, no features)."""
+
+    code = "empty"
+
+
+class ScenarioError(InputError):
+    """A targeting scenario is invalid: unknown fields, bad values, contradictory rules."""
+
+    code = "scenario"
