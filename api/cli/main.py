@@ -1,12 +1,15 @@
-"""Assemble the ``rahat`` command line from its sub-applications.
+"""Assemble the ``rahat`` command line from its per-resource modules.
 
-Each resource has its own module (``registry``, ``hazard``, ...); this module only wires
-them together so that importing the CLI stays cheap (heavy libraries load inside commands).
+Each module (``registry``, ``hazard``, ``targeting``, ``service``, ``bench``, ``demo``) exposes
+``register(app)``; this module only wires them together. Heavy libraries are imported inside
+the commands, so ``rahat --help`` stays fast and nothing runs at import time.
 """
 
 from __future__ import annotations
 
 import typer
+
+from rahat.api.cli import bench, demo, hazard, registry, service, targeting
 
 app = typer.Typer(
     name="rahat",
@@ -16,14 +19,8 @@ app = typer.Typer(
     add_completion=False,
 )
 
-
-def _register() -> None:
-    from rahat.api.cli import registry
-
-    app.add_typer(registry.app, name="registry")
-
-
-_register()
+for _module in (demo, registry, hazard, targeting, service, bench):
+    _module.register(app)
 
 
 def main() -> None:

@@ -1,7 +1,9 @@
-"""placeholder"""
-import typer
-app = typer.Typer(help="Household registry: build, validate and inspect.")
-@app.command()
-def info() -> None:
-    """x."""
+"""``rahat`` CLI commands: registry (to be filled in)."""
 
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root rahat application."""

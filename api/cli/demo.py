@@ -1,0 +1,9 @@
+"""``rahat`` CLI commands: demo (to be filled in)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root rahat application."""
