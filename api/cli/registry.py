@@ -1,9 +1,153 @@
-"""``rahat`` CLI commands: registry (to be filled in)."""
+"""``rahat registry``: build the demo registry, validate registry files, describe them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
+from rahat.api.cli._common import console, print_json, progress_bar, user_errors
 
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root rahat application."""
+app = typer.Typer(
+    help="Household registry: build the demo registry, validate and inspect files.",
+    no_args_is_help=True,
+)
+
+#: Exit code of ``validate`` when the file was readable but some rows were rejected.
+EXIT_ROWS_REJECTED = 1
+
+
+@app.command()
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="Folder for population/registry.parquet.")],
+    households: Annotated[int, typer.Option(min=1, help="Households in the population.")] = 300_000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 2022,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Build a census-calibrated demo population and its registered subset."""
+    import time
+
+    from rahat.geo.registry.synth import write_demo
+
+    started = time.perf_counter()
+    with user_errors(), progress_bar(not as_json) as progress:
+        population_path, registry_path = write_demo(households, seed, out, progress=progress)
+    payload = {
+        "population": str(population_path),
+        "registry": str(registry_path),
+        "households": households,
+        "seed": seed,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    if as_json:
+        print_json(payload)
+    else:
+        console.print(
+            f"wrote {population_path} and {registry_path} "
+            f"({households:,} households, seed {seed}) in {payload['seconds']} s"
+        )
+
+
+@app.command()
+def validate(
+    path: Annotated[Path, typer.Argument(help="GeoParquet, Parquet, Feather or CSV file.")],
+    rejects: Annotated[
+        Path | None, typer.Option(help="CSV for rejected rows (default: <file>.rejects.csv).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the valid households here as GeoParquet.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Validate a registry file; rejected rows go to a rejects file with their reasons.
+
+    Exit codes: 0 all rows valid, 1 some rows rejected (see the rejects file), 2 the file
+    cannot be used at all.
+    """
+    from rahat.geo.registry.io import write_registry
+    from rahat.geo.registry.validate import read_registry
+
+    rejects_path = rejects or path.with_name(path.name + ".rejects.csv")
+    with user_errors():
+        report = read_registry(path, rejects_path=rejects_path)
+        if out is not None:
+            write_registry(report.registry.frame, out)
+    payload = {
+        "file": str(path),
+        "rows": report.total_rows,
+        "valid": report.n_valid,
+        "rejected": report.n_rejected,
+        "reasons": report.reason_counts,
+        "rejects_file": str(rejects_path),
+        "ignored_columns": list(report.ignored_columns),
+    }
+    if as_json:
+        print_json(payload)
+    else:
+        _print_validation(payload)
+    if report.n_rejected:
+        raise typer.Exit(EXIT_ROWS_REJECTED)
+
+
+def _print_validation(payload: dict) -> None:
+    from rich.table import Table
+
+    console.print(
+        f"{payload['file']}: {payload['rows']:,} rows, {payload['valid']:,} valid, "
+        f"{payload['rejected']:,} rejected"
+    )
+    if payload["reasons"]:
+        table = Table("reason", "rows", title="Rejected rows by reason")
+        for reason, count in payload["reasons"].items():
+            table.add_row(reason, f"{count:,}")
+        console.print(table)
+        console.print(f"every rejected row is listed in {payload['rejects_file']}")
+    if payload["ignored_columns"]:
+        console.print(f"ignored columns: {', '.join(payload['ignored_columns'])}")
+
+
+@app.command()
+def info(
+    path: Annotated[Path, typer.Argument(help="GeoParquet, Parquet, Feather or CSV file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Describe a registry: households, people, extent and PMT by province."""
+    from rahat.geo.registry.summary import describe
+    from rahat.geo.registry.validate import read_registry
+
+    with user_errors():
+        report = read_registry(path)
+    summary = describe(report.registry) | {"rejected_rows": report.n_rejected}
+    if as_json:
+        print_json(summary)
+        return
+    print_summary(summary, title=str(path))
+
+
+def print_summary(summary: dict, title: str) -> None:
+    """Print a registry summary (from :func:`rahat.geo.registry.summary.describe`) as a table."""
+    from rich.table import Table
+
+    table = Table("province", "households", "people", "PMT <= 32", title=title)
+    for row in summary["by_province"]:
+        table.add_row(
+            row["province"],
+            f"{row['households']:,}",
+            f"{row['people']:,}",
+            f"{row['share_pmt_le_32']:.1%}",
+        )
+    table.add_row(
+        "[bold]Pakistan[/]",
+        f"[bold]{summary['households']:,}[/]",
+        f"[bold]{summary['people']:,}[/]",
+        f"[bold]{summary['share_pmt_le_32']:.1%}[/]",
+    )
+    console.print(table)
+    if summary.get("rejected_rows"):
+        console.print(f"{summary['rejected_rows']:,} rows rejected (run `rahat registry validate`)")
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``rahat registry`` to the root application."""
+    root.add_typer(app, name="registry")

@@ -1,0 +1,290 @@
+"""Validate a registry table row by row, losing nothing.
+
+Rows that pass every check become the :class:`~rahat.geo.registry.model.Registry`; every
+other row goes to the rejects table with all of its reasons. A problem that makes the whole
+file unusable (missing required columns) raises :class:`~rahat.geo.errors.SchemaError` instead.
+All checks are vectorised over columns.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from rahat.geo.errors import SchemaError
+from rahat.geo.registry.io import atomic_write, read_table
+from rahat.geo.registry.model import Registry
+from rahat.geo.registry.schema import (
+    COLUMNS,
+    DATE_DTYPE,
+    MEMBER_COUNT_COLUMNS,
+    REQUIRED_COLUMNS,
+    Column,
+)
+
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+
+
+@dataclass
+class _Checks:
+    """Collects (mask, reason) pairs; a row is rejected if any mask is true."""
+
+    n: int
+    items: list[tuple[np.ndarray, str]] = field(default_factory=list)
+
+    def add(self, mask: np.ndarray, reason: str) -> None:
+        if mask.any():
+            self.items.append((mask, reason))
+
+    def rejected(self) -> np.ndarray:
+        out = np.zeros(self.n, dtype=bool)
+        for mask, _ in self.items:
+            out |= mask
+        return out
+
+    def reasons(self, rows: np.ndarray) -> np.ndarray:
+        out = np.full(len(rows), "", dtype=object)
+        for mask, reason in self.items:
+            hit = mask[rows]
+            out[hit] = np.where(out[hit] == "", reason, out[hit] + "; " + reason)
+        return out
+
+
+@dataclass(frozen=True)
+class LoadReport:
+    """Outcome of reading and validating a registry file.
+
+    Attributes
+    ----------
+    registry
+        The valid households.
+    rejects
+        One row per rejected input row: ``row`` (0-based position in the file),
+        ``household_id`` (as given, text) and ``reason`` (all reasons, ``;``-separated).
+    reason_counts
+        Number of rejected rows per reason (a row with two reasons counts under both).
+    total_rows
+        Rows in the input.
+    ignored_columns
+        Input columns that are not part of the registry schema.
+    """
+
+    registry: Registry
+    rejects: pd.DataFrame
+    reason_counts: dict[str, int]
+    total_rows: int
+    ignored_columns: tuple[str, ...] = ()
+
+    @property
+    def n_valid(self) -> int:
+        """Number of households loaded."""
+        return len(self.registry)
+
+    @property
+    def n_rejected(self) -> int:
+        """Number of input rows rejected."""
+        return len(self.rejects)
+
+    def write_rejects(self, path: str | Path) -> Path:
+        """Write the rejects table as CSV, atomically."""
+        path = Path(path)
+        atomic_write(path, lambda tmp: self.rejects.to_csv(tmp, index=False))
+        return path
+
+
+def _as_float(column: pa.ChunkedArray) -> np.ndarray:
+    """Return float64 values; nulls and unparsable text become NaN."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        text = pd.Series(column.to_numpy(zero_copy_only=False))
+        return pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if pa.types.is_boolean(column.type):
+        column = pc.cast(column, pa.int8())
+    if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)):
+        return np.full(len(column), np.nan)
+    return pc.cast(column, pa.float64()).to_numpy(zero_copy_only=False)
+
+
+def _as_bool(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
+    """Return (values, invalid) for a boolean column given as bool, 0/1 or text."""
+    if pa.types.is_boolean(column.type):
+        invalid = column.is_null().to_numpy(zero_copy_only=False)
+        values = pc.fill_null(column, False).to_numpy(zero_copy_only=False)
+        return values.astype(bool), invalid
+    text = pc.utf8_lower(pc.cast(column, pa.string()))
+    is_true = pc.fill_null(pc.is_in(text, pa.array(_TRUE)), False).to_numpy(zero_copy_only=False)
+    is_false = pc.fill_null(pc.is_in(text, pa.array(_FALSE)), False).to_numpy(zero_copy_only=False)
+    return is_true, ~(is_true | is_false)
+
+
+def _as_category(column: pa.ChunkedArray) -> pd.Series:
+    if pa.types.is_dictionary(column.type):
+        column = pc.cast(column, column.type.value_type)
+    if not pa.types.is_string(column.type):
+        column = pc.cast(column, pa.string())
+    encoded = pc.dictionary_encode(column).combine_chunks()
+    return pd.Series(
+        pd.Categorical.from_codes(
+            pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32),
+            categories=encoded.dictionary.to_pylist(),
+        )
+    )
+
+
+def _check_numeric(spec: Column, values: np.ndarray, checks: _Checks) -> np.ndarray:
+    missing = np.isnan(values)
+    checks.add(missing, f"{spec.name}: missing or not a number")
+    present = ~missing
+    if spec.kind == "int":
+        checks.add(present & (values != np.floor(values)), f"{spec.name}: not a whole number")
+    low = spec.minimum if spec.minimum is not None else -np.inf
+    high = spec.maximum if spec.maximum is not None else np.inf
+    checks.add(
+        present & ((values < low) | (values > high)),
+        f"{spec.name}: outside {spec.minimum:g}..{spec.maximum:g}"
+        if spec.maximum is not None
+        else f"{spec.name}: below {spec.minimum:g}",
+    )
+    return values
+
+
+def validate_table(table: pa.Table, source: str | None = None) -> LoadReport:
+    """Validate an Arrow table of households.
+
+    Parameters
+    ----------
+    table
+        Raw table, for example from :func:`rahat.geo.registry.io.read_table`.
+    source
+        Name of the input, for messages.
+
+    Returns
+    -------
+    LoadReport
+
+    Raises
+    ------
+    SchemaError
+        If required columns are missing.
+    """
+    missing = [name for name in REQUIRED_COLUMNS if name not in table.column_names]
+    if len(missing) == len(REQUIRED_COLUMNS):
+        raise SchemaError(
+            "no registry columns found; is this a household registry? Expected columns: "
+            + ", ".join(REQUIRED_COLUMNS),
+            source=source,
+        )
+    if missing:
+        raise SchemaError(
+            f"missing required column(s) {', '.join(missing)}; a registry needs "
+            f"{', '.join(REQUIRED_COLUMNS)}",
+            source=source,
+        )
+    n = table.num_rows
+    checks = _Checks(n)
+    data: dict[str, object] = {}
+    for spec in COLUMNS:
+        if spec.name not in table.column_names:
+            continue
+        column = table.column(spec.name)
+        if spec.kind in ("int", "float"):
+            data[spec.name] = _check_numeric(spec, _as_float(column), checks)
+        elif spec.kind == "bool":
+            values, invalid = _as_bool(column)
+            checks.add(invalid, f"{spec.name}: not true/false")
+            data[spec.name] = values
+        elif spec.kind == "date":
+            text = column.to_pandas()
+            dates = pd.to_datetime(text, errors="coerce", format="mixed")
+            bad = dates.isna().to_numpy()
+            if spec.nullable:
+                bad &= text.notna().to_numpy()
+            checks.add(bad, f"{spec.name}: not a date")
+            data[spec.name] = dates.astype(DATE_DTYPE)
+        else:
+            series = _as_category(column)
+            if not spec.nullable:
+                checks.add(series.isna().to_numpy(), f"{spec.name}: missing")
+            if spec.categories is not None:
+                unknown = ~series.isin(spec.categories).to_numpy() & series.notna().to_numpy()
+                checks.add(unknown, f"{spec.name}: not one of {', '.join(spec.categories)}")
+            data[spec.name] = series
+    size = data["household_size"]
+    for name in MEMBER_COUNT_COLUMNS:
+        checks.add(np.asarray(data[name]) > np.asarray(size), f"{name}: more than household_size")
+    ids = np.asarray(data["household_id"])
+    duplicated = pd.Series(ids).duplicated(keep=False).to_numpy() & ~np.isnan(ids)
+    checks.add(duplicated, "household_id: duplicate (every row with this id is rejected)")
+
+    rejected = checks.rejected()
+    keep = np.flatnonzero(~rejected)
+    rows = np.flatnonzero(rejected)
+    frame = _canonical_frame(data, keep)
+    raw_ids = table.column("household_id").take(pa.array(rows)).to_pandas().astype("string")
+    rejects = pd.DataFrame(
+        {"row": rows.astype(np.int64), "household_id": raw_ids, "reason": checks.reasons(rows)}
+    )
+    counts = Counter({reason: int(mask.sum()) for mask, reason in checks.items})
+    known = {c.name for c in COLUMNS}
+    ignored = tuple(c for c in table.column_names if c not in known)
+    return LoadReport(
+        registry=Registry.from_frame(frame, source=source),
+        rejects=rejects,
+        reason_counts=dict(counts.most_common()),
+        total_rows=n,
+        ignored_columns=ignored,
+    )
+
+
+def _canonical_frame(data: dict[str, object], keep: np.ndarray) -> pd.DataFrame:
+    columns: dict[str, object] = {}
+    for spec in COLUMNS:
+        if spec.name not in data:
+            continue
+        values = data[spec.name]
+        if isinstance(values, pd.Series):
+            taken = values.take(keep).reset_index(drop=True)
+            if spec.categories is not None:  # closed set: stable codes across files
+                taken = taken.cat.set_categories(spec.categories)
+            elif spec.kind == "category":
+                taken = taken.cat.remove_unused_categories()
+            columns[spec.name] = taken
+        else:
+            array = np.asarray(values)[keep]
+            columns[spec.name] = array.astype(spec.dtype) if spec.dtype is not None else array
+    return pd.DataFrame(columns)
+
+
+def read_registry(path: str | Path, rejects_path: str | Path | None = None) -> LoadReport:
+    """Read and validate a registry file.
+
+    Parameters
+    ----------
+    path
+        GeoParquet, Parquet, Feather/Arrow or CSV file (see :mod:`rahat.geo.registry.io`).
+    rejects_path
+        Where to write the rejected rows (CSV). Written whenever given, even if empty, so a
+        caller can always find it.
+
+    Returns
+    -------
+    LoadReport
+        Valid households, rejected rows with reasons, and counts.
+
+    Raises
+    ------
+    UnreadableFileError
+        If the file cannot be read at all.
+    SchemaError
+        If required columns are missing.
+    """
+    table = read_table(path)
+    report = validate_table(table, source=str(path))
+    if rejects_path is not None:
+        report.write_rejects(rejects_path)
+    return report
