@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
 from rahat.geo.paths import data_dir
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+
 from rahat.geo.errors import SchemaError, UnreadableFileError
 from rahat.geo.registry.schema import COLUMNS, DATE_DTYPE
 

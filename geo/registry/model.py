@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+
 from rahat.geo.registry.schema import COLUMNS_BY_NAME
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from rahat.geo.errors import SchemaError
 from rahat.geo.registry.io import atomic_write, read_table
 from rahat.geo.registry.model import Registry
