@@ -47,11 +47,17 @@ def describe(registry: Registry) -> dict[str, object]:
         "share_pmt_le_32": float(poor.mean()) if len(registry) else 0.0,
         "by_province": [
             {
-                "province": row.province,
-                "households": int(row.households),
-                "people": int(row.people),
-                "share_pmt_le_32": round(float(row.poor), 4),
+                "province": province,
+                "households": int(households),
+                "people": int(people),
+                "share_pmt_le_32": round(float(poor_share), 4),
             }
-            for row in by_province.itertuples()
+            for province, households, people, poor_share in zip(
+                by_province["province"],
+                by_province["households"].to_numpy(),
+                by_province["people"].to_numpy(),
+                by_province["poor"].to_numpy(),
+                strict=True,
+            )
         ],
     }
