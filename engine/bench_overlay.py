@@ -189,9 +189,7 @@ def _reference_sample(raster: Path, lon: np.ndarray, lat: np.ndarray) -> np.ndar
     return depth
 
 
-def _reference_join(
-    lon: np.ndarray, lat: np.ndarray, layers: list
-) -> list[np.ndarray]:
+def _reference_join(lon: np.ndarray, lat: np.ndarray, layers: list) -> list[np.ndarray]:
     import geopandas as gpd
 
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
@@ -277,9 +275,7 @@ def run_overlay_bench(n: int, *, seed: int = 42, naive: bool = False) -> Overlay
     return result
 
 
-def _same(
-    exposure: object, depth: np.ndarray, rows: np.ndarray, joins: list[np.ndarray]
-) -> bool:
+def _same(exposure: object, depth: np.ndarray, rows: np.ndarray, joins: list[np.ndarray]) -> bool:
     from rahat.engine.exposure import Exposure
 
     assert isinstance(exposure, Exposure)

@@ -90,7 +90,9 @@ class ZoneLayer:
         return cls(name, frame.geometry.to_numpy(), frame.crs, table, priority)
 
 
-def admin_zone_layers(levels: tuple[str, ...] = ("province", "district", "tehsil")) -> list[ZoneLayer]:
+def admin_zone_layers(
+    levels: tuple[str, ...] = ("province", "district", "tehsil"),
+) -> list[ZoneLayer]:
     """Return the real admin boundaries bundled with Rahat as zone layers.
 
     ``province`` and ``district`` cover Pakistan (2023 census set, OSM boundaries);
