@@ -25,3 +25,16 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("RAHAT_CACHE_DIR", default))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def repo_root() -> Path:
+    """Return the repository root (where ``scenarios/`` and ``data/`` live)."""
+    return _REPO_ROOT
+
+
+def scenarios_dir() -> Path:
+    """Return the folder of the shipped scenario files (``scenarios/``).
+
+    Override with ``RAHAT_SCENARIOS_DIR``.
+    """
+    return Path(os.environ.get("RAHAT_SCENARIOS_DIR", _REPO_ROOT / "scenarios"))

@@ -1,9 +1,105 @@
-"""``rahat`` CLI commands: bench (to be filled in)."""
+"""``rahat bench``: on-demand benchmarks that print measured figures (never run by the tests)."""
 
 from __future__ import annotations
 
+import json
+from typing import Annotated
+
 import typer
 
+from rahat.api.cli._common import console, print_json
 
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root rahat application."""
+app = typer.Typer(help="Benchmarks: measured figures for the closing notes.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+
+
+def _show(title: str, figures: dict, as_json: bool) -> None:
+    if as_json:
+        print_json(figures)
+        return
+    from rich.table import Table
+
+    table = Table("measure", "value", title=title)
+    for key, value in figures.items():
+        shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+        table.add_row(key, str(shown))
+    console.print(table)
+
+
+@app.command("overlay")
+def overlay_bench(
+    households: Annotated[int, typer.Option(min=1, help="Households.")] = 1_000_000,
+    naive: Annotated[bool, typer.Option(help="Also time the naive sjoin-first pipeline.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rahat's overlay vs geopandas + rasterio on a national synthetic data set."""
+    from dataclasses import asdict
+
+    from rahat.engine.bench_overlay import run_overlay_bench
+
+    result = run_overlay_bench(households, naive=naive)
+    _show(f"overlay, {households:,} households", asdict(result), as_json)
+
+
+@app.command("cold-start")
+def cold_start_bench(as_json: JsonFlag = False) -> None:
+    """First overlay in a fresh process with an empty numba cache, then with a warm one."""
+    from rahat.engine.bench_coldstart import run_cold_start_bench
+
+    _show("cold start", run_cold_start_bench(), as_json)
+
+
+@app.command("synth")
+def synth_bench(
+    households: Annotated[int, typer.Option(min=1, help="Households.")] = 1_000_000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Time and peak memory of building and writing the demo registry."""
+    import tempfile
+    import time
+
+    from rahat.engine.benchmark import peak_rss_mb
+    from rahat.geo.registry.synth import write_demo
+
+    with tempfile.TemporaryDirectory(prefix="rahat-synth-") as out:
+        started = time.perf_counter()
+        write_demo(households, 1, out)
+        seconds = time.perf_counter() - started
+    _show(
+        "demo registry",
+        {"households": households, "seconds": round(seconds, 2), "peak_rss_mb": peak_rss_mb()},
+        as_json,
+    )
+
+
+@app.command("policy")
+def policy_bench(
+    households: Annotated[int, typer.Option(min=1, help="Households.")] = 1_000_000,
+    as_json: JsonFlag = False,
+) -> None:
+    """Seconds to evaluate one more scenario on a cached exposure."""
+    from rahat.engine.targeting.bench import bench_policy
+
+    _show(f"policy, {households:,} households", bench_policy(households), as_json)
+
+
+@app.command("hazard-inspect")
+def hazard_inspect_bench(as_json: JsonFlag = False) -> None:
+    """``rahat hazard inspect`` on a 7000 x 5500 float32 GeoTIFF: seconds and peak memory."""
+    from rahat.geo.hazards import bench_inspect
+
+    _show("hazard inspect", json.loads(json.dumps(bench_inspect(), default=str)), as_json)
+
+
+@app.command("api")
+def api_bench(as_json: JsonFlag = False) -> None:
+    """API latency under 50 concurrent clients and CSV export throughput."""
+    from rahat.api.service.bench import bench_api
+
+    _show("api", bench_api(), as_json)
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``rahat bench`` to the root application."""
+    root.add_typer(app, name="bench")
