@@ -53,7 +53,7 @@ _COD_DISTRICT_ALIASES = {
     "Karachi West": "West Karachi",
     "Korangi": "Korangi Karachi",
     "Malir": "Malir Karachi",
-    "Kambar Shahdadkot": "Kambar Shahdad Kot",
+    "Kambar Shahdadkot": "Qambar-Shahdadkot",
     "Tando Allah Yar": "Tando Allahyar",
     "Tando Mohammad Khan": "Tando M. Khan",
 }

@@ -137,12 +137,35 @@ def _as_category(column: pa.ChunkedArray) -> pd.Series:
     )
 
 
-def _check_numeric(spec: Column, values: np.ndarray, checks: _Checks) -> np.ndarray:
-    missing = np.isnan(values)
-    checks.add(missing, f"{spec.name}: missing or not a number")
-    present = ~missing
-    if spec.kind == "int":
-        checks.add(present & (values != np.floor(values)), f"{spec.name}: not a whole number")
+_INTEGER_TEXT = r"^\s*[+-]?[0-9]+\s*$"
+
+
+def _as_int(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return (int64 values, missing, fractional) for an integer column, exactly.
+
+    Integer columns and integer text keep every digit (ids above 2**53 stay exact); other
+    numbers go through float64 and must be whole.
+    """
+    if pa.types.is_integer(column.type):
+        missing = column.is_null().to_numpy(zero_copy_only=False)
+        values = pc.fill_null(pc.cast(column, pa.int64()), 0).to_numpy(zero_copy_only=False)
+        return values, missing, np.zeros(len(column), dtype=bool)
+    floats = _as_float(column)
+    missing = np.isnan(floats)
+    fractional = ~missing & (floats != np.floor(floats))
+    in_range = ~missing & ~fractional & (np.abs(floats) < 2.0**63)
+    values = np.zeros(len(column), dtype=np.int64)
+    values[in_range] = floats[in_range].astype(np.int64)
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        exact = pc.match_substring_regex(column, _INTEGER_TEXT)
+        exact = pc.fill_null(exact, False)
+        parsed = pc.cast(pc.if_else(exact, pc.utf8_trim_whitespace(column), None), pa.int64())
+        use = exact.to_numpy(zero_copy_only=False)
+        values[use] = pc.fill_null(parsed, 0).to_numpy(zero_copy_only=False)[use]
+    return values, missing, fractional
+
+
+def _check_range(spec: Column, values: np.ndarray, present: np.ndarray, checks: _Checks) -> None:
     low = spec.minimum if spec.minimum is not None else -np.inf
     high = spec.maximum if spec.maximum is not None else np.inf
     checks.add(
@@ -151,6 +174,19 @@ def _check_numeric(spec: Column, values: np.ndarray, checks: _Checks) -> np.ndar
         if spec.maximum is not None
         else f"{spec.name}: below {spec.minimum:g}",
     )
+
+
+def _check_numeric(spec: Column, column: pa.ChunkedArray, checks: _Checks) -> np.ndarray:
+    if spec.kind == "int":
+        values, missing, fractional = _as_int(column)
+        checks.add(fractional, f"{spec.name}: not a whole number")
+        present = ~missing & ~fractional
+    else:
+        values = _as_float(column)
+        missing = np.isnan(values)
+        present = ~missing
+    checks.add(missing, f"{spec.name}: missing or not a number")
+    _check_range(spec, values, present, checks)
     return values
 
 
@@ -194,7 +230,7 @@ def validate_table(table: pa.Table, source: str | None = None) -> LoadReport:
             continue
         column = table.column(spec.name)
         if spec.kind in ("int", "float"):
-            data[spec.name] = _check_numeric(spec, _as_float(column), checks)
+            data[spec.name] = _check_numeric(spec, column, checks)
         elif spec.kind == "bool":
             values, invalid = _as_bool(column)
             checks.add(invalid, f"{spec.name}: not true/false")
@@ -204,7 +240,7 @@ def validate_table(table: pa.Table, source: str | None = None) -> LoadReport:
             dates = pd.to_datetime(text, errors="coerce", format="mixed")
             bad = dates.isna().to_numpy()
             if spec.nullable:
-                bad &= text.notna().to_numpy()
+                bad = bad & text.notna().to_numpy()
             checks.add(bad, f"{spec.name}: not a date")
             data[spec.name] = dates.astype(DATE_DTYPE)
         else:
@@ -219,7 +255,7 @@ def validate_table(table: pa.Table, source: str | None = None) -> LoadReport:
     for name in MEMBER_COUNT_COLUMNS:
         checks.add(np.asarray(data[name]) > np.asarray(size), f"{name}: more than household_size")
     ids = np.asarray(data["household_id"])
-    duplicated = pd.Series(ids).duplicated(keep=False).to_numpy() & ~np.isnan(ids)
+    duplicated = pd.Series(ids).duplicated(keep=False).to_numpy() & (ids >= 1)
     checks.add(duplicated, "household_id: duplicate (every row with this id is rejected)")
 
     rejected = checks.rejected()

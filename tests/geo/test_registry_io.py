@@ -143,7 +143,7 @@ def test_several_reasons_are_all_reported(tmp_path: Path) -> None:
 
 def test_missing_required_column_fails_whole_file(tmp_path: Path) -> None:
     path = write_csv(valid_rows().drop(columns=["pmt_score"]), tmp_path / "r.csv")
-    with pytest.raises(SchemaError, match="missing required column.*pmt_score"):
+    with pytest.raises(SchemaError, match=r"missing required column.*pmt_score"):
         read_registry(path)
 
 
@@ -195,3 +195,30 @@ def test_projected_geoparquet_is_refused(tmp_path: Path) -> None:
 
 def test_required_columns_are_the_documented_ones() -> None:
     assert "household_id" in REQUIRED_COLUMNS and "pmt_score" in REQUIRED_COLUMNS
+
+
+def test_large_ids_stay_exact(tmp_path: Path) -> None:
+    frame = valid_rows()
+    frame["household_id"] = np.arange(2**62, 2**62 + 6, dtype=np.int64)
+    csv = read_registry(write_csv(frame, tmp_path / "r.csv")).registry
+    np.testing.assert_array_equal(csv.household_id, frame["household_id"].to_numpy())
+    frame["last_updated"] = pd.to_datetime(frame["last_updated"])
+    frame.to_parquet(tmp_path / "r.parquet")
+    pq = read_registry(tmp_path / "r.parquet").registry
+    np.testing.assert_array_equal(pq.household_id, frame["household_id"].to_numpy())
+
+
+def test_missing_ids_are_not_called_duplicates(tmp_path: Path) -> None:
+    frame = valid_rows().astype(object)
+    frame.loc[[1, 3], "household_id"] = None
+    report = read_registry(write_csv(frame, tmp_path / "r.csv"))
+    assert report.rejects["row"].tolist() == [1, 3]
+    assert all("duplicate" not in r for r in report.rejects["reason"])
+
+
+def test_nullable_dates_with_gaps(tmp_path: Path) -> None:
+    frame = valid_rows()
+    frame["registered_on"] = ["2019-01-01", None] * 3
+    report = read_registry(write_csv(frame, tmp_path / "r.csv"))
+    assert report.n_rejected == 0
+    assert report.registry.frame["registered_on"].isna().sum() == 3
