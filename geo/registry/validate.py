@@ -261,7 +261,7 @@ def validate_table(table: pa.Table, source: str | None = None) -> LoadReport:
     rejected = checks.rejected()
     keep = np.flatnonzero(~rejected)
     rows = np.flatnonzero(rejected)
-    frame = _canonical_frame(data, keep)
+    frame = _canonical_frame(data, keep, n)
     raw_ids = table.column("household_id").take(pa.array(rows)).to_pandas().astype("string")
     rejects = pd.DataFrame(
         {"row": rows.astype(np.int64), "household_id": raw_ids, "reason": checks.reasons(rows)}
@@ -278,22 +278,26 @@ def validate_table(table: pa.Table, source: str | None = None) -> LoadReport:
     )
 
 
-def _canonical_frame(data: dict[str, object], keep: np.ndarray) -> pd.DataFrame:
+def _canonical_frame(data: dict[str, object], keep: np.ndarray, n: int) -> pd.DataFrame:
+    """Build the registry frame from the kept rows (no copy when every row is kept)."""
+    every_row = len(keep) == n
     columns: dict[str, object] = {}
     for spec in COLUMNS:
         if spec.name not in data:
             continue
         values = data[spec.name]
         if isinstance(values, pd.Series):
-            taken = values.take(keep).reset_index(drop=True)
+            taken = values if every_row else values.take(keep).reset_index(drop=True)
             if spec.categories is not None:  # closed set: stable codes across files
                 taken = taken.cat.set_categories(spec.categories)
-            elif spec.kind == "category":
+            elif spec.kind == "category" and not every_row:
                 taken = taken.cat.remove_unused_categories()
             columns[spec.name] = taken
         else:
-            array = np.asarray(values)[keep]
-            columns[spec.name] = array.astype(spec.dtype) if spec.dtype is not None else array
+            array = np.asarray(values) if every_row else np.asarray(values)[keep]
+            columns[spec.name] = (
+                array.astype(spec.dtype, copy=False) if spec.dtype is not None else array
+            )
     return pd.DataFrame(columns)
 
 
