@@ -1,0 +1,241 @@
+"""Read a NetCDF hazard variable (CF conventions), optionally with a time axis."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rahat.geo.errors import (
+    AttributeFieldError,
+    SchemaError,
+    TooLargeError,
+    UnreadableFileError,
+)
+from rahat.geo.hazards.crs import resolve_crs
+from rahat.geo.hazards.grid import ArrayRasterGrid
+from rahat.geo.hazards.limits import HazardLimits
+from rahat.geo.hazards.raster import check_pixels
+from rahat.geo.hazards.time import TimeSelection, reduce_time, step_units, to_datetime
+
+if TYPE_CHECKING:
+    import pyproj
+    import xarray as xr
+
+_X_NAMES = {"x", "lon", "longitude", "easting", "rlon"}
+_Y_NAMES = {"y", "lat", "latitude", "northing", "rlat"}
+_LON_STD = {"longitude", "grid_longitude"}
+_LAT_STD = {"latitude", "grid_latitude"}
+
+
+@dataclass
+class NetCDFSource:
+    """What the NetCDF reader produced."""
+
+    grid: ArrayRasterGrid
+    crs: pyproj.CRS
+    valid_time: tuple[datetime, datetime] | None
+    names: list[str] = field(default_factory=list)
+    units: str | None = None
+    duration_units: str | None = None
+
+
+def _axis_kind(ds: xr.Dataset, dim: str) -> str | None:
+    coord = ds[dim] if dim in ds.variables else None
+    attrs = coord.attrs if coord is not None else {}
+    std = str(attrs.get("standard_name", "")).lower()
+    axis = str(attrs.get("axis", "")).upper()
+    units = str(attrs.get("units", "")).lower()
+    if axis == "T" or std == "time" or (coord is not None and coord.dtype.kind == "M"):
+        return "t"
+    if axis == "X" or std in _LON_STD | {"projection_x_coordinate"} or dim.lower() in _X_NAMES:
+        return "x"
+    if axis == "Y" or std in _LAT_STD | {"projection_y_coordinate"} or dim.lower() in _Y_NAMES:
+        return "y"
+    if units.startswith("degrees_east"):
+        return "x"
+    if units.startswith("degrees_north"):
+        return "y"
+    return None
+
+
+def _pick_variable(ds: xr.Dataset, name: str | None, source: Path) -> str:
+    if name is not None:
+        if name not in ds.data_vars:
+            raise AttributeFieldError(
+                f"has no variable {name!r}; its variables are {list(map(str, ds.data_vars))}",
+                source=source,
+            )
+        return name
+    candidates = [
+        str(v)
+        for v, da in ds.data_vars.items()
+        if {"x", "y"} <= {_axis_kind(ds, str(d)) for d in da.dims}
+    ]
+    if not candidates:
+        raise SchemaError(
+            "has no gridded variable with x/y (or lon/lat) dimensions; send a CF-compliant NetCDF",
+            source=source,
+        )
+    if len(candidates) > 1:
+        raise SchemaError(
+            f"has several gridded variables ({', '.join(candidates)}); name the one to use "
+            "(intensity_field=... / --field)",
+            source=source,
+        )
+    return candidates[0]
+
+
+def _regular(values: np.ndarray, dim: str, source: Path) -> float:
+    if len(values) < 2:
+        raise SchemaError(f"dimension {dim!r} has fewer than 2 cells", source=source)
+    steps = np.diff(values.astype(float))
+    if not np.allclose(steps, steps[0], rtol=1e-5, atol=0):
+        raise SchemaError(
+            f"coordinate {dim!r} is not evenly spaced; regrid to a regular grid and send that",
+            source=source,
+        )
+    return float(steps.mean())
+
+
+def _crs_of(ds: xr.Dataset, var: str, xdim: str) -> tuple[pyproj.CRS | None, bool]:
+    """Return ``(crs, assumed)``; ``assumed`` is true for WGS 84 implied by lon/lat axes."""
+    import rioxarray  # noqa: F401  (registers the .rio accessor)
+    from pyproj import CRS
+
+    try:
+        rio_crs = ds[var].rio.crs or ds.rio.crs
+    except Exception:
+        rio_crs = None
+    if rio_crs is not None:
+        return CRS.from_user_input(rio_crs.to_wkt()), False
+    mapping = ds[var].encoding.get("grid_mapping") or ds[var].attrs.get("grid_mapping")
+    if mapping and str(mapping) in ds.variables:
+        try:
+            return CRS.from_cf(dict(ds[str(mapping)].attrs)), False
+        except Exception:
+            pass
+    xs = str(ds[xdim].attrs.get("standard_name", "")) if xdim in ds.variables else ""
+    xu = str(ds[xdim].attrs.get("units", "")) if xdim in ds.variables else ""
+    if xs == "longitude" or xu.startswith("degrees_east"):
+        return CRS.from_epsg(4326), True
+    return None, False
+
+
+def read_netcdf(
+    path: Path,
+    *,
+    crs: pyproj.CRS | None,
+    variable: str | None,
+    time: TimeSelection | None,
+    limits: HazardLimits,
+    warnings: list[str],
+) -> NetCDFSource:
+    """Read one gridded NetCDF variable, reducing its time axis as asked.
+
+    The x/y dimensions are found from CF attributes (``axis``, ``standard_name``, ``units``)
+    or names; the CRS from ``grid_mapping`` (via rioxarray), else WGS 84 for CF longitude /
+    latitude coordinates, else the caller's. Only the header is read before the size checks;
+    time steps are then read one at a time.
+
+    Raises
+    ------
+    UnreadableFileError, SchemaError, AttributeFieldError, TooLargeError, CRSError
+    """
+    import xarray as xr
+
+    try:
+        ds = xr.open_dataset(path, mask_and_scale=True, decode_times=True, decode_coords="all")
+    except Exception as exc:
+        raise UnreadableFileError(
+            f"cannot be opened as NetCDF; it is truncated or corrupt ({exc}); ask the sender again",
+            source=path,
+        ) from None
+    with ds:
+        var = _pick_variable(ds, variable, path)
+        da = ds[var]
+        kinds = {str(d): _axis_kind(ds, str(d)) for d in da.dims}
+        xdim = next(d for d, k in kinds.items() if k == "x")
+        ydim = next(d for d, k in kinds.items() if k == "y")
+        tdim = next((d for d, k in kinds.items() if k == "t"), None)
+        extra = [d for d in kinds if d not in (xdim, ydim, tdim)]
+        for d in extra:
+            if da.sizes[d] != 1:
+                raise SchemaError(
+                    f"variable {var!r} has an extra dimension {d!r} of size {da.sizes[d]}; "
+                    "send one slice of it",
+                    source=path,
+                )
+        da = da.isel({d: 0 for d in extra})
+        nx, ny = int(da.sizes[xdim]), int(da.sizes[ydim])
+        check_pixels(nx, ny, limits, path)
+        nt = int(da.sizes[tdim]) if tdim else 1
+        if nt > limits.max_time_steps:
+            raise TooLargeError(
+                f"variable {var!r} has {nt:,} time steps, more than {limits.max_time_steps:,}",
+                source=path,
+            )
+        file_crs, assumed = _crs_of(ds, var, xdim)
+        layer_crs = resolve_crs(file_crs, crs, path)
+        if assumed:
+            warnings.append("no grid_mapping in the file; its lon/lat coordinates read as WGS 84")
+        xs = np.asarray(da[xdim].values, dtype=float)
+        ys = np.asarray(da[ydim].values, dtype=float)
+        dx, dy = _regular(xs, xdim, path), _regular(ys, ydim, path)
+        da = da.transpose(*([tdim] if tdim else []), ydim, xdim)
+        flip_y, flip_x = dy > 0, dx < 0
+
+        def orient(a: np.ndarray) -> np.ndarray:
+            if flip_y:
+                a = a[::-1]
+            if flip_x:
+                a = a[:, ::-1]
+            return np.ascontiguousarray(a)
+
+        valid_time = None
+        duration_units = None
+        if tdim is None:
+            values = orient(np.asarray(da.values))
+        else:
+            times = [to_datetime(t) for t in np.asarray(da[tdim].values)]
+            order = np.argsort(np.asarray([t.timestamp() for t in times]))
+            times_sorted = [times[i] for i in order]
+
+            def read_step(i: int) -> np.ndarray:
+                return np.asarray(da.isel({tdim: int(order[i])}).values)
+
+            if time is None:
+                time = TimeSelection.max_over()
+                if nt > 1:
+                    warnings.append(
+                        f"the file has {nt} time steps and no time selection was given; the "
+                        "maximum over all of them is used"
+                    )
+            reduced = reduce_time(times_sorted, read_step, time, source=str(path))
+            if reduced.note:
+                warnings.append(reduced.note)
+            values = orient(reduced.values)
+            valid_time = reduced.valid_time
+            if time.mode == "duration":
+                duration_units = step_units(times_sorted)
+        x_left = float(min(xs[0], xs[-1])) - abs(dx) / 2
+        y_top = float(max(ys[0], ys[-1])) + abs(dy) / 2
+        from affine import Affine
+
+        transform = Affine(abs(dx), 0.0, x_left, 0.0, -abs(dy), y_top)
+        attrs: dict[str, Any] = dict(ds[var].attrs)
+        nodata = None if values.dtype.kind == "f" else attrs.get("_FillValue")
+        grid = ArrayRasterGrid(array=values, transform=transform, nodata=nodata)
+        names = [var, str(attrs.get("standard_name", "")), str(attrs.get("long_name", ""))]
+        units = str(attrs["units"]) if "units" in attrs else None
+    return NetCDFSource(
+        grid=grid,
+        crs=layer_crs,
+        valid_time=valid_time,
+        names=names,
+        units=units,
+        duration_units=duration_units,
+    )

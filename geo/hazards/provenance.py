@@ -1,0 +1,57 @@
+"""Where a hazard layer came from: file name, content hash, sender and time of receipt."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Provenance of a hazard layer.
+
+    Parameters
+    ----------
+    file_name
+        Base name of the file as received.
+    sha256
+        Hex SHA-256 of the file's bytes.
+    sender
+        Who sent it (agency or person), if known.
+    received_at
+        When Rahat read it (UTC).
+    """
+
+    file_name: str
+    sha256: str
+    sender: str | None
+    received_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-serialisable mapping."""
+        return {
+            "file_name": self.file_name,
+            "sha256": self.sha256,
+            "sender": self.sender,
+            "received_at": self.received_at.isoformat(),
+        }
+
+
+def sha256_file(path: str | Path) -> str:
+    """Return the hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def provenance_of(path: str | Path, sender: str | None = None) -> Provenance:
+    """Return the :class:`Provenance` of a file received now."""
+    path = Path(path)
+    return Provenance(path.name, sha256_file(path), sender, datetime.now(UTC))

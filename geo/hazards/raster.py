@@ -1,0 +1,206 @@
+"""Open GeoTIFF / Cloud-Optimised GeoTIFF (and other GDAL rasters) as lazy grids.
+
+Only the header is read here. The pixel count is taken from the TIFF header itself (a few
+bytes, before GDAL sees the file) and again from GDAL's header, and refused above the limit
+before any pixel is read.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import numpy as np
+
+from rahat.geo.errors import CRSError, SchemaError, TooLargeError, UnreadableFileError
+from rahat.geo.hazards.crs import resolve_crs
+from rahat.geo.hazards.grid import FileRasterGrid
+from rahat.geo.hazards.limits import HazardLimits
+
+if TYPE_CHECKING:
+    import pyproj
+
+_TIFF_TYPES = {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}
+
+
+@dataclass
+class RasterSource:
+    """What a raster reader found: the grid, its CRS and metadata used to infer kind and time."""
+
+    grid: FileRasterGrid
+    crs: pyproj.CRS
+    names: list[str] = field(default_factory=list)
+    units: str | None = None
+    time_text: str | None = None
+
+
+def tiff_dimensions(source: str | Path | BinaryIO) -> tuple[int, int] | None:
+    """Return ``(width, height)`` of the first image of a TIFF from its header, or ``None``.
+
+    Reads only the header and the first IFD (classic TIFF and BigTIFF, both byte orders).
+
+    Parameters
+    ----------
+    source
+        A path, or a seekable binary file object (for example a zip member).
+    """
+    try:
+        if isinstance(source, str | Path):
+            with open(source, "rb") as fh:
+                return _tiff_dimensions(fh)
+        return _tiff_dimensions(source)
+    except (OSError, struct.error, EOFError):
+        return None
+
+
+def _tiff_dimensions(fh: BinaryIO) -> tuple[int, int] | None:
+    head = fh.read(16)
+    if len(head) < 8:
+        return None
+    order = {b"II": "<", b"MM": ">"}.get(head[:2])
+    if order is None:
+        return None
+    magic = struct.unpack(order + "H", head[2:4])[0]
+    if magic == 42:
+        fh.seek(struct.unpack(order + "I", head[4:8])[0])
+        count = struct.unpack(order + "H", fh.read(2))[0]
+        entry, fmt_entry, value_at = 12, "HHI", 8
+    elif magic == 43 and len(head) >= 16:
+        fh.seek(struct.unpack(order + "Q", head[8:16])[0])
+        count = struct.unpack(order + "Q", fh.read(8))[0]
+        entry, fmt_entry, value_at = 20, "HHQ", 12
+    else:
+        return None
+    raw = fh.read(entry * min(count, 4096))
+    dims: dict[int, int] = {}
+    for i in range(len(raw) // entry):
+        rec = raw[i * entry : (i + 1) * entry]
+        tag, typ, _n = struct.unpack(order + fmt_entry, rec[:value_at])
+        if tag in (256, 257) and typ in _TIFF_TYPES:
+            code, size = _TIFF_TYPES[typ]
+            dims[tag] = struct.unpack(order + code, rec[value_at : value_at + size])[0]
+    if 256 in dims and 257 in dims:
+        return dims[256], dims[257]
+    return None
+
+
+def check_pixels(width: int, height: int, limits: HazardLimits, source: str | Path) -> None:
+    """Raise :class:`TooLargeError` if ``width * height`` exceeds ``limits.max_pixels``."""
+    if width * height > limits.max_pixels:
+        raise TooLargeError(
+            f"raster claims {width} x {height} = {width * height:,} pixels, more than the limit "
+            f"of {limits.max_pixels:,}; ask the sender for a coarser or clipped raster, or raise "
+            "HazardLimits.max_pixels",
+            source=source,
+        )
+
+
+def _python_scalar(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    f = float(value)
+    return int(f) if f.is_integer() and abs(f) < 2**53 else f
+
+
+def open_raster(
+    gdal_path: str,
+    *,
+    source: str | Path,
+    crs: pyproj.CRS | None,
+    limits: HazardLimits,
+    warnings: list[str],
+) -> RasterSource:
+    """Open a raster's header and return a lazy grid.
+
+    Parameters
+    ----------
+    gdal_path
+        Path (or ``/vsizip/...`` path) GDAL opens.
+    source
+        The file as the user named it (for messages).
+    crs
+        CRS stated by the caller, used when the file has none.
+    limits
+        Size limits.
+    warnings
+        List that receives warnings.
+
+    Raises
+    ------
+    TooLargeError, CRSError, UnreadableFileError, SchemaError
+    """
+    import rasterio
+    from pyproj import CRS
+    from rasterio.errors import RasterioIOError
+
+    if not gdal_path.startswith("/vsi"):
+        dims = tiff_dimensions(gdal_path)
+        if dims is not None:
+            check_pixels(dims[0], dims[1], limits, source)
+    # /vsizip/ members were checked by rahat.geo.hazards.archive before GDAL sees them
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"):
+        try:
+            src = rasterio.open(gdal_path)
+        except RasterioIOError as exc:
+            raise UnreadableFileError(
+                f"cannot be opened as a raster, the file is truncated, corrupt or not a raster "
+                f"({exc}); ask the sender for a valid GeoTIFF",
+                source=source,
+            ) from None
+        with src:
+            check_pixels(src.width, src.height, limits, source)
+            t = src.transform
+            if t.b != 0 or t.d != 0:
+                raise CRSError(
+                    "the raster is rotated or sheared; warp it to a north-up grid first "
+                    "(gdalwarp) and send that",
+                    source=source,
+                )
+            if t.is_identity or t.e == 0 or t.a == 0:
+                raise CRSError(
+                    "the raster has no georeferencing (no geotransform); send a GeoTIFF with "
+                    "its geotransform and CRS",
+                    source=source,
+                )
+            if t.e > 0:
+                raise CRSError(
+                    "the raster is stored south-up; flip it to north-up (gdalwarp) and send that",
+                    source=source,
+                )
+            file_crs = CRS.from_user_input(src.crs.to_wkt()) if src.crs else None
+            layer_crs = resolve_crs(file_crs, crs, source)
+            dtype = np.dtype(src.dtypes[0])
+            if dtype.kind not in "biuf":
+                raise SchemaError(
+                    f"band 1 has data type {dtype}, not a real number; send a numeric band",
+                    source=source,
+                )
+            if src.count > 1:
+                warnings.append(f"the raster has {src.count} bands; only band 1 is used")
+            grid = FileRasterGrid(
+                path=gdal_path,
+                band=1,
+                transform=t,
+                shape=(src.height, src.width),
+                nodata=_python_scalar(src.nodata),
+                dtype=dtype,
+                block_shape=(int(src.block_shapes[0][0]), int(src.block_shapes[0][1])),
+            )
+            tags = {**src.tags(), **src.tags(1)}
+            names = [src.descriptions[0] or "", *(str(v) for k, v in tags.items() if _is_meta(k))]
+            units = src.units[0] or tags.get("units") or tags.get("UNITS") or None
+            time_text = next(
+                (
+                    str(tags[k])
+                    for k in ("valid_time", "VALID_TIME", "time", "TIME", "TIFFTAG_DATETIME")
+                    if k in tags
+                ),
+                None,
+            )
+    return RasterSource(grid=grid, crs=layer_crs, names=names, units=units, time_text=time_text)
+
+
+def _is_meta(key: str) -> bool:
+    return key.lower() in {"long_name", "standard_name", "kind", "hazard", "name", "description"}

@@ -1,0 +1,269 @@
+"""``read_hazard``: sniff the format, read with the right reader, validate, return a layer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rahat.geo.errors import CRSError, EmptyDataError, NoOverlapError, UnreadableFileError
+from rahat.geo.hazards.classes import Classification, default_classes
+from rahat.geo.hazards.crs import parse_crs
+from rahat.geo.hazards.kinds import HazardKind, guess_kind, parse_kind
+from rahat.geo.hazards.layer import HazardLayer
+from rahat.geo.hazards.limits import DEFAULT_LIMITS, HazardLimits
+from rahat.geo.hazards.provenance import provenance_of
+from rahat.geo.hazards.sniff import sniff_format
+from rahat.geo.hazards.time import TimeSelection, parse_time_text, to_datetime
+
+_VECTOR_FORMATS = {"geojson", "topojson", "gpkg", "shapefile", "parquet"}
+_NOT_A_LAYER = (
+    "is neither a raster nor a vector layer Rahat can read; send GeoTIFF, NetCDF, GeoJSON, "
+    "GeoPackage, zipped Shapefile, TopoJSON, GeoParquet or CSV lon,lat,value"
+)
+
+
+def read_hazard(
+    path: str | Path,
+    *,
+    kind: HazardKind | str | None = None,
+    name: str | None = None,
+    crs: Any = None,
+    intensity_field: str | None = None,
+    time: TimeSelection | None = None,
+    sender: str | None = None,
+    registry_extent: tuple[float, float, float, float] | None = None,
+    limits: HazardLimits = DEFAULT_LIMITS,
+    layer: str | None = None,
+    classes: Classification | Mapping[str, Any] | None = None,
+    valid_time: Any = None,
+) -> HazardLayer:
+    """Read, validate and normalise one hazard file.
+
+    The format is recognised from the content (GeoTIFF/COG, NetCDF, zip, GeoPackage,
+    GeoParquet, GeoJSON, TopoJSON, Shapefile, CSV points). Size limits are checked from headers
+    before any data is read; rasters are then streamed block by block once to detect corrupt
+    blocks and all-nodata files (nothing is written anywhere).
+
+    Parameters
+    ----------
+    path
+        The file as received.
+    kind
+        Hazard kind of the returned layer (for a duration, the kind of the result); inferred
+        from file/variable metadata and the file name when ``None``, else ``generic``.
+    name
+        Layer name; defaults to the file stem.
+    crs
+        CRS to assume when the file has none (``EPSG:xxxx``, WKT, ``pyproj.CRS``).
+    intensity_field
+        Vector attribute, CSV column or NetCDF variable with the intensity or class values.
+    time
+        How to reduce a time axis (default: maximum over all steps, with a warning).
+    sender
+        Who sent the file (recorded in provenance).
+    registry_extent
+        ``(west, south, east, north)`` in degrees; the layer must overlap it.
+    limits
+        Size limits.
+    layer
+        Layer of a multi-layer vector file.
+    classes
+        A :class:`Classification`, or an override of this kind's entry in ``classes.yaml``
+        (``{"thresholds": [...], "labels": [...]}``; keys left out keep their default).
+    valid_time
+        Time the layer is valid for, when the file does not say (``datetime`` or ISO string,
+        or a ``(start, end)`` pair).
+
+    Returns
+    -------
+    HazardLayer
+
+    Raises
+    ------
+    rahat.geo.errors.InputError
+        A subclass naming the file and what to do: ``UnreadableFileError``, ``TooLargeError``,
+        ``CRSError``, ``GeometryError``, ``UnsafeArchiveError``, ``AttributeFieldError``,
+        ``EmptyDataError``, ``NoOverlapError``, ``SchemaError``.
+    """
+    path = Path(path)
+    kind_ = parse_kind(kind)
+    caller_crs = parse_crs(crs, source=path)
+    warnings: list[str] = []
+    fmt = sniff_format(path)
+    gdal_path = str(path)
+    if fmt == "zip":
+        from rahat.geo.hazards.archive import check_zip, vsizip_path
+
+        member, fmt = check_zip(path, limits)
+        gdal_path = vsizip_path(path, member)
+    fields: dict[str, Any] = {"grid": None, "vector": None, "valid_time": None}
+    names: list[str] = []
+    units: str | None = None
+    if fmt == "unknown":
+        fmt = _probe(gdal_path, path)
+    if fmt in ("tiff", "gdal-raster"):
+        from rahat.geo.hazards.raster import open_raster
+
+        rs = open_raster(gdal_path, source=path, crs=caller_crs, limits=limits, warnings=warnings)
+        fields.update(grid=rs.grid, crs=rs.crs)
+        names, units = rs.names, rs.units
+        t = parse_time_text(rs.time_text)
+        fields["valid_time"] = (t, t) if t else None
+        fmt = "geotiff" if fmt == "tiff" else fmt
+    elif fmt == "netcdf":
+        from rahat.geo.hazards.netcdf import read_netcdf
+
+        nc = read_netcdf(
+            path,
+            crs=caller_crs,
+            variable=intensity_field,
+            time=time,
+            limits=limits,
+            warnings=warnings,
+        )
+        fields.update(grid=nc.grid, crs=nc.crs, valid_time=nc.valid_time)
+        names, units = nc.names, nc.units
+        if nc.duration_units is not None:
+            units = nc.duration_units
+            if kind_ is None:
+                base = guess_kind(*names, path.stem)
+                floods = (HazardKind.FLOOD_DEPTH, HazardKind.FLOOD_EXTENT, None)
+                kind_ = HazardKind.FLOOD_DURATION if base in floods else HazardKind.GENERIC
+    elif fmt == "csv":
+        from rahat.geo.hazards.points import read_points
+
+        pts = read_points(
+            path, crs=caller_crs, value_field=intensity_field, limits=limits, warnings=warnings
+        )
+        fields.update(grid=pts.grid, crs=pts.crs)
+        names = pts.names
+    elif fmt in _VECTOR_FORMATS or fmt == "gdal-vector":
+        from rahat.geo.hazards.vector import read_vector
+
+        vs = read_vector(
+            gdal_path,
+            fmt,
+            source=path,
+            crs=caller_crs,
+            layer=layer,
+            intensity_field=intensity_field,
+            limits=limits,
+            warnings=warnings,
+        )
+        fields.update(vector=vs.frame, crs=vs.crs)
+        names = vs.names
+    else:  # pragma: no cover - _probe answers with a known format or raises
+        raise UnreadableFileError(_NOT_A_LAYER, source=path)
+
+    kind_ = kind_ or guess_kind(*names, units, path.stem) or HazardKind.GENERIC
+    if valid_time is not None:
+        fields["valid_time"] = _valid_time(valid_time)
+    if isinstance(classes, Classification):
+        classification = classes
+    else:
+        classification = default_classes(kind_, {kind_.value: classes} if classes else None)
+    result = HazardLayer(
+        name=name or path.stem,
+        kind=kind_,
+        units=units or classification.units or kind_.default_units,
+        crs=fields["crs"],
+        grid=fields["grid"],
+        vector=fields["vector"],
+        valid_time=fields["valid_time"],
+        provenance=provenance_of(path, sender),
+        classes=classification,
+        source_format=fmt,
+        warnings=tuple(warnings),
+    )
+    _check_coordinates(result, path)
+    if registry_extent is not None:
+        check_overlap(result, registry_extent)
+    if result.grid is not None:
+        result = result.replace(stats=_scan(result, path))
+    return result
+
+
+def _valid_time(value: Any) -> tuple[datetime, datetime]:
+    if isinstance(value, tuple | list):
+        return (to_datetime(value[0]), to_datetime(value[1]))
+    t = to_datetime(value)
+    return (t, t)
+
+
+def _probe(gdal_path: str, source: Path) -> str:
+    """Ask GDAL whether an unrecognised file is a raster or a vector."""
+    import pyogrio
+    import rasterio
+
+    with rasterio.Env(GDAL_PAM_ENABLED="NO"):
+        try:
+            with rasterio.open(gdal_path):
+                return "gdal-raster"
+        except Exception:
+            pass
+    try:
+        pyogrio.read_info(gdal_path)
+        return "gdal-vector"
+    except Exception:
+        raise UnreadableFileError(_NOT_A_LAYER, source=source) from None
+
+
+def _check_coordinates(layer: HazardLayer, source: Path) -> None:
+    if not layer.crs.is_geographic:
+        return
+    minx, miny, maxx, maxy = layer.bounds()
+    if minx < -180.5 or maxx > 360.5 or miny < -90.5 or maxy > 90.5:
+        raise CRSError(
+            f"coordinates ({minx:.6g}, {miny:.6g}, {maxx:.6g}, {maxy:.6g}) are outside longitude "
+            f"/ latitude range, so the stated CRS {layer.crs.to_string()} is wrong; state the "
+            "real CRS",
+            source=source,
+        )
+
+
+def check_overlap(layer: HazardLayer, extent: tuple[float, float, float, float]) -> None:
+    """Raise :class:`NoOverlapError` if ``layer`` does not overlap the lon/lat ``extent``.
+
+    Rasters are compared by extent; vector footprints polygon by polygon.
+    """
+    west, south, east, north = extent
+    lw, ls, le, ln = layer.extent_wgs84()
+    hit = not (le < west or lw > east or ln < south or ls > north)
+    if hit and layer.vector is not None:
+        import shapely
+        from pyproj import Transformer
+
+        tr = Transformer.from_crs("EPSG:4326", layer.crs, always_xy=True)
+        box = shapely.box(*tr.transform_bounds(west, south, east, north, densify_pts=21))
+        hit = bool(shapely.intersects(layer.vector.geometry.values, box).any())
+    if not hit:
+        raise NoOverlapError(
+            f"the footprint ({lw:.4f}, {ls:.4f}, {le:.4f}, {ln:.4f}) does not overlap the "
+            f"registry's extent ({west:.4f}, {south:.4f}, {east:.4f}, {north:.4f}); check that "
+            "the right file and CRS were sent",
+            source=layer.provenance.file_name,
+        )
+
+
+def _scan(layer: HazardLayer, source: Path) -> Any:
+    from rasterio.errors import RasterioError
+
+    from rahat.geo.hazards.area import scan_raster
+
+    assert layer.grid is not None
+    try:
+        stats = scan_raster(layer.grid, layer.crs, layer.classes)
+    except RasterioError as exc:
+        raise UnreadableFileError(
+            f"a block of the raster cannot be decoded, the file is truncated or corrupt ({exc}); "
+            "ask the sender for the file again",
+            source=source,
+        ) from None
+    if stats.valid_count == 0:
+        raise EmptyDataError(
+            "every cell of the raster is no-data; ask the sender for the layer with values",
+            source=source,
+        )
+    return stats
