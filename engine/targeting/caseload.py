@@ -1,0 +1,247 @@
+"""The :class:`Caseload`: one row per household considered, totals, summary, manifest.
+
+A household is **considered** when it is eligible, *exposed* (hazard class at least 1 on any of
+the scenario's hazard layers) or in a notified unit. With no hazard layer at all, the households
+of the notified units count as exposed. Rows are in rank order (eligible households, rank 1
+first), then the other considered households by household id.
+
+Columns: ``household_id``, ``rank`` (1-based among eligible, NA otherwise), ``selected``,
+``eligible``, ``exposed``, ``bottom40`` (PMT at or below the registry-wide 40th percentile),
+``score`` and ``score_<component>`` (priority.py), ``benefit`` (entitlement, 0 if not
+eligible), ``amount`` (paid: benefit if selected), ``reasons`` (``rule:pass|fail`` joined by
+``;``), ``province``, ``district``, ``tehsil`` (and ``district_pcode``, ``tehsil_pcode`` where
+the registry has them), ``pmt_score``, ``household_size``, ``lon``, ``lat``, and per hazard layer
+``<layer>_intensity`` (layer dtype) and ``<layer>_class`` (label).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rahat.engine.targeting.scenario import Scenario
+from rahat.geo.registry.model import Registry
+
+#: Admin levels of the summary, with their grouping columns.
+LEVEL_COLUMNS: dict[str, tuple[str, ...]] = {
+    "province": ("province",),
+    "district": ("province", "district"),
+    "tehsil": ("province", "district", "tehsil"),
+}
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rahat")
+    except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        return "0+unknown"
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def registry_sha256(registry: Registry) -> str:
+    """Return the sha256 of the registry snapshot.
+
+    The bytes of its source file (or of every file under a source folder, in path order) when
+    it was read from disk; otherwise a hash of the frame's column names, dtypes and values.
+    """
+    source = Path(registry.source) if registry.source else None
+    if source is not None and source.is_file():
+        return _sha256_file(source)
+    digest = hashlib.sha256()
+    if source is not None and source.is_dir():
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            digest.update(str(path.relative_to(source)).encode())
+            digest.update(_sha256_file(path).encode())
+        return digest.hexdigest()
+    for name in registry.frame.columns:
+        values = registry.array(name)
+        digest.update(f"{name}:{values.dtype}".encode())
+        if values.dtype == object:
+            digest.update("\x1f".join(map(str, values)).encode())
+        else:
+            digest.update(np.ascontiguousarray(values).tobytes())
+        column = registry.frame[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            digest.update("\x1f".join(map(str, column.cat.categories)).encode())
+    return digest.hexdigest()
+
+
+@dataclass
+class Caseload:
+    """Result of evaluating a scenario on an exposure.
+
+    Attributes
+    ----------
+    scenario
+        The scenario evaluated.
+    totals
+        Headline figures (households, people, amount, coverage, the cut line).
+    quotas
+        One row per quota unit: eligible, quota, selected, amount, cut line.
+    messages
+        Explanations of empty or surprising results (:meth:`explain`).
+    hazard_sha256
+        sha256 of each hazard layer's source file, by layer name.
+    registry
+        The registry evaluated (for the manifest's snapshot hash).
+    build_frame
+        Function building :attr:`frame` (called once, on first access).
+    """
+
+    scenario: Scenario
+    totals: dict[str, Any]
+    quotas: pd.DataFrame
+    messages: list[str]
+    hazard_sha256: dict[str, str]
+    registry: Registry | None = field(default=None, repr=False)
+    build_frame: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
+    _frame: pd.DataFrame | None = field(default=None, repr=False)
+    _manifest: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """One row per household considered (module docstring), built on first access."""
+        if self._frame is None:
+            assert self.build_frame is not None
+            self._frame = self.build_frame()
+            self.build_frame = None
+        return self._frame
+
+    def __len__(self) -> int:
+        return int(self.totals["considered"])
+
+    @property
+    def selected(self) -> pd.DataFrame:
+        """Return the rows of the selected households, in rank order."""
+        return self.frame[self.frame["selected"].to_numpy()]
+
+    def explain(self) -> list[str]:
+        """Return plain-language explanations of an empty or surprising result."""
+        return list(self.messages)
+
+    def summary(self, levels: tuple[str, ...] = ("province", "district", "tehsil")) -> pd.DataFrame:
+        """Return the caseload by admin unit, one block of rows per level plus a national row.
+
+        Columns: ``level``, ``province``, ``district``, ``tehsil``, ``pcode``, ``exposed``,
+        ``eligible``, ``households`` (selected), ``people``, ``amount``, ``exposed_reached``,
+        ``exposed_reached_share``, ``exposed_bottom40``, ``exposed_bottom40_reached_share``.
+        Shares are NaN where the denominator is 0.
+        """
+        f = self.frame
+        sel = f["selected"].to_numpy()
+        exp = f["exposed"].to_numpy()
+        b40 = f["bottom40"].to_numpy()
+        base = pd.DataFrame(
+            {
+                "province": f["province"],
+                "district": f["district"],
+                "tehsil": f["tehsil"],
+                "exposed": exp.astype(np.int64),
+                "eligible": f["eligible"].to_numpy().astype(np.int64),
+                "households": sel.astype(np.int64),
+                "people": np.where(sel, f["household_size"].to_numpy(np.int64), 0),
+                "amount": f["amount"].to_numpy(np.int64),
+                "exposed_reached": (sel & exp).astype(np.int64),
+                "exposed_bottom40": (exp & b40).astype(np.int64),
+                "exposed_bottom40_reached": (sel & exp & b40).astype(np.int64),
+            }
+        )
+        pcode_of = {"district": "district_pcode", "tehsil": "tehsil_pcode"}
+        counts = [c for c in base.columns if c not in ("province", "district", "tehsil")]
+        blocks = []
+        total = base[counts].sum().to_frame().T
+        total.insert(0, "level", "total")
+        blocks.append(total)
+        for level in levels:
+            keys = list(LEVEL_COLUMNS[level])
+            g = base.groupby(keys, observed=True, sort=True, dropna=False)[counts].sum()
+            g = g[g[counts].to_numpy().sum(axis=1) > 0].reset_index()
+            if level in pcode_of and pcode_of[level] in f.columns:
+                codes = (
+                    pd.DataFrame({k: f[k] for k in keys})
+                    .assign(pcode=f[pcode_of[level]].astype(object))
+                    .dropna(subset=["pcode"])
+                    .drop_duplicates(subset=keys)
+                )
+                for k in keys:
+                    codes[k] = codes[k].astype(object)
+                    g[k] = g[k].astype(object)
+                g = g.merge(codes, on=keys, how="left")
+            g.insert(0, "level", level)
+            blocks.append(g)
+        out = pd.concat(blocks, ignore_index=True)
+        for col in ("province", "district", "tehsil", "pcode"):
+            if col not in out.columns:
+                out[col] = None
+            out[col] = out[col].astype(object).where(out[col].notna(), None)
+        for col in counts:
+            out[col] = out[col].astype(np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["exposed_reached_share"] = out["exposed_reached"] / out["exposed"].where(
+                out["exposed"] > 0
+            )
+            out["exposed_bottom40_reached_share"] = out["exposed_bottom40_reached"] / out[
+                "exposed_bottom40"
+            ].where(out["exposed_bottom40"] > 0)
+        order = [
+            "level",
+            "province",
+            "district",
+            "tehsil",
+            "pcode",
+            "exposed",
+            "eligible",
+            "households",
+            "people",
+            "amount",
+            "exposed_reached",
+            "exposed_reached_share",
+            "exposed_bottom40",
+            "exposed_bottom40_reached",
+            "exposed_bottom40_reached_share",
+        ]
+        return out[order]
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        """Return the provenance record: input hashes, Rahat version, seed (no timestamps)."""
+        if self._manifest is None:
+            registry = self.registry
+            self._manifest = {
+                "scenario": self.scenario.name,
+                "scenario_sha256": hashlib.sha256(
+                    self.scenario.canonical_json().encode()
+                ).hexdigest(),
+                "registry": {
+                    "source": Path(registry.source).name if registry and registry.source else None,
+                    "households": len(registry) if registry is not None else None,
+                    "sha256": registry_sha256(registry) if registry is not None else None,
+                },
+                "hazards": {
+                    layer.name: {
+                        "path": layer.path,
+                        "kind": layer.kind,
+                        "sha256": self.hazard_sha256.get(layer.name, ""),
+                    }
+                    for layer in self.scenario.hazards
+                },
+                "seed": self.scenario.seed,
+                "rahat_version": _version(),
+                "totals": {k: v for k, v in self.totals.items() if not isinstance(v, dict)},
+            }
+        return self._manifest

@@ -1,0 +1,129 @@
+"""What-if: compare two caseloads (households added, dropped and kept; cost; coverage)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rahat.engine.targeting.caseload import Caseload
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Difference between caseload A (baseline) and caseload B.
+
+    Attributes
+    ----------
+    totals
+        ``a_selected``, ``b_selected``, ``added`` (in B, not A), ``dropped`` (in A, not B),
+        ``kept``, ``a_amount``, ``b_amount``, ``amount_change``, and the exposed coverage of
+        each (``a_exposed_reached_share``, ``b_exposed_reached_share``).
+    by_district
+        One row per province/district: households and amount in A and B, added, dropped, kept,
+        exposed households and coverage in A and B.
+    households
+        ``household_id`` and ``status`` (``added``, ``dropped``, ``kept``) of every household
+        selected in A or B, ordered by id.
+    """
+
+    totals: dict[str, Any]
+    by_district: pd.DataFrame
+    households: pd.DataFrame
+
+
+def _frame(c: Caseload | pd.DataFrame) -> pd.DataFrame:
+    return c.frame if isinstance(c, Caseload) else c
+
+
+def _side(frame: pd.DataFrame) -> pd.DataFrame:
+    sel = frame["selected"].to_numpy(dtype=bool)
+    exp = frame["exposed"].to_numpy(dtype=bool)
+    return pd.DataFrame(
+        {
+            "household_id": frame["household_id"].to_numpy(np.int64),
+            "province": frame["province"].astype(str).to_numpy(),
+            "district": frame["district"].astype(str).to_numpy(),
+            "selected": sel,
+            "exposed": exp,
+            "amount": frame["amount"].to_numpy(np.int64),
+        }
+    )
+
+
+def compare_caseloads(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) -> Comparison:
+    """Compare caseload ``b`` with baseline ``a`` (caseloads or their frames, e.g. from Parquet).
+
+    Parameters
+    ----------
+    a, b
+        The two caseloads, evaluated on the same registry.
+
+    Returns
+    -------
+    Comparison
+        Totals, a by-district table and the per-household status.
+    """
+    fa, fb = _side(_frame(a)), _side(_frame(b))
+    ids_a = np.sort(fa.loc[fa["selected"], "household_id"].to_numpy())
+    ids_b = np.sort(fb.loc[fb["selected"], "household_id"].to_numpy())
+    in_b = np.isin(ids_a, ids_b, assume_unique=True)
+    in_a = np.isin(ids_b, ids_a, assume_unique=True)
+    status = pd.concat(
+        [
+            pd.DataFrame({"household_id": ids_a, "status": np.where(in_b, "kept", "dropped")}),
+            pd.DataFrame({"household_id": ids_b[~in_a], "status": "added"}),
+        ]
+    ).sort_values("household_id", ignore_index=True)
+
+    # Admin units and exposure per household, from whichever caseload considered it.
+    both = pd.concat([fa, fb]).drop_duplicates("household_id")
+    both = both[["household_id", "province", "district"]]
+    flags = status.merge(both, on="household_id", how="left")
+    keys = ["province", "district"]
+    counts = (
+        pd.crosstab([flags["province"], flags["district"]], flags["status"])
+        .reindex(columns=["added", "dropped", "kept"], fill_value=0)
+        .reset_index()
+    )
+    counts.columns.name = None
+
+    def per_side(f: pd.DataFrame, tag: str) -> pd.DataFrame:
+        g = f.assign(reached=f["selected"] & f["exposed"]).groupby(keys, sort=True)
+        out = g.agg(
+            households=("selected", "sum"),
+            amount=("amount", "sum"),
+            exposed=("exposed", "sum"),
+            reached=("reached", "sum"),
+        )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["coverage"] = out["reached"] / out["exposed"].where(out["exposed"] > 0)
+        out = out.drop(columns="reached")
+        return out.add_prefix(f"{tag}_").reset_index()
+
+    table = per_side(fa, "a").merge(per_side(fb, "b"), on=keys, how="outer")
+    table = table.merge(counts, on=keys, how="left").sort_values(keys, ignore_index=True)
+    for col in table.columns:
+        if col not in keys and not col.endswith("coverage"):
+            table[col] = table[col].fillna(0).astype(np.int64)
+
+    def coverage(f: pd.DataFrame) -> float | None:
+        exposed = int(f["exposed"].sum())
+        return int((f["selected"] & f["exposed"]).sum()) / exposed if exposed else None
+
+    a_amount, b_amount = int(fa["amount"].sum()), int(fb["amount"].sum())
+    totals = {
+        "a_selected": len(ids_a),
+        "b_selected": len(ids_b),
+        "added": int((~in_a).sum()),
+        "dropped": int((~in_b).sum()),
+        "kept": int(in_b.sum()),
+        "a_amount": a_amount,
+        "b_amount": b_amount,
+        "amount_change": b_amount - a_amount,
+        "a_exposed_reached_share": coverage(fa),
+        "b_exposed_reached_share": coverage(fb),
+    }
+    return Comparison(totals=totals, by_district=table, households=status)

@@ -1,0 +1,311 @@
+"""Eligibility rules: each rule kind gives a boolean mask over all households and a label.
+
+Threshold comparison (the one documented way)
+---------------------------------------------
+A threshold is cast to the intensity array's own dtype before comparing:
+``intensity >= np.asarray(threshold, dtype=intensity.dtype)``. A float32 depth stored as
+``float32(0.7)`` therefore passes ``min_intensity: 0.7`` (widened to float64 it is
+0.69999998... and would fail, while ``float32(0.3)`` is 0.30000001... and would pass: the
+float64 result depends on the threshold's binary expansion). A value equal to the threshold as
+written always passes; a caseload never depends on float64 round-off of a float32 raster. Integer
+intensities use the equivalent integer bound (``>= 5.5`` becomes ``>= 6``). NaN (no data, or
+outside the layer) never passes. Class rules compare the int8 class code (``-1`` = no data never
+passes).
+
+How the rules combine
+---------------------
+``eligible = affected AND pmt AND area_relative AND notified AND dwelling AND not excluded``,
+where ``affected = (hazard rules combined by hazard_combine) OR (any active livelihood rule)``.
+With neither hazard nor livelihood rules, ``affected`` is true everywhere (a notified-units
+scenario such as BISP 2022). A livelihood rule whose ``seasons`` exclude the scenario's season
+is inactive: it fails for everyone and its label says so (``@kharif`` / ``off``).
+
+Area-relative rule ("bottom X % per tehsil"): within each unit, registered households are
+ordered by PMT score ascending, ties by the keyed hash (ranking.py); the first
+``ceil(n_unit * X / 100)`` pass. Households with no unit never pass.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from rahat.engine.exposure import Exposure, HazardExposure
+from rahat.engine.targeting.memo import memoised
+from rahat.engine.targeting.ranking import keyed_hash
+from rahat.engine.targeting.scenario import HazardRule, LivelihoodRule, Scenario
+from rahat.engine.targeting.units import admin_units
+from rahat.geo.errors import ScenarioError, SchemaError, UnreadableFileError
+from rahat.geo.registry.schema import PROGRAMME_SEPARATOR
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule evaluated on every household.
+
+    Attributes
+    ----------
+    key
+        Rule kind: ``pmt``, ``area_relative``, ``hazard``, ``livelihood``, ``notified``,
+        ``dwelling``, ``assisted``, ``programmes``.
+    label
+        Compact label used in the reasons string (``pmt<=32``, ``depth>=0.3``...).
+    passed
+        Bool per household.
+    affects
+        ``True`` for hazard and livelihood rules (they combine into ``affected``), ``False`` for
+        gates that every eligible household must pass.
+    index
+        Position of the rule in its scenario list (hazard and livelihood rules), else -1.
+    """
+
+    key: str
+    label: str
+    passed: np.ndarray
+    affects: bool = False
+    index: int = -1
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """All rules of a scenario evaluated on an exposure."""
+
+    rules: tuple[RuleResult, ...]
+    affected: np.ndarray
+    eligible: np.ndarray
+
+    def gates(self) -> list[np.ndarray]:
+        """Return the masks that all must pass: ``affected`` plus each gate rule."""
+        return [self.affected, *(r.passed for r in self.rules if not r.affects)]
+
+
+def at_least(values: np.ndarray, threshold: float) -> np.ndarray:
+    """Return ``values >= threshold``, compared in ``values``' own dtype (module docstring)."""
+    if values.dtype.kind == "f":
+        return values >= np.asarray(threshold, dtype=values.dtype)
+    return values >= np.int64(math.ceil(threshold))
+
+
+def at_most(values: np.ndarray, threshold: float) -> np.ndarray:
+    """Return ``values <= threshold``, compared in ``values``' own dtype (module docstring)."""
+    if values.dtype.kind == "f":
+        return values <= np.asarray(threshold, dtype=values.dtype)
+    return values <= np.int64(math.floor(threshold))
+
+
+def _layer(exposure: Exposure, name: str) -> HazardExposure:
+    try:
+        return exposure.hazards[name]
+    except KeyError:
+        known = ", ".join(exposure.hazards) or "none"
+        raise ScenarioError(
+            f"hazard layer '{name}' is not in the exposure (layers: {known}); re-run the overlay "
+            "with the scenario's hazards"
+        ) from None
+
+
+def class_code(layer: HazardExposure, value: str | int) -> int:
+    """Return the class code of a class label or number on ``layer``."""
+    if isinstance(value, int):
+        return value
+    try:
+        return layer.class_labels.index(value)
+    except ValueError:
+        known = ", ".join(layer.class_labels)
+        raise ScenarioError(
+            f"layer '{layer.name}' has no class '{value}' (classes: {known})"
+        ) from None
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+def _hazard_condition(
+    exposure: Exposure, rule: HazardRule | LivelihoodRule
+) -> tuple[str, np.ndarray]:
+    layer = _layer(exposure, rule.layer)
+    if rule.min_class is not None:
+        code = class_code(layer, rule.min_class)
+        label = layer.class_labels[code] if 0 <= code < len(layer.class_labels) else str(code)
+        return f"{layer.name}>={label}", layer.hazard_class >= code
+    lo = rule.min_intensity
+    hi = getattr(rule, "max_intensity", None)
+    mask = np.ones(len(layer.intensity), dtype=bool)
+    if lo is not None:
+        mask &= at_least(layer.intensity, lo)
+    if hi is not None:
+        mask &= at_most(layer.intensity, hi)
+    if lo is not None and hi is not None:
+        return f"{_fmt(lo)}<={layer.name}<={_fmt(hi)}", mask
+    if lo is not None:
+        return f"{layer.name}>={_fmt(lo)}", mask
+    assert hi is not None
+    return f"{layer.name}<={_fmt(hi)}", mask
+
+
+def _category_mask(exposure: Exposure, column: str, allowed: set[str]) -> np.ndarray:
+    frame = exposure.registry.frame
+    col = frame[column]
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        col = col.astype("category")
+    cats = col.cat.categories.to_numpy(dtype=object)
+    ok = np.array([str(c) in allowed for c in cats] + [False], dtype=bool)  # code -1 -> False
+    return ok[exposure.registry.array(column)]
+
+
+def bottom_percent(exposure: Exposure, level: str, percent: float, seed: int) -> np.ndarray:
+    """Return the area-relative mask: bottom ``percent`` % by PMT within each unit of ``level``."""
+    registry = exposure.registry
+    units = admin_units(exposure, level)
+
+    def positions() -> tuple[np.ndarray, np.ndarray]:
+        # Position of each household within its unit, PMT ascending, ties by keyed hash.
+        pmt = registry.array("pmt_score")
+        tiebreak = keyed_hash(registry.household_id, seed)
+        order = np.lexsort((tiebreak, pmt, units.codes))
+        sorted_units = units.codes[order]
+        counts = np.bincount(units.codes[units.codes >= 0], minlength=len(units))
+        starts = np.searchsorted(sorted_units, np.arange(len(units)))
+        pos = np.empty(len(order), dtype=np.int64)
+        pos[order] = np.arange(len(order)) - starts[np.clip(sorted_units, 0, None)]
+        return pos, counts
+
+    pos, counts = memoised(registry, ("unit_positions", level, seed), positions)
+    quota = np.ceil(counts * (percent / 100.0) - 1e-9).astype(np.int64)
+    inside = units.codes >= 0
+    out = np.zeros(len(pos), dtype=bool)
+    out[inside] = pos[inside] < quota[units.codes[inside]]
+    return out
+
+
+@lru_cache(maxsize=32)
+def _assisted_ids(path: str, mtime_ns: int, size: int) -> np.ndarray:
+    try:
+        table = pd.read_csv(path, usecols=lambda c: c.strip().lower() == "household_id")
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise UnreadableFileError(
+            f"cannot read the assisted-households list: {exc}", source=path
+        ) from None
+    if table.shape[1] != 1:
+        raise SchemaError("an assisted-households list needs a 'household_id' column", source=path)
+    ids = pd.to_numeric(table.iloc[:, 0], errors="coerce")
+    if ids.isna().any():
+        bad = int(ids.isna().sum())
+        raise SchemaError(f"{bad} household_id values are not integers", source=path)
+    return np.unique(ids.to_numpy(dtype=np.int64))
+
+
+def assisted_ids(scenario: Scenario) -> np.ndarray:
+    """Return the sorted unique ids in the scenario's assisted-households CSV lists."""
+    parts = [np.empty(0, dtype=np.int64)]
+    for name in scenario.eligibility.exclude.assisted_lists:
+        path = scenario.resolve_path(name)
+        try:
+            stat = path.stat()
+        except OSError:
+            raise UnreadableFileError(
+                "assisted-households list not found; fix the path in "
+                "eligibility.exclude.assisted_lists",
+                source=path,
+            ) from None
+        parts.append(_assisted_ids(str(path), stat.st_mtime_ns, stat.st_size))
+    return np.unique(np.concatenate(parts))
+
+
+def _programme_mask(exposure: Exposure, programmes: list[str]) -> np.ndarray:
+    frame = exposure.registry.frame
+    n = len(frame)
+    if "programmes" not in frame.columns:
+        return np.zeros(n, dtype=bool)
+    col = frame["programmes"]
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        col = col.astype("category")
+    wanted = set(programmes)
+    enrolled = np.array(
+        [bool(wanted & set(str(c).split(PROGRAMME_SEPARATOR))) for c in col.cat.categories]
+        + [False],
+        dtype=bool,
+    )
+    return enrolled[exposure.registry.array("programmes")]
+
+
+def evaluate_rules(scenario: Scenario, exposure: Exposure) -> RuleSet:
+    """Evaluate every eligibility rule of ``scenario`` on every household of ``exposure``.
+
+    Returns
+    -------
+    RuleSet
+        Rules in a fixed order (hazard, livelihood, pmt, area_relative, notified, dwelling,
+        assisted, programmes), the ``affected`` mask and the ``eligible`` mask.
+    """
+    e = scenario.eligibility
+    registry = exposure.registry
+    n = len(registry)
+    rules: list[RuleResult] = []
+
+    hazard_masks = []
+    for i, rule in enumerate(e.hazard):
+        label, mask = _hazard_condition(exposure, rule)
+        rules.append(RuleResult("hazard", label, mask, affects=True, index=i))
+        hazard_masks.append(mask)
+    livelihood_masks = []
+    for i, lrule in enumerate(e.livelihood):
+        cond_label, cond = _hazard_condition(exposure, lrule)
+        who = "/".join(str(v.value) for v in lrule.livelihoods)
+        active = lrule.seasons is None or scenario.season in lrule.seasons
+        when = "" if lrule.seasons is None else "@" + "/".join(lrule.seasons)
+        label = f"{who}&{cond_label}{when}" + ("" if active else "(off)")
+        if active:
+            mask = cond & _category_mask(
+                exposure, "livelihood", {v.value for v in lrule.livelihoods}
+            )
+        else:
+            mask = np.zeros(n, dtype=bool)
+        rules.append(RuleResult("livelihood", label, mask, affects=True, index=i))
+        livelihood_masks.append(mask)
+
+    if hazard_masks:
+        combine = np.logical_and if e.hazard_combine == "all" else np.logical_or
+        affected = combine.reduce(hazard_masks)
+    else:
+        affected = np.zeros(n, dtype=bool) if livelihood_masks else np.ones(n, dtype=bool)
+    for mask in livelihood_masks:
+        affected = affected | mask
+
+    if e.pmt_cutoff is not None:
+        pmt = registry.array("pmt_score")
+        rules.append(RuleResult("pmt", f"pmt<={_fmt(e.pmt_cutoff)}", at_most(pmt, e.pmt_cutoff)))
+    if e.area_relative is not None:
+        ar = e.area_relative
+        mask = bottom_percent(exposure, ar.level, ar.bottom_percent, scenario.seed)
+        rules.append(
+            RuleResult("area_relative", f"bottom{_fmt(ar.bottom_percent)}%/{ar.level}", mask)
+        )
+    if e.notified is not None:
+        units = admin_units(exposure, e.notified.level)
+        hit, _ = units.match(e.notified.units)
+        mask = np.append(hit, False)[units.codes]
+        rules.append(RuleResult("notified", f"notified_{e.notified.level}", mask))
+    if e.dwelling is not None:
+        allowed = {d.value for d in e.dwelling}
+        mask = _category_mask(exposure, "dwelling", allowed)
+        rules.append(RuleResult("dwelling", "dwelling=" + "/".join(sorted(allowed)), mask))
+    if e.exclude.assisted_lists:
+        ids = assisted_ids(scenario)
+        mask = ~np.isin(registry.household_id, ids, assume_unique=False)
+        rules.append(RuleResult("assisted", "not_assisted", mask))
+    if e.exclude.programmes:
+        mask = ~_programme_mask(exposure, e.exclude.programmes)
+        label = "not_in=" + "/".join(sorted(e.exclude.programmes))
+        rules.append(RuleResult("programmes", label, mask))
+
+    eligible = affected.copy()
+    for r in rules:
+        if not r.affects:
+            eligible &= r.passed
+    return RuleSet(tuple(rules), affected, eligible)

@@ -1,0 +1,134 @@
+"""What-if sweeps: evaluate a scenario over a grid of parameter values on one exposure.
+
+Parameters are named by alias (``pmt_cutoff``, ``budget``, ``max_households``,
+``bottom_percent``), by a hazard layer name (the ``min_intensity`` of the first hazard rule on
+that layer, e.g. ``depth``), or by a dotted path into the scenario
+(``eligibility.hazard.0.min_intensity``). The exposure is reused for every grid point: nothing is
+read again, so a point costs one :func:`~rahat.engine.targeting.evaluate.evaluate`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import pandas as pd
+
+from rahat.engine.exposure import Exposure
+from rahat.engine.targeting.evaluate import evaluate
+from rahat.engine.targeting.scenario import Scenario
+from rahat.geo.errors import ScenarioError
+
+#: Short parameter names -> dotted scenario paths.
+ALIASES: dict[str, str] = {
+    "pmt_cutoff": "eligibility.pmt_cutoff",
+    "budget": "budget.total",
+    "total": "budget.total",
+    "max_households": "budget.max_households",
+    "bottom_percent": "eligibility.area_relative.bottom_percent",
+    "amount": "benefit.amount",
+    "seed": "seed",
+}
+
+#: Integer-valued scenario fields (grid values are cast to int for them).
+_INTEGER_PATHS = {"budget.total", "budget.max_households", "benefit.amount", "seed"}
+
+#: Columns of the sweep table besides the parameters (keys of ``Caseload.totals``).
+METRICS: tuple[str, ...] = (
+    "eligible",
+    "selected",
+    "people",
+    "amount",
+    "exposed_reached_share",
+    "exposed_bottom40_reached_share",
+)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """A sweep's table: one row per grid point, parameter columns then :data:`METRICS`."""
+
+    scenario_name: str
+    parameters: list[str]
+    table: pd.DataFrame
+
+
+def parse_range(text: str) -> list[float]:
+    """Parse ``start:stop:step`` (inclusive stop) or ``a,b,c`` into a list of numbers.
+
+    Decimal arithmetic keeps ``0.1:1.0:0.1`` exactly ``0.1, 0.2, ..., 1.0``.
+
+    Raises
+    ------
+    rahat.geo.errors.ScenarioError
+        On malformed text, a non-positive step or more than 1,000 values.
+    """
+    try:
+        if ":" in text:
+            parts = [Decimal(p) for p in text.split(":")]
+            if len(parts) != 3:
+                raise ScenarioError(f"range '{text}': use start:stop:step, e.g. 20:40:2")
+            start, stop, step = parts
+            if step <= 0 or stop < start:
+                raise ScenarioError(f"range '{text}': need step > 0 and stop >= start")
+            count = int((stop - start) / step) + 1
+            values = [start + k * step for k in range(count)]
+        else:
+            values = [Decimal(p) for p in text.split(",") if p.strip()]
+    except InvalidOperation:
+        raise ScenarioError(f"range '{text}': not numbers; use start:stop:step or a,b,c") from None
+    if not values or len(values) > 1000:
+        raise ScenarioError(f"range '{text}': gives {len(values)} values; use 1 to 1,000")
+    return [float(v) for v in values]
+
+
+def resolve_parameter(scenario: Scenario, name: str) -> str:
+    """Return the dotted scenario path a sweep parameter name stands for."""
+    if name in ALIASES:
+        return ALIASES[name]
+    for i, rule in enumerate(scenario.eligibility.hazard):
+        if rule.layer == name:
+            bound = "min_intensity" if rule.max_intensity is None else "max_intensity"
+            return f"eligibility.hazard.{i}.{bound}"
+    if "." in name:
+        return name
+    layers = ", ".join(h.layer for h in scenario.eligibility.hazard) or "none"
+    raise ScenarioError(
+        f"unknown sweep parameter '{name}'; use one of {', '.join(ALIASES)}, a hazard rule's "
+        f"layer ({layers}) or a dotted path such as eligibility.pmt_cutoff"
+    )
+
+
+def sweep(
+    scenario: Scenario, exposure: Exposure, vary: Mapping[str, Sequence[float]]
+) -> SweepResult:
+    """Evaluate ``scenario`` at every combination of the ``vary`` values.
+
+    Parameters
+    ----------
+    scenario
+        The base scenario.
+    exposure
+        The exposure, reused for every grid point.
+    vary
+        Parameter name -> values (first parameter varies slowest).
+
+    Returns
+    -------
+    SweepResult
+        One row per grid point.
+    """
+    names = list(vary)
+    paths = [resolve_parameter(scenario, n) for n in names]
+    rows = []
+    for combo in itertools.product(*(vary[n] for n in names)):
+        updates = {
+            p: int(v) if p in _INTEGER_PATHS else v for p, v in zip(paths, combo, strict=True)
+        }
+        variant = scenario.with_updates(updates)
+        totals = evaluate(variant, exposure).totals
+        rows.append({**dict(zip(names, combo, strict=True)), **{m: totals[m] for m in METRICS}})
+    table = pd.DataFrame(rows, columns=[*names, *METRICS])
+    return SweepResult(scenario_name=scenario.name, parameters=names, table=table)
