@@ -141,8 +141,9 @@ class ExposureCache:
 def run_scenario(
     scenario: Scenario,
     *,
-    registry_path: Path,
     out_dir: Path,
+    registry_path: Path | None = None,
+    registry: Registry | None = None,
     hazard_paths: Mapping[str, Path] | None = None,
     progress: Progress | None = None,
     cache: ExposureCache | None = None,
@@ -154,7 +155,9 @@ def run_scenario(
     scenario
         A validated scenario.
     registry_path
-        Registry file (GeoParquet, Parquet, Feather or CSV).
+        Registry file (GeoParquet, Parquet, Feather or CSV), read and validated here.
+    registry
+        An already loaded registry instead (see :func:`load_registry`); give one of the two.
     out_dir
         Folder for the outputs; created if missing. Files appear atomically.
     hazard_paths
@@ -171,8 +174,12 @@ def run_scenario(
     from rahat.engine.targeting import evaluate, write_outputs
 
     report = progress or _silent
-    report("reading the registry", 0.05)
-    registry, rejected = load_registry(Path(registry_path))
+    rejected = 0
+    if registry is None:
+        if registry_path is None:
+            raise TypeError("give registry_path or registry")
+        report("reading the registry", 0.05)
+        registry, rejected = load_registry(Path(registry_path))
     report("reading hazard layers", 0.25)
     hazards = load_hazards(scenario, hazard_paths=hazard_paths, registry_extent=registry.bounds())
     report("overlaying households with hazards and zones", 0.45)

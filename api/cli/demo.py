@@ -38,41 +38,31 @@ def demo_registry(households: int = DEMO_HOUSEHOLDS, seed: int = DEMO_SEED) -> P
     return registry
 
 
-def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> dict:
-    """Build the demo registry and run the demo scenarios; return what was done."""
-    from rahat.engine.pipeline import ExposureCache, run_scenario
-    from rahat.engine.targeting import compare_caseloads, load_scenario
+def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, list]:
+    """Build the demo registry and run the demo scenarios; return the registry and the runs.
+
+    The overlay is computed once and shared by both scenarios (what-if reuse).
+    """
+    from rahat.engine.pipeline import ExposureCache, load_registry, run_scenario
+    from rahat.engine.targeting import load_scenario
     from rahat.geo.paths import scenarios_dir
-    from rahat.geo.registry.summary import describe
-    from rahat.geo.registry.validate import read_registry
 
     registry_path = demo_registry(households)
-    summary = describe(read_registry(registry_path).registry)
     cache = ExposureCache()
-    runs = {}
-    caseloads = []
+    registry, _ = load_registry(registry_path)
+    runs = []
     for file_name, folder in DEMO_SCENARIOS:
         scenario = load_scenario(scenarios_dir() / file_name)
         with progress_bar() as progress:
             result = run_scenario(
                 scenario,
-                registry_path=registry_path,
+                registry=registry,
                 out_dir=out / folder,
                 progress=progress,
                 cache=cache,
             )
-        caseloads.append(result.caseload)
-        runs[scenario.name] = {
-            "totals": result.totals,
-            "outputs": {k: str(v) for k, v in result.outputs.items()},
-        }
-    comparison = compare_caseloads(caseloads[0], caseloads[1])
-    return {
-        "registry": str(registry_path),
-        "registry_summary": summary,
-        "runs": runs,
-        "comparison": comparison.totals,
-    }
+        runs.append((scenario.name, out / folder, result))
+    return registry_path, runs
 
 
 def demo(
@@ -82,24 +72,44 @@ def demo(
     ] = DEMO_HOUSEHOLDS,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Run Rahat end to end on the bundled data and a demo registry."""
+    """Run Rahat end to end on the bundled data and a demo registry.
+
+    Builds (once) a census-calibrated demo registry, runs the 2022 flood relief as BISP did it
+    (notified districts, bottom 40% per tehsil) and the same money targeted by the flood
+    footprint, writes both caseloads into OUT and compares them.
+    """
     from rahat.api.cli.registry import print_summary
+    from rahat.api.cli.targeting import print_run, run_payload
+    from rahat.engine.targeting import compare_caseloads
+    from rahat.geo.registry.summary import describe
+    from rahat.geo.registry.validate import read_registry
 
     with user_errors():
-        done = run_demo(out, households)
+        registry_path, runs = run_demo(out, households)
+        summary = describe(read_registry(registry_path).registry)
+        comparison = compare_caseloads(runs[0][2].caseload, runs[1][2].caseload)
     if as_json:
-        print_json(done)
+        print_json(
+            {
+                "registry": str(registry_path),
+                "registry_summary": summary,
+                "runs": [run_payload(name, result) for name, _, result in runs],
+                "comparison": comparison.totals,
+            }
+        )
         return
-    print_summary(done["registry_summary"], title=f"Demo registry ({done['registry']})")
-    for name, run in done["runs"].items():
-        totals = run["totals"]
-        console.print(f"\n[bold]{name}[/]")
-        for key, value in totals.items():
-            console.print(f"  {key}: {value:,}" if isinstance(value, int) else f"  {key}: {value}")
-        console.print(f"  outputs: {Path(run['outputs']['caseload.parquet']).parent}")
-    console.print("\n[bold]BISP 2022 as done vs targeted by the footprint[/]")
-    for key, value in done["comparison"].items():
-        console.print(f"  {key}: {value:,}" if isinstance(value, int) else f"  {key}: {value}")
+    console.print(f"[bold]1. Demo registry[/] ({registry_path})")
+    print_summary(summary, title="Registered households by province")
+    for step, (name, folder, result) in enumerate(runs, start=2):
+        console.print(f"\n[bold]{step}. Scenario {name}[/]")
+        print_run(name, result, folder, levels=("province",))
+    t = comparison.totals
+    console.print(f"\n[bold]{len(runs) + 2}. {runs[0][0]} vs {runs[1][0]}[/]")
+    console.print(
+        f"targeting by the footprint adds {t['added']:,} households, drops {t['dropped']:,} "
+        f"and keeps {t['kept']:,}; cost Rs {t['a_amount']:,} -> Rs {t['b_amount']:,}",
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -1,9 +1,172 @@
-"""``rahat`` CLI commands: service (to be filled in)."""
+"""``rahat`` CLI commands: the Relief API server and its administration.
+
+``rahat serve`` runs the API with uvicorn; ``rahat org``, ``rahat key`` and ``rahat agreement``
+manage organisations, API keys and data-sharing agreements in the database named by the
+``RAHAT_*`` settings.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+org_app = typer.Typer(
+    help="Organisations using the API (each with one role).", no_args_is_help=True
+)
+key_app = typer.Typer(help="API keys (only their hashes are stored).", no_args_is_help=True)
+agreement_app = typer.Typer(help="Data-sharing agreements with NGOs.", no_args_is_help=True)
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """Open a session on the configured database (tables created if missing); commit on success."""
+    from rahat.api.cli._common import user_errors
+    from rahat.api.service.db import create_schema, make_engine, make_sessionmaker
+    from rahat.api.service.settings import Settings
+
+    settings = Settings()
+    settings.ensure_dirs()
+    engine = make_engine(settings.database_url)
+    try:
+        create_schema(engine)
+        with user_errors(), make_sessionmaker(engine)() as session:
+            yield session
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Run the Relief API (OpenAPI docs at /docs); settings come from RAHAT_* variables."""
+    import uvicorn
+
+    uvicorn.run(
+        "rahat.api.service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=30,
+    )
+
+
+@org_app.command("add")
+def org_add(
+    name: Annotated[str, typer.Argument(help="Organisation name.")],
+    role: Annotated[str, typer.Option(help="admin, agency, planner or ngo.")] = "ngo",
+) -> None:
+    """Create an organisation."""
+    from rahat.api.service.admin import add_organisation
+
+    with _session() as session:
+        org = add_organisation(session, name, role)
+        typer.echo(f"organisation {org.name!r} ({org.role}) created")
+
+
+@org_app.command("list")
+def org_list() -> None:
+    """List organisations with their roles."""
+    from rahat.api.service.admin import list_organisations
+
+    with _session() as session:
+        for org in list_organisations(session):
+            active = sum(1 for k in org.keys if k.revoked_at is None)
+            typer.echo(f"{org.name}\t{org.role}\t{active} active key(s)")
+
+
+@key_app.command("create")
+def key_create(org: Annotated[str, typer.Argument(help="Organisation name.")]) -> None:
+    """Create an API key and print its token (shown this once only)."""
+    from rahat.api.service.admin import create_key
+
+    with _session() as session:
+        token, prefix = create_key(session, org)
+    typer.echo(token)
+    typer.echo(f"key {prefix} created for {org!r}: store the token now, it is not kept.", err=True)
+
+
+@key_app.command("revoke")
+def key_revoke(prefix: Annotated[str, typer.Argument(help="Key prefix (or the token).")]) -> None:
+    """Revoke an API key; requests with it are refused from now on."""
+    from rahat.api.service.admin import revoke_key
+
+    with _session() as session:
+        key = revoke_key(session, prefix)
+        typer.echo(f"key {key.prefix} revoked")
+
+
+@agreement_app.command("add")
+def agreement_add(
+    org: Annotated[str, typer.Argument(help="NGO organisation name.")],
+    units: Annotated[
+        str, typer.Option(help="Admin units covered, names or P-codes: 'Dadu,PK701'.")
+    ],
+    fields: Annotated[
+        str, typer.Option(help="Fields allowed, comma-separated ('score_*' patterns allowed).")
+    ],
+    valid_to: Annotated[str, typer.Option(help="Last valid day, YYYY-MM-DD.")],
+    purpose: Annotated[str, typer.Option(help="What the data may be used for.")],
+    valid_from: Annotated[str | None, typer.Option(help="First valid day (default today).")] = None,
+    max_rows: Annotated[int, typer.Option(help="Most household rows per request.")] = 10_000,
+) -> None:
+    """Record a data-sharing agreement with an NGO."""
+    from rahat.api.service.admin import add_agreement
+    from rahat.api.service.policy import parse_list
+
+    def day(text: str, option: str) -> dt.date:
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a date; use YYYY-MM-DD") from None
+
+    with _session() as session:
+        agreement = add_agreement(
+            session,
+            org,
+            units=parse_list(units),
+            fields=parse_list(fields),
+            purpose=purpose,
+            valid_from=day(valid_from, "valid-from") if valid_from else None,
+            valid_to=day(valid_to, "valid-to"),
+            max_rows=max_rows,
+        )
+        typer.echo(
+            f"agreement {agreement.id} for {org!r}: {len(agreement.admin_units)} unit(s), "
+            f"{len(agreement.fields)} field(s), valid {agreement.valid_from} to "
+            f"{agreement.valid_to}, at most {agreement.max_rows} rows per request"
+        )
+
+
+@agreement_app.command("list")
+def agreement_list(
+    org: Annotated[str | None, typer.Argument(help="Only this organisation.")] = None,
+) -> None:
+    """List data-sharing agreements."""
+    from rahat.api.service.admin import list_agreements
+
+    with _session() as session:
+        for a in list_agreements(session, org):
+            typer.echo(
+                f"{a.id}\t{a.organisation.name}\t{a.valid_from}..{a.valid_to}\t"
+                f"max {a.max_rows}\tunits={','.join(a.admin_units)}\t"
+                f"fields={','.join(a.fields)}\t{a.purpose}"
+            )
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root rahat application."""
+    app.command("serve")(serve)
+    app.add_typer(org_app, name="org")
+    app.add_typer(key_app, name="key")
+    app.add_typer(agreement_app, name="agreement")

@@ -12,6 +12,7 @@ from rahat.api.cli._common import console, print_json, progress_bar, user_errors
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rahat.engine.pipeline import RunResult
     from rahat.engine.targeting import Scenario
 
 _SCENARIO_SUFFIXES = {".yaml", ".yml", ".json"}
@@ -77,6 +78,47 @@ def _caseload_frame(source: Path, registry: Path | None) -> pd.DataFrame:
         ) from None
 
 
+def run_payload(name: str, result: RunResult) -> dict[str, Any]:
+    """Return the JSON object ``rahat run --json`` prints for a finished run."""
+    caseload = result.caseload
+    return {
+        "scenario": name,
+        "totals": {k: v for k, v in caseload.totals.items() if k != "cut"},
+        "cut": caseload.totals["cut"],
+        "explanations": caseload.explain(),
+        "outputs": {k: str(v) for k, v in result.outputs.items()},
+    }
+
+
+def print_run(
+    name: str, result: RunResult, out: Path, levels: tuple[str, ...] = ("province", "district")
+) -> None:
+    """Print a finished run for people: caseload by admin unit, notes, and where the files are."""
+    caseload = result.caseload
+    summary = caseload.summary(levels=levels)
+    cols = [
+        *(["level"] if len(levels) > 1 else []),
+        *levels,
+        "eligible",
+        "households",
+        "people",
+        "amount",
+        "exposed_reached_share",
+        "exposed_bottom40_reached_share",
+    ]
+    _table(f"{name}: caseload by {levels[-1]}", summary[cols])
+    totals = caseload.totals
+    console.print(
+        f"[bold]{name}[/]: {totals['selected']:,} households selected of {totals['eligible']:,} "
+        f"eligible ({totals['exposed']:,} exposed), {totals['people']:,} people, "
+        f"Rs {totals['amount']:,}",
+        highlight=False,
+    )
+    for message in caseload.explain():
+        console.print(f"[yellow]note:[/] {message}", highlight=False)
+    console.print(f"outputs in {out}: " + ", ".join(p.name for p in result.outputs.values()))
+
+
 def register(app: typer.Typer) -> None:
     """Add ``run``, ``compare`` and ``sweep`` to the root rahat application."""
 
@@ -96,35 +138,10 @@ def register(app: typer.Typer) -> None:
                 result = run_scenario(
                     loaded, registry_path=registry, out_dir=out, progress=progress
                 )
-        caseload = result.caseload
-        totals = {k: v for k, v in caseload.totals.items() if k != "cut"}
         if as_json:
-            print_json(
-                {
-                    "scenario": loaded.name,
-                    "totals": totals,
-                    "cut": caseload.totals["cut"],
-                    "explanations": caseload.explain(),
-                    "outputs": {k: str(v) for k, v in result.outputs.items()},
-                }
-            )
+            print_json(run_payload(loaded.name, result))
             return
-        summary = caseload.summary(levels=("province", "district"))
-        cols = [
-            "level",
-            "province",
-            "district",
-            "eligible",
-            "households",
-            "people",
-            "amount",
-            "exposed_reached_share",
-            "exposed_bottom40_reached_share",
-        ]
-        _table(f"{loaded.name}: caseload by district", summary[cols])
-        for message in caseload.explain():
-            console.print(f"[yellow]note:[/] {message}", highlight=False)
-        console.print(f"outputs in {out}: " + ", ".join(p.name for p in result.outputs.values()))
+        print_run(loaded.name, result, out)
 
     @app.command("compare")
     def compare(
