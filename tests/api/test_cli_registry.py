@@ -23,7 +23,8 @@ def test_help_lists_the_commands() -> None:
 def test_synth_info_validate(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = runner.invoke(
-        app, ["registry", "synth", "--households", "20000", "--seed", "5", "--out", str(out), "--json"]
+        app,
+        ["registry", "synth", "--households", "20000", "--seed", "5", "--out", str(out), "--json"],
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
