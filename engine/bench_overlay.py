@@ -97,7 +97,7 @@ def _flood_raster(path: Path) -> Path:
     from rasterio.transform import from_origin
 
     from rahat.geo.boundaries import provinces
-    from rahat.geo.registry.io import atomic_write
+    from rahat.geo.files import atomic_write
 
     minx, miny, maxx, maxy = _RASTER_BOUNDS
     width = round((maxx - minx) / _RASTER_RES)

@@ -20,13 +20,12 @@ the cache folder once and returns its path. Generation is deterministic (same by
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from rahat.geo.files import atomic_write
 from rahat.geo.paths import cache_dir
 
 #: Approximate Indus course (lon, lat), upstream to the sea.
@@ -97,10 +96,7 @@ def _write_geotiff(
     import rasterio
     from rasterio.transform import Affine
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tif", dir=path.parent)
-    os.close(fd)
-    try:
+    def write(tmp: Path) -> None:
         with rasterio.open(
             tmp,
             "w",
@@ -121,10 +117,8 @@ def _write_geotiff(
             dst.write(values.astype(np.float32), 1)
             dst.update_tags(DESCRIPTION=_TAG, units=units)
             dst.set_band_unit(1, units)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
 
 
 def flood_depth_raster(path: str | Path) -> Path:

@@ -161,7 +161,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Compare two caseloads: households added, dropped and kept, cost, district coverage."""
         from rahat.engine.targeting import compare_caseloads
-        from rahat.engine.targeting.outputs import atomic_write
+        from rahat.geo.files import atomic_write
 
         with user_errors():
             result = compare_caseloads(_caseload_frame(a, registry), _caseload_frame(b, registry))
@@ -200,9 +200,9 @@ def register(app: typer.Typer) -> None:
         from rahat.engine.pipeline import ExposureCache, load_hazards, load_registry
         from rahat.engine.targeting import sweep
         from rahat.engine.targeting.maps import sweep_heatmap
-        from rahat.engine.targeting.outputs import atomic_write
         from rahat.engine.targeting.sweep import METRICS, parse_range
         from rahat.geo.errors import InputError
+        from rahat.geo.files import atomic_write
 
         with user_errors():
             if not vary or len(vary) > 2:

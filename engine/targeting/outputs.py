@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from rahat.engine.targeting.caseload import Caseload
+from rahat.geo.files import atomic_write
 
 #: File name of each output.
 FILES: dict[str, str] = {
@@ -52,22 +51,6 @@ HXL_TAGS: dict[str, str] = {
 }
 
 _GPKG_DATE = "2000-01-01T00:00:00.000Z"
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file next to ``path``, then move it to ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        tmp.unlink()  # some writers (GDAL) refuse an existing file
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _parquet(frame: pd.DataFrame, tmp: Path) -> None:

@@ -10,8 +10,6 @@ file appears under its name only once it is complete.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 
 from rahat.geo.errors import SchemaError, UnreadableFileError
+from rahat.geo.files import atomic_write
 from rahat.geo.registry.schema import COLUMNS, DATE_DTYPE
 
 #: File formats Rahat reads registries from, by the name used in messages.
@@ -238,27 +237,6 @@ def write_registry(frame: pd.DataFrame, path: str | Path) -> Path:
     table = table.replace_schema_metadata(metadata)
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     return path
-
-
-def atomic_write(path: Path, write: object) -> None:
-    """Call ``write(tmp_path)`` and rename the result to ``path`` only if it succeeded.
-
-    Parameters
-    ----------
-    path
-        Final destination.
-    write
-        Callable taking the temporary path (in the same folder, so the rename is atomic).
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)  # type: ignore[operator]
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def canonical_dates(values: pd.Series) -> pd.Series:

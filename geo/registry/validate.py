@@ -18,7 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rahat.geo.errors import SchemaError
-from rahat.geo.registry.io import atomic_write, read_table
+from rahat.geo.files import atomic_write
+from rahat.geo.registry.io import read_table
 from rahat.geo.registry.model import Registry
 from rahat.geo.registry.schema import (
     COLUMNS,
