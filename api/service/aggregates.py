@@ -1,0 +1,219 @@
+"""Aggregates of a caseload by admin unit, with small-cell (k-anonymity) suppression."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from rahat.api.service.storage import atomic_write_bytes
+
+#: Grouping keys of each summary level.
+LEVELS: dict[str, tuple[str, ...]] = {
+    "province": ("province",),
+    "district": ("province", "district", "district_pcode"),
+    "tehsil": ("province", "district", "district_pcode", "tehsil", "tehsil_pcode"),
+}
+#: Count cells; a count below k is suppressed.
+COUNTS: tuple[str, ...] = ("households", "eligible", "selected")
+#: Sums over the selected households, suppressed together with ``selected``.
+SELECTED_SUMS: tuple[str, ...] = ("persons_selected", "benefit")
+#: File name of the cached aggregates in a run's artifact folder.
+AGGREGATES_FILE = "aggregates.json"
+
+_CACHE: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_CACHE_SIZE = 64
+
+
+def _metrics_frame(caseload: Path) -> Any:
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    names = set(pq.read_schema(caseload).names)
+    wanted = {"province", "district", "district_pcode", "tehsil", "tehsil_pcode"} | {
+        "selected",
+        "eligible",
+        "household_size",
+        "benefit",
+    }
+    frame = pq.read_table(caseload, columns=sorted(names & wanted)).to_pandas()
+    n = len(frame)
+    selected = frame["selected"].fillna(False).astype(bool) if "selected" in frame else False
+    out = pd.DataFrame(index=frame.index)
+    for key in LEVELS["tehsil"]:
+        out[key] = frame[key].astype("string").fillna("") if key in frame else ""
+    out["households"] = 1
+    out["eligible"] = frame["eligible"].fillna(False).astype("int64") if "eligible" in frame else 0
+    out["selected"] = pd.Series(selected, index=frame.index).astype("int64") if n else 0
+    size = frame["household_size"].fillna(0).astype("int64") if "household_size" in frame else 0
+    benefit = frame["benefit"].fillna(0.0).astype("float64") if "benefit" in frame else 0.0
+    out["persons_selected"] = (size * out["selected"]).astype("int64")
+    out["benefit"] = (benefit * out["selected"]).astype("float64")
+    return out
+
+
+def compute_aggregates(caseload: Path) -> dict[str, Any]:
+    """Count households, eligible and selected, persons and benefit, per admin-unit level.
+
+    Parameters
+    ----------
+    caseload
+        ``caseload.parquet`` of a run.
+
+    Returns
+    -------
+    dict
+        ``{"totals": {...}, "levels": {"province": [...], "district": [...], "tehsil": [...]}}``,
+        unsuppressed.
+    """
+    frame = _metrics_frame(caseload)
+    values = [*COUNTS, *SELECTED_SUMS]
+    result: dict[str, Any] = {
+        "totals": {m: _py(frame[m].sum()) for m in values},
+        "levels": {},
+    }
+    for level, keys in LEVELS.items():
+        grouped = frame.groupby(list(keys), sort=True, dropna=False)[values].sum().reset_index()
+        result["levels"][level] = [
+            {k: _py(v) for k, v in row.items()} for row in grouped.to_dict(orient="records")
+        ]
+    return result
+
+
+def _py(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def write_aggregates(run_dir: Path) -> dict[str, Any]:
+    """Compute the aggregates of ``run_dir/caseload.parquet`` and store them next to it."""
+    caseload = run_dir / "caseload.parquet"
+    data = compute_aggregates(caseload)
+    data["caseload_mtime_ns"] = caseload.stat().st_mtime_ns
+    atomic_write_bytes(run_dir / AGGREGATES_FILE, json.dumps(data).encode())
+    return data
+
+
+def load_aggregates(run_dir: Path) -> dict[str, Any]:
+    """Return the aggregates of the run in ``run_dir``, computing and caching them once.
+
+    They are kept in ``aggregates.json`` next to the caseload (written atomically) and in a
+    small in-process cache, so summaries are answered without reading the caseload again.
+    """
+    caseload = run_dir / "caseload.parquet"
+    stamp = caseload.stat().st_mtime_ns
+    key = (str(run_dir), stamp)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit
+    path = run_dir / AGGREGATES_FILE
+    data: dict[str, Any] | None = None
+    if path.exists():
+        data = json.loads(path.read_text())
+        if data.get("caseload_mtime_ns") != stamp:
+            data = None
+    if data is None:
+        data = write_aggregates(run_dir)
+    with _CACHE_LOCK:
+        _CACHE[key] = data
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return data
+
+
+def suppress(row: dict[str, Any], k: int) -> dict[str, Any]:
+    """Blank the cells of ``row`` that describe fewer than ``k`` households.
+
+    A unit with fewer than ``k`` households loses all its figures; otherwise each count in
+    ``1..k-1`` is blanked, and the persons and benefit of the selected go with ``selected``.
+    """
+    out = dict(row)
+    if 0 < (row.get("households") or 0) < k:
+        for name in (*COUNTS, *SELECTED_SUMS):
+            out[name] = None
+        out["suppressed"] = True
+        return out
+    suppressed = False
+    for name in COUNTS:
+        value = row.get(name)
+        if value is not None and 0 < value < k:
+            out[name] = None
+            suppressed = True
+    if out.get("selected") is None:
+        for name in SELECTED_SUMS:
+            out[name] = None
+    out["suppressed"] = suppressed
+    return out
+
+
+def summary(run_dir: Path, level: str, k: int | None) -> dict[str, Any]:
+    """Totals and per-unit figures of a run at ``level``, suppressed below ``k`` (``None``: not)."""
+    data = load_aggregates(run_dir)
+    keys = LEVELS[level]
+    rows = [{key: row.get(key) for key in keys} | _figures(row) for row in data["levels"][level]]
+    totals = _figures(data["totals"])
+    if k is not None:
+        rows = [suppress(row, k) for row in rows]
+        totals = suppress(totals, k)
+    return {"level": level, "k": k, "totals": totals, "units": rows}
+
+
+def _figures(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: row.get(name) for name in (*COUNTS, *SELECTED_SUMS)}
+
+
+def compare(run_a: Path, run_b: Path, level: str, k: int | None) -> dict[str, Any]:
+    """Compare the selected caseloads of two runs per admin unit and household by household.
+
+    Returns the selected households of each run per unit with the change, and how many
+    households are selected in both runs, only in the first, or only in the second. Counts
+    below ``k`` are blanked (``None``) unless ``k`` is ``None``.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    keys = LEVELS[level]
+    a = {tuple(r.get(x) for x in keys): r for r in load_aggregates(run_a)["levels"][level]}
+    b = {tuple(r.get(x) for x in keys): r for r in load_aggregates(run_b)["levels"][level]}
+
+    def selected_ids(run_dir: Path) -> Any:
+        table = pq.read_table(run_dir / "caseload.parquet", columns=["household_id", "selected"])
+        return table.filter(pc.fill_null(table["selected"], False))["household_id"]
+
+    ids_a, ids_b = selected_ids(run_a), selected_ids(run_b)
+    both = int(pc.sum(pc.is_in(ids_a, value_set=ids_b.combine_chunks())).as_py() or 0)
+
+    def cell(value: int | None) -> int | None:
+        if value is None or k is None:
+            return value
+        return None if 0 < value < k else value
+
+    units = []
+    for key in sorted(set(a) | set(b), key=lambda t: tuple(str(x or "") for x in t)):
+        sel_a = a.get(key, {}).get("selected", 0)
+        sel_b = b.get(key, {}).get("selected", 0)
+        shown_a, shown_b = cell(sel_a), cell(sel_b)
+        units.append(
+            dict(zip(keys, key, strict=True))
+            | {
+                "selected_a": shown_a,
+                "selected_b": shown_b,
+                "change": None if shown_a is None or shown_b is None else sel_b - sel_a,
+            }
+        )
+    return {
+        "level": level,
+        "k": k,
+        "overlap": {
+            "selected_a": cell(len(ids_a)),
+            "selected_b": cell(len(ids_b)),
+            "in_both": cell(both),
+            "only_a": cell(len(ids_a) - both),
+            "only_b": cell(len(ids_b) - both),
+        },
+        "units": units,
+    }

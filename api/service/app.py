@@ -1,0 +1,62 @@
+"""The Relief API application, built by :func:`create_app` (nothing happens at import)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from rahat.api.service.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the FastAPI application.
+
+    Parameters
+    ----------
+    settings
+        Service settings; read from ``RAHAT_*`` environment variables when omitted.
+
+    Returns
+    -------
+    fastapi.FastAPI
+        The application. On start-up it creates the state folders and tables, marks runs left
+        in flight by a previous process ``interrupted``, and starts the worker pool; on
+        shutdown it interrupts running jobs and stops the pool.
+    """
+    from rahat.api.service.db import create_schema, make_engine, make_sessionmaker
+    from rahat.api.service.jobs import JobManager
+    from rahat.api.service.problems import install_problem_handlers
+    from rahat.api.service.routers import audit, hazards, health, runs
+
+    settings = settings or Settings()
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    jobs = JobManager(settings, sessions)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.ensure_dirs()
+        create_schema(engine)
+        jobs.start()
+        try:
+            yield
+        finally:
+            jobs.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Rahat Relief API",
+        version="0.1.0",
+        summary="Hazard uploads, scenario runs and household lists under data-sharing agreements.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = sessions
+    app.state.jobs = jobs
+    install_problem_handlers(app)
+    for module in (health, hazards, runs, audit):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,231 @@
+"""``rahat bench api``: summary latency under concurrent clients, and CSV export throughput.
+
+The benchmark starts ``rahat serve`` as a separate process on 127.0.0.1 (a free port), records
+a finished run whose caseload is a synthetic table of ``rows`` households, then
+
+* sends ``requests`` ``GET /runs/{id}/summary`` calls from ``clients`` concurrent httpx
+  clients and reports the p50/p99 latency, and
+* downloads every household as CSV (admin, so nothing is cut) and reports rows per second.
+
+All traffic stays on the loopback interface, every loop is bounded in count and time, and the
+server is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+
+def synthetic_caseload(rows: int, path: Path, seed: int = 0) -> Path:
+    """Write a caseload Parquet with the documented columns and ``rows`` households."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    n_districts, n_tehsils = 30, 4
+    districts = [f"District {d:02d}" for d in range(n_districts)]
+    tehsils = [f"Tehsil {d:02d}-{t}" for d in range(n_districts) for t in range(n_tehsils)]
+    tehsil_idx = rng.integers(0, n_districts * n_tehsils, rows).astype(np.int32)
+    district_idx = (tehsil_idx // n_tehsils).astype(np.int32)
+    selected = rng.random(rows) < 0.6
+
+    def dictionary(indices: Any, values: list[str]) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(indices), pa.array(values))
+
+    table = pa.table(
+        {
+            "household_id": pa.array(rng.permutation(rows).astype(np.int64) * 7919 + 10**12),
+            "rank": pa.array(np.arange(1, rows + 1, dtype=np.int64)),
+            "selected": pa.array(selected),
+            "eligible": pa.array(selected | (rng.random(rows) < 0.2)),
+            "score": pa.array(rng.random(rows)),
+            "benefit": pa.array(np.where(selected, 25_000, 0).astype(np.int64)),
+            "reasons": dictionary(np.zeros(rows, np.int8), ["depth>=0.3:pass;pmt<=32:pass"]),
+            "province": dictionary(np.zeros(rows, np.int8), ["Sindh"]),
+            "district": dictionary(district_idx, districts),
+            "tehsil": dictionary(tehsil_idx, tehsils),
+            "district_pcode": dictionary(district_idx, [f"PK7{d:02d}" for d in range(30)]),
+            "tehsil_pcode": dictionary(
+                tehsil_idx, [f"PK7{d:02d}{t + 1:02d}" for d in range(30) for t in range(4)]
+            ),
+            "lon": pa.array(66.5 + rng.random(rows) * 4.5),
+            "lat": pa.array(23.7 + rng.random(rows) * 4.7),
+            "household_size": pa.array(rng.integers(1, 13, rows).astype(np.int16)),
+            "pmt_score": pa.array((rng.random(rows) * 60).astype(np.float32)),
+            "depth": pa.array(rng.random(rows) * 3),
+            "score_severity": pa.array(rng.random(rows)),
+            "score_poverty": pa.array(rng.random(rows)),
+        }
+    )
+    pq.write_table(table, path)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _prepare(state: Path, rows: int) -> tuple[dict[str, str], str, str]:
+    """Create the database, an admin key and a finished run; return env, token and run id."""
+    from rahat.api.service.admin import add_organisation, create_key
+    from rahat.api.service.db import create_schema, make_engine, make_sessionmaker
+    from rahat.api.service.models import Run
+    from rahat.api.service.settings import Settings
+
+    env = {"RAHAT_STATE_DIR": str(state), "RAHAT_DATABASE_URL": f"sqlite:///{state / 'rahat.db'}"}
+    settings = Settings(state_dir=state, database_url=env["RAHAT_DATABASE_URL"])
+    settings.ensure_dirs()
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    with make_sessionmaker(engine)() as session, session.begin():
+        org = add_organisation(session, "bench", "admin")
+        token, _ = create_key(session, "bench")
+        run = Run(
+            scenario={"name": "bench"},
+            hazards={},
+            status="succeeded",
+            progress=1.0,
+            attempts=1,
+            created_by=org.id,
+        )
+        session.add(run)
+        session.flush()
+        run_dir = settings.runs_dir / run.id
+        run_dir.mkdir(parents=True)
+        synthetic_caseload(rows, run_dir / "caseload.parquet")
+        run.artifact_dir = str(run_dir)
+        run_id = run.id
+    engine.dispose()
+    return env, token, run_id
+
+
+async def _latencies(
+    url: str, headers: dict[str, str], clients: int, requests: int, time_limit: float
+) -> list[float]:
+    import httpx
+
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(requests):
+        queue.put_nowait(i)
+    results: list[float] = []
+    deadline = time.monotonic() + time_limit
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+
+    async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as client:
+
+        async def worker() -> None:
+            while time.monotonic() < deadline:
+                try:
+                    queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                start = time.perf_counter()
+                response = await client.get(url)
+                results.append(time.perf_counter() - start)
+                response.raise_for_status()
+
+        await asyncio.gather(*(worker() for _ in range(clients)))
+    return results
+
+
+def bench_api(
+    rows: int = 1_000_000,
+    clients: int = 50,
+    requests: int = 2_000,
+    time_limit: float = 120.0,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
+    """Measure the API: summary latency under concurrency and CSV export throughput.
+
+    Parameters
+    ----------
+    rows
+        Households in the synthetic caseload.
+    clients
+        Concurrent clients requesting the summary.
+    requests
+        Summary requests in all.
+    time_limit
+        Seconds after which each phase stops sending requests.
+    workdir
+        Folder for the server's state; a temporary one (removed afterwards) by default.
+
+    Returns
+    -------
+    dict
+        ``summary_p50_ms``, ``summary_p99_ms``, ``summary_requests``, ``clients``,
+        ``csv_rows``, ``csv_bytes``, ``csv_seconds`` and ``csv_rows_per_s``.
+    """
+    import httpx
+    import numpy as np
+
+    with tempfile.TemporaryDirectory(prefix="rahat-bench-api-") as tmp:
+        state = Path(workdir or tmp) / "state"
+        env, token, run_id = _prepare(state, rows)
+        port = _free_port()
+        base = f"http://127.0.0.1:{port}"
+        code = "from rahat.api.cli import main; main()"
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code, "serve", "--port", str(port), "--log-level", "warning"],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the API server did not start")
+                try:
+                    if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            headers = {"Authorization": f"Bearer {token}"}
+            summary_url = f"{base}/runs/{run_id}/summary"
+            httpx.get(summary_url, headers=headers, timeout=120).raise_for_status()  # warm-up
+            latencies = asyncio.run(_latencies(summary_url, headers, clients, requests, time_limit))
+            start = time.perf_counter()
+            size = 0
+            lines = 0
+            with httpx.stream(
+                "GET",
+                f"{base}/runs/{run_id}/households",
+                params={"format": "csv", "selected_only": "false"},
+                headers=headers,
+                timeout=time_limit,
+            ) as response:
+                response.raise_for_status()
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    lines += chunk.count(b"\n")
+            seconds = time.perf_counter() - start
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    ms = np.asarray(latencies) * 1000
+    csv_rows = lines - 1
+    return {
+        "clients": clients,
+        "summary_requests": len(latencies),
+        "summary_p50_ms": round(float(np.percentile(ms, 50)), 2),
+        "summary_p99_ms": round(float(np.percentile(ms, 99)), 2),
+        "csv_rows": csv_rows,
+        "csv_bytes": size,
+        "csv_seconds": round(seconds, 3),
+        "csv_rows_per_s": round(csv_rows / seconds),
+    }

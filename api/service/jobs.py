@@ -1,0 +1,293 @@
+"""Scenario runs as jobs: a worker pool inside the server process, with state in the database.
+
+A run goes ``queued -> running -> succeeded | failed``. Its outputs are built in a temporary
+folder and renamed into place only when complete, so a crash never leaves a partial artifact.
+On start-up, runs left ``queued`` or ``running`` by a previous process are marked
+``interrupted``; ``POST /runs/{id}/rerun`` queues them again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from rahat.api.service.aggregates import write_aggregates
+from rahat.api.service.models import Hazard, Run, utcnow
+from rahat.api.service.settings import Settings
+from rahat.api.service.storage import publish_dir, sweep_temporaries, temp_dir_for
+from rahat.geo.errors import InputError
+
+logger = logging.getLogger("rahat.api.jobs")
+
+#: States of a run that is not finished.
+IN_FLIGHT: tuple[str, ...] = ("queued", "running")
+#: States from which a run can be queued again.
+RERUNNABLE: tuple[str, ...] = ("interrupted", "failed")
+
+INTERRUPTED_MESSAGE = (
+    "The server stopped while this run was in flight; nothing of it was kept. "
+    "Run it again with POST /runs/{id}/rerun."
+)
+
+
+class RunInterruptedError(Exception):
+    """Raised inside a run's progress callback when the server is shutting down."""
+
+
+class ScenarioRunner(Protocol):
+    """Executes one scenario; the default is :func:`run_pipeline`."""
+
+    def __call__(
+        self,
+        scenario: dict[str, Any],
+        *,
+        registry_path: Path,
+        hazard_paths: dict[str, Path],
+        out_dir: Path,
+        progress: Callable[[str, float], None],
+    ) -> dict[str, Any]:
+        """Run ``scenario``, write outputs into ``out_dir`` and return the totals."""
+        ...
+
+
+def run_pipeline(
+    scenario: dict[str, Any],
+    *,
+    registry_path: Path,
+    hazard_paths: dict[str, Path],
+    out_dir: Path,
+    progress: Callable[[str, float], None],
+) -> dict[str, Any]:
+    """Validate ``scenario`` and run it with :func:`rahat.engine.pipeline.run_scenario`.
+
+    Outputs that the pipeline writes outside ``out_dir`` are copied into it.
+
+    Returns
+    -------
+    dict
+        The run's totals, JSON-serialisable.
+    """
+    from rahat.engine.pipeline import run_scenario
+    from rahat.engine.targeting.scenario import load_scenario
+
+    result = run_scenario(
+        load_scenario(scenario),
+        registry_path=registry_path,
+        hazard_paths=hazard_paths or None,
+        out_dir=out_dir,
+        progress=progress,
+    )
+    for path in dict(getattr(result, "outputs", {}) or {}).values():
+        path = Path(path)
+        if path.is_file() and out_dir.resolve() not in path.resolve().parents:
+            shutil.copy2(path, out_dir / path.name)
+    return json_safe(dict(getattr(result, "totals", {}) or {}))
+
+
+def json_safe(value: Any) -> Any:
+    """Round-trip ``value`` through JSON, turning NumPy scalars and paths into plain values."""
+
+    def default(obj: Any) -> Any:
+        if hasattr(obj, "item"):
+            return obj.item()
+        if hasattr(obj, "tolist"):
+            return obj.tolist()
+        return str(obj)
+
+    return json.loads(json.dumps(value, default=default))
+
+
+class JobManager:
+    """Owns the worker pool and moves runs through their states.
+
+    Parameters
+    ----------
+    settings
+        Service settings (state folders, registry, pool size).
+    sessions
+        Session factory of the service database.
+    runner
+        Executes one scenario; defaults to :func:`run_pipeline`.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        runner: ScenarioRunner | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.runner: ScenarioRunner = runner or run_pipeline
+        self._stopping = threading.Event()
+        self._executor: ThreadPoolExecutor | None = None
+        self._futures: dict[str, Future[None]] = {}
+        self._lock = threading.Lock()
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> list[str]:
+        """Recover from a previous process and start the pool.
+
+        Returns
+        -------
+        list of str
+            Ids of the runs marked ``interrupted``.
+        """
+        interrupted = self.mark_in_flight_interrupted()
+        sweep_temporaries(self.settings.runs_dir)
+        sweep_temporaries(self.settings.hazards_dir)
+        self._stopping.clear()
+        self._executor = ThreadPoolExecutor(
+            max_workers=self.settings.workers, thread_name_prefix="rahat-run"
+        )
+        if interrupted:
+            logger.warning(
+                "marked %d in-flight run(s) interrupted: %s", len(interrupted), interrupted
+            )
+        return interrupted
+
+    def stop(self) -> None:
+        """Stop taking work, interrupt running jobs at their next progress report, and wait."""
+        self._stopping.set()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+        self.mark_in_flight_interrupted()
+
+    def mark_in_flight_interrupted(self) -> list[str]:
+        """Mark every ``queued`` or ``running`` run ``interrupted``; return their ids."""
+        with self.sessions() as session, session.begin():
+            ids = list(session.scalars(select(Run.id).where(Run.status.in_(IN_FLIGHT))))
+            for run_id in ids:
+                session.execute(
+                    update(Run)
+                    .where(Run.id == run_id, Run.status.in_(IN_FLIGHT))
+                    .values(
+                        status="interrupted",
+                        error=INTERRUPTED_MESSAGE.format(id=run_id),
+                        finished_at=utcnow(),
+                    )
+                )
+        return ids
+
+    # -- submitting -------------------------------------------------------------------------
+    def submit(self, run_id: str) -> None:
+        """Hand a ``queued`` run to the pool."""
+        if self._executor is None:
+            raise RuntimeError("the job manager is not started")
+        with self._lock:
+            self._futures[run_id] = self._executor.submit(self._execute, run_id)
+
+    def requeue(self, session: Session, run: Run) -> None:
+        """Reset an interrupted or failed run to ``queued`` (caller commits, then submits)."""
+        run.status = "queued"
+        run.progress = 0.0
+        run.stage = None
+        run.error = None
+        run.started_at = None
+        run.finished_at = None
+        run.artifact_dir = None
+        run.totals = None
+
+    def wait(self, run_id: str, timeout: float | None = None) -> None:
+        """Block until the submitted run finishes (for tests and benchmarks)."""
+        with self._lock:
+            future = self._futures.get(run_id)
+        if future is not None:
+            future.result(timeout=timeout)
+
+    # -- executing --------------------------------------------------------------------------
+    def _set(self, run_id: str, **values: Any) -> None:
+        with self.sessions() as session, session.begin():
+            session.execute(update(Run).where(Run.id == run_id).values(**values))
+
+    def _progress_callback(self, run_id: str) -> Callable[[str, float], None]:
+        last_time = [0.0]
+        last_stage: list[str | None] = [None]
+
+        def report(stage: str, fraction: float) -> None:
+            if self._stopping.is_set():
+                raise RunInterruptedError(run_id)
+            now = time.monotonic()
+            if stage != last_stage[0] or now - last_time[0] >= 0.5 or fraction >= 1:
+                last_time[0], last_stage[0] = now, stage
+                self._set(
+                    run_id, stage=str(stage)[:200], progress=max(0.0, min(float(fraction), 1.0))
+                )
+
+        return report
+
+    def _execute(self, run_id: str) -> None:
+        with self.sessions() as session, session.begin():
+            run = session.get(Run, run_id)
+            if run is None or run.status != "queued" or self._stopping.is_set():
+                return
+            run.status, run.started_at, run.progress = "running", utcnow(), 0.0
+            run.attempts = (run.attempts or 0) + 1
+            scenario, hazard_ids = dict(run.scenario), dict(run.hazards or {})
+            hazards = {
+                h.id: Path(h.path)
+                for h in session.scalars(select(Hazard).where(Hazard.id.in_(hazard_ids.values())))
+            }
+        final_dir = self.settings.runs_dir / run_id
+        temp_dir: Path | None = None
+        try:
+            missing = [hid for hid in hazard_ids.values() if hid not in hazards]
+            if missing:
+                raise InputError(f"hazard(s) {missing} no longer exist; upload them again")
+            temp_dir = temp_dir_for(final_dir)
+            totals = self.runner(
+                scenario,
+                registry_path=self.settings.registry_path,
+                hazard_paths={key: hazards[hid] for key, hid in hazard_ids.items()},
+                out_dir=temp_dir,
+                progress=self._progress_callback(run_id),
+            )
+            if not (temp_dir / "caseload.parquet").is_file():
+                raise RuntimeError("the pipeline wrote no caseload.parquet")
+            write_aggregates(temp_dir)
+            publish_dir(temp_dir, final_dir)
+            temp_dir = None
+            self._set(
+                run_id,
+                status="succeeded",
+                progress=1.0,
+                stage="done",
+                artifact_dir=str(final_dir),
+                totals=json_safe(totals),
+                finished_at=utcnow(),
+                error=None,
+            )
+        except RunInterruptedError:
+            self._set(
+                run_id,
+                status="interrupted",
+                error=INTERRUPTED_MESSAGE.format(id=run_id),
+                finished_at=utcnow(),
+            )
+        except InputError as exc:
+            self._set(run_id, status="failed", error=str(exc), finished_at=utcnow())
+        except Exception as exc:
+            logger.exception("run %s failed", run_id)
+            self._set(
+                run_id,
+                status="failed",
+                error=(
+                    f"The run failed because of a server fault ({type(exc).__name__}); it has "
+                    f"been logged. Re-run it with POST /runs/{run_id}/rerun or tell the operators."
+                ),
+                finished_at=utcnow(),
+            )
+        finally:
+            if temp_dir is not None:
+                shutil.rmtree(temp_dir, ignore_errors=True)

@@ -1,0 +1,142 @@
+"""Every error as an RFC 9457 problem document (``application/problem+json``), never a trace."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from rahat.geo.errors import InputError, TooLargeError, UnreadableFileError
+
+logger = logging.getLogger("rahat.api")
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+
+
+def problem_response(
+    status: int,
+    detail: str | None,
+    request: Request | None = None,
+    *,
+    type_: str = "about:blank",
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    """Build a problem+json response.
+
+    Parameters
+    ----------
+    status
+        HTTP status code.
+    detail
+        What went wrong and what to do, for a person.
+    request
+        The request, whose path becomes ``instance``.
+    type_
+        Problem type URI; ``about:blank`` means "see the status code".
+    headers
+        Extra response headers.
+    **extra
+        Extension members (for example ``errors``).
+    """
+    body: dict[str, Any] = {
+        "type": type_,
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def input_error_status(exc: InputError) -> int:
+    """Return the HTTP status for a refused input: 413 too large, 400 unreadable, else 422."""
+    if isinstance(exc, TooLargeError):
+        return 413
+    if isinstance(exc, UnreadableFileError):
+        return 400
+    return 422
+
+
+async def _input_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, InputError)
+    return problem_response(
+        input_error_status(exc),
+        str(exc),
+        request,
+        type_=f"urn:rahat:problem:{exc.code}",
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    return problem_response(exc.status_code, detail, request, headers=exc.headers)
+
+
+def _location(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"loc": _location(err.get("loc", ())), "msg": str(err.get("msg", "invalid value"))}
+        for err in exc.errors()
+    ]
+    summary = "; ".join(f"{e['loc']}: {e['msg']}" for e in errors[:5])
+    return problem_response(
+        422,
+        f"The request is invalid: {summary}. Fix these fields and retry.",
+        request,
+        errors=errors,
+    )
+
+
+async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(
+        500,
+        "Internal server error; it has been logged. Retry later or tell the operators.",
+        request,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Register the problem-document exception handlers on ``app``."""
+    app.add_exception_handler(InputError, _input_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _server_error)
+
+
+def problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries declaring problem documents for ``statuses``."""
+    return {
+        code: {
+            "model": Problem,
+            "description": HTTPStatus(code).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {}},
+        }
+        for code in statuses
+    }

@@ -1,0 +1,200 @@
+"""``/hazards``: upload (streamed, size-capped, validated, stored atomically) and list."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import Path as PathParam
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import select
+
+from rahat.api.service import audit
+from rahat.api.service.models import Hazard, new_id
+from rahat.api.service.problems import problem_docs
+from rahat.api.service.schemas import MAX_OFFSET, HazardOut
+from rahat.api.service.security import ReaderPrincipal, SessionDep, UploaderPrincipal
+from rahat.api.service.settings import Settings
+from rahat.api.service.uploads import receive_upload
+
+router = APIRouter(prefix="/hazards", tags=["hazards"])
+
+_FORM_FIELDS = ("name", "kind", "crs", "intensity_field")
+
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "GeoTIFF, NetCDF, GeoPackage, GeoJSON or zipped "
+                            "shapefile.",
+                        },
+                        "name": {"type": "string", "maxLength": 200},
+                        "kind": {"type": "string", "description": "flood, earthquake, ..."},
+                        "crs": {"type": "string", "description": "CRS if the file lacks one."},
+                        "intensity_field": {
+                            "type": "string",
+                            "description": "Attribute holding the intensity (vector files).",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def registry_extent(path: Path) -> tuple[float, float, float, float] | None:
+    """Bounding box ``(min_lon, min_lat, max_lon, max_lat)`` of a Parquet registry.
+
+    Read from the Parquet column statistics only, so it costs no scan; ``None`` when the
+    registry is missing, not Parquet, or lacks statistics.
+    """
+    if path.suffix.lower() != ".parquet" or not path.is_file():
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+        names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+        bounds: dict[str, list[float]] = {}
+        for coord in ("lon", "lat"):
+            idx = names.index(coord)
+            lows, highs = [], []
+            for g in range(meta.num_row_groups):
+                stats = meta.row_group(g).column(idx).statistics
+                if stats is None or not stats.has_min_max:
+                    return None
+                lows.append(float(stats.min))
+                highs.append(float(stats.max))
+            bounds[coord] = [min(lows), max(highs)]
+    except (ValueError, OSError):
+        return None
+    return (bounds["lon"][0], bounds["lat"][0], bounds["lon"][1], bounds["lat"][1])
+
+
+def _validate(
+    path: Path, fields: dict[str, str], sender: str, settings: Settings
+) -> dict[str, Any]:
+    """Read the uploaded file with geo's hazard reader; return its JSON description."""
+    from rahat.geo.hazards import inspect_hazard, read_hazard
+
+    layer = read_hazard(
+        path,
+        kind=fields.get("kind") or None,
+        name=fields.get("name") or None,
+        crs=fields.get("crs") or None,
+        intensity_field=fields.get("intensity_field") or None,
+        sender=sender,
+        registry_extent=registry_extent(settings.registry_path),
+    )
+    return dict(inspect_hazard(layer))
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=HazardOut,
+    summary="Upload a hazard file",
+    openapi_extra=_UPLOAD_BODY,
+    responses=problem_docs(400, 401, 403, 413, 415, 422),
+)
+async def upload_hazard(request: Request, principal: UploaderPrincipal) -> HazardOut:
+    """Stream a hazard file to disk (size-capped), validate it, and store it.
+
+    The answer is 201 only once the file is validated, synced and renamed into place and its
+    record committed; a refused or interrupted upload leaves nothing behind.
+    """
+    settings: Settings = request.app.state.settings
+    hazard_id = new_id()
+    target = settings.hazards_dir / hazard_id
+    received = await receive_upload(request, target, max_bytes=settings.max_upload_bytes)
+    assert received.file is not None
+    upload = received.file
+    unknown = sorted(set(received.fields) - set(_FORM_FIELDS))
+    try:
+        if unknown:
+            raise HTTPException(
+                422, f"Unknown form field(s) {unknown}; allowed: {', '.join(_FORM_FIELDS)}."
+            )
+        temp_path = await run_in_threadpool(upload.finish)
+        info = await run_in_threadpool(
+            _validate, temp_path, received.fields, principal.organisation, settings
+        )
+        final_path = await run_in_threadpool(upload.commit)
+    except BaseException:
+        upload.abort()
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    name = (received.fields.get("name") or "").strip() or Path(final_path.name).stem
+    hazard = Hazard(
+        id=hazard_id,
+        name=name[:200],
+        kind=(received.fields.get("kind") or info.get("kind") or None),
+        filename=final_path.name,
+        path=str(final_path),
+        sha256=upload.sha256,
+        size=upload.size,
+        uploaded_by=principal.organisation_id,
+        inspect=_json_safe(info),
+    )
+
+    def store() -> HazardOut:
+        try:
+            with request.app.state.sessionmaker() as session, session.begin():
+                session.add(hazard)
+        except BaseException:
+            shutil.rmtree(target, ignore_errors=True)
+            raise
+        audit.record(
+            request.app.state.sessionmaker,
+            principal,
+            "hazards.upload",
+            201,
+            filter={"hazard_id": hazard_id, "filename": hazard.filename, "size": hazard.size},
+        )
+        return HazardOut.model_validate(hazard)
+
+    return await run_in_threadpool(store)
+
+
+def _json_safe(value: Any) -> Any:
+    from rahat.api.service.jobs import json_safe
+
+    return json_safe(value)
+
+
+@router.get("", response_model=list[HazardOut], responses=problem_docs(401, 403))
+def list_hazards(
+    session: SessionDep,
+    principal: ReaderPrincipal,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> list[HazardOut]:
+    """List uploaded hazards, newest first."""
+    rows = session.scalars(
+        select(Hazard).order_by(Hazard.created_at.desc(), Hazard.id).limit(limit).offset(offset)
+    )
+    return [HazardOut.model_validate(h) for h in rows]
+
+
+@router.get("/{hazard_id}", response_model=HazardOut, responses=problem_docs(401, 403, 404))
+def get_hazard(
+    session: SessionDep,
+    principal: ReaderPrincipal,
+    hazard_id: Annotated[str, PathParam(max_length=64)],
+) -> HazardOut:
+    """Describe one uploaded hazard."""
+    hazard = session.get(Hazard, hazard_id)
+    if hazard is None:
+        raise HTTPException(404, f"No hazard with id '{hazard_id}'; list them with GET /hazards.")
+    return HazardOut.model_validate(hazard)

@@ -1,0 +1,453 @@
+"""``/runs``: scenario runs as jobs, their summaries, maps, comparisons and household lists."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import Path as PathParam
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rahat.api.service import audit
+from rahat.api.service.aggregates import compare, summary
+from rahat.api.service.export import (
+    MEDIA_TYPES,
+    HouseholdQuery,
+    json_page,
+    select_households,
+    stream_csv,
+    stream_geojson,
+    stream_parquet,
+)
+from rahat.api.service.jobs import RERUNNABLE, JobManager
+from rahat.api.service.models import Agreement, Hazard, Run
+from rahat.api.service.policy import grant_for, parse_list
+from rahat.api.service.problems import problem_docs
+from rahat.api.service.schemas import (
+    MAX_OFFSET,
+    CompareOut,
+    CompareRequest,
+    HouseholdPage,
+    Level,
+    RunCreate,
+    RunOut,
+    SummaryOut,
+)
+from rahat.api.service.security import (
+    CurrentPrincipal,
+    HouseholdPrincipal,
+    Principal,
+    ReaderPrincipal,
+    RunnerPrincipal,
+    SessionDep,
+    active_agreement,
+)
+from rahat.api.service.settings import Settings
+from rahat.geo.errors import ScenarioError
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+RunId = Annotated[str, PathParam(max_length=64, description="Run id from POST /runs.")]
+_SCENARIO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.(ya?ml|json)$")
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _jobs(request: Request) -> JobManager:
+    jobs: JobManager = request.app.state.jobs
+    return jobs
+
+
+def _read_named_scenario(settings: Settings, name: str) -> dict[str, Any]:
+    if not _SCENARIO_NAME.match(name):
+        raise ScenarioError(
+            "scenario_name must be a plain file name ending in .yaml, .yml or .json (no folders)",
+            source=name,
+        )
+    path = settings.scenarios_dir / name
+    if not path.is_file():
+        available = sorted(
+            p.name for p in settings.scenarios_dir.glob("*") if _SCENARIO_NAME.match(p.name)
+        )
+        raise ScenarioError(
+            f"no such scenario in the server's scenarios folder; available: "
+            f"{', '.join(available) or 'none'}",
+            source=name,
+        )
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        data = json.loads(text)
+    else:
+        import yaml
+
+        data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ScenarioError("the scenario file must hold a mapping of settings", source=name)
+    return data
+
+
+def _absolutise(path: str, base: Path) -> str:
+    from rahat.engine.pipeline import DEMO_PREFIX
+
+    if path.startswith(DEMO_PREFIX) or Path(path).expanduser().is_absolute():
+        return path
+    return str((base / path).resolve())
+
+
+def _prepare_scenario(settings: Settings, body: RunCreate, hazard_keys: set[str]) -> dict[str, Any]:
+    """Return the scenario to store, validated, with no way to read arbitrary server files.
+
+    A named scenario (a server file) keeps its file paths, made absolute against the
+    scenarios folder. An inline one may only use uploaded hazards (by key) or ``demo:``
+    layers, and no assisted-household lists.
+    """
+    from rahat.engine.pipeline import DEMO_PREFIX
+    from rahat.engine.targeting.scenario import load_scenario
+
+    if body.scenario_name is not None:
+        data = _read_named_scenario(settings, body.scenario_name)
+    else:
+        data = dict(body.scenario or {})
+    scenario = load_scenario(data)
+    layers = [layer.name for layer in scenario.hazards]
+    unknown = sorted(hazard_keys - set(layers))
+    if unknown:
+        raise ScenarioError(
+            f"hazard key(s) {unknown} match no layer of the scenario; its layers are: "
+            f"{', '.join(layers) or 'none'}"
+        )
+    raw_layers = [dict(layer) for layer in data.get("hazards") or []]
+    if body.scenario_name is not None:
+        base = settings.scenarios_dir
+        for layer in raw_layers:
+            layer["path"] = _absolutise(str(layer["path"]), base)
+        eligibility = dict(data.get("eligibility") or {})
+        exclude = dict(eligibility.get("exclude") or {})
+        if exclude.get("assisted_lists"):
+            exclude["assisted_lists"] = [
+                _absolutise(str(p), base) for p in exclude["assisted_lists"]
+            ]
+            data["eligibility"] = eligibility | {"exclude": exclude}
+    else:
+        for i, layer in enumerate(scenario.hazards):
+            if layer.name not in hazard_keys and not layer.path.startswith(DEMO_PREFIX):
+                raise ScenarioError(
+                    f"hazards[{i}].path: a scenario sent to the API cannot read files on the "
+                    f"server; upload the file with POST /hazards and pass its id in 'hazards' "
+                    f"under the key '{layer.name}', or use a '{DEMO_PREFIX}' layer"
+                )
+        if scenario.eligibility.exclude.assisted_lists:
+            raise ScenarioError(
+                "eligibility.exclude.assisted_lists: a scenario sent to the API cannot read "
+                "files on the server; put the scenario with its lists in the server's "
+                "scenarios folder"
+            )
+    if raw_layers:
+        data["hazards"] = raw_layers
+    return data
+
+
+def _resolve_hazards(session: Session, hazards: dict[str, str] | list[str]) -> dict[str, str]:
+    ids = list(hazards.values()) if isinstance(hazards, dict) else list(hazards)
+    found = {h.id: h for h in session.scalars(select(Hazard).where(Hazard.id.in_(ids)))}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise HTTPException(
+            422, f"Unknown hazard id(s) {missing}: upload them with POST /hazards first."
+        )
+    if isinstance(hazards, dict):
+        return dict(hazards)
+    keyed: dict[str, str] = {}
+    for hid in ids:
+        key = found[hid].name
+        if key in keyed:
+            raise HTTPException(
+                422,
+                f"Two hazards are named '{key}': pass 'hazards' as a mapping from the "
+                "scenario's hazard key to the id instead of a list.",
+            )
+        keyed[key] = hid
+    return keyed
+
+
+def _get_run(session: Session, run_id: str) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise HTTPException(404, f"No run with id '{run_id}'; list runs with GET /runs.")
+    return run
+
+
+def _finished_dir(session: Session, run_id: str) -> Path:
+    run = _get_run(session, run_id)
+    if run.status != "succeeded" or not run.artifact_dir:
+        hint = {
+            "queued": "wait until it has run",
+            "running": f"wait until it finishes (progress {run.progress:.0%})",
+            "failed": "fix the cause and POST /runs/{id}/rerun".replace("{id}", run.id),
+            "interrupted": f"POST /runs/{run.id}/rerun to run it again",
+        }.get(run.status, "")
+        raise HTTPException(409, f"Run '{run_id}' is {run.status}, so it has no outputs; {hint}.")
+    return Path(run.artifact_dir)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=RunOut,
+    summary="Start a scenario run",
+    responses=problem_docs(401, 403, 422),
+)
+def create_run(
+    body: RunCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: RunnerPrincipal,
+) -> RunOut:
+    """Queue a scenario run; answer 202 with the run to poll at ``GET /runs/{id}``."""
+    hazards = _resolve_hazards(session, body.hazards)
+    scenario = _prepare_scenario(_settings(request), body, set(hazards))
+    run = Run(
+        scenario=scenario,
+        scenario_name=body.scenario_name,
+        hazards=hazards,
+        status="queued",
+        progress=0.0,
+        attempts=0,
+        created_by=principal.organisation_id,
+    )
+    session.add(run)
+    session.commit()
+    _jobs(request).submit(run.id)
+    audit.record(
+        request.app.state.sessionmaker,
+        principal,
+        "runs.create",
+        202,
+        run_id=run.id,
+        filter={"scenario_name": body.scenario_name, "hazards": hazards},
+    )
+    response.headers["Location"] = f"/runs/{run.id}"
+    return RunOut.model_validate(run)
+
+
+@router.get("", response_model=list[RunOut], responses=problem_docs(401))
+def list_runs(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    status: Literal["queued", "running", "succeeded", "failed", "interrupted"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> list[RunOut]:
+    """List runs, newest first."""
+    query = select(Run).order_by(Run.created_at.desc(), Run.id)
+    if status is not None:
+        query = query.where(Run.status == status)
+    return [RunOut.model_validate(r) for r in session.scalars(query.limit(limit).offset(offset))]
+
+
+@router.post(
+    "/compare",
+    response_model=CompareOut,
+    summary="Compare two runs",
+    responses=problem_docs(401, 403, 404, 409),
+)
+def compare_runs(
+    body: CompareRequest, request: Request, session: SessionDep, principal: ReaderPrincipal
+) -> CompareOut:
+    """Selected caseloads of two runs per admin unit, and their household overlap."""
+    dir_a = _finished_dir(session, body.run_a)
+    dir_b = _finished_dir(session, body.run_b)
+    k = None if principal.is_admin else _settings(request).k_anonymity
+    result = compare(dir_a, dir_b, body.level, k)
+    return CompareOut(run_a=body.run_a, run_b=body.run_b, **result)
+
+
+@router.get("/{run_id}", response_model=RunOut, responses=problem_docs(401, 404))
+def get_run(run_id: RunId, session: SessionDep, principal: CurrentPrincipal) -> RunOut:
+    """Status, progress and error of a run."""
+    return RunOut.model_validate(_get_run(session, run_id))
+
+
+@router.post(
+    "/{run_id}/rerun",
+    status_code=202,
+    response_model=RunOut,
+    summary="Run an interrupted or failed run again",
+    responses=problem_docs(401, 403, 404, 409),
+)
+def rerun(
+    run_id: RunId, request: Request, session: SessionDep, principal: RunnerPrincipal
+) -> RunOut:
+    """Queue an ``interrupted`` or ``failed`` run again, under the same id."""
+    run = _get_run(session, run_id)
+    if run.status not in RERUNNABLE:
+        raise HTTPException(
+            409, f"Run '{run_id}' is {run.status}; only interrupted or failed runs can be re-run."
+        )
+    jobs = _jobs(request)
+    jobs.requeue(session, run)
+    session.commit()
+    jobs.submit(run.id)
+    audit.record(request.app.state.sessionmaker, principal, "runs.rerun", 202, run_id=run.id)
+    return RunOut.model_validate(run)
+
+
+@router.get(
+    "/{run_id}/summary",
+    response_model=SummaryOut,
+    responses=problem_docs(401, 403, 404, 409),
+)
+def get_summary(
+    run_id: RunId,
+    request: Request,
+    session: SessionDep,
+    principal: ReaderPrincipal,
+    level: Level = "district",
+) -> SummaryOut:
+    """Households, eligible, selected, persons and benefit per admin unit.
+
+    Figures describing fewer than k households (``RAHAT_K_ANONYMITY``, default 10) are
+    ``null`` for everyone but admins.
+    """
+    run_dir = _finished_dir(session, run_id)
+    k = None if principal.is_admin else _settings(request).k_anonymity
+    return SummaryOut(run_id=run_id, **summary(run_dir, level, k))
+
+
+@router.get(
+    "/{run_id}/map.png",
+    response_class=FileResponse,
+    responses={200: {"content": {"image/png": {}}}, **problem_docs(401, 403, 404, 409)},
+)
+def get_map(run_id: RunId, session: SessionDep, principal: ReaderPrincipal) -> FileResponse:
+    """The run's map of selected households."""
+    path = _finished_dir(session, run_id) / "map.png"
+    if not path.is_file():
+        raise HTTPException(404, f"Run '{run_id}' has no map.")
+    return FileResponse(path, media_type="image/png")
+
+
+def _agreement_or_403(
+    request: Request, session: Session, principal: Principal, run_id: str, query: HouseholdQuery
+) -> Agreement | None:
+    if principal.role != "ngo":
+        return None
+    agreement = active_agreement(session, principal.organisation_id)
+    if agreement is not None:
+        return agreement
+    agreements = session.scalars(
+        select(Agreement).where(Agreement.organisation_id == principal.organisation_id)
+    ).all()
+    if not agreements:
+        message = "Your organisation has no data-sharing agreement; ask an administrator."
+    else:
+        latest = max(agreements, key=lambda a: a.valid_to)
+        message = (
+            f"Your data-sharing agreement is not in force today (valid {latest.valid_from} to "
+            f"{latest.valid_to}); ask an administrator to renew it."
+        )
+    audit.record(
+        request.app.state.sessionmaker,
+        principal,
+        "households.export",
+        403,
+        run_id=run_id,
+        filter=query.as_filter(),
+    )
+    raise HTTPException(403, message)
+
+
+@router.get(
+    "/{run_id}/households",
+    response_model=HouseholdPage,
+    summary="Household rows of a run, cut to your agreement",
+    responses={
+        200: {
+            "content": {
+                "text/csv": {},
+                "application/vnd.apache.parquet": {},
+                "application/geo+json": {},
+            }
+        },
+        **problem_docs(401, 403, 404, 409, 422),
+    },
+)
+def get_households(
+    run_id: RunId,
+    request: Request,
+    session: SessionDep,
+    principal: HouseholdPrincipal,
+    format: Literal["json", "csv", "parquet", "geojson"] = "json",
+    unit: Annotated[
+        list[str] | None,
+        Query(description="Admin unit names or P-codes (repeat or comma-separate)."),
+    ] = None,
+    fields: Annotated[str | None, Query(description="Comma-separated columns.")] = None,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=100_000_000)] = None,
+    selected_only: bool = True,
+) -> Any:
+    """Household rows of a finished run, as JSON pages, CSV, Parquet or GeoJSON.
+
+    NGOs receive only what their data-sharing agreement allows: households in its admin
+    units, its fields, at most its rows per request, with pseudonymous ids unless it grants
+    ``household_id``. Every request is written to the audit log.
+    """
+    query = HouseholdQuery(
+        units=parse_list(unit),
+        fields=parse_list(fields),
+        offset=offset,
+        limit=limit,
+        selected_only=selected_only,
+        format=format,
+    )
+    agreement = _agreement_or_403(request, session, principal, run_id, query)
+    grant = grant_for(principal, agreement)
+    assert grant is not None
+    factory = request.app.state.sessionmaker
+    try:
+        run_dir = _finished_dir(session, run_id)
+        selection = select_households(run_dir / "caseload.parquet", grant, query)
+    except HTTPException as exc:
+        audit.record(
+            factory,
+            principal,
+            "households.export",
+            exc.status_code,
+            run_id=run_id,
+            agreement_id=grant.agreement_id,
+            filter=query.as_filter(),
+        )
+        raise
+    rows = selection.table.num_rows
+    audit.record(
+        factory,
+        principal,
+        "households.export",
+        200,
+        run_id=run_id,
+        agreement_id=grant.agreement_id,
+        filter=query.as_filter(),
+        rows=rows,
+        fields=selection.fields,
+    )
+    headers = {"X-Total-Count": str(selection.total), "X-Row-Count": str(rows)}
+    if format == "json":
+        return JSONResponse(json_page(selection), headers=headers)
+    headers["Content-Disposition"] = f'attachment; filename="households-{run_id}.{format}"'
+    if format == "csv":
+        body = stream_csv(selection.table)
+    elif format == "parquet":
+        body = stream_parquet(selection.table)
+    else:
+        body = stream_geojson(selection.table, selection.fields)
+    return StreamingResponse(body, media_type=MEDIA_TYPES[format], headers=headers)

@@ -1,0 +1,152 @@
+"""Request and response bodies of the Relief API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Level = Literal["province", "district", "tehsil"]
+
+#: Largest accepted paging offset (fits every database integer type).
+MAX_OFFSET = 2**53
+
+
+class HazardOut(BaseModel):
+    """An uploaded, validated hazard file."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    kind: str | None
+    filename: str
+    sha256: str
+    size: int
+    created_at: dt.datetime
+    inspect: dict[str, Any]
+
+
+class RunCreate(BaseModel):
+    """A scenario to run: inline, or by the name of a file in the server's ``scenarios/``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: dict[str, Any] | None = Field(
+        default=None, description="The scenario itself (the same keys as a scenario file)."
+    )
+    scenario_name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Name of a scenario file in the server's scenarios/ folder, e.g. 'flood.yaml'.",
+    )
+    hazards: dict[str, str] | list[str] = Field(
+        default_factory=dict,
+        description="Hazard ids from POST /hazards: a mapping from the scenario's hazard key to "
+        "the id, or a list of ids (keyed by each hazard's name).",
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> RunCreate:
+        if (self.scenario is None) == (self.scenario_name is None):
+            raise ValueError("give exactly one of 'scenario' (inline) or 'scenario_name'")
+        return self
+
+
+class RunOut(BaseModel):
+    """State of a run."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    status: Literal["queued", "running", "succeeded", "failed", "interrupted"]
+    progress: float
+    stage: str | None
+    error: str | None
+    scenario_name: str | None
+    hazards: dict[str, str]
+    attempts: int
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+
+class Figures(BaseModel):
+    """Counts and sums of one unit; ``None`` where suppressed (fewer than k households)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    households: int | None
+    eligible: int | None
+    selected: int | None
+    persons_selected: int | None
+    benefit: float | None
+    suppressed: bool = False
+
+
+class SummaryOut(BaseModel):
+    """Aggregates of a run by admin unit."""
+
+    run_id: str
+    level: Level
+    k: int | None = Field(description="Suppression threshold applied; null for admins.")
+    totals: Figures
+    units: list[Figures]
+
+
+class CompareRequest(BaseModel):
+    """Two runs to compare."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_a: str = Field(max_length=64)
+    run_b: str = Field(max_length=64)
+    level: Level = "district"
+
+
+class CompareOut(BaseModel):
+    """Selected caseloads of two runs side by side; counts below k are null."""
+
+    run_a: str
+    run_b: str
+    level: Level
+    k: int | None
+    overlap: dict[str, int | None]
+    units: list[dict[str, Any]]
+
+
+class HouseholdPage(BaseModel):
+    """One page of household rows (JSON format)."""
+
+    total: int = Field(description="Rows matching the request before paging.")
+    offset: int
+    limit: int | None
+    fields: list[str]
+    items: list[dict[str, Any]]
+
+
+class AuditOut(BaseModel):
+    """One audit-log entry."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    at: dt.datetime
+    organisation: str
+    role: str
+    action: str
+    outcome: int
+    run_id: str | None
+    agreement_id: int | None
+    filter: dict[str, Any]
+    rows: int
+    fields: list[str]
+
+
+class Health(BaseModel):
+    """Liveness and readiness."""
+
+    status: Literal["ok"]
+    database: str
+    runs_in_flight: int

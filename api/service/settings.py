@@ -1,0 +1,84 @@
+"""Settings of the Relief API, read from ``RAHAT_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_state_dir() -> Path:
+    from rahat.geo.paths import cache_dir
+
+    return cache_dir() / "service"
+
+
+def _default_registry_path() -> Path:
+    from rahat.api.cli.demo import DEMO_HOUSEHOLDS, DEMO_SEED
+    from rahat.geo.paths import cache_dir
+
+    return (
+        cache_dir() / "demo" / f"households-{DEMO_HOUSEHOLDS}-seed-{DEMO_SEED}" / "registry.parquet"
+    )
+
+
+def _default_scenarios_dir() -> Path:
+    from rahat.geo.paths import scenarios_dir
+
+    return scenarios_dir()
+
+
+class Settings(BaseSettings):
+    """Configuration of the service; every field can be set as ``RAHAT_<NAME>``.
+
+    Attributes
+    ----------
+    state_dir
+        Folder for artifacts (uploaded hazards, run outputs) and, by default, the SQLite database.
+    database_url
+        SQLAlchemy URL of the metadata database. Default ``sqlite:///<state_dir>/rahat.db``
+        (WAL mode); a ``postgresql+psycopg://`` URL works through the same code.
+    max_upload_bytes
+        Largest hazard upload accepted; larger ones are refused with 413.
+    k_anonymity
+        Aggregates of fewer households than this are suppressed for everyone but admins.
+    workers
+        Size of the worker pool that executes scenario runs inside the server process.
+    registry_path
+        Household registry the runs use (default: the ``rahat demo`` registry).
+    scenarios_dir
+        Folder of named scenario files that ``POST /runs`` may refer to.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RAHAT_", extra="ignore")
+
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    database_url: str = ""
+    max_upload_bytes: int = Field(default=512 * 1024 * 1024, gt=0)
+    k_anonymity: int = Field(default=10, ge=1)
+    workers: int = Field(default=2, ge=1, le=64)
+    registry_path: Path = Field(default_factory=_default_registry_path)
+    scenarios_dir: Path = Field(default_factory=_default_scenarios_dir)
+    log_level: str = "info"
+
+    @model_validator(mode="after")
+    def _fill_database_url(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.state_dir.resolve() / 'rahat.db'}"
+        return self
+
+    @property
+    def hazards_dir(self) -> Path:
+        """Folder holding uploaded hazard files, one sub-folder per hazard id."""
+        return self.state_dir / "hazards"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Folder holding run outputs, one sub-folder per run id."""
+        return self.state_dir / "runs"
+
+    def ensure_dirs(self) -> None:
+        """Create the state folders if they do not exist yet."""
+        for path in (self.state_dir, self.hazards_dir, self.runs_dir):
+            path.mkdir(parents=True, exist_ok=True)

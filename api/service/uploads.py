@@ -1,0 +1,178 @@
+"""Receive a multipart upload by streaming its file part straight to disk, with a size cap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import HTTPException, Request
+from python_multipart import MultipartParser
+from python_multipart.multipart import parse_options_header
+
+from rahat.api.service.storage import AtomicUpload, safe_filename
+from rahat.geo.errors import TooLargeError
+
+#: Largest accepted size of one non-file form field.
+MAX_FIELD_BYTES = 16 * 1024
+#: Allowance for multipart framing and form fields on top of the file size cap.
+FRAMING_BYTES = 256 * 1024
+
+
+@dataclass
+class ReceivedUpload:
+    """What a multipart request carried: its text fields and the (uncommitted) file."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    file: AtomicUpload | None = None
+    filename: str | None = None
+
+
+def _bad_request(message: str) -> HTTPException:
+    return HTTPException(422, message)
+
+
+class _Collector:
+    """Callbacks of :class:`python_multipart.MultipartParser` building a :class:`ReceivedUpload`."""
+
+    def __init__(self, target_dir: Path, file_field: str, max_bytes: int) -> None:
+        self.target_dir = target_dir
+        self.file_field = file_field
+        self.max_bytes = max_bytes
+        self.result = ReceivedUpload()
+        self._headers: dict[bytes, bytes] = {}
+        self._name = b""
+        self._value = b""
+        self._field: bytes = b""
+        self._buffer = bytearray()
+        self._to_file = False
+
+    def on_part_begin(self) -> None:
+        self._headers = {}
+        self._buffer = bytearray()
+        self._to_file = False
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._name += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self._headers[self._name.lower()] = self._value
+        self._name, self._value = b"", b""
+
+    def on_headers_finished(self) -> None:
+        disposition, params = parse_options_header(self._headers.get(b"content-disposition", b""))
+        if disposition != b"form-data" or b"name" not in params:
+            raise _bad_request(
+                "Every multipart part needs 'Content-Disposition: form-data; name=...'."
+            )
+        self._field = params[b"name"]
+        if b"filename" in params:
+            if self._field.decode("utf-8", "replace") != self.file_field:
+                raise _bad_request(
+                    f"Unexpected file part '{self._field.decode('utf-8', 'replace')}': send the "
+                    f"hazard file in the part named '{self.file_field}'."
+                )
+            if self.result.file is not None:
+                raise _bad_request(f"Send exactly one file in the part '{self.file_field}'.")
+            filename = params[b"filename"].decode("utf-8", "replace")
+            self.result.filename = safe_filename(filename)
+            self.result.file = AtomicUpload(
+                self.target_dir / self.result.filename, max_bytes=self.max_bytes
+            )
+            self._to_file = True
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._to_file:
+            assert self.result.file is not None
+            self.result.file.write(data[start:end])
+            return
+        self._buffer += data[start:end]
+        if len(self._buffer) > MAX_FIELD_BYTES:
+            raise _bad_request(
+                f"Form field '{self._field.decode('utf-8', 'replace')}' is longer than "
+                f"{MAX_FIELD_BYTES} bytes."
+            )
+
+    def on_part_end(self) -> None:
+        if not self._to_file:
+            name = self._field.decode("utf-8", "replace")
+            try:
+                self.result.fields[name] = self._buffer.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _bad_request(f"Form field '{name}' is not valid UTF-8.") from None
+
+
+async def receive_upload(
+    request: Request, target_dir: Path, *, file_field: str = "file", max_bytes: int
+) -> ReceivedUpload:
+    """Stream a ``multipart/form-data`` request body, writing its file part under ``target_dir``.
+
+    The file is written to a temporary name next to its final one and is *not* committed:
+    the caller validates it and then calls ``result.file.commit()`` (or ``abort()``).
+
+    Parameters
+    ----------
+    request
+        The incoming request.
+    target_dir
+        Folder the file will end up in, under its sanitised client-side name.
+    file_field
+        Name of the form part carrying the file.
+    max_bytes
+        Size cap of the file; beyond it the temporary file is removed and
+        :class:`~rahat.geo.errors.TooLargeError` (413) is raised.
+
+    Raises
+    ------
+    fastapi.HTTPException
+        415 if the body is not multipart, 422 for malformed or missing parts.
+    rahat.geo.errors.TooLargeError
+        If the file (or the declared body) is larger than allowed.
+    """
+    content_type, params = parse_options_header(request.headers.get("content-type", ""))
+    if content_type != b"multipart/form-data" or not params.get(b"boundary"):
+        raise HTTPException(
+            415,
+            "Send the hazard as 'multipart/form-data' with the file in the part "
+            f"'{file_field}' (for example: curl -F {file_field}=@flood.tif).",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes + FRAMING_BYTES:
+        raise TooLargeError(
+            f"the request declares {int(declared):,} bytes, more than the upload limit of "
+            f"{max_bytes:,} bytes; send a smaller file or ask the operators to raise "
+            "RAHAT_MAX_UPLOAD_BYTES"
+        )
+    collector = _Collector(target_dir, file_field, max_bytes)
+    parser = MultipartParser(
+        params[b"boundary"],
+        callbacks={
+            "on_part_begin": collector.on_part_begin,
+            "on_part_data": collector.on_part_data,
+            "on_part_end": collector.on_part_end,
+            "on_header_field": collector.on_header_field,
+            "on_header_value": collector.on_header_value,
+            "on_header_end": collector.on_header_end,
+            "on_headers_finished": collector.on_headers_finished,
+        },
+    )
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                parser.write(chunk)
+        parser.finalize()
+    except BaseException as exc:
+        if collector.result.file is not None:
+            collector.result.file.abort()
+        if isinstance(exc, HTTPException | TooLargeError):
+            raise
+        if isinstance(exc, Exception) and type(exc).__module__.startswith("python_multipart"):
+            raise _bad_request(f"The multipart body is malformed: {exc}.") from None
+        raise
+    if collector.result.file is None:
+        raise _bad_request(
+            f"No file received: send the hazard file in the multipart part '{file_field}'."
+        )
+    return collector.result

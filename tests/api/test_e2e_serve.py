@@ -1,0 +1,106 @@
+"""End to end: ``rahat serve`` as a real process, driven over HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from conftest import (
+    REAL_HAZARD,
+    ServerProcess,
+    backends,
+    cli_ok,
+    flood_scenario,
+    make_settings,
+    server_env,
+)
+
+
+@pytest.fixture(params=backends())
+def server(
+    request: pytest.FixtureRequest, tmp_path: Path, registry_file: Path
+) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+    settings = make_settings(tmp_path, request.param, registry_path=registry_file)
+    env = server_env(settings)
+    tokens = {}
+    for org, role in (("PDMA Sindh", "agency"), ("Relief NGO", "ngo"), ("NDMA", "admin")):
+        cli_ok(env, "org", "add", org, "--role", role)
+        tokens[role] = cli_ok(env, "key", "create", org).strip()
+    cli_ok(
+        env,
+        "agreement",
+        "add",
+        "Relief NGO",
+        "--units",
+        "Sindh,Punjab",
+        "--fields",
+        "district,tehsil,benefit,rank",
+        "--valid-to",
+        "2099-12-31",
+        "--max-rows",
+        "100000",
+        "--purpose",
+        "cash transfers after the floods",
+    )
+    proc = ServerProcess(env, tmp_path / "server.log").start()
+    try:
+        yield proc, tokens
+    finally:
+        proc.stop()
+
+
+def test_serve_upload_run_export_audit(server: tuple[ServerProcess, dict[str, str]]) -> None:
+    proc, tokens = server
+
+    def client(role: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=proc.url, timeout=60, headers={"Authorization": f"Bearer {tokens[role]}"}
+        )
+
+    with client("agency") as agency, client("ngo") as ngo, client("admin") as admin:
+        assert agency.get("/docs").status_code == 200
+        assert agency.get("/openapi.json").json()["info"]["title"] == "Rahat Relief API"
+        with open(REAL_HAZARD, "rb") as fh:
+            r = agency.post(
+                "/hazards",
+                files={"file": (REAL_HAZARD.name, fh)},
+                data={"name": "warning", "kind": "flood_extent"},
+            )
+        assert r.status_code == 201, r.text
+        hazard_id = r.json()["id"]
+        r = agency.post(
+            "/runs", json={"scenario": flood_scenario(), "hazards": {"warning": hazard_id}}
+        )
+        assert r.status_code == 202, r.text
+        run_id = r.json()["id"]
+        deadline = time.monotonic() + 120
+        while (status := agency.get(f"/runs/{run_id}").json())["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+        assert status["status"] == "succeeded", status
+
+        r = ngo.get(f"/runs/{run_id}/households", params={"format": "csv"})
+        assert r.status_code == 200, r.text
+        csv_rows = pacsv.read_csv(io.BytesIO(r.content))
+        assert csv_rows.column_names == ["household_ref", "rank", "benefit", "district", "tehsil"]
+        r = ngo.get(f"/runs/{run_id}/households", params={"format": "parquet"})
+        assert r.status_code == 200
+        parquet_rows = pq.read_table(io.BytesIO(r.content))
+        assert parquet_rows.num_rows == csv_rows.num_rows > 0
+        assert parquet_rows["household_ref"].to_pylist() == csv_rows["household_ref"].to_pylist()
+        assert ngo.get(f"/runs/{run_id}/summary").status_code == 403
+
+        events = admin.get("/audit", params={"run_id": run_id}).json()
+        exports = [e for e in events if e["action"] == "households.export" and e["outcome"] == 200]
+        assert [e["filter"]["format"] for e in exports] == ["csv", "parquet"]
+        assert all(
+            e["organisation"] == "Relief NGO" and e["rows"] == csv_rows.num_rows for e in exports
+        )
+        assert any(e["action"] == "runs.create" for e in events)
+        assert ngo.get("/audit").status_code == 403

@@ -1,0 +1,50 @@
+"""schemathesis against the app's own OpenAPI schema (in-process ASGI): no 5xx, ever."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import schemathesis
+from conftest import add_finished_run, add_hazard_record, caseload_table, make_settings, populate
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from rahat.api.service.app import create_app
+
+TOKENS: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory: pytest.TempPathFactory) -> schemathesis.BaseSchema:
+    root: Path = tmp_path_factory.mktemp("schema")
+    app = create_app(make_settings(root, max_upload_bytes=100_000))
+    with TestClient(app):
+        tokens, org_ids = populate(app)
+        add_finished_run(app, caseload_table(), org_ids["agency"])
+        add_hazard_record(app, org_ids["agency"])
+    TOKENS.update(tokens)
+    return schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+def test_no_server_errors(api_schema: schemathesis.BaseSchema) -> None:
+    """Every operation, a bounded number of generated requests each, as admin and as NGO."""
+    operations = [result.ok() for result in api_schema.get_all_operations()]  # type: ignore[union-attr]
+    assert len(operations) >= 13
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(
+            max_examples=12,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+        def check(case: schemathesis.Case) -> None:
+            for who in ("admin", "ngo"):
+                response = case.call(headers={"Authorization": f"Bearer {TOKENS[who]}"})
+                case.validate_response(response, checks=[not_a_server_error])
+
+        check()
