@@ -241,6 +241,8 @@ def _check_values(values: np.ndarray) -> np.ndarray:
         raise ValueError(f"values must be a 2-D raster band, got {values.ndim} dimensions")
     if not (np.issubdtype(values.dtype, np.number) and values.dtype.kind != "c"):
         raise ValueError(f"values must be a real numeric array, got dtype {values.dtype}")
+    if values.dtype == np.float16:  # numba has no float16 arithmetic
+        return values.astype(np.float32)
     return values
 
 
