@@ -136,7 +136,7 @@ def _flood_raster(path: Path) -> Path:
         "compress": "deflate",
     }
 
-    def write(tmp: str) -> None:
+    def write(tmp: Path) -> None:
         with rasterio.open(tmp, "w", **profile) as dst:
             dst.write(depth, 1)
             dst.update_tags(DESCRIPTION="SYNTHETIC national flood depth for benchmarks (m)")
@@ -230,6 +230,7 @@ def run_overlay_bench(n: int, *, seed: int = 42, naive: bool = False) -> Overlay
     overlay(Registry.from_frame(households.head(1000)), [flood], zones)  # JIT and index warm-up
 
     baseline = rss_mb()
+    assert flood.grid is not None
     input_mb = (registry.nbytes() + flood.grid.shape[0] * flood.grid.shape[1] * 4) / 1024**2
     reset_peak_rss()
     exposure, rahat_s = timed(lambda: overlay(registry, [flood], zones), repeat=3)

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import numpy as np
+from affine import Affine
 
 from rahat.engine.kernels._jit import kernel, parallel_kernel, prange
 
-Transform = Sequence[float]
+Transform = Sequence[float] | Affine
 
 
 @kernel

@@ -139,7 +139,7 @@ def _check_tiff_member(
     from rahat.geo.hazards.raster import check_pixels, tiff_dimensions
 
     with zf.open(info) as fh:
-        dims = tiff_dimensions(fh)
+        dims = tiff_dimensions(fh)  # type: ignore[arg-type]  # a zip member is a binary file
     if dims is not None:
         check_pixels(dims[0], dims[1], limits, f"{path}!{info.filename}")
 

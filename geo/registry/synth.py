@@ -525,7 +525,7 @@ def _draw_dates(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarra
     span = np.array([(w[1] - w[0]).astype(int) + 1 for w in waves])
     u = rng.random((3, n))
     last = start[wave] + (u[0] * span[wave]).astype(np.int64).astype("timedelta64[D]")
-    s0, s1 = np.datetime64(cal.SURVEY_2011[0], "D"), np.datetime64(cal.SURVEY_2011[1], "D")
+    s0, s1 = (np.asarray(d, dtype="datetime64[D]") for d in cal.SURVEY_2011)
     first_2011 = (wave == 0) | (u[1] < cal.FIRST_REGISTERED_2011)
     until = np.minimum(last, s1)
     in_survey = s0 + (u[2] * ((until - s0).astype(np.int64) + 1)).astype(np.int64).astype(

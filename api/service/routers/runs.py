@@ -137,12 +137,12 @@ def _prepare_scenario(settings: Settings, body: RunCreate, hazard_keys: set[str]
             ]
             data["eligibility"] = eligibility | {"exclude": exclude}
     else:
-        for i, layer in enumerate(scenario.hazards):
-            if layer.name not in hazard_keys and not layer.path.startswith(DEMO_PREFIX):
+        for i, spec in enumerate(scenario.hazards):
+            if spec.name not in hazard_keys and not spec.path.startswith(DEMO_PREFIX):
                 raise ScenarioError(
                     f"hazards[{i}].path: a scenario sent to the API cannot read files on the "
                     f"server; upload the file with POST /hazards and pass its id in 'hazards' "
-                    f"under the key '{layer.name}', or use a '{DEMO_PREFIX}' layer"
+                    f"under the key '{spec.name}', or use a '{DEMO_PREFIX}' layer"
                 )
         if scenario.eligibility.exclude.assisted_lists:
             raise ScenarioError(
