@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from rahat.api.cli._common import console, print_json, user_errors
+
 if TYPE_CHECKING:
     from rahat.geo.hazards import HazardLayer, TimeSelection
 
@@ -72,14 +74,6 @@ def _read(file: Path, **opts: Any) -> HazardLayer:
     return read_hazard(file, time=time, **opts)
 
 
-def _fail(exc: Exception) -> typer.Exit:
-    from rich.console import Console
-    from rich.text import Text
-
-    Console(stderr=True).print(Text(f"error: {exc}", style="bold red"))
-    return typer.Exit(code=2)
-
-
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -89,11 +83,9 @@ def _fmt(value: Any) -> str:
 
 
 def _print_summary(info: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
-    console = Console()
     lines = [
         ("name", info["name"]),
         ("kind", f"{info['kind']} ({info['units']})"),
@@ -154,12 +146,9 @@ def register(app: typer.Typer) -> None:
         sender: SenderOpt = None,
     ) -> None:
         """Print kind, CRS, extent, resolution, valid time, area per class and warnings."""
-        import json
-
-        from rahat.geo.errors import InputError
         from rahat.geo.hazards import inspect_hazard
 
-        try:
+        with user_errors():
             info = inspect_hazard(
                 _read(
                     file,
@@ -173,10 +162,8 @@ def register(app: typer.Typer) -> None:
                     sender=sender,
                 )
             )
-        except InputError as exc:
-            raise _fail(exc) from None
         if as_json:
-            typer.echo(json.dumps(info, indent=2))
+            print_json(info)
         else:
             _print_summary(info)
 
@@ -192,11 +179,7 @@ def register(app: typer.Typer) -> None:
         duration_above: DurationOpt = None,
     ) -> None:
         """Check a hazard file; exit with code 2 and the reason if Rahat cannot use it."""
-        from rich.console import Console
-
-        from rahat.geo.errors import InputError
-
-        try:
+        with user_errors():
             layer_ = _read(
                 file,
                 kind=kind,
@@ -207,9 +190,6 @@ def register(app: typer.Typer) -> None:
                 at=at,
                 duration_above=duration_above,
             )
-        except InputError as exc:
-            raise _fail(exc) from None
-        console = Console()
         crs_text = layer_.crs.to_string()
         console.print(
             f"[green]ok[/green] {file.name}: {layer_.kind.value} ({layer_.units}), {crs_text}",
