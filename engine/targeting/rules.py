@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from rahat.engine.exposure import Exposure, HazardExposure
+from rahat.engine.kernels.grouping import group_positions
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.ranking import keyed_hash
 from rahat.engine.targeting.scenario import HazardRule, LivelihoodRule, Scenario
@@ -167,12 +168,8 @@ def bottom_percent(exposure: Exposure, level: str, percent: float, seed: int) ->
         # Position of each household within its unit, PMT ascending, ties by keyed hash.
         pmt = registry.array("pmt_score")
         tiebreak = keyed_hash(registry.household_id, seed)
-        order = np.lexsort((tiebreak, pmt, units.codes))
-        sorted_units = units.codes[order]
+        pos = group_positions(units.codes, pmt, tiebreak, len(units))
         counts = np.bincount(units.codes[units.codes >= 0], minlength=len(units))
-        starts = np.searchsorted(sorted_units, np.arange(len(units)))
-        pos = np.empty(len(order), dtype=np.int64)
-        pos[order] = np.arange(len(order)) - starts[np.clip(sorted_units, 0, None)]
         return pos, counts
 
     pos, counts = memoised(registry, ("unit_positions", level, seed), positions)

@@ -102,6 +102,8 @@ def caseload_table(seed: int = 0) -> pa.Table:
             "eligible": pa.array(idx % 7 != 0),
             "score": pa.array(rng.random(n)),
             "benefit": pa.array(np.where(selected, 25_000.0, 0.0)),
+            "amount": pa.array(np.where(selected, 25_000, 0), pa.int64()),
+            "exposed": pa.array(idx % 3 != 0),
             "reasons": pa.array(["pmt<=32; depth>=0.3"] * n),
             **{k: pa.array(v, pa.string()).dictionary_encode() for k, v in rows.items()},
             "lon": pa.array(67.5 + rng.random(n)),

@@ -320,6 +320,27 @@ def test_compare_runs(service: Service) -> None:
     body = r.json()
     assert body["overlap"]["selected_a"] == pc.sum(service.table["selected"]).as_py()
     assert {u["district"] for u in body["units"]} == {"Dadu", "Larkana", "Jamshoro"}
+    assert body["k"] == 10 and "households" not in body
+    overlap = body["overlap"]
+    assert overlap["in_both"] + overlap["only_a"] == overlap["selected_a"]
+    for unit in body["units"]:
+        for name in ("selected_a", "selected_b", "added", "dropped", "kept"):
+            assert unit[name] is None or unit[name] == 0 or unit[name] >= 10
+    r = service.post(
+        "admin",
+        "/runs/compare",
+        json={"run_a": service.run_id, "run_b": service.other_run_id, "level": "province"},
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["k"] is None and all("district" not in u for u in body["units"])
+    assert sum(u["selected_a"] for u in body["units"]) == body["overlap"]["selected_a"]
+    r = service.post(
+        "planner",
+        "/runs/compare",
+        json={"run_a": service.run_id, "run_b": service.run_id, "level": "tehsil"},
+    )
+    assert r.status_code == 422, r.text
 
 
 def test_audit_log_records_who_what_and_how_much(service: Service) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rahat.api.service import audit
-from rahat.api.service.aggregates import compare, summary
+from rahat.api.service.aggregates import summary
 from rahat.api.service.export import (
     MEDIA_TYPES,
     HouseholdQuery,
@@ -263,12 +263,68 @@ def list_runs(
 def compare_runs(
     body: CompareRequest, request: Request, session: SessionDep, principal: ReaderPrincipal
 ) -> CompareOut:
-    """Selected caseloads of two runs per admin unit, and their household overlap."""
+    """Selected caseloads of two runs per province or district, and their household overlap.
+
+    Counts below the k-anonymity threshold are null for non-admins. No household rows.
+    """
+    if body.level == "tehsil":
+        raise HTTPException(422, "runs are compared by province or district, not by tehsil")
     dir_a = _finished_dir(session, body.run_a)
     dir_b = _finished_dir(session, body.run_b)
     k = None if principal.is_admin else _settings(request).k_anonymity
-    result = compare(dir_a, dir_b, body.level, k)
-    return CompareOut(run_a=body.run_a, run_b=body.run_b, **result)
+    return CompareOut(
+        run_a=body.run_a, run_b=body.run_b, **_comparison(dir_a, dir_b, body.level, k)
+    )
+
+
+#: Caseload columns that :func:`rahat.engine.targeting.compare_caseloads` reads.
+_COMPARE_COLUMNS = ["household_id", "province", "district", "selected", "exposed", "amount"]
+
+
+def _comparison(dir_a: Path, dir_b: Path, level: str, k: int | None) -> dict[str, Any]:
+    """Compare two runs' caseloads with the engine; suppress counts below ``k``."""
+    import pandas as pd
+
+    from rahat.engine.targeting import compare_caseloads
+
+    frames = [
+        pd.read_parquet(d / "caseload.parquet", columns=_COMPARE_COLUMNS) for d in (dir_a, dir_b)
+    ]
+    result = compare_caseloads(*frames)
+    keys = ["province"] if level == "province" else ["province", "district"]
+    counts = ["a_households", "b_households", "added", "dropped", "kept"]
+    table = result.by_district.groupby(keys, sort=True)[counts].sum().reset_index()
+
+    def cell(value: int) -> int | None:
+        return None if k is not None and 0 < value < k else value
+
+    units = []
+    for row in table.to_dict(orient="records"):
+        sel_a, sel_b = int(row["a_households"]), int(row["b_households"])
+        shown_a, shown_b = cell(sel_a), cell(sel_b)
+        units.append(
+            {key: str(row[key]) for key in keys}
+            | {
+                "selected_a": shown_a,
+                "selected_b": shown_b,
+                "change": None if shown_a is None or shown_b is None else sel_b - sel_a,
+                **{name: cell(int(row[name])) for name in ("added", "dropped", "kept")},
+            }
+        )
+    totals = result.totals
+    overlap = {
+        "selected_a": totals["a_selected"],
+        "selected_b": totals["b_selected"],
+        "in_both": totals["kept"],
+        "only_a": totals["dropped"],
+        "only_b": totals["added"],
+    }
+    return {
+        "level": level,
+        "k": k,
+        "overlap": {name: cell(int(value)) for name, value in overlap.items()},
+        "units": units,
+    }
 
 
 @router.get("/{run_id}", response_model=RunOut, responses=problem_docs(401, 404))
