@@ -8,15 +8,17 @@ climate zones. It then times, in the same process:
 
 - **Rahat**: :func:`rahat.engine.overlay.overlay`, every household joined to the raster, the
   districts and the climate zones (JIT warm: one untimed call first);
-- **careful reference**: rasterio read + ``rasterio.transform.rowcol`` sampling, filter the
-  affected households (depth >= 0.3 m in float32), then ``geopandas.sjoin`` of only those to
-  the districts and zones;
+- **careful reference**: rioxarray ``.sel(method="nearest")`` sampling, filter the
+  households the targeting needs (depth >= 0.3 m in float32 and PMT <= 32, as in the shared
+  baseline), then ``geopandas.sjoin(predicate="within")`` of only those to the districts and
+  zones;
 - **naive reference** (optional): ``geopandas.sjoin`` of every household to both polygon layers
   first, then sampling.
 
 and checks that the results are identical: depth for every household; district and zone for
-every household the reference joined (the tie rule for points on shared edges is the lowest
-polygon row, as in Rahat).
+every household the reference joined. (``within`` leaves points exactly on a boundary
+unmatched where Rahat, like ``intersects``, assigns them; random coordinates do not land on
+boundaries, and the kernel tests cover such points against shapely.)
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from rahat.engine.benchmark import peak_rss_mb, reset_peak_rss, rss_mb, timed
 
 #: Depth (m) at or above which a household counts as affected in the reference pipeline.
 AFFECTED_DEPTH = np.float32(0.3)
+
+#: PMT cut-off of the reference pipeline's filter (the BISP 2022 bottom 40%).
+AFFECTED_PMT = np.float32(32.0)
 
 _RASTER_BOUNDS = (60.9, 23.6, 77.9, 37.1)
 _RASTER_RES = 0.0025
@@ -174,19 +179,23 @@ def _first_match(joined: pd.DataFrame, n: int) -> np.ndarray:
 
 
 def _reference_sample(raster: Path, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    import rasterio
-    from rasterio.transform import rowcol
+    """Depth at each household as an analyst writes it: rioxarray + ``.sel(method="nearest")``.
 
-    with rasterio.open(raster) as src:
-        band = src.read(1)
-        nodata = src.nodata
-        rows, cols = rowcol(src.transform, lon, lat)
-    rows, cols = np.asarray(rows), np.asarray(cols)
-    inside = (rows >= 0) & (rows < band.shape[0]) & (cols >= 0) & (cols < band.shape[1])
-    depth = np.full(len(lon), np.nan, dtype=np.float32)
-    depth[inside] = band[rows[inside], cols[inside]]
-    depth[depth == np.float32(nodata)] = np.nan
-    return depth
+    Points outside the grid get NaN (``.sel`` would snap them to the edge cell).
+    """
+    import rioxarray
+    import xarray as xr
+
+    band = rioxarray.open_rasterio(raster, masked=True).squeeze("band", drop=True)
+    try:
+        depth = band.sel(
+            x=xr.DataArray(lon, dims="hh"), y=xr.DataArray(lat, dims="hh"), method="nearest"
+        ).to_numpy()
+        left, bottom, right, top = band.rio.bounds()
+    finally:
+        band.close()
+    outside = (lon < left) | (lon >= right) | (lat <= bottom) | (lat > top)
+    return np.where(outside, np.float32(np.nan), depth).astype(np.float32)
 
 
 def _reference_join(lon: np.ndarray, lat: np.ndarray, layers: list) -> list[np.ndarray]:
@@ -196,7 +205,7 @@ def _reference_join(lon: np.ndarray, lat: np.ndarray, layers: list) -> list[np.n
     out = []
     for layer in layers:
         polygons = gpd.GeoDataFrame(geometry=layer.geometries, crs=layer.crs)
-        joined = gpd.sjoin(points, polygons, how="left", predicate="intersects")
+        joined = gpd.sjoin(points, polygons, how="left", predicate="within")
         out.append(_first_match(joined, len(lon)))
     return out
 
@@ -237,10 +246,11 @@ def run_overlay_bench(n: int, *, seed: int = 42, naive: bool = False) -> Overlay
     rahat_peak = peak_rss_mb()
 
     lon, lat = registry.lon, registry.lat
+    pmt = registry.array("pmt_score")
 
     def careful() -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         depth = _reference_sample(raster, lon, lat)
-        affected = np.flatnonzero(depth >= AFFECTED_DEPTH)
+        affected = np.flatnonzero((depth >= AFFECTED_DEPTH) & (pmt <= AFFECTED_PMT))
         return depth, affected, _reference_join(lon[affected], lat[affected], zones)
 
     reset_peak_rss()
