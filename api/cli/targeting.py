@@ -95,7 +95,8 @@ def print_run(
 ) -> None:
     """Print a finished run for people: caseload by admin unit, notes, and where the files are."""
     caseload = result.caseload
-    summary = caseload.summary(levels=levels)
+    summary = caseload.summary(levels=levels).copy()
+    summary.loc[summary["level"] == "total", levels[0]] = "all"
     cols = [
         *(["level"] if len(levels) > 1 else []),
         *levels,
