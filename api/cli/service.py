@@ -58,6 +58,7 @@ def serve(
         port=port,
         log_level=log_level,
         timeout_graceful_shutdown=30,
+        timeout_keep_alive=30,
     )
 
 

@@ -176,11 +176,13 @@ def bench_api(
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         code = "from rahat.api.cli import main; main()"
+        log_path = state / "server.log"
+        log = open(log_path, "wb")  # noqa: SIM115 - closed in the finally below
         proc = subprocess.Popen(
             [sys.executable, "-c", code, "serve", "--port", str(port), "--log-level", "warning"],
             env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         try:
             deadline = time.monotonic() + 60
@@ -211,12 +213,18 @@ def bench_api(
                     size += len(chunk)
                     lines += chunk.count(b"\n")
             seconds = time.perf_counter() - start
+        except httpx.HTTPError as exc:
+            raise RuntimeError(
+                f"API benchmark failed ({exc!r}); server log:\n"
+                + log_path.read_text(errors="replace")[-3000:]
+            ) from exc
         finally:
             proc.terminate()
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            log.close()
     ms = np.asarray(latencies) * 1000
     csv_rows = lines - 1
     return {
