@@ -23,8 +23,7 @@ boundaries, and the kernel tests cover such points against shapely.)
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,10 +60,6 @@ class OverlayBenchResult:
     naive_s: float | None = None
     naive_speedup: float | None = None
     naive_identical: bool | None = None
-
-    def to_json(self) -> str:
-        """The result as one JSON object."""
-        return json.dumps(asdict(self))
 
 
 def _households(n: int, seed: int) -> pd.DataFrame:
@@ -186,7 +181,9 @@ def _reference_sample(raster: Path, lon: np.ndarray, lat: np.ndarray) -> np.ndar
     import rioxarray
     import xarray as xr
 
-    band = rioxarray.open_rasterio(raster, masked=True).squeeze("band", drop=True)
+    opened = rioxarray.open_rasterio(raster, masked=True)
+    assert isinstance(opened, xr.DataArray)  # a single-band GeoTIFF opens as one DataArray
+    band = opened.squeeze("band", drop=True)
     try:
         depth = band.sel(
             x=xr.DataArray(lon, dims="hh"), y=xr.DataArray(lat, dims="hh"), method="nearest"

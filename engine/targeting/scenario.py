@@ -49,6 +49,7 @@ from pydantic import (
 )
 
 from rahat.geo.errors import ScenarioError
+from rahat.geo.paths import repo_root
 from rahat.geo.registry.schema import PROGRAMMES, Dwelling, Livelihood
 
 AdminLevel = Literal["province", "district", "tehsil"]
@@ -255,9 +256,8 @@ class Scenario(_Strict):
             return p
         if self._base_dir is not None and (self._base_dir / p).exists():
             return self._base_dir / p
-        repo_root = Path(__file__).resolve().parents[2]
-        if (repo_root / p).exists():
-            return repo_root / p
+        if (repo_root() / p).exists():
+            return repo_root() / p
         return (self._base_dir or Path.cwd()) / p
 
     def with_updates(self, updates: Mapping[str, Any]) -> Scenario:

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from rahat.geo.errors import SchemaError, UnreadableFileError
 from rahat.geo.files import atomic_write
-from rahat.geo.registry.schema import COLUMNS, DATE_DTYPE
+from rahat.geo.registry.schema import COLUMNS
 
 #: File formats Rahat reads registries from, by the name used in messages.
 FORMATS = ("geoparquet", "parquet", "feather", "csv")
@@ -237,8 +237,3 @@ def write_registry(frame: pd.DataFrame, path: str | Path) -> Path:
     table = table.replace_schema_metadata(metadata)
     atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     return path
-
-
-def canonical_dates(values: pd.Series) -> pd.Series:
-    """Convert a date-like column to the registry's ``datetime64[s]`` dtype."""
-    return pd.to_datetime(values, errors="coerce").astype(DATE_DTYPE)
