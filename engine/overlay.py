@@ -126,27 +126,17 @@ def _sample_raster(
             row_off=int(grown.row_off),
             col_off=int(grown.col_off),
         ).astype(dtype, copy=False)
-    if nbytes <= max_raster_bytes:
-        values = grid.read(window)
-        return sample_nearest(
-            x,
-            y,
-            values,
-            grid.transform,
-            grid.nodata,
-            row_off=int(window.row_off),
-            col_off=int(window.col_off),
-            out=out,
-        )
-    for strip, values in grid.strips():
+    # One window when it fits in memory, else full-width row strips streamed into ``out``.
+    pieces = [(window, grid.read(window))] if nbytes <= max_raster_bytes else grid.strips()
+    for piece, values in pieces:
         sample_nearest(
             x,
             y,
             values,
             grid.transform,
             grid.nodata,
-            row_off=int(strip.row_off),
-            col_off=int(strip.col_off),
+            row_off=int(piece.row_off),
+            col_off=int(piece.col_off),
             out=out,
         )
     return out

@@ -121,6 +121,16 @@ def _write_geotiff(
     atomic_write(path, write)
 
 
+def _cell_centres(
+    west: float, east: float, south: float, north: float, res: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return 2-D lon/lat of the cell centres of a north-up grid (row 0 at ``north``)."""
+    ny, nx = round((north - south) / res), round((east - west) / res)
+    lat = north - (np.arange(ny) + 0.5) * res
+    lon = west + (np.arange(nx) + 0.5) * res
+    return np.meshgrid(lon, lat)
+
+
 def flood_depth_raster(path: str | Path) -> Path:
     """Write the synthetic Sindh / Indus-plain flood-depth GeoTIFF (float32, metres).
 
@@ -135,10 +145,7 @@ def flood_depth_raster(path: str | Path) -> Path:
         ``path``.
     """
     west, east, south, north, res = 66.5, 72.5, 23.5, 31.0, 0.01
-    ny, nx = round((north - south) / res), round((east - west) / res)
-    lat = north - (np.arange(ny) + 0.5) * res
-    lon = west + (np.arange(nx) + 0.5) * res
-    LON, LAT = np.meshgrid(lon, lat)
+    LON, LAT = _cell_centres(west, east, south, north, res)
     river = _distance_to_polyline(LON, LAT, _INDUS)
     depth = 1.6 * np.exp(-((river / 0.10) ** 2))
     for x, y, peak, sigma in _POOLS:
@@ -163,10 +170,7 @@ def earthquake_mmi_raster(path: str | Path) -> Path:
         ``path``.
     """
     west, east, south, north, res = 65.0, 71.0, 27.0, 33.0, 0.02
-    ny, nx = round((north - south) / res), round((east - west) / res)
-    lat = north - (np.arange(ny) + 0.5) * res
-    lon = west + (np.arange(nx) + 0.5) * res
-    LON, LAT = np.meshgrid(lon, lat)
+    LON, LAT = _cell_centres(west, east, south, north, res)
     ex, ey = 67.95, 30.08
     km = np.hypot((LON - ex) * 111.32 * np.cos(np.radians(ey)), (LAT - ey) * 110.57)
     mmi = 8.0 - 3.0 * np.log10((km + 10.0) / 10.0)

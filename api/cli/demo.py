@@ -8,11 +8,14 @@ writes the caseloads into ``./rahat-out`` and prints what it did.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from rahat.api.cli._common import console, print_json, progress_bar, user_errors
+
+if TYPE_CHECKING:
+    from rahat.geo.registry.model import Registry
 
 #: Households in the demo population (the registered subset is about 84% of it).
 DEMO_HOUSEHOLDS = 300_000
@@ -38,8 +41,11 @@ def demo_registry(households: int = DEMO_HOUSEHOLDS, seed: int = DEMO_SEED) -> P
     return registry
 
 
-def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, list]:
-    """Build the demo registry and run the demo scenarios; return the registry and the runs.
+def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, Registry, list]:
+    """Build the demo registry and run the demo scenarios.
+
+    Returns the registry file, the loaded registry (read once, shared by every step) and the
+    runs as ``(scenario name, output folder, RunResult)``.
 
     The overlay is computed once and shared by both scenarios (what-if reuse).
     """
@@ -62,7 +68,7 @@ def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, list]:
                 cache=cache,
             )
         runs.append((scenario.name, out / folder, result))
-    return registry_path, runs
+    return registry_path, registry, runs
 
 
 def demo(
@@ -82,11 +88,10 @@ def demo(
     from rahat.api.cli.targeting import print_run, run_payload
     from rahat.engine.targeting import compare_caseloads
     from rahat.geo.registry.summary import describe
-    from rahat.geo.registry.validate import read_registry
 
     with user_errors():
-        registry_path, runs = run_demo(out, households)
-        summary = describe(read_registry(registry_path).registry)
+        registry_path, registry, runs = run_demo(out, households)
+        summary = describe(registry)
         comparison = compare_caseloads(runs[0][2].caseload, runs[1][2].caseload)
     if as_json:
         print_json(
