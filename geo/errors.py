@@ -93,3 +93,15 @@ class ScenarioError(InputError):
     """A targeting scenario is invalid: unknown fields, bad values, contradictory rules."""
 
     code = "scenario"
+
+
+class UnknownUnitError(InputError):
+    """An admin unit names nothing in Rahat's boundaries (the message lists the closest)."""
+
+    code = "unknown-unit"
+
+
+class AmbiguousUnitError(InputError):
+    """An admin-unit name fits several units (the message lists them with their codes)."""
+
+    code = "ambiguous-unit"

@@ -111,7 +111,12 @@ def key_revoke(prefix: Annotated[str, typer.Argument(help="Key prefix (or the to
 def agreement_add(
     org: Annotated[str, typer.Argument(help="NGO organisation name.")],
     units: Annotated[
-        str, typer.Option(help="Admin units covered, names or P-codes: 'Dadu,PK701'.")
+        str,
+        typer.Option(
+            help="Admin units covered, as level:code or level:name, comma-separated: "
+            "'district:PK703,tehsil:PK70302,district:Nowshera'. Ambiguous or unknown names "
+            "are refused with the candidates."
+        ),
     ],
     fields: Annotated[
         str, typer.Option(help="Fields allowed, comma-separated ('score_*' patterns allowed).")
@@ -123,7 +128,7 @@ def agreement_add(
 ) -> None:
     """Record a data-sharing agreement with an NGO."""
     from rahat.api.service.admin import add_agreement
-    from rahat.api.service.policy import parse_list
+    from rahat.api.service.policy import agreement_units, parse_list
 
     def day(text: str, option: str) -> dt.date:
         try:
@@ -147,6 +152,8 @@ def agreement_add(
             f"{len(agreement.fields)} field(s), valid {agreement.valid_from} to "
             f"{agreement.valid_to}, at most {agreement.max_rows} rows per request"
         )
+        for unit in agreement_units(agreement.admin_units):
+            typer.echo(f"  covers {unit.describe()}")
 
 
 @agreement_app.command("list")

@@ -92,9 +92,12 @@ def add_agreement(
     organisation
         Name of an organisation with role ``ngo``.
     units
-        Admin units covered: names or P-codes of provinces, districts or tehsils.
+        Admin units covered, as ``level:code`` (``district:PK703``), a code, or a name that
+        fits exactly one unit (``district:Dadu``); stored as ``level:code``. Unknown and
+        ambiguous names are refused with the candidates.
     fields
-        Caseload fields the NGO may receive (``prefix*`` patterns allowed). Household ids are
+        Caseload fields the NGO may receive (``*`` patterns allowed), each checked against the
+        caseload schema. Household ids are
         released as a per-agreement pseudonym unless ``household_id`` is listed.
     purpose
         What the data may be used for.
@@ -111,15 +114,12 @@ def add_agreement(
     valid_from = valid_from or dt.datetime.now(dt.UTC).date()
     units = [u.strip() for u in units if u.strip()]
     fields = [f.strip() for f in fields if f.strip()]
-    try:
-        validate_agreement_terms(units, fields, valid_from, valid_to, max_rows)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+    resolved = validate_agreement_terms(units, fields, valid_from, valid_to, max_rows)
     if not purpose.strip():
         raise InputError("an agreement must state its purpose")
     agreement = Agreement(
         organisation_id=org.id,
-        admin_units=units,
+        admin_units=[unit.ref for unit in resolved],
         fields=fields,
         purpose=purpose.strip(),
         valid_from=valid_from,

@@ -22,7 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from fastapi import HTTPException
 
-from rahat.api.service.policy import ID_FIELD, REF_FIELD, UNIT_COLUMNS, Grant
+from rahat.api.service.policy import ID_FIELD, LEVEL_FIELDS, REF_FIELD, Grant
+from rahat.geo.errors import InputError
+from rahat.geo.units import UNIT_COLUMNS, Level, Unit, gazetteer
 
 #: Output formats of ``GET /runs/{id}/households`` and their media types.
 MEDIA_TYPES: dict[str, str] = {
@@ -44,7 +46,8 @@ class HouseholdQuery:
     Attributes
     ----------
     units
-        Admin units (names or P-codes, any level) to keep; empty for all the caller may see.
+        Admin units to keep (``level:code``, a code, or a unique name); empty for all the
+        caller may see.
     fields
         Columns to return; empty for all the caller may see.
     offset, limit
@@ -89,28 +92,24 @@ def _forbidden(message: str) -> HTTPException:
     return HTTPException(403, message)
 
 
-def _unit_match(column: pa.ChunkedArray, wanted: Sequence[str]) -> pa.ChunkedArray:
-    """Boolean mask: rows whose value, lower-cased, is in ``wanted`` (already lower case)."""
-    value_set = pa.array(list(wanted), type=pa.string())
-    chunks = []
-    for chunk in column.chunks:
-        if pa.types.is_dictionary(chunk.type):
-            dictionary = pc.utf8_lower(chunk.dictionary.cast(pa.string()))
-            hit = pc.is_in(dictionary, value_set=value_set)
-            mask = pc.take(hit, chunk.indices)
-        else:
-            mask = pc.is_in(pc.utf8_lower(chunk.cast(pa.string())), value_set=value_set)
-        chunks.append(pc.fill_null(mask, False))
-    return pa.chunked_array(chunks, type=pa.bool_())
+def _unit_codes(table: pa.Table) -> dict[Level, Any]:
+    """Code at every level of each row (see :meth:`rahat.geo.units.Gazetteer.codes_of`)."""
+    import numpy as np
+
+    columns = [c for c in UNIT_COLUMNS if c in table.column_names]
+    frame = table.select(columns).to_pandas() if columns else None
+    if frame is None:
+        return {lv: np.full(table.num_rows, None, dtype=object) for lv in Level}
+    return gazetteer().codes_of(frame)
 
 
-def _units_mask(table: pa.Table, wanted: Sequence[str]) -> pa.ChunkedArray | None:
-    """Rows lying in any of the units ``wanted`` (lower case), over all unit columns."""
-    mask = None
-    for name in UNIT_COLUMNS:
-        if name in table.column_names:
-            hit = _unit_match(table[name], wanted)
-            mask = hit if mask is None else pc.or_(mask, hit)
+def _in_units(codes: dict[Level, Any], units: Sequence[Unit]) -> Any:
+    """Boolean array: rows lying in any of ``units``, each matched by code at its own level."""
+    import numpy as np
+
+    mask = np.zeros(len(codes[Level.PROVINCE]), dtype=bool)
+    for unit in units:
+        mask |= codes[unit.level] == unit.code
     return mask
 
 
@@ -126,19 +125,17 @@ def _output_fields(available: Sequence[str], grant: Grant, requested: Sequence[s
                         f"'{ID_FIELD}' instead.",
                     )
                 continue
-            if name not in available:
-                raise HTTPException(
-                    422,
-                    f"Unknown field '{name}'. This caseload has: {', '.join(available)}.",
-                )
-            if not grant.allows_field(name):
+            if name not in available or not grant.allows_field(name):
+                visible = [REF_FIELD] if can_ref else []
+                visible += [f for f in available if grant.allows_field(f)]
                 hint = (
                     f" Household ids are released as the pseudonymous '{REF_FIELD}'."
-                    if name == ID_FIELD
+                    if name == ID_FIELD and can_ref
                     else ""
                 )
                 raise _forbidden(
-                    f"Field '{name}' is not granted by your data-sharing agreement.{hint}"
+                    f"Field '{name}' is not one you may receive from this caseload.{hint} "
+                    f"You may ask for: {', '.join(visible)}."
                 )
         return list(dict.fromkeys(requested))
     fields = [REF_FIELD] if can_ref and not grant.raw_ids else []
@@ -146,29 +143,32 @@ def _output_fields(available: Sequence[str], grant: Grant, requested: Sequence[s
     return fields
 
 
-def _check_units(
-    table: pa.Table, grant: Grant, requested: Sequence[str], inside: pa.ChunkedArray | None
-) -> pa.ChunkedArray | None:
-    """Mask of the requested units; 403 if one reaches outside the grant."""
-    if not requested:
-        return None
-    mask = None
-    for unit in requested:
-        key = unit.strip().lower()
-        hit = _units_mask(table, [key])
-        if hit is None:
-            raise HTTPException(422, "This caseload has no admin-unit columns to filter on.")
-        if grant.units is not None and key not in grant.units:
-            n_hit = pc.sum(hit).as_py() or 0
-            assert inside is not None
-            n_outside = pc.sum(pc.and_(hit, pc.invert(inside))).as_py() or 0
-            if n_hit == 0 or n_outside:
-                raise _forbidden(
-                    f"Admin unit '{unit}' is outside your data-sharing agreement, which covers: "
-                    f"{', '.join(sorted(grant.units))}."
-                )
-        mask = hit if mask is None else pc.or_(mask, hit)
-    return mask
+def _requested_units(grant: Grant, requested: Sequence[str]) -> list[Unit]:
+    """Resolve the ``unit`` filters; 403 for a level not granted or a unit outside the grant.
+
+    Whether a filter is allowed depends only on the agreement and the boundaries, never on
+    the caseload's rows, so the answer cannot reveal where households are.
+    """
+    places = gazetteer()
+    units = []
+    for text in requested:
+        try:
+            unit = places.resolve(text)
+        except InputError as exc:
+            raise HTTPException(422, f"unit={text}: {exc}") from None
+        if not grant.allows_level(unit.level):
+            raise _forbidden(
+                f"unit={text}: filtering by {unit.level} reveals each household's {unit.level}, "
+                f"which your data-sharing agreement does not grant (it needs one of the fields "
+                f"{', '.join(LEVEL_FIELDS[unit.level])})."
+            )
+        if grant.units is not None and not any(places.overlaps(unit, g) for g in grant.units):
+            raise _forbidden(
+                f"unit={text}: {unit.describe()} is outside your data-sharing agreement, which "
+                f"covers: {'; '.join(g.describe() for g in grant.units)}."
+            )
+        units.append(unit)
+    return units
 
 
 def _pseudonyms(ids: pa.ChunkedArray, key: bytes) -> pa.Array:
@@ -222,7 +222,8 @@ def select_households(path: Path, grant: Grant, query: HouseholdQuery) -> Select
                     "GeoJSON output needs the 'lon' and 'lat' fields, which your data-sharing "
                     "agreement does not grant; ask for CSV, JSON or Parquet instead."
                 )
-    need_units = grant.units is not None or bool(query.units)
+    wanted = _requested_units(grant, query.units)
+    need_units = grant.units is not None or bool(wanted)
     read = [name for name in available if name in fields or name == ID_FIELD]
     if need_units:
         read += [c for c in UNIT_COLUMNS if c in available and c not in read]
@@ -233,15 +234,14 @@ def select_households(path: Path, grant: Grant, query: HouseholdQuery) -> Select
     table = pq.read_table(path, columns=[c for c in available if c in read])
     if query.selected_only and "selected" in available:
         table = table.filter(pc.fill_null(table["selected"], False))
-    inside = None
-    if grant.units is not None:
-        inside = _units_mask(table, sorted(grant.units))
-        if inside is None:
-            inside = pa.chunked_array([pa.array([False] * table.num_rows, pa.bool_())])
-    wanted = _check_units(table, grant, query.units, inside)
-    mask = inside if wanted is None else wanted if inside is None else pc.and_(inside, wanted)
-    if mask is not None:
-        table = table.filter(mask)
+    if need_units:
+        codes = _unit_codes(table)
+        mask = _in_units(codes, grant.units) if grant.units is not None else None
+        if wanted:
+            hit = _in_units(codes, wanted)
+            mask = hit if mask is None else mask & hit
+        assert mask is not None
+        table = table.filter(pa.array(mask, pa.bool_()))
     total = table.num_rows
     offset = query.offset
     cap = grant.max_rows

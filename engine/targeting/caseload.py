@@ -25,8 +25,35 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rahat.engine.targeting.priority import COMPONENTS
 from rahat.engine.targeting.scenario import Scenario
 from rahat.geo.registry.model import Registry
+
+#: Columns of every caseload (besides the per-layer ones), in file order.
+CASELOAD_FIELDS: tuple[str, ...] = (
+    "household_id",
+    "rank",
+    "selected",
+    "eligible",
+    "exposed",
+    "bottom40",
+    "score",
+    *(f"score_{name}" for name in COMPONENTS),
+    "benefit",
+    "amount",
+    "reasons",
+    "province",
+    "district",
+    "tehsil",
+    "district_pcode",
+    "tehsil_pcode",
+    "pmt_score",
+    "household_size",
+    "lon",
+    "lat",
+)
+#: Suffixes of the per-hazard-layer columns, ``<layer>_intensity`` and ``<layer>_class``.
+LAYER_FIELD_SUFFIXES: tuple[str, ...] = ("_intensity", "_class")
 
 #: Admin levels of the summary, with their grouping columns.
 LEVEL_COLUMNS: dict[str, tuple[str, ...]] = {

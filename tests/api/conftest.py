@@ -110,7 +110,7 @@ def caseload_table(seed: int = 0) -> pa.Table:
             "lat": pa.array(26.5 + rng.random(n)),
             "household_size": pa.array(rng.integers(1, 12, n), pa.int64()),
             "pmt_score": pa.array(rng.random(n) * 60),
-            "depth": pa.array(rng.random(n) * 3),
+            "depth_intensity": pa.array(rng.random(n) * 3),
             "depth_class": pa.array(["deep"] * n),
             "score_severity": pa.array(rng.random(n)),
             "score_poverty": pa.array(rng.random(n)),
@@ -179,22 +179,22 @@ def add_hazard_record(app: FastAPI, uploaded_by: int) -> str:
 #: Data-sharing agreements of the test NGOs.
 NGO_FIELDS = ["district", "tehsil", "tehsil_pcode", "benefit", "rank", "lon", "lat", "score_*"]
 AGREEMENTS: dict[str, dict[str, object]] = {
-    "ngo": {"units": ["Dadu"], "fields": NGO_FIELDS, "max_rows": 50},
+    "ngo": {"units": ["district:Dadu"], "fields": NGO_FIELDS, "max_rows": 50},
     "ngo_ids": {
         "units": ["PK713"],
         "fields": ["household_id", "district", "tehsil", "benefit"],
         "max_rows": 1000,
     },
-    "ngo_other": {"units": ["dadu"], "fields": ["district"], "max_rows": 1000},
+    "ngo_other": {"units": ["district:pk703"], "fields": ["district"], "max_rows": 1000},
     "ngo_expired": {
-        "units": ["Dadu"],
+        "units": ["district:PK703"],
         "fields": NGO_FIELDS,
         "max_rows": 1000,
         "valid_from": TODAY - dt.timedelta(days=60),
         "valid_to": TODAY - dt.timedelta(days=1),
     },
     "ngo_future": {
-        "units": ["Dadu"],
+        "units": ["district:PK703"],
         "fields": NGO_FIELDS,
         "max_rows": 1000,
         "valid_from": TODAY + dt.timedelta(days=1),

@@ -40,7 +40,7 @@ def test_cli_manages_orgs_keys_and_agreements(
         "add",
         "Relief NGO",
         "--units",
-        "Dadu,PK701",
+        "district:Dadu,PK701",
         "--fields",
         "household_id,district",
         "--valid-to",
@@ -51,7 +51,26 @@ def test_cli_manages_orgs_keys_and_agreements(
         "food distribution",
     )
     assert "Relief NGO\tngo\t1 active key(s)" in ok("org", "list")
-    assert "units=Dadu,PK701" in ok("agreement", "list")
+    assert "units=district:PK703,district:PK701" in ok("agreement", "list")
+
+    def refused(units: str, fields: str) -> str:
+        args = ["agreement", "add", "Relief NGO", "--units", units, "--fields", fields]
+        args += ["--valid-to", "2099-01-01", "--purpose", "p"]
+        result = runner.invoke(cli, args)
+        assert result.exit_code == 2, result.output
+        return result.output
+
+    # Finding 9.1: names are resolved once, by level; ambiguous, unknown, ungrantable refused.
+    out = refused("Nowshera", "district")
+    assert "district:PK-KP/nowshera" in out and "tehsil:PK-PB/khushab/nowshera" in out
+    assert "tehsil:PK70301" in refused("Dadu", "district")
+    assert "district:PK703" in refused("Daddu", "district")
+    assert "closest" in refused("district:Daddu", "district")
+    assert "not a caseload column" in refused("district:Dadu", "district,name")
+    assert "not a caseload column" in refused("district:Dadu", "phone")
+    assert "matches no caseload column" in refused("district:Dadu", "cnic*")
+    assert "not of a tehsil" in refused("tehsil:PK703", "district")
+    assert "units=district:PK703,district:PK701" in ok("agreement", "list")
 
     for args, needle in (
         (["org", "add", "X", "--role", "boss"], "unknown role"),
