@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rahat.api.service.storage import atomic_write_bytes
+from rahat.api.service.suppression import complete_suppression, row_is_sensitive
 
 #: Grouping keys of each summary level.
 LEVELS: dict[str, tuple[str, ...]] = {
@@ -125,41 +126,80 @@ def load_aggregates(run_dir: Path) -> dict[str, Any]:
     return data
 
 
-def suppress(row: dict[str, Any], k: int) -> dict[str, Any]:
-    """Blank the cells of ``row`` that describe fewer than ``k`` households.
+def _tree(data: dict[str, Any]) -> tuple[list[tuple[str, int]], list[int], list[dict[str, Any]]]:
+    """The rows of every level as one tree: ``(level, index)`` of each, parents, figures."""
+    order: list[tuple[str, int]] = [("totals", 0)]
+    parents: list[int] = [-1]
+    rows: list[dict[str, Any]] = [data["totals"]]
+    position: dict[tuple[str, ...], int] = {(): 0}
+    for level, keys in LEVELS.items():
+        depth = {"province": 0, "district": 1, "tehsil": 3}[level]
+        for i, row in enumerate(data["levels"][level]):
+            key = tuple(str(row.get(k)) for k in keys)
+            parent_key = key[:depth]
+            position[key] = len(order)
+            order.append((level, i))
+            parents.append(position[parent_key])
+            rows.append(row)
+    return order, parents, rows
 
-    A unit with fewer than ``k`` households loses all its figures; otherwise each count in
-    ``1..k-1`` is blanked, and the persons and benefit of the selected go with ``selected``.
+
+def suppression_pattern(data: dict[str, Any], k: int) -> dict[str, Any]:
+    """Which rows of the aggregates are blanked for callers under the k threshold.
+
+    Primary: rows showing (or giving by subtraction of their columns) a count in ``1..k-1``;
+    complementary: :func:`~rahat.api.service.suppression.complete_suppression` over the tree
+    national -> province -> district -> tehsil, so that no blanked row can be computed from
+    the published ones at any level. Every endpoint that shows a run's figures uses this one
+    pattern.
+
+    Returns
+    -------
+    dict
+        ``{"totals": bool, "levels": {level: [bool per row]}}``.
     """
-    out = dict(row)
-    if 0 < (row.get("households") or 0) < k:
-        for name in (*COUNTS, *SELECTED_SUMS):
-            out[name] = None
-        out["suppressed"] = True
-        return out
-    suppressed = False
-    for name in COUNTS:
-        value = row.get(name)
-        if value is not None and 0 < value < k:
-            out[name] = None
-            suppressed = True
-    if out.get("selected") is None:
-        for name in SELECTED_SUMS:
-            out[name] = None
-    out["suppressed"] = suppressed
-    return out
+    order, parents, rows = _tree(data)
+    primary = [row_is_sensitive(row, COUNTS, k) for row in rows]
+    sizes = [float(row.get("households") or 0) for row in rows]
+    blanked = complete_suppression(parents, sizes, primary)
+    pattern: dict[str, Any] = {
+        "totals": bool(blanked[0]),
+        "levels": {level: [False] * len(data["levels"][level]) for level in LEVELS},
+    }
+    for (level, i), hidden in zip(order[1:], blanked[1:], strict=True):
+        pattern["levels"][level][i] = bool(hidden)
+    return pattern
+
+
+def blank(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with every figure replaced by ``None`` and marked suppressed."""
+    return {**row, **dict.fromkeys((*COUNTS, *SELECTED_SUMS)), "suppressed": True}
+
+
+def published(run_dir: Path, k: int | None) -> dict[str, Any]:
+    """The aggregates of a run as a caller under threshold ``k`` sees them (``None``: all)."""
+    data = load_aggregates(run_dir)
+    pattern = None if k is None else suppression_pattern(data, k)
+
+    def show(row: dict[str, Any], hidden: bool) -> dict[str, Any]:
+        figures = _figures(row)
+        return blank(figures) if hidden else {**figures, "suppressed": False}
+
+    levels = {}
+    for level, keys in LEVELS.items():
+        levels[level] = [
+            {key: row.get(key) for key in keys}
+            | show(row, pattern is not None and pattern["levels"][level][i])
+            for i, row in enumerate(data["levels"][level])
+        ]
+    totals = show(data["totals"], pattern is not None and pattern["totals"])
+    return {"totals": totals, "levels": levels}
 
 
 def summary(run_dir: Path, level: str, k: int | None) -> dict[str, Any]:
     """Totals and per-unit figures of a run at ``level``, suppressed below ``k`` (``None``: not)."""
-    data = load_aggregates(run_dir)
-    keys = LEVELS[level]
-    rows = [{key: row.get(key) for key in keys} | _figures(row) for row in data["levels"][level]]
-    totals = _figures(data["totals"])
-    if k is not None:
-        rows = [suppress(row, k) for row in rows]
-        totals = suppress(totals, k)
-    return {"level": level, "k": k, "totals": totals, "units": rows}
+    view = published(run_dir, k)
+    return {"level": level, "k": k, "totals": view["totals"], "units": view["levels"][level]}
 
 
 def _figures(row: dict[str, Any]) -> dict[str, Any]:

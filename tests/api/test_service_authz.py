@@ -293,24 +293,31 @@ def test_admin_sees_everything(service: Service) -> None:
 
 
 def test_k_suppression(service: Service) -> None:
+    from privacy_attacks import subtraction_attack
+
     for who, suppressed in (("planner", True), ("agency", True), ("admin", False)):
-        r = service.get(who, f"/runs/{service.run_id}/summary", params={"level": "tehsil"})
-        assert r.status_code == 200
-        body = r.json()
+        levels = {}
+        for level in ("province", "district", "tehsil"):
+            r = service.get(who, f"/runs/{service.run_id}/summary", params={"level": level})
+            assert r.status_code == 200, r.text
+            levels[level] = r.json()
+        body = levels["tehsil"]
         mehar = next(u for u in body["units"] if u["tehsil"] == "Mehar")
+        dadu = next(u for u in body["units"] if u["tehsil"] == "Dadu")
         if suppressed:
             assert body["k"] == 10
             assert mehar["households"] is None and mehar["selected"] is None
             assert mehar["benefit"] is None and mehar["suppressed"] is True
+            assert subtraction_attack(levels) == []
+            for level_body in levels.values():
+                for unit in [level_body["totals"], *level_body["units"]]:
+                    counts = [unit[c] for c in ("households", "eligible", "selected")]
+                    assert all(v is None or v == 0 or v >= 10 for v in counts), unit
         else:
             assert body["k"] is None and mehar["households"] == 3
-        dadu = next(u for u in body["units"] if u["tehsil"] == "Dadu")
-        assert dadu["households"] == 40 and dadu["selected"] == 32
-        assert dadu["benefit"] == 32 * 25_000.0
-        assert body["totals"]["households"] == service.table.num_rows
-    r = service.get("planner", f"/runs/{service.run_id}/summary", params={"level": "district"})
-    districts = {u["district"]: u for u in r.json()["units"]}
-    assert districts["Dadu"]["households"] == 73
+            assert dadu["households"] == 40 and dadu["selected"] == 32
+            assert dadu["benefit"] == 32 * 25_000.0
+            assert body["totals"]["households"] == service.table.num_rows
 
 
 def test_compare_runs(service: Service) -> None:
@@ -319,14 +326,12 @@ def test_compare_runs(service: Service) -> None:
     )
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["overlap"]["selected_a"] == pc.sum(service.table["selected"]).as_py()
     assert {u["district"] for u in body["units"]} == {"Dadu", "Larkana", "Jamshoro"}
     assert body["k"] == 10 and "households" not in body
-    overlap = body["overlap"]
-    assert overlap["in_both"] + overlap["only_a"] == overlap["selected_a"]
-    for unit in body["units"]:
-        for name in ("selected_a", "selected_b", "added", "dropped", "kept"):
-            assert unit[name] is None or unit[name] == 0 or unit[name] >= 10
+    for unit in [body["overlap"], *body["units"]]:
+        for name, value in unit.items():
+            if name not in ("province", "district", "change"):
+                assert value is None or value == 0 or value >= 10, (name, value)
     r = service.post(
         "admin",
         "/runs/compare",
@@ -334,6 +339,9 @@ def test_compare_runs(service: Service) -> None:
     )
     assert r.status_code == 200, r.text
     body = r.json()
+    assert body["overlap"]["selected_a"] == pc.sum(service.table["selected"]).as_py()
+    overlap = body["overlap"]
+    assert overlap["in_both"] + overlap["only_a"] == overlap["selected_a"]
     assert body["k"] is None and all("district" not in u for u in body["units"])
     assert sum(u["selected_a"] for u in body["units"]) == body["overlap"]["selected_a"]
     r = service.post(
