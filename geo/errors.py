@@ -105,3 +105,21 @@ class AmbiguousUnitError(InputError):
     """An admin-unit name fits several units (the message lists them with their codes)."""
 
     code = "ambiguous-unit"
+
+
+class NotFoundError(RahatError):
+    """A thing asked for does not exist, or the caller may not know it exists."""
+
+    code = "not-found"
+
+
+class AccessDeniedError(RahatError):
+    """The caller may not do or see this (its role, agreement or a privacy rule says no)."""
+
+    code = "access-denied"
+
+
+class ConflictError(RahatError):
+    """The request does not fit the current state of a thing (a run still running, ...)."""
+
+    code = "conflict"

@@ -2,7 +2,7 @@
 
 ``rahat serve`` runs the API with uvicorn; ``rahat org``, ``rahat key`` and ``rahat agreement``
 manage organisations, API keys and data-sharing agreements in the database named by the
-``RAHAT_*`` settings.
+``RAHAT_*`` settings, and ``rahat audit export`` exports the audit log.
 """
 
 from __future__ import annotations
@@ -10,23 +10,25 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    from sqlalchemy.orm import Session, sessionmaker
 
 org_app = typer.Typer(
     help="Organisations using the API (each with one role).", no_args_is_help=True
 )
 key_app = typer.Typer(help="API keys (only their hashes are stored).", no_args_is_help=True)
 agreement_app = typer.Typer(help="Data-sharing agreements with NGOs.", no_args_is_help=True)
+audit_app = typer.Typer(help="The append-only audit log.", no_args_is_help=True)
 
 
 @contextmanager
-def _session() -> Iterator[Session]:
-    """Open a session on the configured database (tables created if missing); commit on success."""
+def _sessions() -> Iterator[sessionmaker[Session]]:
+    """Yield a session factory of the configured database (tables created if missing)."""
     from rahat.api.cli._common import user_errors
     from rahat.api.service.db import create_schema, make_engine, make_sessionmaker
     from rahat.api.service.settings import Settings
@@ -36,11 +38,18 @@ def _session() -> Iterator[Session]:
     engine = make_engine(settings.database_url)
     try:
         create_schema(engine)
-        with user_errors(), make_sessionmaker(engine)() as session:
-            yield session
-            session.commit()
+        with user_errors():
+            yield make_sessionmaker(engine)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    """Open a session on the configured database (tables created if missing); commit on success."""
+    with _sessions() as factory, factory() as session:
+        yield session
+        session.commit()
 
 
 def serve(
@@ -172,9 +181,80 @@ def agreement_list(
             )
 
 
+def _instant(text: str | None, option: str) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date or time; use ISO 8601, e.g. 2024-05-01T00:00:00Z",
+            param_hint=f"--{option}",
+        ) from None
+
+
+def _operator() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no user name for this uid
+        return "unknown"
+
+
+@audit_app.command("export")
+def audit_export(
+    out: Annotated[Path, typer.Option(help="File to write (replaced atomically).")],
+    format: Annotated[str, typer.Option(help="csv or jsonl.")] = "csv",
+    run_id: Annotated[str | None, typer.Option(help="Only entries of this run.")] = None,
+    organisation: Annotated[str | None, typer.Option(help="Only this organisation.")] = None,
+    action: Annotated[str | None, typer.Option(help="Only this action.")] = None,
+    since: Annotated[str | None, typer.Option(help="At or after this instant (ISO).")] = None,
+    until: Annotated[str | None, typer.Option(help="Before this instant (ISO).")] = None,
+) -> None:
+    """Export the audit log as CSV or JSON Lines (the export is itself audited)."""
+    import sys
+
+    from rahat.api.service import audit
+    from rahat.api.service.audit_export import AuditFilter, encode, iter_entries, snapshot
+    from rahat.api.service.security import Principal
+    from rahat.api.service.storage import AtomicUpload
+
+    if format not in ("csv", "jsonl"):
+        raise typer.BadParameter(f"{format!r}: use csv or jsonl", param_hint="--format")
+    fmt: Literal["csv", "jsonl"] = "csv" if format == "csv" else "jsonl"
+    first, last = _instant(since, "since"), _instant(until, "until")
+    with _sessions() as factory:
+        flt = AuditFilter(run_id, organisation, action, first, last)
+        with factory() as session:
+            up_to, count = snapshot(session, flt)
+        target = AtomicUpload(out.expanduser(), max_bytes=sys.maxsize)
+        outcome = 500
+        try:
+            for chunk in encode(iter_entries(factory, flt, up_to), fmt):
+                target.write(chunk)
+            target.commit()
+            outcome = 200
+        finally:
+            if outcome != 200:
+                target.abort()
+            audit.record(
+                factory,
+                Principal(organisation_id=0, organisation=f"cli:{_operator()}", role="cli"),
+                "audit.export",
+                outcome,
+                filter={**flt.as_dict(), "format": fmt, "out": str(out)},
+                rows=count if outcome == 200 else 0,
+                method="CLI",
+                path="rahat audit export",
+            )
+    typer.echo(f"{count} audit entries written to {out}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root rahat application."""
     app.command("serve")(serve)
     app.add_typer(org_app, name="org")
     app.add_typer(key_app, name="key")
     app.add_typer(agreement_app, name="agreement")
+    app.add_typer(audit_app, name="audit")

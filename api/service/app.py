@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         in flight by a previous process ``interrupted``, and starts the worker pool; on
         shutdown it interrupts running jobs and stops the pool.
     """
+    from rahat.api.service.audit_middleware import AuditMiddleware
     from rahat.api.service.db import create_schema, make_engine, make_sessionmaker
     from rahat.api.service.jobs import JobManager
     from rahat.api.service.problems import install_problem_handlers
@@ -57,6 +58,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = sessions
     app.state.jobs = jobs
     install_problem_handlers(app)
+    # One audit event per request (inside the 500 handler, outside the 4xx handlers).
+    app.add_middleware(AuditMiddleware)
     for module in (health, hazards, runs, audit):
         app.include_router(module.router)
     return app

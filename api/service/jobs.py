@@ -22,7 +22,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from rahat.api.service.aggregates import write_aggregates
+from rahat.api.service.guard import record_success, save_household_sets
 from rahat.api.service.models import Hazard, Run, utcnow
+from rahat.api.service.redact import redact_paths
 from rahat.api.service.settings import Settings
 from rahat.api.service.storage import publish_dir, sweep_temporaries, temp_dir_for
 from rahat.geo.errors import InputError
@@ -256,10 +258,15 @@ class JobManager:
             if not (temp_dir / "caseload.parquet").is_file():
                 raise RuntimeError("the pipeline wrote no caseload.parquet")
             write_aggregates(temp_dir)
+            save_household_sets(temp_dir)
             publish_dir(temp_dir, final_dir)
             temp_dir = None
-            self._set(
+            # compared with recent runs, and marked succeeded with the verdict, under one lock
+            record_success(
+                self.sessions,
+                self.settings,
                 run_id,
+                final_dir,
                 status="succeeded",
                 progress=1.0,
                 stage="done",
@@ -276,7 +283,8 @@ class JobManager:
                 finished_at=utcnow(),
             )
         except InputError as exc:
-            self._set(run_id, status="failed", error=str(exc), finished_at=utcnow())
+            error = redact_paths(str(exc), self.settings)
+            self._set(run_id, status="failed", error=error, finished_at=utcnow())
         except Exception as exc:
             logger.exception("run %s failed", run_id)
             self._set(

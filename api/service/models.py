@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -143,11 +144,27 @@ class Run(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     artifact_dir: Mapped[str | None] = mapped_column(Text, nullable=True)
     totals: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: Verdict of :mod:`rahat.api.service.guard` (``{"withheld": bool, "close_to": id}``);
+    #: ``None`` for runs not checked (not succeeded, or older than the guard): not withheld.
+    guard: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class RunShare(Base):
+    """A run published by an agency to the NGOs of one data-sharing agreement (audited)."""
+
+    __tablename__ = "run_shares"
+    __table_args__ = (UniqueConstraint("run_id", "agreement_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
+    agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
+    published_by: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditEvent(Base):
@@ -157,8 +174,18 @@ class AuditEvent(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    #: The caller's organisation; ``""`` when no key resolved.
     organisation: Mapped[str] = mapped_column(String(200))
+    #: The caller's role; ``anonymous`` when no key resolved.
     role: Mapped[str] = mapped_column(String(20))
+    #: Lookup prefix of the API key presented (never the token), if it looked like one.
+    key_prefix: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    #: HTTP method (``CLI`` for the command line).
+    method: Mapped[str] = mapped_column(String(10), default="")
+    #: Route template, e.g. ``/runs/{run_id}/summary``; ``None`` when no route matched.
+    route: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: The raw request path (size-capped).
+    path: Mapped[str] = mapped_column(Text, default="")
     action: Mapped[str] = mapped_column(String(50))
     outcome: Mapped[int] = mapped_column(Integer)
     run_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)

@@ -13,7 +13,16 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rahat.geo.errors import InputError, TooLargeError, UnreadableFileError
+from rahat.api.service.redact import redact_paths
+from rahat.geo.errors import (
+    AccessDeniedError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    RahatError,
+    TooLargeError,
+    UnreadableFileError,
+)
 
 logger = logging.getLogger("rahat.api")
 
@@ -56,7 +65,20 @@ def problem_response(
         Extra response headers.
     **extra
         Extension members (for example ``errors``).
+
+    Server paths (the state, hazards and runs folders, the registry, the scenarios folder)
+    in ``detail`` and in the messages of ``errors`` are replaced with ``<server>``.
     """
+    settings = getattr(request.app.state, "settings", None) if request is not None else None
+    if detail is not None:
+        detail = redact_paths(detail, settings)
+    if isinstance(extra.get("errors"), list):
+        extra["errors"] = [
+            {k: redact_paths(v, settings) if isinstance(v, str) else v for k, v in e.items()}
+            if isinstance(e, dict)
+            else e
+            for e in extra["errors"]
+        ]
     body: dict[str, Any] = {
         "type": type_,
         "title": HTTPStatus(status).phrase,
@@ -85,6 +107,24 @@ async def _input_error(request: Request, exc: Exception) -> JSONResponse:
         str(exc),
         request,
         type_=f"urn:rahat:problem:{exc.code}",
+    )
+
+
+#: HTTP status of each refusal that is not about the input.
+REFUSAL_STATUS: dict[type[RahatError], int] = {
+    NotFoundError: 404,
+    AccessDeniedError: 403,
+    ConflictError: 409,
+}
+
+
+async def _refusal(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RahatError)
+    status = next((REFUSAL_STATUS[c] for c in type(exc).__mro__ if c in REFUSAL_STATUS), 500)
+    headers = getattr(exc, "headers", None)
+    code = getattr(exc, "code", "error")
+    return problem_response(
+        status, str(exc), request, type_=f"urn:rahat:problem:{code}", headers=headers
     )
 
 
@@ -125,6 +165,8 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
 def install_problem_handlers(app: FastAPI) -> None:
     """Register the problem-document exception handlers on ``app``."""
     app.add_exception_handler(InputError, _input_error)
+    for refusal in REFUSAL_STATUS:
+        app.add_exception_handler(refusal, _refusal)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _server_error)

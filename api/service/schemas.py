@@ -116,6 +116,23 @@ class CompareOut(BaseModel):
     units: list[dict[str, Any]]
 
 
+class PublishRequest(BaseModel):
+    """Agreements to publish a run under."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    agreements: list[int] = Field(
+        min_length=1, max_length=1000, description="Ids of data-sharing agreements."
+    )
+
+
+class PublishOut(BaseModel):
+    """The agreements a run is published under."""
+
+    run_id: str
+    agreements: list[int]
+
+
 class HouseholdPage(BaseModel):
     """One page of household rows (JSON format)."""
 
@@ -133,10 +150,16 @@ class AuditOut(BaseModel):
 
     id: int
     at: dt.datetime
-    organisation: str
-    role: str
+    organisation: str = Field(description="The caller's organisation; empty when no key resolved.")
+    role: str = Field(description="The caller's role; 'anonymous' when no key resolved.")
+    key_prefix: str | None = Field(
+        default=None, description="Lookup prefix of the API key presented (never the token)."
+    )
+    method: str = ""
+    route: str | None = Field(default=None, description="Route template, e.g. /runs/{run_id}.")
+    path: str = ""
     action: str
-    outcome: int
+    outcome: int = Field(description="HTTP status answered.")
     run_id: str | None
     agreement_id: int | None
     filter: dict[str, Any]

@@ -40,6 +40,18 @@ def token_prefix(token: str) -> str:
     return token[: len(TOKEN_PREFIX) + LOOKUP_CHARS]
 
 
+def presented_prefix(token: str) -> str | None:
+    """Return the lookup prefix of a presented token, for the audit log, or ``None``.
+
+    Only a token that looks like one of ours (it starts with :data:`TOKEN_PREFIX` and is
+    longer than its prefix) gives a prefix, so the log never holds a whole secret.
+    """
+    prefix = token_prefix(token)
+    if not token.startswith(TOKEN_PREFIX) or len(token) <= len(prefix):
+        return None
+    return prefix
+
+
 def hash_token(token: str) -> str:
     """Return the hex SHA-256 of ``token`` (tokens are random, so no salt is needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -88,10 +100,15 @@ def authenticate(session: Session, token: str) -> Principal | None:
 
 
 def current_principal(
+    request: Request,
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """Resolve the ``Authorization: Bearer`` API key of the request (401 if missing or bad)."""
+    """Resolve the ``Authorization: Bearer`` API key of the request (401 if missing or bad).
+
+    The key's lookup prefix and, once resolved, the principal are put on ``request.state``
+    (``key_prefix``, ``principal``) for the audit log.
+    """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -99,6 +116,7 @@ def current_principal(
             "(an administrator creates one with 'rahat key create ORG').",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    request.state.key_prefix = presented_prefix(credentials.credentials)
     principal = authenticate(session, credentials.credentials)
     if principal is None:
         raise HTTPException(
@@ -106,6 +124,7 @@ def current_principal(
             "Unknown or revoked API key: ask an administrator for a new one.",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    request.state.principal = principal
     return principal
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -49,6 +50,15 @@ class Settings(BaseSettings):
         Household registry the runs use (default: the ``rahat demo`` registry).
     scenarios_dir
         Folder of named scenario files that ``POST /runs`` may refer to.
+    guard_scope
+        Runs a new run is compared with by the differencing guard (:mod:`.guard`): ``all``
+        organisations' (default; any agency or planner may read any run) or only its own.
+    guard_window_runs
+        The guard compares a new run with at most this many recent readable runs.
+    guard_window_days
+        The guard compares a new run only with runs finished within this many days.
+    max_runs_per_hour
+        Runs an organisation may start per hour (admins exempt; 0 switches the limit off).
     """
 
     model_config = SettingsConfigDict(env_prefix="RAHAT_", extra="ignore")
@@ -61,6 +71,10 @@ class Settings(BaseSettings):
     registry_path: Path = Field(default_factory=_default_registry_path)
     scenarios_dir: Path = Field(default_factory=_default_scenarios_dir)
     log_level: str = "info"
+    guard_scope: Literal["all", "organisation"] = "all"
+    guard_window_runs: int = Field(default=200, ge=1)
+    guard_window_days: int = Field(default=30, ge=1)
+    max_runs_per_hour: int = Field(default=30, ge=0)
 
     @model_validator(mode="after")
     def _fill_database_url(self) -> Settings:

@@ -59,13 +59,25 @@ class AtomicUpload:
     max_bytes
         Size cap: :meth:`write` raises :class:`~rahat.geo.errors.TooLargeError` beyond it and the
         temporary file is removed.
+    private_dir
+        Write the temporary file under its *final name* inside a private temporary folder
+        (``<folder>/.tmp-<uuid>/<name>``) instead of under a temporary name, so that whatever
+        reads it before the commit (a validator recording the file name) sees the real name.
     """
 
-    def __init__(self, final_path: Path, max_bytes: int) -> None:
+    def __init__(self, final_path: Path, max_bytes: int, *, private_dir: bool = False) -> None:
         self.final_path = final_path
         self.max_bytes = max_bytes
         final_path.parent.mkdir(parents=True, exist_ok=True)
-        self.temp_path = final_path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}-{final_path.name}")
+        self._private: Path | None = None
+        if private_dir:
+            self._private = final_path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+            self._private.mkdir(mode=0o700)
+            self.temp_path = self._private / final_path.name
+        else:
+            self.temp_path = final_path.with_name(
+                f"{TEMP_PREFIX}{uuid.uuid4().hex}-{final_path.name}"
+            )
         self._file: BinaryIO | None = open(self.temp_path, "xb")  # noqa: SIM115
         self._hash = hashlib.sha256()
         self.size = 0
@@ -103,6 +115,8 @@ class AtomicUpload:
         """Rename the finished file to its final name and sync the folder."""
         self.finish()
         os.replace(self.temp_path, self.final_path)
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
         fsync_dir(self.final_path.parent)
         return self.final_path
 
@@ -112,6 +126,8 @@ class AtomicUpload:
             self._file.close()
             self._file = None
         self.temp_path.unlink(missing_ok=True)
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
 
 
 def temp_dir_for(final_dir: Path) -> Path:

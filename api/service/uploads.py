@@ -79,7 +79,7 @@ class _Collector:
             filename = params[b"filename"].decode("utf-8", "replace")
             self.result.filename = safe_filename(filename)
             self.result.file = AtomicUpload(
-                self.target_dir / self.result.filename, max_bytes=self.max_bytes
+                self.target_dir / self.result.filename, max_bytes=self.max_bytes, private_dir=True
             )
             self._to_file = True
 
@@ -109,8 +109,9 @@ async def receive_upload(
 ) -> ReceivedUpload:
     """Stream a ``multipart/form-data`` request body, writing its file part under ``target_dir``.
 
-    The file is written to a temporary name next to its final one and is *not* committed:
-    the caller validates it and then calls ``result.file.commit()`` (or ``abort()``).
+    The file is written under its own (sanitised) name in a private temporary folder next to
+    its final place and is *not* committed: the caller validates it and then calls
+    ``result.file.commit()`` (or ``abort()``).
 
     Parameters
     ----------

@@ -157,6 +157,22 @@ def add_finished_run(app: FastAPI, table: pa.Table, created_by: int) -> str:
     return run_id
 
 
+def publish(app: FastAPI, run_id: str, organisations: list[str]) -> None:
+    """Publish ``run_id`` to the agreements of ``organisations`` (as an agency would)."""
+    from sqlalchemy import select
+
+    from rahat.api.service.models import Agreement, Organisation, RunShare
+
+    with app.state.sessionmaker() as session, session.begin():
+        agreements = session.scalars(
+            select(Agreement)
+            .join(Organisation, Agreement.organisation_id == Organisation.id)
+            .where(Organisation.name.in_(organisations))
+        ).all()
+        for agreement in agreements:
+            session.add(RunShare(run_id=run_id, agreement_id=agreement.id, published_by=1))
+
+
 def add_hazard_record(app: FastAPI, uploaded_by: int) -> str:
     """Record a hazard (as a committed upload would) and return its id."""
     settings: Settings = app.state.settings
@@ -226,6 +242,8 @@ class Service:
     table: pa.Table
     hazard_id: str
     org_ids: dict[str, int] = field(default_factory=dict)
+    #: A run of the planner's own (private to it).
+    planner_run_id: str = ""
 
     def headers(self, who: str | None) -> dict[str, str]:
         return {} if who is None else {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -264,9 +282,11 @@ def start_service(settings: Settings) -> Iterator[Service]:
         tokens, org_ids = populate(app)
         table = caseload_table()
         run_id = add_finished_run(app, table, org_ids["agency"])
-        other = add_finished_run(app, caseload_table(seed=1).slice(10), org_ids["planner"])
+        publish(app, run_id, ["ngo", "ngo_ids", "ngo_other"])
+        other = add_finished_run(app, caseload_table(seed=1).slice(10), org_ids["agency"])
+        planner_run = add_finished_run(app, caseload_table(seed=2), org_ids["planner"])
         hazard_id = add_hazard_record(app, org_ids["agency"])
-        yield Service(app, client, tokens, run_id, other, table, hazard_id, org_ids)
+        yield Service(app, client, tokens, run_id, other, table, hazard_id, org_ids, planner_run)
 
 
 @pytest.fixture(scope="module", params=backends())

@@ -38,7 +38,7 @@ def server(
         "add",
         "Relief NGO",
         "--units",
-        "Sindh,Punjab",
+        "province:Sindh,province:Punjab",
         "--fields",
         "district,tehsil,benefit,rank",
         "--valid-to",
@@ -85,6 +85,14 @@ def test_serve_upload_run_export_audit(server: tuple[ServerProcess, dict[str, st
             time.sleep(0.2)
         assert status["status"] == "succeeded", status
 
+        # Private to the agency until it publishes the run under the NGO's agreement.
+        assert ngo.get(f"/runs/{run_id}/households", params={"format": "csv"}).status_code == 404
+        assert ngo.get("/runs").json() == []
+        r = agency.post(f"/runs/{run_id}/publish", json={"agreements": [1]})
+        assert r.status_code == 200 and r.json()["agreements"] == [1], r.text
+        assert [run["id"] for run in ngo.get("/runs").json()] == [run_id]
+        r = agency.get(f"/runs/{run_id}/map.png")
+        assert r.status_code == 200 and r.content.startswith(b"\x89PNG")
         r = ngo.get(f"/runs/{run_id}/households", params={"format": "csv"})
         assert r.status_code == 200, r.text
         csv_rows = pacsv.read_csv(io.BytesIO(r.content))
@@ -103,4 +111,5 @@ def test_serve_upload_run_export_audit(server: tuple[ServerProcess, dict[str, st
             e["organisation"] == "Relief NGO" and e["rows"] == csv_rows.num_rows for e in exports
         )
         assert any(e["action"] == "runs.create" for e in events)
+        assert any(e["action"] == "runs.publish" and e["outcome"] == 200 for e in events)
         assert ngo.get("/audit").status_code == 403

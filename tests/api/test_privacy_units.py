@@ -11,6 +11,7 @@ import pytest
 from conftest import TODAY, Service, add_finished_run
 
 from rahat.api.service.admin import add_agreement, add_organisation, create_key
+from rahat.api.service.models import RunShare
 
 #: (province, district, district_pcode, tehsil, tehsil_pcode, households): units whose names
 #: collide across levels and provinces.
@@ -44,11 +45,12 @@ def colliding_caseload() -> pa.Table:
     )
 
 
-def ngo_with(service: Service, name: str, units: list[str], fields: list[str]) -> str:
+def ngo_with(service: Service, name: str, units: list[str], fields: list[str], run_id: str) -> str:
+    """A new NGO with an agreement under which ``run_id`` is published; its API token."""
     with service.app.state.sessionmaker() as session, session.begin():
         add_organisation(session, name, "ngo")
         token, _ = create_key(session, name)
-        add_agreement(
+        agreement = add_agreement(
             session,
             name,
             units=units,
@@ -58,6 +60,7 @@ def ngo_with(service: Service, name: str, units: list[str], fields: list[str]) -
             valid_to=TODAY + dt.timedelta(days=30),
             max_rows=1000,
         )
+        session.add(RunShare(run_id=run_id, agreement_id=agreement.id, published_by=1))
     return token
 
 
@@ -91,7 +94,7 @@ def test_agreement_units_match_by_code_at_their_level(
     colliding: tuple[Service, str], units: list[str], expected: set[tuple[str, str]]
 ) -> None:
     service, run_id = colliding
-    token = ngo_with(service, "collide", units, ["province", "district", "tehsil", "lon"])
+    token = ngo_with(service, "collide", units, ["province", "district", "tehsil", "lon"], run_id)
     r = households(service, token, run_id)
     assert r.status_code == 200, r.text
     rows = r.json()["items"]
@@ -104,13 +107,13 @@ def test_agreement_units_match_by_code_at_their_level(
 
 def test_filters_only_by_granted_levels(colliding: tuple[Service, str]) -> None:
     service, run_id = colliding
-    token = ngo_with(service, "rank-only", ["district:Dadu"], ["rank"])
+    token = ngo_with(service, "rank-only", ["district:Dadu"], ["rank"], run_id)
     assert households(service, token, run_id).status_code == 200
     for unit in ("tehsil:Johi", "PK70302", "district:PK703", "province:Sindh"):
         r = households(service, token, run_id, unit=unit)
         assert r.status_code == 403, (unit, r.text)
         assert "does not grant" in r.json()["detail"]
-    token = ngo_with(service, "district-only", ["province:Sindh"], ["district", "rank"])
+    token = ngo_with(service, "district-only", ["province:Sindh"], ["district", "rank"], run_id)
     r = households(service, token, run_id, unit="district:PK703")
     assert r.status_code == 200 and len(r.json()["items"]) == 30
     assert households(service, token, run_id, unit="tehsil:PK70302").status_code == 403
@@ -121,7 +124,7 @@ def test_filters_only_by_granted_levels(colliding: tuple[Service, str]) -> None:
 
 def test_unknown_field_lists_only_what_may_be_received(colliding: tuple[Service, str]) -> None:
     service, run_id = colliding
-    token = ngo_with(service, "rank-fields", ["district:Dadu"], ["rank"])
+    token = ngo_with(service, "rank-fields", ["district:Dadu"], ["rank"], run_id)
     r = households(service, token, run_id, fields="pmt_score")
     assert r.status_code == 403
     detail = r.json()["detail"]

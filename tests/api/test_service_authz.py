@@ -60,9 +60,21 @@ MATRIX: dict[str, tuple[Call, dict[str | None, int]]] = {
         lambda s, w: s.get(w, "/runs"),
         expect(401, staff=200, ngos=200),
     ),
-    "GET /runs/{id}": (
+    "GET /runs/{id}": (  # private to the agency that ran it; published to 'ngo'
         lambda s, w: s.get(w, f"/runs/{s.run_id}"),
-        expect(401, staff=200, ngos=200),
+        expect(401, admin=200, agency=200, planner=404, ngos=404, ngo=200),
+    ),
+    "GET /runs/{planner's run}": (
+        lambda s, w: s.get(w, f"/runs/{s.planner_run_id}"),
+        expect(401, admin=200, agency=404, planner=200, ngos=404),
+    ),
+    "POST /runs/{id}/publish": (
+        lambda s, w: s.post(w, f"/runs/{s.run_id}/publish", json={"agreements": [1]}),
+        expect(401, admin=200, agency=200, planner=403, ngos=403),
+    ),
+    "POST /runs/{planner's run}/publish": (
+        lambda s, w: s.post(w, f"/runs/{s.planner_run_id}/publish", json={"agreements": [1]}),
+        expect(401, admin=200, agency=404, planner=403, ngos=403),
     ),
     "GET /runs/{unknown}": (
         lambda s, w: s.get(w, "/runs/doesnotexist"),
@@ -70,19 +82,19 @@ MATRIX: dict[str, tuple[Call, dict[str | None, int]]] = {
     ),
     "POST /runs/{id}/rerun (succeeded)": (
         lambda s, w: s.post(w, f"/runs/{s.run_id}/rerun"),
-        expect(401, staff=409, ngos=403),
+        expect(401, admin=409, agency=409, planner=404, ngos=403),
     ),
     "GET /runs/{id}/summary": (
         lambda s, w: s.get(w, f"/runs/{s.run_id}/summary"),
-        expect(401, staff=200, ngos=403),
+        expect(401, admin=200, agency=200, planner=404, ngos=403),
     ),
     "GET /runs/{id}/map.png": (
         lambda s, w: s.get(w, f"/runs/{s.run_id}/map.png"),
-        expect(401, staff=200, ngos=403),
+        expect(401, admin=200, agency=200, planner=404, ngos=403),
     ),
     "POST /runs/compare": (
         lambda s, w: s.post(w, "/runs/compare", json={"run_a": s.run_id, "run_b": s.other_run_id}),
-        expect(401, staff=200, ngos=403),
+        expect(401, admin=200, agency=200, planner=404, ngos=403),
     ),
     "GET /runs/{id}/households": (
         lambda s, w: s.get(w, f"/runs/{s.run_id}/households", params={"limit": 10}),
@@ -295,7 +307,7 @@ def test_admin_sees_everything(service: Service) -> None:
 def test_k_suppression(service: Service) -> None:
     from privacy_attacks import subtraction_attack
 
-    for who, suppressed in (("planner", True), ("agency", True), ("admin", False)):
+    for who, suppressed in (("agency", True), ("admin", False)):
         levels = {}
         for level in ("province", "district", "tehsil"):
             r = service.get(who, f"/runs/{service.run_id}/summary", params={"level": level})
@@ -322,7 +334,7 @@ def test_k_suppression(service: Service) -> None:
 
 def test_compare_runs(service: Service) -> None:
     r = service.post(
-        "planner", "/runs/compare", json={"run_a": service.run_id, "run_b": service.other_run_id}
+        "agency", "/runs/compare", json={"run_a": service.run_id, "run_b": service.other_run_id}
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -345,7 +357,7 @@ def test_compare_runs(service: Service) -> None:
     assert body["k"] is None and all("district" not in u for u in body["units"])
     assert sum(u["selected_a"] for u in body["units"]) == body["overlap"]["selected_a"]
     r = service.post(
-        "planner",
+        "agency",
         "/runs/compare",
         json={"run_a": service.run_id, "run_b": service.run_id, "level": "tehsil"},
     )

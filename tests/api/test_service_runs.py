@@ -51,7 +51,7 @@ def test_upload_run_and_export(live: Service) -> None:
     assert live.get("planner", f"/hazards/{hazard['id']}").json()["sha256"] == hazard["sha256"]
 
     r = live.post(
-        "planner",
+        "agency",
         "/runs",
         json={"scenario": flood_scenario(), "hazards": {"warning": hazard["id"]}},
     )
@@ -61,7 +61,8 @@ def test_upload_run_and_export(live: Service) -> None:
     assert run["status"] == "succeeded", run
     assert run["progress"] == 1.0
 
-    summary = live.get("planner", f"/runs/{run['id']}/summary", params={"level": "province"})
+    assert live.get("planner", f"/runs/{run['id']}").status_code == 404  # private to the agency
+    summary = live.get("agency", f"/runs/{run['id']}/summary", params={"level": "province"})
     assert summary.status_code == 200
     totals = summary.json()["totals"]
     assert totals["selected"] and totals["selected"] > 0
@@ -69,15 +70,20 @@ def test_upload_run_and_export(live: Service) -> None:
     assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
 
     with live.app.state.sessionmaker() as session, session.begin():
-        add_agreement(
+        agreement = add_agreement(
             session,
             "ngo_none",
-            units=["Sindh"],
+            units=["province:Sindh"],
             fields=["district", "benefit"],
             purpose="test",
             valid_to=TODAY,
             max_rows=100_000,
         )
+        agreement_id = agreement.id
+    r = live.get("ngo_none", f"/runs/{run['id']}/households", params={"format": "csv"})
+    assert r.status_code == 404, r.text  # not published yet
+    r = live.post("agency", f"/runs/{run['id']}/publish", json={"agreements": [agreement_id]})
+    assert r.status_code == 200, r.text
     r = live.get("ngo_none", f"/runs/{run['id']}/households", params={"format": "csv"})
     assert r.status_code == 200, r.text
     table = pacsv.read_csv(io.BytesIO(r.content))

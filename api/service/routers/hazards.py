@@ -14,10 +14,12 @@ from sqlalchemy import select
 from rahat.api.service import audit
 from rahat.api.service.models import Hazard, new_id
 from rahat.api.service.problems import problem_docs
+from rahat.api.service.redact import redact_paths
 from rahat.api.service.schemas import MAX_OFFSET, HazardOut
 from rahat.api.service.security import ReaderPrincipal, SessionDep, UploaderPrincipal
 from rahat.api.service.settings import Settings
 from rahat.api.service.uploads import receive_upload
+from rahat.geo.errors import InputError
 
 router = APIRouter(prefix="/hazards", tags=["hazards"])
 
@@ -117,9 +119,16 @@ async def upload_hazard(request: Request, principal: UploaderPrincipal) -> Hazar
     settings: Settings = request.app.state.settings
     hazard_id = new_id()
     target = settings.hazards_dir / hazard_id
-    received = await receive_upload(request, target, max_bytes=settings.max_upload_bytes)
+    audit.note(request, filter={"hazard_id": hazard_id})
+    try:
+        received = await receive_upload(request, target, max_bytes=settings.max_upload_bytes)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
     assert received.file is not None
     upload = received.file
+    filename = upload.final_path.name
+    audit.note(request, filter={"filename": filename})
     unknown = sorted(set(received.fields) - set(_FORM_FIELDS))
     try:
         if unknown:
@@ -127,9 +136,14 @@ async def upload_hazard(request: Request, principal: UploaderPrincipal) -> Hazar
                 422, f"Unknown form field(s) {unknown}; allowed: {', '.join(_FORM_FIELDS)}."
             )
         temp_path = await run_in_threadpool(upload.finish)
-        info = await run_in_threadpool(
-            _validate, temp_path, received.fields, principal.organisation, settings
-        )
+        audit.note(request, filter={"size": upload.size})
+        try:
+            info = await run_in_threadpool(
+                _validate, temp_path, received.fields, principal.organisation, settings
+            )
+        except InputError as exc:
+            raise _named_after_upload(exc, temp_path, filename) from None
+        info = _named_after_upload_json(_json_safe(info), temp_path, filename)
         final_path = await run_in_threadpool(upload.commit)
     except BaseException:
         upload.abort()
@@ -145,7 +159,7 @@ async def upload_hazard(request: Request, principal: UploaderPrincipal) -> Hazar
         sha256=upload.sha256,
         size=upload.size,
         uploaded_by=principal.organisation_id,
-        inspect=_json_safe(info),
+        inspect=info,
     )
 
     def store() -> HazardOut:
@@ -155,11 +169,9 @@ async def upload_hazard(request: Request, principal: UploaderPrincipal) -> Hazar
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
-        audit.record(
-            request.app.state.sessionmaker,
-            principal,
-            "hazards.upload",
-            201,
+        audit.note(
+            request,
+            action="hazards.upload",
             filter={"hazard_id": hazard_id, "filename": hazard.filename, "size": hazard.size},
         )
         return HazardOut.model_validate(hazard)
@@ -171,6 +183,31 @@ def _json_safe(value: Any) -> Any:
     from rahat.api.service.jobs import json_safe
 
     return json_safe(value)
+
+
+def _upload_paths(temp_path: Path, filename: str) -> list[tuple[Path, str]]:
+    """Temporary spellings of an upload and what a client should read instead."""
+    return [(temp_path, filename), (temp_path.parent, "")]
+
+
+def _named_after_upload(exc: InputError, temp_path: Path, filename: str) -> InputError:
+    """Make a refusal name the file as uploaded, never its temporary server path."""
+    pairs = _upload_paths(temp_path, filename)
+    exc.source = filename if exc.source is not None else None
+    exc.detail = redact_paths(exc.detail, None, pairs)
+    exc.args = (redact_paths(str(exc), None, pairs),)
+    return exc
+
+
+def _named_after_upload_json(value: Any, temp_path: Path, filename: str) -> Any:
+    """Replace the temporary path of an upload in its (JSON) description with its name."""
+    if isinstance(value, str):
+        return redact_paths(value, None, _upload_paths(temp_path, filename))
+    if isinstance(value, dict):
+        return {k: _named_after_upload_json(v, temp_path, filename) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_named_after_upload_json(v, temp_path, filename) for v in value]
+    return value
 
 
 @router.get("", response_model=list[HazardOut], responses=problem_docs(401, 403))

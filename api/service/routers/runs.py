@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rahat.api.service import audit
+from rahat.api.service import access, audit, comparison
 from rahat.api.service.aggregates import summary
 from rahat.api.service.export import (
     MEDIA_TYPES,
@@ -24,7 +24,9 @@ from rahat.api.service.export import (
     stream_geojson,
     stream_parquet,
 )
+from rahat.api.service.guard import check_figures_readable
 from rahat.api.service.jobs import RERUNNABLE, JobManager
+from rahat.api.service.maps import aggregate_map
 from rahat.api.service.models import Agreement, Hazard, Run
 from rahat.api.service.policy import grant_for, parse_list
 from rahat.api.service.problems import problem_docs
@@ -34,6 +36,8 @@ from rahat.api.service.schemas import (
     CompareRequest,
     HouseholdPage,
     Level,
+    PublishOut,
+    PublishRequest,
     RunCreate,
     RunOut,
     SummaryOut,
@@ -45,10 +49,11 @@ from rahat.api.service.security import (
     ReaderPrincipal,
     RunnerPrincipal,
     SessionDep,
+    UploaderPrincipal,
     active_agreement,
 )
 from rahat.api.service.settings import Settings
-from rahat.geo.errors import ScenarioError
+from rahat.geo.errors import NotFoundError, ScenarioError
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -178,26 +183,6 @@ def _resolve_hazards(session: Session, hazards: dict[str, str] | list[str]) -> d
     return keyed
 
 
-def _get_run(session: Session, run_id: str) -> Run:
-    run = session.get(Run, run_id)
-    if run is None:
-        raise HTTPException(404, f"No run with id '{run_id}'; list runs with GET /runs.")
-    return run
-
-
-def _finished_dir(session: Session, run_id: str) -> Path:
-    run = _get_run(session, run_id)
-    if run.status != "succeeded" or not run.artifact_dir:
-        hint = {
-            "queued": "wait until it has run",
-            "running": f"wait until it finishes (progress {run.progress:.0%})",
-            "failed": "fix the cause and POST /runs/{id}/rerun".replace("{id}", run.id),
-            "interrupted": f"POST /runs/{run.id}/rerun to run it again",
-        }.get(run.status, "")
-        raise HTTPException(409, f"Run '{run_id}' is {run.status}, so it has no outputs; {hint}.")
-    return Path(run.artifact_dir)
-
-
 @router.post(
     "",
     status_code=202,
@@ -227,11 +212,9 @@ def create_run(
     session.add(run)
     session.commit()
     _jobs(request).submit(run.id)
-    audit.record(
-        request.app.state.sessionmaker,
-        principal,
-        "runs.create",
-        202,
+    audit.note(
+        request,
+        action="runs.create",
         run_id=run.id,
         filter={"scenario_name": body.scenario_name, "hazards": hazards},
     )
@@ -247,8 +230,12 @@ def list_runs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[RunOut]:
-    """List runs, newest first."""
-    query = select(Run).order_by(Run.created_at.desc(), Run.id)
+    """List the runs you may see, newest first.
+
+    Your organisation's own runs; NGOs see those published to their data-sharing agreement;
+    admins see all.
+    """
+    query = access.visible_runs(session, principal).order_by(Run.created_at.desc(), Run.id)
     if status is not None:
         query = query.where(Run.status == status)
     return [RunOut.model_validate(r) for r in session.scalars(query.limit(limit).offset(offset))]
@@ -267,70 +254,21 @@ def compare_runs(
 
     Counts below the k-anonymity threshold are null for non-admins. No household rows.
     """
+    audit.note(request, run_id=body.run_a, filter=body.model_dump())
     if body.level == "tehsil":
         raise HTTPException(422, "runs are compared by province or district, not by tehsil")
-    dir_a = _finished_dir(session, body.run_a)
-    dir_b = _finished_dir(session, body.run_b)
+    dir_a = _figures_dir(session, principal, body.run_a)
+    dir_b = _figures_dir(session, principal, body.run_b)
     k = None if principal.is_admin else _settings(request).k_anonymity
     return CompareOut(
-        run_a=body.run_a, run_b=body.run_b, **_comparison(dir_a, dir_b, body.level, k)
+        run_a=body.run_a, run_b=body.run_b, **comparison.compare_runs(dir_a, dir_b, body.level, k)
     )
-
-
-#: Caseload columns that :func:`rahat.engine.targeting.compare_caseloads` reads.
-_COMPARE_COLUMNS = ["household_id", "province", "district", "selected", "exposed", "amount"]
-
-
-def _comparison(dir_a: Path, dir_b: Path, level: str, k: int | None) -> dict[str, Any]:
-    """Compare two runs' caseloads with the engine; suppress counts below ``k``."""
-    import pandas as pd
-
-    from rahat.engine.targeting import compare_caseloads
-
-    frames = [
-        pd.read_parquet(d / "caseload.parquet", columns=_COMPARE_COLUMNS) for d in (dir_a, dir_b)
-    ]
-    result = compare_caseloads(*frames)
-    keys = ["province"] if level == "province" else ["province", "district"]
-    counts = ["a_households", "b_households", "added", "dropped", "kept"]
-    table = result.by_district.groupby(keys, sort=True)[counts].sum().reset_index()
-
-    def cell(value: int) -> int | None:
-        return None if k is not None and 0 < value < k else value
-
-    units = []
-    for row in table.to_dict(orient="records"):
-        sel_a, sel_b = int(row["a_households"]), int(row["b_households"])
-        shown_a, shown_b = cell(sel_a), cell(sel_b)
-        units.append(
-            {key: str(row[key]) for key in keys}
-            | {
-                "selected_a": shown_a,
-                "selected_b": shown_b,
-                "change": None if shown_a is None or shown_b is None else sel_b - sel_a,
-                **{name: cell(int(row[name])) for name in ("added", "dropped", "kept")},
-            }
-        )
-    totals = result.totals
-    overlap = {
-        "selected_a": totals["a_selected"],
-        "selected_b": totals["b_selected"],
-        "in_both": totals["kept"],
-        "only_a": totals["dropped"],
-        "only_b": totals["added"],
-    }
-    return {
-        "level": level,
-        "k": k,
-        "overlap": {name: cell(int(value)) for name, value in overlap.items()},
-        "units": units,
-    }
 
 
 @router.get("/{run_id}", response_model=RunOut, responses=problem_docs(401, 404))
 def get_run(run_id: RunId, session: SessionDep, principal: CurrentPrincipal) -> RunOut:
     """Status, progress and error of a run."""
-    return RunOut.model_validate(_get_run(session, run_id))
+    return RunOut.model_validate(access.readable_run(session, principal, run_id))
 
 
 @router.post(
@@ -344,7 +282,7 @@ def rerun(
     run_id: RunId, request: Request, session: SessionDep, principal: RunnerPrincipal
 ) -> RunOut:
     """Queue an ``interrupted`` or ``failed`` run again, under the same id."""
-    run = _get_run(session, run_id)
+    run = access.readable_run(session, principal, run_id)
     if run.status not in RERUNNABLE:
         raise HTTPException(
             409, f"Run '{run_id}' is {run.status}; only interrupted or failed runs can be re-run."
@@ -353,7 +291,7 @@ def rerun(
     jobs.requeue(session, run)
     session.commit()
     jobs.submit(run.id)
-    audit.record(request.app.state.sessionmaker, principal, "runs.rerun", 202, run_id=run.id)
+    audit.note(request, action="runs.rerun", run_id=run.id)
     return RunOut.model_validate(run)
 
 
@@ -374,7 +312,7 @@ def get_summary(
     Figures describing fewer than k households (``RAHAT_K_ANONYMITY``, default 10) are
     ``null`` for everyone but admins.
     """
-    run_dir = _finished_dir(session, run_id)
+    run_dir = _figures_dir(session, principal, run_id)
     k = None if principal.is_admin else _settings(request).k_anonymity
     return SummaryOut(run_id=run_id, **summary(run_dir, level, k))
 
@@ -384,12 +322,54 @@ def get_summary(
     response_class=FileResponse,
     responses={200: {"content": {"image/png": {}}}, **problem_docs(401, 403, 404, 409)},
 )
-def get_map(run_id: RunId, session: SessionDep, principal: ReaderPrincipal) -> FileResponse:
-    """The run's map of selected households."""
-    path = _finished_dir(session, run_id) / "map.png"
-    if not path.is_file():
-        raise HTTPException(404, f"Run '{run_id}' has no map.")
+def get_map(
+    run_id: RunId, request: Request, session: SessionDep, principal: ReaderPrincipal
+) -> FileResponse:
+    """The run's map: selected households per district, blanked as in the summary.
+
+    Administrators get the run's map of household points instead.
+    """
+    run_dir = _figures_dir(session, principal, run_id)
+    if principal.is_admin:
+        path = run_dir / "map.png"
+        if not path.is_file():
+            raise NotFoundError(f"Run '{run_id}' has no map.")
+    else:
+        path = aggregate_map(run_dir, _settings(request).k_anonymity)
     return FileResponse(path, media_type="image/png")
+
+
+@router.post(
+    "/{run_id}/publish",
+    response_model=PublishOut,
+    summary="Publish a run to the NGOs of data-sharing agreements",
+    responses=problem_docs(401, 403, 404, 409, 422),
+)
+def publish(
+    run_id: RunId,
+    body: PublishRequest,
+    request: Request,
+    session: SessionDep,
+    principal: UploaderPrincipal,
+) -> PublishOut:
+    """Share a succeeded run with the NGOs of the given agreements (recorded and audited).
+
+    Until then a run is private to the organisation that started it; NGOs can list and
+    download households only of runs published to their agreement.
+    """
+    audit.note(request, action="runs.publish", run_id=run_id, filter=body.model_dump())
+    run = access.readable_run(session, principal, run_id)
+    shares = access.publish_run(session, principal, run, body.agreements)
+    session.commit()
+    return PublishOut(run_id=run.id, agreements=sorted(s.agreement_id for s in shares))
+
+
+def _figures_dir(session: Session, principal: Principal, run_id: str) -> Path:
+    """Artifact folder of a run whose figures ``principal`` may read."""
+    run = access.readable_run(session, principal, run_id)
+    run_dir = access.finished_dir(run)
+    check_figures_readable(run, principal)
+    return run_dir
 
 
 def _agreement_or_403(
@@ -411,14 +391,7 @@ def _agreement_or_403(
             f"Your data-sharing agreement is not in force today (valid {latest.valid_from} to "
             f"{latest.valid_to}); ask an administrator to renew it."
         )
-    audit.record(
-        request.app.state.sessionmaker,
-        principal,
-        "households.export",
-        403,
-        run_id=run_id,
-        filter=query.as_filter(),
-    )
+    audit.note(request, action="households.export", run_id=run_id, filter=query.as_filter())
     raise HTTPException(403, message)
 
 
@@ -445,7 +418,11 @@ def get_households(
     format: Literal["json", "csv", "parquet", "geojson"] = "json",
     unit: Annotated[
         list[str] | None,
-        Query(description="Admin unit names or P-codes (repeat or comma-separate)."),
+        Query(
+            description="Admin units as level:code (e.g. tehsil:PK70302), a code, or a name "
+            "that fits one unit; repeat or comma-separate. Only levels whose unit field your "
+            "agreement grants."
+        ),
     ] = None,
     fields: Annotated[str | None, Query(description="Comma-separated columns.")] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
@@ -469,27 +446,19 @@ def get_households(
     agreement = _agreement_or_403(request, session, principal, run_id, query)
     grant = grant_for(principal, agreement)
     assert grant is not None
-    factory = request.app.state.sessionmaker
-    try:
-        run_dir = _finished_dir(session, run_id)
-        selection = select_households(run_dir / "caseload.parquet", grant, query)
-    except HTTPException as exc:
-        audit.record(
-            factory,
-            principal,
-            "households.export",
-            exc.status_code,
-            run_id=run_id,
-            agreement_id=grant.agreement_id,
-            filter=query.as_filter(),
-        )
-        raise
+    audit.note(
+        request,
+        action="households.export",
+        run_id=run_id,
+        agreement_id=grant.agreement_id,
+        filter=query.as_filter(),
+    )
+    run_dir = access.finished_dir(access.readable_run(session, principal, run_id))
+    selection = select_households(run_dir / "caseload.parquet", grant, query)
     rows = selection.table.num_rows
-    audit.record(
-        factory,
-        principal,
-        "households.export",
-        200,
+    audit.note(
+        request,
+        action="households.export",
         run_id=run_id,
         agreement_id=grant.agreement_id,
         filter=query.as_filter(),
