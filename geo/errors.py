@@ -123,3 +123,16 @@ class ConflictError(RahatError):
     """The request does not fit the current state of a thing (a run still running, ...)."""
 
     code = "conflict"
+
+
+class RateLimitedError(RahatError):
+    """The caller asked too often; it may retry after ``retry_after`` seconds."""
+
+    code = "rate-limited"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        import math
+
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.headers = {"Retry-After": str(self.retry_after)}
+        super().__init__(message)

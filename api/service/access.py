@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
@@ -23,7 +24,7 @@ from rahat.api.service.security import Principal, active_agreement
 from rahat.geo.errors import AccessDeniedError, ConflictError, InputError, NotFoundError
 
 
-def visible_runs(session: Session, principal: Principal) -> Select[tuple[Run]]:
+def visible_runs(session: Session, principal: Principal) -> Select[Any]:
     """A query of the runs ``principal`` may see (unordered)."""
     query = select(Run)
     if principal.is_admin:
@@ -39,7 +40,7 @@ def visible_runs(session: Session, principal: Principal) -> Select[tuple[Run]]:
 
 def readable_run(session: Session, principal: Principal, run_id: str) -> Run:
     """The run ``run_id`` if ``principal`` may see it; otherwise :class:`NotFoundError`."""
-    run = session.scalar(visible_runs(session, principal).where(Run.id == run_id))
+    run: Run | None = session.scalar(visible_runs(session, principal).where(Run.id == run_id))
     if run is None:
         raise NotFoundError(f"No run with id '{run_id}'; list your runs with GET /runs.")
     return run

@@ -154,7 +154,9 @@ class AuditMiddleware:
             return True
         try:
             factory = scope["app"].state.sessionmaker
-            await anyio.to_thread.run_sync(audit.write, factory, event)
+            # shielded: a client hanging up must not leave its request unaudited
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(audit.write, factory, event)
         except Exception:
             logger.exception(
                 "could not write the audit event of %s %s (status %d)",
@@ -171,7 +173,9 @@ class AuditMiddleware:
         method = str(scope.get("method", ""))
         route = getattr(scope.get("route"), "path", None)
         template = route if isinstance(route, str) else None
-        if method in ("GET", "HEAD") and template in UNAUDITED_ROUTES:
+        raw_path = str(scope.get("path", ""))
+        local_path = raw_path.removeprefix(str(scope.get("root_path", "")))
+        if method in ("GET", "HEAD") and (template or local_path) in UNAUDITED_ROUTES:
             return None
         state = scope.get("state", {})
         notes = state.get(audit.STATE_KEY)
@@ -187,7 +191,7 @@ class AuditMiddleware:
             key_prefix=prefix,
             method=method,
             route=template,
-            path=str(scope.get("path", "")),
+            path=raw_path,
             action=notes.action or action_for(method, template),
             outcome=status,
             run_id=str(run_id) if run_id is not None else None,

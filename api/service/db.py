@@ -58,7 +58,45 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create all tables (and the audit log's append-only triggers) that do not exist yet."""
+    """Create all tables (and the audit log's append-only triggers) that do not exist yet.
+
+    Columns added to a table since a database was made are added too (nullable), so a
+    database made by an earlier version keeps working; see :func:`add_missing_columns`.
+    """
     from rahat.api.service.models import Base
 
     Base.metadata.create_all(engine)
+    add_missing_columns(engine)
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the model columns an existing table lacks, as nullable columns.
+
+    ``create_all`` creates missing tables but never changes existing ones; this is the small
+    forward migration the service needs when a release adds columns.
+
+    Returns
+    -------
+    list of str
+        ``table.column`` of each column added.
+    """
+    from sqlalchemy import inspect, text
+
+    from rahat.api.service.models import Base
+
+    inspector = inspect(engine)
+    added = []
+    for table in Base.metadata.sorted_tables:
+        if not inspector.has_table(table.name):
+            continue
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            with engine.begin() as connection:
+                connection.execute(
+                    text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+                )
+            added.append(f"{table.name}.{column.name}")
+    return added

@@ -1,37 +1,26 @@
-"""Defence against differencing ("tracker") attacks between runs, and a per-organisation rate limit.
+"""Defence against differencing ("tracker") attacks between runs, and a rate limit on runs.
 
-Threat model
-------------
-Small-cell suppression (``k``) protects each run's figures on their own, but two runs whose
-caseloads differ by one household publish totals that differ by exactly that household: an
-agency that draws a tiny hazard polygon around one household, or moves ``pmt_cutoff`` in small
-steps, can read that household's eligibility, PMT band, household size or benefit off the
-difference of two unsuppressed totals.
+Small-cell suppression protects each run's figures on their own, but two runs whose caseloads
+differ by one household publish totals that differ by exactly that household: an agency that
+draws a tiny hazard polygon around one household, or steps ``pmt_cutoff``, reads off its
+eligibility, PMT band, size or benefit.
 
-When a run succeeds, the household sets behind its published figures are stored next to its
-caseload (:data:`SETS_FILE`): the *considered* households (every caseload row: the
-``households`` figures), the *eligible* ones and the *selected* ones, the latter with each
-household's benefit and size (the ``persons_selected`` and ``benefit`` sums). The run is then
-compared with the recent readable runs (``guard_window_days``, at most ``guard_window_runs``;
-by default of every organisation, because any agency or planner may read any run's figures).
-It is **withheld** (its figures are refused to everyone but admins) when, against one of them:
+When a run succeeds, the household sets behind its figures are stored next to its caseload
+(:data:`SETS_FILE`): *considered* (every caseload row: the ``households`` figures), *eligible*
+and *selected*, the last with each household's benefit and size (the ``benefit`` and
+``persons_selected`` sums). The run is compared with the recent readable runs that the same
+readers can see (``guard_scope``: by default its organisation's, as agencies and planners see
+only their own runs) and **withheld** (figures refused to all but admins) when, against one:
 
-* a set differs by 1 to ``k - 1`` households (for the selected set, a household whose benefit
-  or size changed counts as a difference), or
-* the eligible or selected set is *unchanged* although the inputs that decide it differ.
+* a set differs by 1 to ``k - 1`` households (a selected household whose benefit or size
+  changed counts as a difference), or
+* the eligible or selected set is unchanged although the inputs deciding it differ, so that the
+  refusal never tells "the household moved" from "it did not". A re-run (same inputs, same
+  sets) discloses nothing and stays readable.
 
-The second rule matters: if only differences of 1 to ``k - 1`` were refused, the refusal itself
-would answer the attacker's question (refused: the household changed sides; answered: it did
-not). A run whose inputs are the same as an earlier run's (a re-run) and whose sets are equal
-discloses nothing and stays readable. Runs are checked one at a time under a lock, so two runs
-finishing together are compared with each other.
-
-Limits: differences of ``k`` or more combined linearly over several runs (tracker attacks with
-larger sets, or with ``k - 1`` households whose status the attacker already knows) are not
-detected, only slowed by the rate limit (:func:`check_run_rate`); an unchanged *considered* set
-is not treated as close (so that changing a cut-off stays usable); runs older than the window
-are not compared; admins read everything; with ``guard_scope = "organisation"`` runs of other
-organisations are not compared. On SQLite the lock covers one server process.
+Runs are decided one at a time under a lock (a PostgreSQL advisory lock too), so runs finishing
+together are compared. The limits are listed in the README ("Threat model: differencing
+between runs").
 """
 
 from __future__ import annotations
@@ -50,16 +39,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
-from sqlalchemy import and_, func, inspect, or_, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 
 from rahat.api.service.models import Hazard, Run, utcnow
 from rahat.api.service.settings import Settings
 from rahat.api.service.storage import TEMP_PREFIX, fsync_dir
-from rahat.geo.errors import RahatError
+from rahat.geo.errors import AccessDeniedError, RateLimitedError
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-    from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
     from rahat.api.service.security import Principal
@@ -87,50 +74,34 @@ _LOCK = threading.Lock()
 _PG_LOCK_KEY = 0x7261_6861_7467
 
 
-class FiguresWithheldError(RahatError):
-    """The figures of a run are withheld because it is too close to another recent run.
+class FiguresWithheldError(AccessDeniedError):
+    """A run's figures are withheld: it is too close to another recent run (403).
 
-    Parameters
-    ----------
-    run_id
-        The withheld run.
-    k
-        The k-anonymity threshold, named in the message when given.
+    The message names neither the size of the difference nor the other run.
     """
 
     code = "figures-withheld"
 
     def __init__(self, run_id: str, k: int | None = None) -> None:
         self.run_id = run_id
-        fewer = f"fewer than {k}" if k is not None else "fewer than k"
-        at_least = f"at least {k}" if k is not None else "at least k"
+        n = "k" if k is None else str(k)
         super().__init__(
             f"Run '{run_id}''s figures are withheld: its caseload differs from another recent "
-            f"run by {fewer} households, so reading both could single out households. Change "
-            f"the scenario so that its caseload differs by {at_least} households, or ask an "
-            "administrator."
+            f"run of your organisation by fewer than {n} households, which could single out "
+            f"households. Change the scenario so that it differs by at least {n} households, "
+            "or ask an administrator."
         )
 
 
-class RateLimitedError(RahatError):
-    """The organisation started too many runs in the last hour.
+class RunRateLimitedError(RateLimitedError):
+    """The organisation started too many runs in the last hour (429, with ``Retry-After``)."""
 
-    Parameters
-    ----------
-    limit
-        Runs allowed per hour.
-    retry_after
-        Seconds until one more run is allowed (for the ``Retry-After`` header).
-    """
-
-    code = "rate-limited"
-
-    def __init__(self, limit: int, retry_after: int) -> None:
+    def __init__(self, limit: int, retry_after: float) -> None:
         self.limit = limit
-        self.retry_after = max(1, int(retry_after))
         super().__init__(
             f"Your organisation has started {limit} runs in the last hour, the most allowed; "
-            f"retry in {self.retry_after} s or ask an administrator."
+            f"retry in {max(1, math.ceil(retry_after))} s or ask an administrator.",
+            retry_after=retry_after,
         )
 
 
@@ -145,7 +116,7 @@ class HouseholdSets:
     selected_benefit: np.ndarray
     selected_persons: np.ndarray
 
-    def arrays(self) -> dict[str, np.ndarray]:
+    def arrays(self) -> dict[str, Any]:
         """Return the arrays by name, as stored in :data:`SETS_FILE`."""
         return {
             "considered": self.considered,
@@ -154,17 +125,6 @@ class HouseholdSets:
             "selected_benefit": self.selected_benefit,
             "selected_persons": self.selected_persons,
         }
-
-    def save(self, file: BinaryIO) -> None:
-        """Write the arrays to ``file`` with ``np.savez`` (uncompressed, no pickles)."""
-        np.savez(
-            file,
-            considered=self.considered,
-            eligible=self.eligible,
-            selected=self.selected,
-            selected_benefit=self.selected_benefit,
-            selected_persons=self.selected_persons,
-        )
 
     def meta(self) -> dict[str, Any]:
         """Return the sizes and digests of the sets (the selected digest covers its values)."""
@@ -225,7 +185,7 @@ def household_sets(caseload: Path) -> HouseholdSets:
         considered=_sorted_unique(np.sort(ids))[0],
         eligible=_sorted_unique(np.sort(ids[column("eligible", False, bool)]))[0],
         selected=selected,
-        selected_benefit=column("benefit", 0.0, np.float64)[chosen][order][first],
+        selected_benefit=np.nan_to_num(column("benefit", 0.0, np.float64)[chosen][order][first]),
         selected_persons=column("household_size", 0, np.int64)[chosen][order][first],
     )
 
@@ -263,7 +223,7 @@ def save_household_sets(run_dir: Path) -> dict[str, Any]:
     """
     sets = household_sets(run_dir / "caseload.parquet")
     meta = sets.meta()
-    _atomic_write(run_dir / SETS_FILE, sets.save)
+    _atomic_write(run_dir / SETS_FILE, lambda fh: np.savez(fh, **sets.arrays()))
     _atomic_write(run_dir / SETS_META_FILE, lambda fh: fh.write(json.dumps(meta).encode()))
     return meta
 
@@ -286,21 +246,20 @@ class StoredSets:
         if self._meta is None:
             path = self.run_dir / SETS_META_FILE
             meta = json.loads(path.read_text()) if path.is_file() else None
-            if not meta or meta.get("version") != _META_VERSION or not self.npz.is_file():
+            if (
+                not meta
+                or meta.get("version") != _META_VERSION
+                or not (self.run_dir / SETS_FILE).is_file()
+            ):
                 meta = save_household_sets(self.run_dir)
             self._meta = meta
         return self._meta
-
-    @property
-    def npz(self) -> Path:
-        """Path of the stored arrays."""
-        return self.run_dir / SETS_FILE
 
     def array(self, name: str) -> np.ndarray:
         """Return one stored array (read once)."""
         if name not in self._arrays:
             _ = self.meta
-            with np.load(self.npz, allow_pickle=False) as data:
+            with np.load(self.run_dir / SETS_FILE, allow_pickle=False) as data:
                 self._arrays[name] = data[name]
         return self._arrays[name]
 
@@ -516,14 +475,10 @@ def record_success(
 
     Parameters
     ----------
-    sessions
-        Session factory of the service database.
-    settings
-        Service settings (``k_anonymity`` and the ``guard_*`` window).
-    run_id
-        The run, whose sets :func:`save_household_sets` stored in ``run_dir``.
-    run_dir
-        The run's published artifact folder.
+    sessions, settings
+        Session factory of the service database; service settings.
+    run_id, run_dir
+        The run and its published folder, where :func:`save_household_sets` stored its sets.
     **values
         Columns of the run to set in the same update (``status="succeeded"``, ...).
 
@@ -589,53 +544,4 @@ def check_run_rate(
     )
     if len(times) >= limit:
         frees = times[len(times) - limit] + hour
-        raise RateLimitedError(limit, math.ceil((frees - now).total_seconds()))
-
-
-def install_guard_handlers(app: FastAPI) -> None:
-    """Answer :class:`FiguresWithheldError` with 403 and :class:`RateLimitedError` with 429.
-
-    Both are RFC 9457 problem documents; the 429 carries ``Retry-After``.
-    """
-    from fastapi import Request
-    from fastapi.responses import JSONResponse
-
-    from rahat.api.service.problems import problem_response
-
-    async def withheld(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, FiguresWithheldError)
-        return problem_response(403, str(exc), request, type_=f"urn:rahat:problem:{exc.code}")
-
-    async def limited(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RateLimitedError)
-        return problem_response(
-            429,
-            str(exc),
-            request,
-            type_=f"urn:rahat:problem:{exc.code}",
-            headers={"Retry-After": str(exc.retry_after)},
-        )
-
-    app.add_exception_handler(FiguresWithheldError, withheld)
-    app.add_exception_handler(RateLimitedError, limited)
-
-
-def ensure_guard_column(engine: Engine) -> bool:
-    """Add the ``runs.guard`` column to a database created before it existed.
-
-    ``create_all`` creates missing tables but never adds columns; call this after it.
-
-    Returns
-    -------
-    bool
-        Whether the column was added.
-    """
-    inspector = inspect(engine)
-    if not inspector.has_table("runs"):
-        return False
-    if "guard" in {c["name"] for c in inspector.get_columns("runs")}:
-        return False
-    kind = Run.__table__.c.guard.type.compile(dialect=engine.dialect)
-    with engine.begin() as connection:
-        connection.execute(text(f"ALTER TABLE runs ADD COLUMN guard {kind}"))
-    return True
+        raise RunRateLimitedError(limit, (frees - now).total_seconds())

@@ -20,6 +20,7 @@ from rahat.geo.errors import (
     InputError,
     NotFoundError,
     RahatError,
+    RateLimitedError,
     TooLargeError,
     UnreadableFileError,
 )
@@ -115,6 +116,7 @@ REFUSAL_STATUS: dict[type[RahatError], int] = {
     NotFoundError: 404,
     AccessDeniedError: 403,
     ConflictError: 409,
+    RateLimitedError: 429,
 }
 
 

@@ -51,8 +51,8 @@ class Settings(BaseSettings):
     scenarios_dir
         Folder of named scenario files that ``POST /runs`` may refer to.
     guard_scope
-        Runs a new run is compared with by the differencing guard (:mod:`.guard`): ``all``
-        organisations' (default; any agency or planner may read any run) or only its own.
+        Runs the differencing guard (:mod:`.guard`) compares a new run with: its own
+        organisation's (default: agencies and planners read only their own runs) or ``all``.
     guard_window_runs
         The guard compares a new run with at most this many recent readable runs.
     guard_window_days
@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     registry_path: Path = Field(default_factory=_default_registry_path)
     scenarios_dir: Path = Field(default_factory=_default_scenarios_dir)
     log_level: str = "info"
-    guard_scope: Literal["all", "organisation"] = "all"
+    guard_scope: Literal["organisation", "all"] = "organisation"
     guard_window_runs: int = Field(default=200, ge=1)
     guard_window_days: int = Field(default=30, ge=1)
     max_runs_per_hour: int = Field(default=30, ge=0)

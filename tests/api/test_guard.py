@@ -21,26 +21,30 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rahat.api.service import guard
 from rahat.api.service.admin import add_organisation
-from rahat.api.service.db import create_schema, make_engine, make_sessionmaker
+from rahat.api.service.db import (
+    add_missing_columns,
+    create_schema,
+    make_engine,
+    make_sessionmaker,
+)
 from rahat.api.service.guard import (
     SETS_FILE,
     SETS_META_FILE,
     FiguresWithheldError,
-    RateLimitedError,
     RunFacts,
+    RunRateLimitedError,
     StoredSets,
     check_figures_readable,
     check_run_rate,
-    ensure_guard_column,
     household_sets,
     input_fingerprints,
-    install_guard_handlers,
     is_close,
     save_household_sets,
     set_distance,
 )
 from rahat.api.service.jobs import JobManager
 from rahat.api.service.models import Run, utcnow
+from rahat.api.service.problems import install_problem_handlers
 from rahat.api.service.security import Principal
 from rahat.api.service.settings import Settings
 from rahat.geo.errors import RahatError
@@ -316,26 +320,23 @@ def test_a_run_one_household_from_an_earlier_one_is_withheld(runs: Runs) -> None
     assert runs.get(second).guard == {"withheld": True, "close_to": first, "compared": 1}
     # the same inputs again: identical sets, nothing new, readable
     assert runs.get(runs.run(AGENCY)).guard["withheld"] is False
-    # the same one-household move by another organisation: it can read the first run too
-    assert runs.get(runs.run(PLANNER, drop=[6])).guard["withheld"] is True
-    # an admin's runs are readable by others, so they are checked as well
-    assert runs.get(runs.run(ADMIN, drop=[7])).guard["withheld"] is True
+    # another organisation cannot read the agency's runs: compared only with its own
+    planner = runs.run(PLANNER, drop=[6])
+    assert runs.get(planner).guard == {"withheld": False, "close_to": None, "compared": 0}
+    assert runs.get(runs.run(PLANNER, drop=[6, 7])).guard["close_to"] == planner
     # far from every readable run (many households apart): readable
     far = runs.run(AGENCY, drop=list(range(0, 150, 3)))
     assert runs.get(far).guard["withheld"] is False
 
 
-def test_organisation_scope_compares_only_the_organisations_own_runs(
-    db: tuple[Settings, Any],
-) -> None:
+def test_scope_all_compares_runs_of_every_organisation(db: tuple[Settings, Any]) -> None:
     settings, sessions = db
-    scoped = settings.model_copy(update={"guard_scope": "organisation"})
-    manager = Runs(scoped, sessions, stub_runner)
+    manager = Runs(settings.model_copy(update={"guard_scope": "all"}), sessions, stub_runner)
     manager.jobs.start()
     try:
         first = manager.run(AGENCY)
-        assert manager.get(manager.run(PLANNER, drop=[5])).guard["withheld"] is False
-        assert manager.get(manager.run(AGENCY, drop=[5])).guard["close_to"] == first
+        assert manager.get(manager.run(PLANNER, drop=[5])).guard["close_to"] == first
+        assert manager.get(manager.run(ADMIN, drop=[6])).guard["close_to"] == first
     finally:
         manager.jobs.stop()
 
@@ -380,7 +381,7 @@ def test_runs_from_before_the_guard_are_compared_from_their_caseload(runs: Runs)
         legacy.artifact_dir = str(folder)
         legacy_id = legacy.id
     assert runs.get(legacy_id).guard is None
-    assert runs.get(runs.run(PLANNER, drop=[3])).guard["close_to"] == legacy_id
+    assert runs.get(runs.run(AGENCY, drop=[3])).guard["close_to"] == legacy_id
     assert (folder / SETS_FILE).is_file()
 
 
@@ -447,7 +448,7 @@ def test_rate_limit_per_organisation(db: tuple[Settings, Any]) -> None:
                 )
             )
     with sessions() as session:
-        with pytest.raises(RateLimitedError) as info:
+        with pytest.raises(RunRateLimitedError) as info:
             check_run_rate(session, AGENCY, limited, now=now)
         assert info.value.retry_after == 10 * 60  # the run of 50 minutes ago leaves the hour
         check_run_rate(session, PLANNER, limited, now=now)
@@ -459,7 +460,7 @@ def test_rate_limit_per_organisation(db: tuple[Settings, Any]) -> None:
 
 def test_problem_documents() -> None:
     app = FastAPI()
-    install_guard_handlers(app)
+    install_problem_handlers(app)
 
     @app.get("/withheld")
     def withheld() -> None:
@@ -467,7 +468,7 @@ def test_problem_documents() -> None:
 
     @app.get("/limited")
     def limited() -> None:
-        raise RateLimitedError(30, 61.2)
+        raise RunRateLimitedError(30, 61.2)
 
     with TestClient(app) as client:
         r = client.get("/withheld")
@@ -475,17 +476,18 @@ def test_problem_documents() -> None:
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["type"] == "urn:rahat:problem:figures-withheld"
         r = client.get("/limited")
-        assert r.status_code == 429 and r.headers["retry-after"] == "61"
+        assert r.status_code == 429 and r.headers["retry-after"] == "62"  # rounded up
         assert r.json()["type"] == "urn:rahat:problem:rate-limited"
 
 
-def test_ensure_guard_column_upgrades_an_old_database(tmp_path: Path) -> None:
+def test_create_schema_upgrades_an_old_database(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     create_schema(engine)
     with engine.begin() as connection:
         connection.execute(text("ALTER TABLE runs DROP COLUMN guard"))
-    assert ensure_guard_column(engine) is True
-    assert ensure_guard_column(engine) is False
+        connection.execute(text("ALTER TABLE audit_events DROP COLUMN route"))
+    assert sorted(add_missing_columns(engine)) == ["audit_events.route", "runs.guard"]
+    assert add_missing_columns(engine) == []
     sessions = make_sessionmaker(engine)
     with sessions() as session, session.begin():
         add_organisation(session, "PDMA", "agency")
@@ -600,7 +602,15 @@ def test_tiny_square_attack_is_withheld_either_way(tmp_path: Path, registry_file
             }
             with pytest.raises(FiguresWithheldError):
                 check_figures_readable(with_square, principal, k=K)
-            check_figures_readable(with_square, Principal(0, "NDMA", "admin"))
+            # over HTTP: the attacker reads the first run of the pair, not the second
+            assert service.get("agency", f"/runs/{without.id}/summary").status_code == 200
+            for url in ("summary", "map.png"):
+                r = service.get("agency", f"/runs/{with_square.id}/{url}")
+                assert r.status_code == 403, r.text
+                assert r.json()["type"] == "urn:rahat:problem:figures-withheld"
+                assert "withheld" in r.json()["detail"] and "close" not in r.json()["detail"]
+            pair = {"run_a": without.id, "run_b": with_square.id, "level": "province"}
+            assert service.post("agency", "/runs/compare", json=pair).status_code == 403
     finally:
         for _ in service_iter:
             pass

@@ -24,7 +24,7 @@ from rahat.api.service.export import (
     stream_geojson,
     stream_parquet,
 )
-from rahat.api.service.guard import check_figures_readable
+from rahat.api.service.guard import check_figures_readable, check_run_rate
 from rahat.api.service.jobs import RERUNNABLE, JobManager
 from rahat.api.service.maps import aggregate_map
 from rahat.api.service.models import Agreement, Hazard, Run
@@ -197,7 +197,11 @@ def create_run(
     session: SessionDep,
     principal: RunnerPrincipal,
 ) -> RunOut:
-    """Queue a scenario run; answer 202 with the run to poll at ``GET /runs/{id}``."""
+    """Queue a scenario run; answer 202 with the run to poll at ``GET /runs/{id}``.
+
+    An organisation may start ``RAHAT_MAX_RUNS_PER_HOUR`` runs an hour (429 beyond).
+    """
+    check_run_rate(session, principal, _settings(request))
     hazards = _resolve_hazards(session, body.hazards)
     scenario = _prepare_scenario(_settings(request), body, set(hazards))
     run = Run(
@@ -257,8 +261,8 @@ def compare_runs(
     audit.note(request, run_id=body.run_a, filter=body.model_dump())
     if body.level == "tehsil":
         raise HTTPException(422, "runs are compared by province or district, not by tehsil")
-    dir_a = _figures_dir(session, principal, body.run_a)
-    dir_b = _figures_dir(session, principal, body.run_b)
+    dir_a = _figures_dir(session, principal, body.run_a, _settings(request))
+    dir_b = _figures_dir(session, principal, body.run_b, _settings(request))
     k = None if principal.is_admin else _settings(request).k_anonymity
     return CompareOut(
         run_a=body.run_a, run_b=body.run_b, **comparison.compare_runs(dir_a, dir_b, body.level, k)
@@ -312,7 +316,7 @@ def get_summary(
     Figures describing fewer than k households (``RAHAT_K_ANONYMITY``, default 10) are
     ``null`` for everyone but admins.
     """
-    run_dir = _figures_dir(session, principal, run_id)
+    run_dir = _figures_dir(session, principal, run_id, _settings(request))
     k = None if principal.is_admin else _settings(request).k_anonymity
     return SummaryOut(run_id=run_id, **summary(run_dir, level, k))
 
@@ -329,7 +333,7 @@ def get_map(
 
     Administrators get the run's map of household points instead.
     """
-    run_dir = _figures_dir(session, principal, run_id)
+    run_dir = _figures_dir(session, principal, run_id, _settings(request))
     if principal.is_admin:
         path = run_dir / "map.png"
         if not path.is_file():
@@ -364,11 +368,11 @@ def publish(
     return PublishOut(run_id=run.id, agreements=sorted(s.agreement_id for s in shares))
 
 
-def _figures_dir(session: Session, principal: Principal, run_id: str) -> Path:
+def _figures_dir(session: Session, principal: Principal, run_id: str, settings: Settings) -> Path:
     """Artifact folder of a run whose figures ``principal`` may read."""
     run = access.readable_run(session, principal, run_id)
     run_dir = access.finished_dir(run)
-    check_figures_readable(run, principal)
+    check_figures_readable(run, principal, k=settings.k_anonymity)
     return run_dir
 
 
