@@ -33,7 +33,11 @@ class Cell:
 
 
 def summary_cells(view: dict, tag: str) -> list[Cell]:
-    """Cells of a run's summaries at every level (``view``: level -> summary body)."""
+    """Cells of a run's summaries at every level (``view``: level -> summary body).
+
+    A cell's ``test`` takes a mapping of boolean arrays (one per type column) and returns the
+    mask of the types it counts.
+    """
     cells = []
     for level, body in view.items():
         rows = [(("nation",), (), body["totals"])] if level == "province" else []
@@ -55,9 +59,9 @@ def compare_cells(body: dict) -> list[Cell]:
     tests = {
         "selected_a": lambda t: t["selected_a"],
         "selected_b": lambda t: t["selected_b"],
-        "added": lambda t: t["selected_b"] and not t["selected_a"],
-        "dropped": lambda t: t["selected_a"] and not t["selected_b"],
-        "kept": lambda t: t["selected_a"] and t["selected_b"],
+        "added": lambda t: t["selected_b"] & ~t["selected_a"],
+        "dropped": lambda t: t["selected_a"] & ~t["selected_b"],
+        "kept": lambda t: t["selected_a"] & t["selected_b"],
     }
     names = {"in_both": "kept", "only_a": "dropped", "only_b": "added"}
     cells = []
@@ -81,13 +85,17 @@ def compare_cells(body: dict) -> list[Cell]:
 
 
 def _flag(name: str) -> Callable[[pd.Series], bool]:
-    return lambda t: bool(t[name])
+    return lambda t: t[name]
 
 
 def lp_bounds(
-    households: pd.DataFrame, cells: Sequence[Cell]
+    households: pd.DataFrame, cells: Sequence[Cell], k: int, sample: int | None = None
 ) -> list[tuple[Cell, float, float, int]]:
-    """Bounds an attacker gets on each blanked cell, with the cell's true value.
+    """Bounds an attacker gets on each blanked cell of ``1..k-1`` households, with its value.
+
+    The upper bound is computed first; when it already exceeds the true value the cell is not
+    recovered and the lower bound is reported as ``-inf`` (not computed). ``sample`` limits the
+    cells attacked to a deterministic sample of that many.
 
     Parameters
     ----------
@@ -104,6 +112,7 @@ def lp_bounds(
         households.groupby([*UNIT_KEYS["tehsil"], *flags], sort=True).size().reset_index(name="n")
     )
     truth = atoms["n"].to_numpy(dtype=float)
+    types = {name: atoms[name].to_numpy(dtype=bool) for name in flags}
 
     def row_of(cell: Cell) -> np.ndarray:
         if cell.level == "nation":
@@ -117,7 +126,7 @@ def lp_bounds(
                 ],
                 axis=0,
             )
-        typed = np.array([cell.test(t) for t in atoms[flags].to_dict(orient="records")], bool)
+        typed = np.asarray(cell.test(types), dtype=bool)
         return (inside & typed).astype(float)
 
     known = [c for c in cells if c.value is not None]
@@ -126,19 +135,30 @@ def lp_bounds(
     b_eq = np.array([float(c.value) for c in known]) if known else None
     if a_eq is not None:
         assert np.allclose(a_eq @ truth, b_eq), "published figures disagree with the households"
-    out = []
+    targets = []
     for cell in hidden:
         objective = row_of(cell)
         true_value = int(objective @ truth)
+        if 0 < true_value < k:
+            targets.append((cell, objective, true_value))
+    if sample is not None and len(targets) > sample:
+        picks = np.random.default_rng(0).choice(len(targets), size=sample, replace=False)
+        targets = [targets[i] for i in sorted(picks)]
+    out = []
+    for cell, objective, true_value in targets:
         bounds = []
-        for sign in (1.0, -1.0):
+        for sign in (-1.0, 1.0):
+            if bounds and bounds[0] >= true_value + 1:
+                bounds.append(-np.inf)
+                break
             res = linprog(sign * objective, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
             if res.status == 3:  # unbounded: nothing shown bounds this cell
-                bounds.append(sign * -np.inf)
+                bounds.append(np.inf)
                 continue
             assert res.status == 0, res.message
             bounds.append(sign * res.fun)
-        out.append((cell, bounds[0], bounds[1], true_value))
+        high, low = bounds
+        out.append((cell, low, high, true_value))
     return out
 
 

@@ -94,7 +94,7 @@ def test_no_small_cell_of_a_run_is_recovered(tmp_path: Path, seed: int) -> None:
     view = views(run_dir, K)
     assert all(v == 0 or v >= K for v in shown_counts(view))
     assert subtraction_attack(view) == []
-    results = lp_bounds(frame, summary_cells(view, "a"))
+    results = lp_bounds(frame, summary_cells(view, "a"), K)
     assert any(0 < true < K for *_, true in results), "the fixture must have small cells"
     assert recovered(results, K) == []
     # Admins see every figure, and the suppressed view agrees with them where it shows one.
@@ -124,7 +124,7 @@ def test_no_small_cell_is_recovered_across_runs_and_their_comparison(
                 unit["selected_a"] is None or unit["selected_b"] is None
             )
         cells += compare_cells(body)
-    results = lp_bounds(frame, cells)
+    results = lp_bounds(frame, cells, K)
     assert recovered(results, K) == []
 
 
@@ -150,5 +150,5 @@ def test_primary_suppression_alone_is_broken(
     frame = random_runs(0, n_runs=1)
     view = views(write_run(tmp_path, frame, "a"), K)
     assert subtraction_attack(view)
-    assert recovered(lp_bounds(frame, summary_cells(view, "a")), K)
+    assert recovered(lp_bounds(frame, summary_cells(view, "a"), K), K)
     assert suppression.complete_suppression is not aggregates.complete_suppression
