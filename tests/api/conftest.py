@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from rahat.api.service.admin import add_agreement, add_organisation, create_key
 from rahat.api.service.app import create_app
-from rahat.api.service.models import Base, Hazard, Run
+from rahat.api.service.models import Hazard, Run
 from rahat.api.service.settings import Settings
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -59,13 +59,20 @@ def database_url(backend: str, state_dir: Path) -> str:
     """Database URL of ``backend``; a PostgreSQL database is emptied first."""
     if backend == "sqlite":
         return f"sqlite:///{state_dir / 'rahat.db'}"
-    url = os.environ["RAHAT_TEST_DATABASE_URL"]
+    from sqlalchemy import text
+
     from rahat.api.service.db import make_engine
 
-    engine = make_engine(url)
-    Base.metadata.drop_all(engine)
+    # One schema per pytest-xdist worker, so that parallel workers never share tables.
+    schema = "rahat_" + os.environ.get("PYTEST_XDIST_WORKER", "main")
+    base = os.environ["RAHAT_TEST_DATABASE_URL"]
+    engine = make_engine(base)
+    with engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
     engine.dispose()
-    return url
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}options=-csearch_path%3D{schema}"
 
 
 def make_settings(root: Path, backend: str = "sqlite", **overrides: object) -> Settings:
