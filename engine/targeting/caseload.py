@@ -29,6 +29,18 @@ from rahat.engine.targeting.priority import COMPONENTS
 from rahat.engine.targeting.scenario import Scenario
 from rahat.geo.registry.model import Registry
 
+#: Registry columns copied into the caseload (when the registry has them).
+REGISTRY_FIELDS: tuple[str, ...] = (
+    "province",
+    "district",
+    "tehsil",
+    "district_pcode",
+    "tehsil_pcode",
+    "pmt_score",
+    "household_size",
+    "lon",
+    "lat",
+)
 #: Columns of every caseload (besides the per-layer ones), in file order.
 CASELOAD_FIELDS: tuple[str, ...] = (
     "household_id",
@@ -42,15 +54,7 @@ CASELOAD_FIELDS: tuple[str, ...] = (
     "benefit",
     "amount",
     "reasons",
-    "province",
-    "district",
-    "tehsil",
-    "district_pcode",
-    "tehsil_pcode",
-    "pmt_score",
-    "household_size",
-    "lon",
-    "lat",
+    *REGISTRY_FIELDS,
 )
 #: Suffixes of the per-hazard-layer columns, ``<layer>_intensity`` and ``<layer>_class``.
 LAYER_FIELD_SUFFIXES: tuple[str, ...] = ("_intensity", "_class")

@@ -16,7 +16,7 @@ import pandas as pd
 from rahat.engine.exposure import Exposure
 from rahat.engine.targeting.benefit import benefits, fixed_amount
 from rahat.engine.targeting.budget import allocate
-from rahat.engine.targeting.caseload import Caseload
+from rahat.engine.targeting.caseload import REGISTRY_FIELDS, Caseload
 from rahat.engine.targeting.explain import explain
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.priority import COMPONENTS, components, score
@@ -24,19 +24,6 @@ from rahat.engine.targeting.ranking import keyed_hash, rank_order
 from rahat.engine.targeting.rules import RuleSet, evaluate_rules
 from rahat.engine.targeting.scenario import Scenario
 from rahat.engine.targeting.units import admin_units
-
-#: Registry columns copied into the caseload (when the registry has them).
-_REGISTRY_COLUMNS = (
-    "province",
-    "district",
-    "tehsil",
-    "district_pcode",
-    "tehsil_pcode",
-    "pmt_score",
-    "household_size",
-    "lon",
-    "lat",
-)
 
 #: Share of households defining the registry-wide "bottom 40 %" by PMT.
 BOTTOM_SHARE = 0.4
@@ -216,7 +203,7 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
         data["benefit"] = entitled[row]
         data["amount"] = amount[row]
         data["reasons"] = _reasons(rules, rows)
-        for name in _REGISTRY_COLUMNS:
+        for name in REGISTRY_FIELDS:
             if name in registry.frame.columns:
                 data[name] = _column(exposure, name, rows)
         for spec in scenario.hazards:

@@ -409,6 +409,28 @@ def server_env(settings: Settings) -> dict[str, str]:
     }
 
 
+def start_server(
+    root: Path,
+    backend: str,
+    registry: Path,
+    organisations: dict[str, str],
+    agreement: list[str],
+) -> tuple[ServerProcess, dict[str, str]]:
+    """Start ``rahat serve`` with ``organisations`` (name -> role), one key each, an agreement.
+
+    Returns the running server and the API token of each role. ``agreement`` is the argument
+    list of ``rahat agreement add`` after ``add``.
+    """
+    settings = make_settings(root, backend, registry_path=registry)
+    env = server_env(settings)
+    tokens = {}
+    for org, role in organisations.items():
+        cli_ok(env, "org", "add", org, "--role", role)
+        tokens[role] = cli_ok(env, "key", "create", org).strip()
+    cli_ok(env, "agreement", "add", *agreement)
+    return ServerProcess(env, root / "server.log").start(), tokens
+
+
 def cli_ok(env: dict[str, str], *args: str) -> str:
     """Run a ``rahat`` command in-process under ``env``; return its stdout."""
     from typer.testing import CliRunner

@@ -18,7 +18,7 @@ import httpx
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import REAL_HAZARD, ServerProcess, backends, cli_ok, make_settings, server_env
+from conftest import REAL_HAZARD, ServerProcess, backends, start_server
 from privacy_attacks import compare_cells, lp_bounds, recovered, subtraction_attack, summary_cells
 
 K = 10
@@ -42,32 +42,23 @@ def scenario(name: str, pmt_cutoff: float) -> dict[str, object]:
 def server(
     request: pytest.FixtureRequest, tmp_path: Path, registry_file: Path
 ) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
-    settings = make_settings(tmp_path, request.param, registry_path=registry_file)
-    env = server_env(settings)
-    tokens = {}
-    for org, role in (
-        ("PDMA Sindh", "agency"),
-        ("Planning", "planner"),
-        ("Relief NGO", "ngo"),
-        ("NDMA", "admin"),
-    ):
-        cli_ok(env, "org", "add", org, "--role", role)
-        tokens[role] = cli_ok(env, "key", "create", org).strip()
-    cli_ok(
-        env,
-        "agreement",
-        "add",
-        "Relief NGO",
-        "--units",
-        "district:Dadu,district:Larkana",
-        "--fields",
-        "district,benefit,rank",
-        "--valid-to",
-        "2099-12-31",
-        "--purpose",
-        "cash transfers after the floods",
+    proc, tokens = start_server(
+        tmp_path,
+        request.param,
+        registry_file,
+        {"PDMA Sindh": "agency", "Planning": "planner", "Relief NGO": "ngo", "NDMA": "admin"},
+        [
+            "Relief NGO",
+            "--units",
+            "district:Dadu,district:Larkana",
+            "--fields",
+            "district,benefit,rank",
+            "--valid-to",
+            "2099-12-31",
+            "--purpose",
+            "cash transfers after the floods",
+        ],
     )
-    proc = ServerProcess(env, tmp_path / "server.log").start()
     try:
         yield proc, tokens
     finally:

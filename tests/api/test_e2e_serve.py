@@ -15,10 +15,8 @@ from conftest import (
     REAL_HAZARD,
     ServerProcess,
     backends,
-    cli_ok,
     flood_scenario,
-    make_settings,
-    server_env,
+    start_server,
 )
 
 
@@ -26,29 +24,25 @@ from conftest import (
 def server(
     request: pytest.FixtureRequest, tmp_path: Path, registry_file: Path
 ) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
-    settings = make_settings(tmp_path, request.param, registry_path=registry_file)
-    env = server_env(settings)
-    tokens = {}
-    for org, role in (("PDMA Sindh", "agency"), ("Relief NGO", "ngo"), ("NDMA", "admin")):
-        cli_ok(env, "org", "add", org, "--role", role)
-        tokens[role] = cli_ok(env, "key", "create", org).strip()
-    cli_ok(
-        env,
-        "agreement",
-        "add",
-        "Relief NGO",
-        "--units",
-        "province:Sindh,province:Punjab",
-        "--fields",
-        "district,tehsil,benefit,rank",
-        "--valid-to",
-        "2099-12-31",
-        "--max-rows",
-        "100000",
-        "--purpose",
-        "cash transfers after the floods",
+    proc, tokens = start_server(
+        tmp_path,
+        request.param,
+        registry_file,
+        {"PDMA Sindh": "agency", "Relief NGO": "ngo", "NDMA": "admin"},
+        [
+            "Relief NGO",
+            "--units",
+            "province:Sindh,province:Punjab",
+            "--fields",
+            "district,tehsil,benefit,rank",
+            "--valid-to",
+            "2099-12-31",
+            "--max-rows",
+            "100000",
+            "--purpose",
+            "cash transfers after the floods",
+        ],
     )
-    proc = ServerProcess(env, tmp_path / "server.log").start()
     try:
         yield proc, tokens
     finally:

@@ -460,15 +460,7 @@ def get_households(
     run_dir = access.finished_dir(access.readable_run(session, principal, run_id))
     selection = select_households(run_dir / "caseload.parquet", grant, query)
     rows = selection.table.num_rows
-    audit.note(
-        request,
-        action="households.export",
-        run_id=run_id,
-        agreement_id=grant.agreement_id,
-        filter=query.as_filter(),
-        rows=rows,
-        fields=selection.fields,
-    )
+    audit.note(request, rows=rows, fields=selection.fields)
     headers = {"X-Total-Count": str(selection.total), "X-Row-Count": str(rows)}
     if format == "json":
         return JSONResponse(json_page(selection), headers=headers)
