@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from rahat.api.cli._common import console, print_json, user_errors
+from rahat.api.cli.hazard_diff import add_diff_command
 
 if TYPE_CHECKING:
     from rahat.geo.hazards import HazardLayer, TimeSelection
@@ -75,7 +77,7 @@ def _read(file: Path, **opts: Any) -> HazardLayer:
 
 
 def _fmt(value: Any) -> str:
-    if value is None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float):
         return f"{value:,.6g}"
@@ -198,4 +200,5 @@ def register(app: typer.Typer) -> None:
         for warning in layer_.warnings:
             console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
+    add_diff_command(hazard)
     app.add_typer(hazard)
