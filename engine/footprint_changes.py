@@ -84,3 +84,16 @@ def footprint_changes(registry: Registry, old: HazardLayer, new: HazardLayer) ->
     totals |= {"old": int(in_old.sum()), "new": int(in_new.sum())}
     households = frame[["household_id", "status"]].sort_values("household_id", ignore_index=True)
     return FootprintChanges(totals=totals, by_district=by_district, households=households)
+
+
+def area_changes(old: HazardLayer, new: HazardLayer) -> list[dict[str, object]]:
+    """Km² per class added, removed and kept, as rows of plain Python values.
+
+    See :func:`rahat.geo.hazards.diff_hazards`.
+    """
+    from rahat.geo.hazards import diff_hazards
+
+    return [
+        {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+        for row in diff_hazards(old, new).to_dict(orient="records")
+    ]

@@ -5,6 +5,14 @@ native CRS, overlays them with the admin units and climate zones, evaluates the 
 writes the outputs. Each step reports progress through an optional callback, so the CLI can
 draw a bar and the API can store it on the run.
 
+Nothing is dropped silently: registry rows that fail validation go to ``rejects.csv`` next to
+the outputs (with every reason, written by the same code as ``rahat registry validate``), and
+their count, the readers' warnings and the households whose recorded district differs from
+their location are returned and recorded in the manifest.
+
+The registry is put in a canonical order when it is read (by household id, then along a Hilbert
+curve; open category sets sorted), so the outputs do not depend on the order of its rows.
+
 :class:`ExposureCache` keeps overlays for what-if work: evaluating one more scenario on the
 same registry and hazards costs no I/O and no join.
 """
@@ -16,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+import pandas as pd
+
 from rahat.engine.exposure import Exposure
 from rahat.engine.overlay import overlay, spatially_sorted
 from rahat.engine.zones import ZoneLayer, default_zone_layers
@@ -26,6 +37,7 @@ if TYPE_CHECKING:
     from rahat.engine.targeting.caseload import Caseload
     from rahat.engine.targeting.scenario import Scenario
     from rahat.geo.hazards import HazardLayer
+    from rahat.geo.registry.validate import LoadReport
 
 Progress = Callable[[str, float], None]
 
@@ -35,6 +47,41 @@ DEMO_PREFIX = "demo:"
 
 def _silent(stage: str, fraction: float) -> None:
     """Progress callback that reports nowhere."""
+
+
+#: File name of the rejected registry rows, next to a run's outputs.
+REJECTS_FILE = "rejects.csv"
+
+
+@dataclass(frozen=True)
+class LoadedRegistry:
+    """A registry read from a file, with what validation rejected.
+
+    Attributes
+    ----------
+    registry
+        The valid households, in canonical order (:func:`load_registry`).
+    report
+        The validation report (rejected rows with reasons, counts, ignored columns).
+    """
+
+    registry: Registry
+    report: LoadReport
+
+    @property
+    def rejected(self) -> int:
+        """Number of rows of the file that failed validation."""
+        return self.report.n_rejected
+
+    @property
+    def warnings(self) -> list[str]:
+        """Warnings about the file worth telling its sender (ignored columns)."""
+        ignored = self.report.ignored_columns
+        return [f"registry: ignored columns {', '.join(ignored)}"] if ignored else []
+
+    def write_rejects(self, path: Path) -> Path:
+        """Write every rejected row with its reasons as CSV, atomically (even if none)."""
+        return self.report.write_rejects(path)
 
 
 @dataclass
@@ -47,19 +94,33 @@ class RunResult:
         The evaluated caseload.
     outputs
         Written files by name (``caseload.parquet``, ``caseload.csv``, ``summary.csv``,
-        ``map.png``, ``manifest.json``, ...).
+        ``map.png``, ``manifest.json``, ``rejects``, ...).
     registry_rejected
-        Rows of the registry file that failed validation (not in the caseload).
+        Rows of the registry file that failed validation (not in the caseload); listed with
+        their reasons in ``outputs["rejects"]``.
+    warnings
+        Warnings of the hazard and registry readers (also in the manifest).
+    location_mismatches
+        Households whose recorded district differs from the district at their location.
+    rejected_reasons
+        Rejected rows per reason (a row with two reasons counts under both).
     """
 
     caseload: Caseload
     outputs: dict[str, Path]
     registry_rejected: int = 0
+    warnings: list[str] = field(default_factory=list)
+    location_mismatches: int | None = None
+    rejected_reasons: dict[str, int] = field(default_factory=dict)
 
     @property
     def totals(self) -> dict[str, object]:
-        """Headline figures of the caseload."""
-        return dict(self.caseload.totals)
+        """Headline figures of the caseload, with the rejected rows and location mismatches."""
+        return {
+            **self.caseload.totals,
+            "registry_rejected": self.registry_rejected,
+            "location_mismatches": self.location_mismatches,
+        }
 
 
 def hazard_path(scenario: Scenario, layer_name: str, overrides: Mapping[str, Path] | None) -> Path:
@@ -72,6 +133,23 @@ def hazard_path(scenario: Scenario, layer_name: str, overrides: Mapping[str, Pat
 
         return resolve_demo_hazard(spec.path.removeprefix(DEMO_PREFIX))
     return scenario.resolve_path(spec.path)
+
+
+def hazard_warnings(layers: list[HazardLayer]) -> list[str]:
+    """Return the readers' warnings of ``layers`` as ``<layer>: <warning>`` lines."""
+    return [f"{layer.name}: {warning}" for layer in layers for warning in layer.warnings]
+
+
+def location_mismatches(exposure: Exposure) -> int | None:
+    """Count households whose recorded district is not the district at their location.
+
+    ``None`` when the exposure has no district zone layer or the registry no district column.
+    """
+    if "district" not in exposure.zones or "district" not in exposure.registry.frame.columns:
+        return None
+    from rahat.engine.overlay import district_mismatches
+
+    return len(district_mismatches(exposure))
 
 
 def load_hazards(
@@ -103,22 +181,68 @@ def load_hazards(
                 intensity_field=spec.intensity_field,
                 registry_extent=registry_extent,
                 classes=spec.classes,
+                crs=spec.crs,
+                layer=spec.layer,
             )
         )
     return layers
 
 
-def load_registry(path: Path) -> tuple[Registry, int]:
-    """Read, validate and spatially sort a registry file; return it and the rejected count."""
+def canonical_order(registry: Registry) -> Registry:
+    """Return ``registry`` independent of its row order: by id, then along a Hilbert curve.
+
+    Open category sets (names, P-codes) are sorted, so category codes, and hence quota units
+    and the Parquet dictionaries, do not depend on the order in which names first appear.
+    """
+    from rahat.geo.registry.schema import COLUMNS_BY_NAME
+
+    frame = registry.frame
+    changed: dict[str, pd.Series] = {}
+    for name in frame.columns:
+        column = frame[name]
+        spec = COLUMNS_BY_NAME.get(name)
+        if not isinstance(column.dtype, pd.CategoricalDtype):
+            continue
+        if spec is not None and spec.categories is not None:
+            continue  # a closed set: its order is the schema's
+        categories = list(column.cat.categories)
+        ordered = sorted(categories, key=str)
+        if ordered != categories:
+            changed[name] = column.cat.reorder_categories(ordered)
+    if changed:
+        frame = frame.assign(**changed)
+        registry = Registry.from_frame(frame, source=registry.source)
+    ids = registry.household_id
+    if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
+        registry = registry.take(np.argsort(ids, kind="stable"))
+    return spatially_sorted(registry)
+
+
+def load_registry(path: Path, *, rejects_path: Path | None = None) -> LoadedRegistry:
+    """Read, validate and canonically order a registry file.
+
+    Parameters
+    ----------
+    path
+        Registry file (GeoParquet, Parquet, Feather or CSV).
+    rejects_path
+        Where to write the rejected rows with their reasons (CSV, atomically, even when
+        empty); ``None`` writes nothing (see :meth:`LoadedRegistry.write_rejects`).
+
+    Raises
+    ------
+    EmptyDataError
+        If no row is valid (the rejects file is written first).
+    """
     from rahat.geo.registry.validate import read_registry
 
-    report = read_registry(path)
+    report = read_registry(path, rejects_path=rejects_path)
     if report.n_valid == 0:
         raise EmptyDataError(
             "no valid household in the registry; run `rahat registry validate` to see why",
             source=path,
         )
-    return spatially_sorted(report.registry), report.n_rejected
+    return LoadedRegistry(canonical_order(report.registry), report)
 
 
 @dataclass
@@ -143,7 +267,7 @@ def run_scenario(
     *,
     out_dir: Path,
     registry_path: Path | None = None,
-    registry: Registry | None = None,
+    registry: Registry | LoadedRegistry | None = None,
     hazard_paths: Mapping[str, Path] | None = None,
     progress: Progress | None = None,
     cache: ExposureCache | None = None,
@@ -158,6 +282,8 @@ def run_scenario(
         Registry file (GeoParquet, Parquet, Feather or CSV), read and validated here.
     registry
         An already loaded registry instead (see :func:`load_registry`); give one of the two.
+        Given as a :class:`LoadedRegistry`, its rejected rows are written and counted as if
+        read here.
     out_dir
         Folder for the outputs; created if missing. Files appear atomically.
     hazard_paths
@@ -170,23 +296,43 @@ def run_scenario(
     Returns
     -------
     RunResult
+        With ``outputs["rejects"]`` (``rejects.csv``) when the registry came from a file.
     """
     from rahat.engine.targeting import evaluate, write_outputs
 
     report = progress or _silent
-    rejected = 0
+    out = Path(out_dir)
+    loaded: LoadedRegistry | None = None
     if registry is None:
         if registry_path is None:
             raise TypeError("give registry_path or registry")
         report("reading the registry", 0.05)
-        registry, rejected = load_registry(Path(registry_path))
+        loaded = load_registry(Path(registry_path), rejects_path=out / REJECTS_FILE)
+    elif isinstance(registry, LoadedRegistry):
+        loaded = registry
+        loaded.write_rejects(out / REJECTS_FILE)
+    households = loaded.registry if loaded is not None else registry
+    assert isinstance(households, Registry)
     report("reading hazard layers", 0.25)
-    hazards = load_hazards(scenario, hazard_paths=hazard_paths, registry_extent=registry.bounds())
+    hazards = load_hazards(scenario, hazard_paths=hazard_paths, registry_extent=households.bounds())
+    warnings = [*(loaded.warnings if loaded is not None else []), *hazard_warnings(hazards)]
     report("overlaying households with hazards and zones", 0.45)
-    exposure = (cache or ExposureCache()).exposure(registry, hazards)
+    exposure = (cache or ExposureCache()).exposure(households, hazards)
+    mismatches = location_mismatches(exposure)
     report("evaluating the scenario", 0.7)
     caseload = evaluate(scenario, exposure)
+    caseload.registry_rejected = loaded.rejected if loaded is not None else None
+    caseload.warnings = tuple(warnings)
+    caseload.location_mismatches = mismatches
     report("writing outputs", 0.85)
-    outputs = write_outputs(caseload, Path(out_dir))
+    extra = {"rejects": out / REJECTS_FILE} if loaded is not None else {}
+    outputs = write_outputs(caseload, out, extra=extra)
     report("done", 1.0)
-    return RunResult(caseload=caseload, outputs=outputs, registry_rejected=rejected)
+    return RunResult(
+        caseload=caseload,
+        outputs=outputs,
+        registry_rejected=loaded.rejected if loaded is not None else 0,
+        warnings=warnings,
+        location_mismatches=mismatches,
+        rejected_reasons=dict(loaded.report.reason_counts) if loaded is not None else {},
+    )

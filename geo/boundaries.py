@@ -1,8 +1,10 @@
 """Real administrative boundaries, census figures, settlements and climate zones for Pakistan.
 
-Everything here reads the small real data bundled in ``data/`` (see ``data/SOURCES.md``) and
-returns GeoDataFrames in EPSG:4326 with valid geometries (``make_valid`` applied, polygonal
-parts kept). Results are cached per process; callers receive copies they may modify.
+Everything here reads the small real data bundled in ``data/`` (see ``data/SOURCES.md``; moved
+only by ``RAHAT_REFERENCE_DATA_DIR``, and a missing file raises
+:class:`~rahat.geo.paths.ReferenceDataError`) and returns GeoDataFrames in EPSG:4326 with
+valid geometries (``make_valid`` applied, polygonal parts kept). Results are cached per
+process; callers receive copies they may modify.
 
 Naming follows the 2023 census district set (OSM boundaries): provinces are ``Balochistan``,
 ``Khyber Pakhtunkhwa``, ``Punjab``, ``Sindh``, ``Islamabad Capital Territory``,
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from rahat.geo.paths import data_dir
+from rahat.geo.paths import reference_file
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -80,8 +82,8 @@ def _polygonal(geometries: np.ndarray) -> np.ndarray:
 def _districts() -> gpd.GeoDataFrame:
     import geopandas as gpd
 
-    raw = gpd.read_file(data_dir() / _DISTRICTS_FILE, layer="districts")
-    stats = json.loads((data_dir() / _STATISTICS_FILE).read_text())["districts"]
+    raw = gpd.read_file(reference_file(_DISTRICTS_FILE), layer="districts")
+    stats = json.loads(reference_file(_STATISTICS_FILE).read_text())["districts"]
     frame = pd.DataFrame(
         {
             "district": raw["name"].astype(str),
@@ -115,7 +117,9 @@ def _sindh_cod_districts() -> pd.DataFrame:
     import pyogrio
 
     return pyogrio.read_dataframe(
-        data_dir() / _SINDH_DISTRICTS_FILE, columns=["ADM2_EN", "ADM2_PCODE"], read_geometry=False
+        reference_file(_SINDH_DISTRICTS_FILE),
+        columns=["ADM2_EN", "ADM2_PCODE"],
+        read_geometry=False,
     )
 
 
@@ -137,7 +141,7 @@ def districts() -> gpd.GeoDataFrame:
 def _provinces() -> gpd.GeoDataFrame:
     import geopandas as gpd
 
-    raw = gpd.read_file(data_dir() / _DISTRICTS_FILE, layer="provinces")
+    raw = gpd.read_file(reference_file(_DISTRICTS_FILE), layer="provinces")
     geometry = _polygonal(raw.geometry.to_numpy())
     frame = gpd.GeoDataFrame(
         {"province": raw["name"].astype(str)}, geometry=geometry, crs="EPSG:4326"
@@ -154,7 +158,7 @@ def provinces() -> gpd.GeoDataFrame:
 def _sindh_tehsils() -> gpd.GeoDataFrame:
     import geopandas as gpd
 
-    raw = gpd.read_file(data_dir() / _SINDH_TEHSILS_FILE)
+    raw = gpd.read_file(reference_file(_SINDH_TEHSILS_FILE))
     frame = gpd.GeoDataFrame(
         {
             "tehsil": raw["ADM3_EN"].astype(str),
@@ -183,7 +187,7 @@ def sindh_tehsils() -> gpd.GeoDataFrame:
 
 @cache
 def _admin_names() -> pd.DataFrame:
-    names = pd.read_csv(data_dir() / _ADMIN_NAMES_FILE, dtype=str)
+    names = pd.read_csv(reference_file(_ADMIN_NAMES_FILE), dtype=str)
     names["province"] = names["province"].replace({"Azad Kashmir": "Azad Jammu & Kashmir"})
     return names
 
@@ -202,7 +206,7 @@ def tehsil_names() -> pd.DataFrame:
 
 @cache
 def _settlements() -> pd.DataFrame:
-    raw = pd.read_csv(data_dir() / _SETTLEMENTS_FILE)
+    raw = pd.read_csv(reference_file(_SETTLEMENTS_FILE))
     return pd.DataFrame(
         {
             "name": raw["city"].astype(str),
@@ -228,7 +232,7 @@ def settlements() -> pd.DataFrame:
 def _climate_zones() -> gpd.GeoDataFrame:
     import geopandas as gpd
 
-    raw = gpd.read_file(data_dir() / _CLIMATE_ZONES_FILE)
+    raw = gpd.read_file(reference_file(_CLIMATE_ZONES_FILE))
     frame = gpd.GeoDataFrame(
         {"zone": raw["kg_zone"].astype(str), "zone_num": raw["zone_num"].astype("int16")},
         geometry=_polygonal(raw.geometry.to_numpy()),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,8 +16,93 @@ from rich.console import Console
 #: Exit code for input the user must fix (bad file, bad scenario, bad option).
 EXIT_INPUT_ERROR = 2
 
-err_console = Console(stderr=True)
-console = Console()
+#: Width of tables and lines when the output is not a terminal (a pipe, a file, a test): wide
+#: enough that no table is cut to 80 columns ("househo…"); set COLUMNS to choose another.
+PIPE_WIDTH = 240
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A rich console that keeps whole tables when piped (see :data:`PIPE_WIDTH`)."""
+    probe = Console(stderr=stderr)
+    if probe.is_terminal or os.environ.get("COLUMNS"):
+        return probe
+    return Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+err_console = make_console(stderr=True)
+console = make_console()
+
+
+def format_cell(value: Any, column: str = "") -> str:
+    """Format one table cell: ``-`` for missing (never ``nan``), shares as percentages.
+
+    Only columns named as shares or rates (``*_share``, ``*_rate``, ``share*``, ``coverage``)
+    print as percentages; any other number prints in its own unit (a depth of 0.3 stays
+    ``0.3``, not ``30.0%``).
+    """
+    if hasattr(value, "item") and not isinstance(value, str):
+        value = value.item()
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        if is_share_column(column):
+            return f"{value:.1%}"
+        if value.is_integer() and abs(value) >= 1000:
+            return f"{value:,.0f}"
+        return f"{value:,.6g}" if abs(value) < 1000 else f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    text = str(value)
+    return "-" if text in ("nan", "NaN", "<NA>", "NaT") else text
+
+
+def is_share_column(column: str) -> bool:
+    """Whether a column holds fractions to print as percentages."""
+    name = column.lower()
+    return (
+        name.endswith(("_share", "_rate", "_pct"))
+        or name.startswith("share")
+        or name.endswith("coverage")
+        or name == "share"
+    )
+
+
+def install_help_style() -> None:
+    """Make ``--help`` show flags as flags and arguments by name.
+
+    Recent typer releases print every option's type, so a flag reads ``--json <bool>`` (and
+    ``--json true`` is then an error), and the usage line shows required arguments as
+    ``{scenario}``. Flags get no type column and arguments print as ``SCENARIO``. Applied
+    once; a typer without these hooks is left as it is.
+    """
+    try:
+        from typer.core import TyperArgument, TyperOption
+    except ImportError:  # pragma: no cover - other typer layouts
+        return
+    if getattr(TyperOption, "_rahat_help_style", False):
+        return
+    option_type = getattr(TyperOption, "display_type_rich", None)
+    if option_type is not None:
+
+        def display_type_rich(self: Any, ctx: Any) -> str | None:
+            if getattr(self, "is_flag", False) and not getattr(self, "count", False):
+                return None
+            return option_type(self, ctx)
+
+        TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+    if hasattr(TyperArgument, "_usage_display_name"):
+
+        def usage_name(self: Any) -> str:
+            name = (self.metavar or self.name or "").upper()
+            name = name if self.required else f"[{name}]"
+            return name + ("..." if self.nargs != 1 else "")
+
+        TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+    TyperOption._rahat_help_style = True  # type: ignore[attr-defined]
 
 
 @contextmanager

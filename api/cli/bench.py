@@ -9,7 +9,10 @@ import typer
 
 from rahat.api.cli._common import console, print_json
 
-app = typer.Typer(help="Benchmarks: measured figures for the closing notes.", no_args_is_help=True)
+app = typer.Typer(
+    help="Benchmarks: time and memory of the overlay, policy, registry, hazard reader and API.",
+    no_args_is_help=True,
+)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -86,7 +89,7 @@ def policy_bench(
 
 @app.command("hazard-inspect")
 def hazard_inspect_bench(as_json: JsonFlag = False) -> None:
-    """``rahat hazard inspect`` on a 7000 x 5500 float32 GeoTIFF: seconds and peak memory."""
+    """'rahat hazard inspect' on a 7000 x 5500 float32 GeoTIFF: seconds and peak memory."""
     from rahat.geo.hazards import bench_inspect
 
     _show("hazard inspect", json.loads(json.dumps(bench_inspect(), default=str)), as_json)

@@ -55,20 +55,20 @@ def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, Regist
 
     registry_path = demo_registry(households)
     cache = ExposureCache()
-    registry, _ = load_registry(registry_path)
+    loaded = load_registry(registry_path)  # its rejects are written into each run's folder
     runs = []
     for file_name, folder in DEMO_SCENARIOS:
         scenario = load_scenario(scenarios_dir() / file_name)
         with progress_bar() as progress:
             result = run_scenario(
                 scenario,
-                registry=registry,
+                registry=loaded,
                 out_dir=out / folder,
                 progress=progress,
                 cache=cache,
             )
         runs.append((scenario.name, out / folder, result))
-    return registry_path, registry, runs
+    return registry_path, loaded.registry, runs
 
 
 def demo(

@@ -10,15 +10,6 @@ import typer
 from rahat.api.cli._common import console, print_json, user_errors
 
 
-def _area_rows(old: Any, new: Any) -> list[dict[str, Any]]:
-    from rahat.geo.hazards import diff_hazards
-
-    return [
-        {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
-        for row in diff_hazards(old, new).to_dict(orient="records")
-    ]
-
-
 def add_diff_command(hazard: typer.Typer) -> None:
     """Add ``diff`` to the ``hazard`` sub-application."""
 
@@ -47,6 +38,7 @@ def add_diff_command(hazard: typer.Typer) -> None:
         Prints km² per class added, removed and kept; with a registry, the households that
         enter, leave or stay in the footprint, by district.
         """
+        from rahat.engine.footprint_changes import area_changes
         from rahat.geo.errors import InputError
         from rahat.geo.hazards import read_hazard
 
@@ -55,7 +47,7 @@ def add_diff_command(hazard: typer.Typer) -> None:
                 raise InputError("--out lists households: give --registry too")
             old = read_hazard(old_file, kind=kind, intensity_field=field)
             new = read_hazard(new_file, kind=kind, intensity_field=field)
-            result: dict[str, Any] = {"area": _area_rows(old, new)}
+            result: dict[str, Any] = {"area": area_changes(old, new)}
             if registry is not None:
                 result["households"] = _households(registry, old, new, out)
         if as_json:

@@ -10,6 +10,9 @@ from __future__ import annotations
 import typer
 
 from rahat.api.cli import bench, demo, hazard, registry, service, targeting
+from rahat.api.cli._common import install_help_style
+
+install_help_style()
 
 app = typer.Typer(
     name="rahat",

@@ -58,9 +58,21 @@ def validate(
     out: Annotated[
         Path | None, typer.Option(help="Write the valid households here as GeoParquet.")
     ] = None,
+    flags: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV for kept households worth a look, such as a point outside its recorded "
+            "district (default: <file>.flags.csv, written when there are any)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Validate a registry file; rejected rows go to a rejects file with their reasons.
+
+    Besides the columns' own checks, a row is rejected when its point lies outside Pakistan
+    (beyond a small buffer) or its province, district, tehsil or P-codes are not units Rahat
+    knows (the reason names the closest). A household whose point lies in another district
+    than the one recorded is kept and listed in the flags file.
 
     Exit codes: 0 all rows valid, 1 some rows rejected (see the rejects file), 2 the file
     cannot be used at all.
@@ -69,8 +81,11 @@ def validate(
     from rahat.geo.registry.validate import read_registry
 
     rejects_path = rejects or path.with_name(path.name + ".rejects.csv")
+    flags_path = flags or path.with_name(path.name + ".flags.csv")
     with user_errors():
         report = read_registry(path, rejects_path=rejects_path)
+        if flags is not None or len(report.flagged):
+            report.write_flags(flags_path)
         if out is not None:
             write_registry(report.registry.frame, out)
     payload = {
@@ -80,6 +95,10 @@ def validate(
         "rejected": report.n_rejected,
         "reasons": report.reason_counts,
         "rejects_file": str(rejects_path),
+        "flagged": len(report.flagged),
+        "flags": report.flag_counts,
+        "flags_file": str(flags_path) if flags is not None or len(report.flagged) else None,
+        "notes": list(report.notes),
         "ignored_columns": list(report.ignored_columns),
     }
     if as_json:
@@ -103,6 +122,14 @@ def _print_validation(payload: dict) -> None:
             table.add_row(reason, f"{count:,}")
         console.print(table)
         console.print(f"every rejected row is listed in {payload['rejects_file']}")
+    if payload["flags"]:
+        table = Table("flag", "households", title="Kept households worth a look")
+        for flag, count in payload["flags"].items():
+            table.add_row(flag, f"{count:,}")
+        console.print(table)
+        console.print(f"every flagged household is listed in {payload['flags_file']}")
+    for note in payload["notes"]:
+        console.print(f"note: {note}")
     if payload["ignored_columns"]:
         console.print(f"ignored columns: {', '.join(payload['ignored_columns'])}")
 

@@ -57,9 +57,19 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
-    """Run the Relief API (OpenAPI docs at /docs); settings come from RAHAT_* variables."""
+    """Run the Relief API (OpenAPI docs at /docs); settings come from RAHAT_* variables.
+
+    Runs use the registry RAHAT_REGISTRY_PATH (default: the one 'rahat demo' builds in the
+    cache); the server says at start and at /healthz which one, and without one refuses runs.
+    """
     import uvicorn
 
+    from rahat.api.service.registry_status import registry_status
+    from rahat.api.service.server import protocol_class
+    from rahat.api.service.settings import Settings
+
+    settings = Settings()
+    typer.echo(f"rahat serve: {registry_status(settings.registry_path).describe()}", err=True)
     uvicorn.run(
         "rahat.api.service.app:create_app",
         factory=True,
@@ -67,7 +77,14 @@ def serve(
         port=port,
         log_level=log_level,
         timeout_graceful_shutdown=30,
-        timeout_keep_alive=30,
+        # Slow or oversized clients: RAHAT_HEADER_TIMEOUT, RAHAT_BODY_TIMEOUT,
+        # RAHAT_KEEP_ALIVE_TIMEOUT, RAHAT_MAX_HEADER_BYTES, RAHAT_MAX_CONNECTIONS.
+        http=protocol_class(
+            settings.header_timeout, settings.body_timeout, settings.max_header_bytes
+        ),
+        timeout_keep_alive=settings.keep_alive_timeout,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        limit_concurrency=settings.max_connections,
     )
 
 

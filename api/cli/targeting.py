@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rahat.api.cli._common import console, print_json, progress_bar, user_errors
+from rahat.api.cli._common import (
+    console,
+    format_cell,
+    print_json,
+    progress_bar,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,14 +32,9 @@ def _load(path: Path) -> Scenario:
     return scenario
 
 
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.1%}" if 0 <= value <= 1 else f"{value:,.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
+def _fmt(value: Any, column: str = "") -> str:
+    # Shares as percentages by column name only (a depth of 0.3 m stays 0.3); no "nan".
+    return format_cell(value, column)
 
 
 def _table(title: str, frame: pd.DataFrame, limit: int = 40) -> None:
@@ -43,32 +44,72 @@ def _table(title: str, frame: pd.DataFrame, limit: int = 40) -> None:
     for col in frame.columns:
         table.add_column(str(col), justify="right" if frame[col].dtype.kind in "iuf" else "left")
     for row in frame.head(limit).itertuples(index=False):
-        table.add_row(*(_fmt(v.item() if hasattr(v, "item") else v) for v in row))
+        table.add_row(*(_fmt(v, str(c)) for v, c in zip(row, frame.columns, strict=True)))
     console.print(table)
     if len(frame) > limit:
         console.print(f"... {len(frame) - limit} more rows")
 
 
-def _caseload_frame(source: Path, registry: Path | None) -> pd.DataFrame:
+def print_registry_notes(rejected: int, rejects_file: Path | None, warnings: list[str]) -> None:
+    """Print the rejected registry rows (count and where they are listed) and reader warnings."""
+    if rejected:
+        where = f"; every one is listed with its reasons in {rejects_file}" if rejects_file else ""
+        console.print(
+            f"[yellow]warning:[/] {rejected:,} registry row(s) failed validation and were left "
+            f"out{where}",
+            highlight=False,
+        )
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+
+
+class _RegistryForCompare:
+    """The registry of ``rahat compare``, read once when a side is a scenario."""
+
+    def __init__(self, path: Path | None, rejects_path: Path | None) -> None:
+        self.path = path
+        self.rejects_path = rejects_path
+        self.loaded: Any = None
+        self.cache: Any = None
+        self.warnings: list[str] = []
+
+    def get(self, source: Path) -> Any:
+        from rahat.engine.pipeline import ExposureCache, load_registry
+        from rahat.geo.errors import InputError
+
+        if self.path is None:
+            raise InputError(f"{source}: comparing scenarios needs --registry PATH")
+        if self.loaded is None:
+            if self.rejects_path is None:  # as `rahat registry validate` does
+                self.rejects_path = self.path.with_name(self.path.name + ".rejects.csv")
+            self.loaded = load_registry(self.path, rejects_path=self.rejects_path)
+            self.cache = ExposureCache()
+            self.warnings.extend(self.loaded.warnings)
+        return self.loaded
+
+    @property
+    def rejected(self) -> int | None:
+        return None if self.loaded is None else int(self.loaded.rejected)
+
+
+def _caseload_frame(source: Path, registry: _RegistryForCompare) -> pd.DataFrame:
     """Return a caseload frame from a run folder, a caseload Parquet, or a scenario to run."""
     import pandas as pd
 
-    from rahat.geo.errors import InputError, UnreadableFileError
+    from rahat.geo.errors import UnreadableFileError
 
     if source.is_dir():
         source = source / "caseload.parquet"
     if source.suffix.lower() in _SCENARIO_SUFFIXES:
-        if registry is None:
-            raise InputError(f"{source}: comparing scenarios needs --registry PATH")
-        from rahat.engine.pipeline import load_hazards, load_registry
+        from rahat.engine.pipeline import hazard_warnings, load_hazards
         from rahat.engine.targeting import evaluate
 
         scenario = _load(source)
-        reg, _ = load_registry(registry)
+        loaded = registry.get(source)
+        reg = loaded.registry
         hazards = load_hazards(scenario, registry_extent=reg.bounds())
-        from rahat.engine.pipeline import ExposureCache
-
-        return evaluate(scenario, ExposureCache().exposure(reg, hazards)).frame
+        registry.warnings.extend(w for w in hazard_warnings(hazards) if w not in registry.warnings)
+        return evaluate(scenario, registry.cache.exposure(reg, hazards)).frame
     try:
         return pd.read_parquet(source)
     except (OSError, ValueError) as exc:
@@ -83,11 +124,38 @@ def run_payload(name: str, result: RunResult) -> dict[str, Any]:
     caseload = result.caseload
     return {
         "scenario": name,
-        "totals": {k: v for k, v in caseload.totals.items() if k != "cut"},
+        "totals": {k: v for k, v in result.totals.items() if k != "cut"},
         "cut": caseload.totals["cut"],
+        "registry_rejected": result.registry_rejected,
+        "rejected_reasons": result.rejected_reasons,
+        "warnings": list(result.warnings),
+        "location_mismatches": result.location_mismatches,
         "explanations": caseload.explain(),
         "outputs": {k: str(v) for k, v in result.outputs.items()},
     }
+
+
+def cut_line(totals: dict[str, Any]) -> str | None:
+    """Return the cut line of a caseload in words, or ``None`` when nobody eligible was cut."""
+    cut = totals["cut"]
+    if cut.get("first_unselected_rank") is None:
+        return None
+    first = f"rank {cut['first_unselected_rank']:,} (score {cut['score_first_unselected']:.3f})"
+    if cut["last_selected_rank"] is None:
+        last = "nobody is selected: the budget does not cover one transfer"
+    else:
+        last = (
+            f"the last selected is rank {cut['last_selected_rank']:,} "
+            f"(score {cut['score_at_cut']:.3f})"
+        )
+    by_budget, by_quota = cut.get("cut_by_budget", 0), cut.get("cut_by_quota", 0)
+    if by_quota:
+        return (
+            f"{by_quota:,} eligible household(s) cut by full quotas in "
+            f"{cut.get('quota_units_full', 0):,} of {cut['quota_units']:,} quota units; the "
+            f"highest cut is {first}, {last}"
+        )
+    return f"{by_budget:,} eligible household(s) cut by the budget from {first} on; {last}"
 
 
 def print_run(
@@ -115,8 +183,18 @@ def print_run(
         f"Rs {totals['amount']:,}",
         highlight=False,
     )
+    line = cut_line(totals)
+    if line is not None:
+        console.print(f"cut line: {line}", highlight=False)
     for message in caseload.explain():
         console.print(f"[yellow]note:[/] {message}", highlight=False)
+    print_registry_notes(result.registry_rejected, result.outputs.get("rejects"), result.warnings)
+    if result.location_mismatches:
+        console.print(
+            f"[yellow]note:[/] {result.location_mismatches:,} household(s) are recorded in a "
+            "district other than the one at their location",
+            highlight=False,
+        )
     console.print(f"outputs in {out}: " + ", ".join(p.name for p in result.outputs.values()))
 
 
@@ -161,12 +239,16 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     ) -> None:
         """Compare two caseloads: households added, dropped and kept, cost, district coverage."""
+        from rahat.engine.pipeline import REJECTS_FILE
         from rahat.engine.targeting import compare_caseloads
         from rahat.geo.files import atomic_write
 
+        reg = _RegistryForCompare(registry, out / REJECTS_FILE if out is not None else None)
         with user_errors():
-            result = compare_caseloads(_caseload_frame(a, registry), _caseload_frame(b, registry))
+            result = compare_caseloads(_caseload_frame(a, reg), _caseload_frame(b, reg))
         written: dict[str, str] = {}
+        if reg.loaded is not None and reg.rejects_path is not None:
+            written["rejects"] = str(reg.rejects_path)
         if out is not None:
             by_district, households = result.by_district, result.households
             written["comparison"] = str(
@@ -176,9 +258,18 @@ def register(app: typer.Typer) -> None:
                 atomic_write(out / "households.csv", lambda t: households.to_csv(t, index=False))
             )
         if as_json:
-            print_json({"totals": result.totals, "outputs": written})
+            print_json(
+                {
+                    "totals": result.totals,
+                    "registry_rejected": reg.rejected,
+                    "warnings": reg.warnings,
+                    "outputs": written,
+                }
+            )
             return
         _table("caseload B vs A by district", result.by_district)
+        if reg.loaded is not None:
+            print_registry_notes(reg.loaded.rejected, reg.rejects_path, reg.warnings)
         t = result.totals
         console.print(
             f"added {t['added']:,}, dropped {t['dropped']:,}, kept {t['kept']:,}; "
@@ -198,7 +289,13 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     ) -> None:
         """Evaluate a scenario over a parameter grid on one overlay; write a table and heatmap."""
-        from rahat.engine.pipeline import ExposureCache, load_hazards, load_registry
+        from rahat.engine.pipeline import (
+            REJECTS_FILE,
+            ExposureCache,
+            hazard_warnings,
+            load_hazards,
+            load_registry,
+        )
         from rahat.engine.targeting import sweep
         from rahat.engine.targeting.maps import sweep_heatmap
         from rahat.engine.targeting.sweep import METRICS, parse_range
@@ -217,9 +314,11 @@ def register(app: typer.Typer) -> None:
                     raise InputError(f"--vary '{item}': use NAME=start:stop:step")
                 grid[name.strip()] = parse_range(values.strip())
             loaded = _load(scenario)
-            reg, _ = load_registry(registry)
-            hazards = load_hazards(loaded, registry_extent=reg.bounds())
-            exposure = ExposureCache().exposure(reg, hazards)
+            rejects_path = out / REJECTS_FILE
+            reg = load_registry(registry, rejects_path=rejects_path)
+            hazards = load_hazards(loaded, registry_extent=reg.registry.bounds())
+            warnings = [*reg.warnings, *hazard_warnings(hazards)]
+            exposure = ExposureCache().exposure(reg.registry, hazards)
             result = sweep(loaded, exposure, grid)
         table = result.table
         csv_path = atomic_write(out / "sweep.csv", lambda t: table.to_csv(t, index=False))
@@ -228,9 +327,16 @@ def register(app: typer.Typer) -> None:
             print_json(
                 {
                     "rows": table.to_dict(orient="records"),
-                    "outputs": {"table": str(csv_path), "heatmap": str(png_path)},
+                    "registry_rejected": reg.rejected,
+                    "warnings": warnings,
+                    "outputs": {
+                        "table": str(csv_path),
+                        "heatmap": str(png_path),
+                        "rejects": str(rejects_path),
+                    },
                 }
             )
             return
         _table(f"{loaded.name}: sweep", table, limit=60)
+        print_registry_notes(reg.rejected, rejects_path, warnings)
         console.print(f"wrote {csv_path} and {png_path}")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from rahat.api.service.settings import Settings
+
+logger = logging.getLogger("rahat.api")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -28,8 +31,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from rahat.api.service.audit_middleware import AuditMiddleware
     from rahat.api.service.db import create_schema, make_engine, make_sessionmaker
     from rahat.api.service.jobs import JobManager
+    from rahat.api.service.limits import BodyLimitMiddleware
     from rahat.api.service.problems import install_problem_handlers
-    from rahat.api.service.routers import audit, hazards, health, runs
+    from rahat.api.service.registry_status import registry_status
+    from rahat.api.service.routers import audit, hazard_diff, hazards, health, runs
 
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
@@ -40,6 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.ensure_dirs()
         create_schema(engine)
+        # Say which registry runs will use (file name only, never the server path).
+        status = registry_status(settings.registry_path)
+        (logger.info if status.exists else logger.warning)("Rahat serves %s", status.describe())
         jobs.start()
         try:
             yield
@@ -58,8 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = sessions
     app.state.jobs = jobs
     install_problem_handlers(app)
+    # Authenticate before a body is read and cap bodies (inside the audit middleware, which
+    # thus records its 401/413 refusals).
+    app.add_middleware(BodyLimitMiddleware)
     # One audit event per request (inside the 500 handler, outside the 4xx handlers).
     app.add_middleware(AuditMiddleware)
-    for module in (health, hazards, runs, audit):
+    for module in (health, hazard_diff, hazards, runs, audit):
         app.include_router(module.router)
     return app

@@ -25,6 +25,7 @@ from rahat.api.service.aggregates import write_aggregates
 from rahat.api.service.guard import record_success, save_household_sets
 from rahat.api.service.models import Hazard, Run, utcnow
 from rahat.api.service.redact import redact_paths
+from rahat.api.service.scenarios import with_upload_options
 from rahat.api.service.settings import Settings
 from rahat.api.service.storage import publish_dir, sweep_temporaries, temp_dir_for
 from rahat.geo.errors import InputError
@@ -72,12 +73,15 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """Validate ``scenario`` and run it with :func:`rahat.engine.pipeline.run_scenario`.
 
-    Outputs that the pipeline writes outside ``out_dir`` are copied into it.
+    Outputs that the pipeline writes outside ``out_dir`` are copied into it. Registry rows
+    that fail validation are listed in ``out_dir/rejects.csv`` (kept on the server, never
+    served); only their number reaches the API, as ``registry_rejected`` in the totals.
 
     Returns
     -------
     dict
-        The run's totals, JSON-serialisable.
+        The run's totals, JSON-serialisable, with ``registry_rejected`` and
+        ``location_mismatches``.
     """
     from rahat.engine.pipeline import run_scenario
     from rahat.engine.targeting.scenario import load_scenario
@@ -93,7 +97,9 @@ def run_pipeline(
         path = Path(path)
         if path.is_file() and out_dir.resolve() not in path.resolve().parents:
             shutil.copy2(path, out_dir / path.name)
-    return json_safe(dict(getattr(result, "totals", {}) or {}))
+    totals = dict(getattr(result, "totals", {}) or {})
+    totals["registry_rejected"] = int(getattr(result, "registry_rejected", 0) or 0)
+    return json_safe(totals)
 
 
 def json_safe(value: Any) -> Any:
@@ -237,10 +243,12 @@ class JobManager:
             run.status, run.started_at, run.progress = "running", utcnow(), 0.0
             run.attempts = (run.attempts or 0) + 1
             scenario, hazard_ids = dict(run.scenario), dict(run.hazards or {})
-            hazards = {
-                h.id: Path(h.path)
-                for h in session.scalars(select(Hazard).where(Hazard.id.in_(hazard_ids.values())))
-            }
+            records = list(
+                session.scalars(select(Hazard).where(Hazard.id.in_(hazard_ids.values())))
+            )
+            hazards = {h.id: Path(h.path) for h in records}
+            # the crs / layer / intensity_field stated at upload (api/service/scenarios.py)
+            scenario = with_upload_options(scenario, hazard_ids, {h.id: h.inspect for h in records})
         final_dir = self.settings.runs_dir / run_id
         temp_dir: Path | None = None
         try:

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from rahat.api.service.redact import redact_paths
 from rahat.geo.errors import (
@@ -130,10 +131,39 @@ async def _refusal(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+#: Methods probed for the ``Allow`` header of a 405.
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods some route of the application answers at the request's path."""
+    allowed = []
+    for method in _METHODS:
+        probe = {
+            "type": "http",
+            "method": method,
+            "path": request.scope.get("path", ""),
+            "root_path": request.scope.get("root_path", ""),
+            "headers": [],
+            "query_string": b"",
+        }
+        if any(route.matches(probe)[0] == Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
-    return problem_response(exc.status_code, detail, request, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        # every method of the path, not only those of the first route matching it
+        allowed = allowed_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+        else:
+            headers.setdefault("Allow", "")
+    return problem_response(exc.status_code, detail, request, headers=headers or None)
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:

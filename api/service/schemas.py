@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Level = Literal["province", "district", "tehsil"]
+#: Levels runs are compared at (tehsils are too small to compare).
+CompareLevel = Literal["province", "district"]
 
 #: Largest accepted paging offset (fits every database integer type).
 MAX_OFFSET = 2**53
@@ -102,7 +104,7 @@ class CompareRequest(BaseModel):
 
     run_a: str = Field(max_length=64)
     run_b: str = Field(max_length=64)
-    level: Level = "district"
+    level: CompareLevel = "district"
 
 
 class CompareOut(BaseModel):

@@ -81,6 +81,23 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 _bearer = HTTPBearer(auto_error=False, description="API key from `rahat key create`.")
 
+#: Detail of the 401 answering a request without an API key.
+MISSING_KEY = (
+    "Missing API key: send it as 'Authorization: Bearer <token>' "
+    "(an administrator creates one with 'rahat key create ORG')."
+)
+#: Detail of the 401 answering a request with an unknown or revoked API key.
+UNKNOWN_KEY = "Unknown or revoked API key: ask an administrator for a new one."
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header value, or ``None``."""
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        return None
+    return token
+
 
 def authenticate(session: Session, token: str) -> Principal | None:
     """Return the principal owning ``token``, or ``None`` if it is unknown or revoked."""
@@ -111,18 +128,13 @@ def current_principal(
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "Missing API key: send it as 'Authorization: Bearer <token>' "
-            "(an administrator creates one with 'rahat key create ORG').",
-            headers={"WWW-Authenticate": "Bearer"},
+            status.HTTP_401_UNAUTHORIZED, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"}
         )
     request.state.key_prefix = presented_prefix(credentials.credentials)
     principal = authenticate(session, credentials.credentials)
     if principal is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "Unknown or revoked API key: ask an administrator for a new one.",
-            headers={"WWW-Authenticate": "Bearer"},
+            status.HTTP_401_UNAUTHORIZED, UNKNOWN_KEY, headers={"WWW-Authenticate": "Bearer"}
         )
     request.state.principal = principal
     return principal

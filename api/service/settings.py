@@ -47,7 +47,9 @@ class Settings(BaseSettings):
     workers
         Size of the worker pool that executes scenario runs inside the server process.
     registry_path
-        Household registry the runs use (default: the ``rahat demo`` registry).
+        Household registry the runs use, ``RAHAT_REGISTRY_PATH`` (default: the registry
+        ``rahat demo`` builds in the cache). ``/healthz`` and the start-up log name it (file
+        name only); when it does not exist ``POST /runs`` answers 503.
     scenarios_dir
         Folder of named scenario files that ``POST /runs`` may refer to.
     guard_scope
@@ -59,6 +61,21 @@ class Settings(BaseSettings):
         The guard compares a new run only with runs finished within this many days.
     max_runs_per_hour
         Runs an organisation may start per hour (admins exempt; 0 switches the limit off).
+    max_json_bytes
+        Largest request body accepted other than a hazard upload (JSON bodies); larger ones
+        are refused with 413 without being read (see :mod:`.limits`).
+    header_timeout
+        Seconds a client has, from its first byte (or from connecting), to send a request's
+        line and headers (``rahat serve``); then the connection is closed (408).
+    body_timeout
+        Seconds ``rahat serve`` waits for the next piece of a request body before closing the
+        connection.
+    keep_alive_timeout
+        Seconds ``rahat serve`` keeps an idle connection open between requests.
+    max_header_bytes
+        Largest request line and headers ``rahat serve`` accepts (431 beyond).
+    max_connections
+        Connections and requests ``rahat serve`` serves at once (503 beyond).
     """
 
     model_config = SettingsConfigDict(env_prefix="RAHAT_", extra="ignore")
@@ -75,6 +92,12 @@ class Settings(BaseSettings):
     guard_window_runs: int = Field(default=200, ge=1)
     guard_window_days: int = Field(default=30, ge=1)
     max_runs_per_hour: int = Field(default=30, ge=0)
+    max_json_bytes: int = Field(default=1024 * 1024, gt=0)
+    header_timeout: float = Field(default=10.0, gt=0)
+    body_timeout: float = Field(default=30.0, gt=0)
+    keep_alive_timeout: int = Field(default=30, ge=1)
+    max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_connections: int = Field(default=1000, ge=1)
 
     @model_validator(mode="after")
     def _fill_database_url(self) -> Settings:

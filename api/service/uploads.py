@@ -9,11 +9,18 @@ from fastapi import HTTPException, Request
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
+from rahat.api.service.limits import allow_body
 from rahat.api.service.storage import AtomicUpload, safe_filename
 from rahat.geo.errors import TooLargeError
 
 #: Largest accepted size of one non-file form field.
 MAX_FIELD_BYTES = 16 * 1024
+#: Largest accepted size of all non-file form fields together.
+MAX_FORM_BYTES = 64 * 1024
+#: Most parts (fields and the file) a multipart request may have.
+MAX_PARTS = 32
+#: Largest accepted size of the headers of one part.
+MAX_PART_HEADER_BYTES = 8 * 1024
 #: Allowance for multipart framing and form fields on top of the file size cap.
 FRAMING_BYTES = 256 * 1024
 
@@ -45,16 +52,32 @@ class _Collector:
         self._field: bytes = b""
         self._buffer = bytearray()
         self._to_file = False
+        self._parts = 0
+        self._header_bytes = 0
+        self._form_bytes = 0
 
     def on_part_begin(self) -> None:
+        self._parts += 1
+        if self._parts > MAX_PARTS:
+            raise TooLargeError(f"the form has more than {MAX_PARTS} parts")
         self._headers = {}
         self._buffer = bytearray()
         self._to_file = False
+        self._header_bytes = 0
+
+    def _count_header(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > MAX_PART_HEADER_BYTES:
+            raise TooLargeError(
+                f"the headers of a form part are longer than {MAX_PART_HEADER_BYTES:,} bytes"
+            )
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         self._name += data[start:end]
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self._count_header(end - start)
         self._value += data[start:end]
 
     def on_header_end(self) -> None:
@@ -88,6 +111,11 @@ class _Collector:
             assert self.result.file is not None
             self.result.file.write(data[start:end])
             return
+        self._form_bytes += end - start
+        if self._form_bytes > MAX_FORM_BYTES:
+            raise TooLargeError(
+                f"the form fields are longer than {MAX_FORM_BYTES:,} bytes together"
+            )
         self._buffer += data[start:end]
         if len(self._buffer) > MAX_FIELD_BYTES:
             raise _bad_request(
@@ -130,7 +158,9 @@ async def receive_upload(
     fastapi.HTTPException
         415 if the body is not multipart, 422 for malformed or missing parts.
     rahat.geo.errors.TooLargeError
-        If the file (or the declared body) is larger than allowed.
+        If the file, the declared or received body (the file cap plus
+        :data:`FRAMING_BYTES`), the form fields together (:data:`MAX_FORM_BYTES`), the number
+        of parts (:data:`MAX_PARTS`) or a part's headers are larger than allowed.
     """
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or not params.get(b"boundary"):
@@ -139,8 +169,10 @@ async def receive_upload(
             "Send the hazard as 'multipart/form-data' with the file in the part "
             f"'{file_field}' (for example: curl -F {file_field}=@flood.tif).",
         )
+    total_cap = max_bytes + FRAMING_BYTES
+    allow_body(request.scope, total_cap)  # the body limit of the request (see .limits)
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes + FRAMING_BYTES:
+    if declared is not None and declared.isdigit() and int(declared) > total_cap:
         raise TooLargeError(
             f"the request declares {int(declared):,} bytes, more than the upload limit of "
             f"{max_bytes:,} bytes; send a smaller file or ask the operators to raise "
@@ -159,8 +191,16 @@ async def receive_upload(
             "on_headers_finished": collector.on_headers_finished,
         },
     )
+    total = 0
     try:
         async for chunk in request.stream():
+            total += len(chunk)
+            if total > total_cap:
+                raise TooLargeError(
+                    f"the request is longer than {total_cap:,} bytes (the upload limit of "
+                    f"{max_bytes:,} bytes and {FRAMING_BYTES:,} for the form); send a smaller "
+                    "file or ask the operators to raise RAHAT_MAX_UPLOAD_BYTES"
+                )
             if chunk:
                 parser.write(chunk)
         parser.finalize()

@@ -2,16 +2,31 @@
 
 A household is **considered** when it is eligible, *exposed* (hazard class at least 1 on any of
 the scenario's hazard layers) or in a notified unit. With no hazard layer at all, the households
-of the notified units count as exposed. Rows are in rank order (eligible households, rank 1
-first), then the other considered households by household id.
+of the notified units count as exposed.
 
 Columns: ``household_id``, ``rank`` (1-based among eligible, NA otherwise), ``selected``,
 ``eligible``, ``exposed``, ``bottom40`` (PMT at or below the registry-wide 40th percentile),
 ``score`` and ``score_<component>`` (priority.py), ``benefit`` (entitlement, 0 if not
-eligible), ``amount`` (paid: benefit if selected), ``reasons`` (``rule:pass|fail`` joined by
-``;``), ``province``, ``district``, ``tehsil`` (and ``district_pcode``, ``tehsil_pcode`` where
-the registry has them), ``pmt_score``, ``household_size``, ``lon``, ``lat``, and per hazard layer
-``<layer>_intensity`` (layer dtype) and ``<layer>_class`` (label).
+eligible), ``amount`` (paid: benefit if selected), ``decision`` (the final decision, one of
+:data:`DECISIONS`), ``reasons`` (``rule:pass|fail`` joined by ``;``, then the cause of the
+decision), ``province``, ``district``, ``tehsil`` (and ``district_pcode``, ``tehsil_pcode``
+where the registry has them), ``pmt_score``, ``household_size``, ``lon``, ``lat``, and per
+hazard layer ``<layer>_intensity`` (layer dtype) and ``<layer>_class`` (label).
+
+The cause that ends ``reasons`` is one of
+
+- ``selected: within the budget`` or ``selected: within the quota``;
+- ``budget: cut at rank 1203 (score 0.412 < 0.415 at the cut)``: eligible, ranked after the
+  last household the budget pays for (``=`` when the score ties the cut and the keyed hash
+  ranked it later);
+- ``quota PK703: full``: eligible, but the quota of its unit (P-code, else name) was used up
+  by higher-ranked households of that unit;
+- ``pmt<=32: fail (41.2)``: not eligible; the failing rule with the household's value (every
+  failing hazard or livelihood rule when the household is not affected, else the first
+  failing gate in rule order).
+
+Rows are in rank order (eligible households, rank 1 first), then the other considered
+households by household id; neither depends on the order of the registry's rows.
 """
 
 from __future__ import annotations
@@ -53,9 +68,12 @@ CASELOAD_FIELDS: tuple[str, ...] = (
     *(f"score_{name}" for name in COMPONENTS),
     "benefit",
     "amount",
+    "decision",
     "reasons",
     *REGISTRY_FIELDS,
 )
+#: Values of the ``decision`` column, in category order.
+DECISIONS: tuple[str, ...] = ("selected", "cut_budget", "cut_quota", "not_eligible")
 #: Suffixes of the per-hazard-layer columns, ``<layer>_intensity`` and ``<layer>_class``.
 LAYER_FIELD_SUFFIXES: tuple[str, ...] = ("_intensity", "_class")
 
@@ -132,6 +150,13 @@ class Caseload:
         The registry evaluated (for the manifest's snapshot hash).
     build_frame
         Function building :attr:`frame` (called once, on first access).
+    registry_rejected
+        Rows of the registry file that failed validation (``None``: not read from a file).
+    warnings
+        Warnings of the readers (hazard layers, registry), recorded in the manifest.
+    location_mismatches
+        Households whose recorded district differs from the district at their location
+        (``None``: not checked).
     """
 
     scenario: Scenario
@@ -140,6 +165,9 @@ class Caseload:
     messages: list[str]
     hazard_sha256: dict[str, str]
     registry: Registry | None = field(default=None, repr=False)
+    registry_rejected: int | None = None
+    warnings: tuple[str, ...] = ()
+    location_mismatches: int | None = None
     build_frame: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
     _manifest: dict[str, Any] | None = field(default=None, repr=False)
@@ -200,8 +228,11 @@ class Caseload:
         blocks.append(total)
         for level in levels:
             keys = list(LEVEL_COLUMNS[level])
-            g = base.groupby(keys, observed=True, sort=True, dropna=False)[counts].sum()
-            g = g[g[counts].to_numpy().sum(axis=1) > 0].reset_index()
+            g = base.groupby(keys, observed=True, sort=False, dropna=False)[counts].sum()
+            g = g.reset_index()  # every unit with a considered household (notified: even at 0)
+            for k in keys:  # by name, not by category code: independent of the row order
+                g[k] = g[k].astype(object).where(g[k].notna(), None)
+            g = g.sort_values(keys, na_position="last", kind="stable", ignore_index=True)
             if level in pcode_of and pcode_of[level] in f.columns:
                 codes = (
                     pd.DataFrame({k: f[k] for k in keys})
@@ -250,7 +281,18 @@ class Caseload:
 
     @property
     def manifest(self) -> dict[str, Any]:
-        """Return the provenance record: input hashes, Rahat version, seed (no timestamps)."""
+        """Return the provenance record: input hashes, Rahat version, seed (no timestamps).
+
+        Besides the hashes it records the registry rows rejected by validation, the households
+        whose recorded district differs from their location, and the readers' warnings.
+        """
+        base = self._base_manifest()
+        registry = dict(base["registry"])
+        registry["rejected_rows"] = self.registry_rejected
+        registry["location_mismatches"] = self.location_mismatches
+        return {**base, "registry": registry, "warnings": list(self.warnings)}
+
+    def _base_manifest(self) -> dict[str, Any]:
         if self._manifest is None:
             registry = self.registry
             self._manifest = {

@@ -3,7 +3,8 @@
 Everything is vectorised over households (NumPy arrays, categorical codes); nothing is read from
 disk except the scenario's small assisted-households lists (cached by file stamp), so
 re-evaluating a variant of a scenario on a cached exposure costs only the arithmetic.
-Determinism: the same scenario and exposure give the same frame, row order and values.
+Determinism: the same scenario and exposure give the same frame, row order and values; the rows
+are ordered by rank, then by household id, never by the registry's row order.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import pandas as pd
 from rahat.engine.exposure import Exposure
 from rahat.engine.targeting.benefit import benefits, fixed_amount
 from rahat.engine.targeting.budget import allocate
-from rahat.engine.targeting.caseload import REGISTRY_FIELDS, Caseload
-from rahat.engine.targeting.explain import explain
+from rahat.engine.targeting.caseload import DECISIONS, REGISTRY_FIELDS, Caseload
+from rahat.engine.targeting.explain import Coded, explain, failure_causes, join_codes
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.priority import COMPONENTS, components, score
 from rahat.engine.targeting.ranking import keyed_hash, rank_order
@@ -57,8 +58,22 @@ def _exposed(scenario: Scenario, exposure: Exposure, rules: RuleSet) -> np.ndarr
     return np.zeros(n, dtype=bool)
 
 
-def _reasons(rules: RuleSet, idx: np.ndarray) -> Any:
-    """Return the reasons string of each household at ``idx`` (built once per combination)."""
+def _reasons(rules: RuleSet, idx: np.ndarray, causes: Coded | None = None) -> Any:
+    """Return the reasons string of each household at ``idx`` (built once per combination).
+
+    ``causes`` (coded text per household, optional) is appended after a ``;``: the cause of the
+    household's final decision. Categories are sorted by value.
+    """
+    if causes is not None:
+        combos = _reasons(rules, idx)
+        combo_codes = np.asarray(combos.codes, dtype=np.int64)
+        codes, texts = join_codes((combo_codes, list(combos.categories)), causes, ";")
+        order = sorted(range(len(texts)), key=texts.__getitem__)
+        sorted_code = np.empty(len(order), dtype=np.int64)
+        sorted_code[order] = np.arange(len(order))
+        return pd.Categorical.from_codes(
+            sorted_code[codes], categories=pd.Index([texts[i] for i in order], dtype=object)
+        )
     if not rules.rules:
         return pd.Categorical(np.full(len(idx), "", dtype=object))
     bits = np.zeros(len(idx), dtype=np.int64)
@@ -98,6 +113,56 @@ def _quota_shares(scenario: Scenario, exposure: Exposure) -> tuple[Any, np.ndarr
         if hit.any():
             shares[hit] += share / hit.sum()
     return units, shares
+
+
+def _score_vs_cut(value: float, cut: float) -> str:
+    """Return ``score 0.412 < 0.415 at the cut`` with enough decimals to tell them apart."""
+    if value >= cut:
+        return f"score {value:.3f} = {cut:.3f} at the cut, ranked after it by the keyed hash"
+    for decimals in range(3, 18):
+        a, b = f"{value:.{decimals}f}", f"{cut:.{decimals}f}"
+        if a != b:
+            break
+    return f"score {a} < {b} at the cut"
+
+
+def _causes(
+    decision: np.ndarray,
+    rank: np.ndarray,
+    scores: np.ndarray,
+    cut_score: float | None,
+    quota_unit: np.ndarray,
+    unit_labels: list[str],
+    with_quotas: bool,
+    not_eligible: Coded,
+) -> Coded:
+    """Return the cause of each household's decision (caseload module docstring), coded.
+
+    ``decision`` holds codes into :data:`DECISIONS`; ``quota_unit`` the quota unit of each
+    household (index into ``unit_labels``); ``not_eligible`` the causes of the households whose
+    decision is ``not_eligible``, in their order.
+    """
+    codes = np.zeros(len(decision), dtype=np.int64)
+    within = "the quota" if with_quotas else "the budget"
+    texts = [f"selected: within {within}"]  # code 0
+    quota = np.flatnonzero(decision == 2)
+    codes[quota] = quota_unit[quota] + len(texts)
+    texts.extend(f"quota {label}: full" for label in unit_labels)
+    outside = np.flatnonzero(decision == 3)
+    codes[outside] = not_eligible[0] + len(texts)
+    texts.extend(not_eligible[1])
+    budget = np.flatnonzero(decision == 1)
+    codes[budget] = np.arange(len(budget)) + len(texts)
+    if cut_score is None:
+        texts.extend(
+            f"budget: cut at rank {rank[i]} (the budget pays for no household)" for i in budget
+        )
+    else:
+        texts.extend(
+            f"budget: cut at rank {rank[i]} ({_score_vs_cut(float(scores[i]), cut_score)})"
+            for i in budget
+        )
+    return codes, texts
 
 
 def _column(exposure: Exposure, name: str, rows: np.ndarray) -> Any:
@@ -164,6 +229,22 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
     rank[ranked] = np.arange(1, len(ranked) + 1)
     selected = np.zeros(len(idx), dtype=bool)
     selected[ranked] = alloc.selected
+    # Final decision per considered household: codes into DECISIONS.
+    decision = np.full(len(idx), DECISIONS.index("not_eligible"), dtype=np.int8)
+    decision[ranked] = np.where(
+        alloc.selected,
+        DECISIONS.index("selected"),
+        DECISIONS.index("cut_budget" if units is None else "cut_quota"),
+    )
+    quota_unit = np.zeros(len(idx), dtype=np.int64)  # index into unit_labels
+    quota_unit[ranked] = np.where(unit_codes >= 0, unit_codes, n_units)
+    if units is not None:
+        unit_labels = [
+            str(code) if code is not None else str(name)
+            for name, code in zip(units.names, units.pcodes, strict=True)
+        ] + ["(unknown unit)"]
+    else:
+        unit_labels = ["(all)", "(unknown unit)"]
     amount = np.where(selected, entitled, 0).astype(np.int64)
     exposed_c = exposed[idx]
     bottom40_c = registry.array("pmt_score")[idx] <= bottom40_bound(exposure)
@@ -182,12 +263,29 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
         scores=scores,
         n_quota_units=len(quotas),
     )
+    totals["cut"]["cut_by_budget"] = int((decision == DECISIONS.index("cut_budget")).sum())
+    totals["cut"]["cut_by_quota"] = int((decision == DECISIONS.index("cut_quota")).sum())
+    totals["cut"]["quota_units_full"] = len(
+        np.unique(quota_unit[decision == DECISIONS.index("cut_quota")])
+    )
     messages = explain(scenario, exposure, rules, totals, quotas)
 
     def build_frame() -> pd.DataFrame:
-        # Eligible households in rank order, then the others in registry order.
-        row = np.concatenate([ranked, np.flatnonzero(~eligible_c)])
+        # Eligible households in rank order, then the others by household id.
+        others = np.flatnonzero(~eligible_c)
+        others = others[np.argsort(hid[idx[others]], kind="stable")]
+        row = np.concatenate([ranked, others])
         rows = idx[row]
+        causes = _causes(
+            decision[row],
+            rank[row],
+            scores[row],
+            totals["cut"]["score_at_cut"],
+            quota_unit[row],
+            unit_labels,
+            units is not None,
+            failure_causes(scenario, exposure, rules, idx[others]),
+        )
         data: dict[str, Any] = {
             "household_id": hid[rows],
             "rank": pd.array(rank[row], dtype="Int64"),
@@ -202,7 +300,10 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
             data[f"score_{name}"] = parts[name][row]
         data["benefit"] = entitled[row]
         data["amount"] = amount[row]
-        data["reasons"] = _reasons(rules, rows)
+        data["decision"] = pd.Categorical.from_codes(
+            decision[row], categories=pd.Index(list(DECISIONS))
+        )
+        data["reasons"] = _reasons(rules, rows, causes)
         for name in REGISTRY_FIELDS:
             if name in registry.frame.columns:
                 data[name] = _column(exposure, name, rows)

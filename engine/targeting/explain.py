@@ -6,6 +6,9 @@ that would admit some (``"0 households: the footprint covers no registered house
 PMT <= 32; 12,345 would qualify at PMT <= 40"``). Other messages flag a budget that reaches few
 eligible households, much unspent money, units with eligible households but no quota, and
 notified units absent from the registry.
+
+:func:`failure_causes` says, for each household that is not eligible, which rule failed and with
+what value (``pmt<=32: fail (41.2)``), for the ``reasons`` column of the caseload.
 """
 
 from __future__ import annotations
@@ -170,3 +173,164 @@ def explain(
                 f"notified {notified.level}(s) with no registered household: {', '.join(missing)}"
             )
     return out
+
+
+#: Text per element as (code per element, text per code): formats each distinct text once.
+Coded = tuple[np.ndarray, list[str]]
+
+
+def join_codes(a: Coded, b: Coded, sep: str) -> Coded:
+    """Join two coded text columns element by element.
+
+    Each distinct pair is formatted once: ``f"{a}{sep}{b}"``, or just ``b`` where ``a`` is
+    empty and ``a`` where ``b`` is.
+    """
+    (a_codes, a_texts), (b_codes, b_texts) = a, b
+    nb = max(len(b_texts), 1)
+    pair = np.asarray(a_codes, dtype=np.int64) * nb + np.asarray(b_codes, dtype=np.int64)
+    used, inverse = np.unique(pair, return_inverse=True)
+    texts = []
+    for u in used.tolist():
+        first, second = a_texts[u // nb], b_texts[u % nb]
+        texts.append(f"{first}{sep}{second}" if first and second else first or second)
+    return inverse.reshape(-1).astype(np.int64), texts
+
+
+def _constant(n: int, text: str) -> Coded:
+    return np.zeros(n, dtype=np.int64), [text]
+
+
+def _numbers(values: np.ndarray) -> Coded:
+    """Format numbers as the shortest text that reads back in their own dtype (NaN: no data)."""
+    values = np.asarray(values)
+    uniq, inverse = np.unique(values, return_inverse=True)
+    if values.dtype.kind == "f":
+        text = ["no data" if np.isnan(v) else np.format_float_positional(v, trim="-") for v in uniq]
+    else:
+        text = [str(v) for v in uniq]
+    return inverse.reshape(-1).astype(np.int64), text
+
+
+def _labels(codes: np.ndarray, labels: Any, missing: str) -> Coded:
+    """Return ``labels[code]`` per code, ``missing`` for codes outside the labels."""
+    table = [*map(str, labels), missing]
+    codes = np.asarray(codes, dtype=np.int64)
+    return np.where((codes >= 0) & (codes < len(table) - 1), codes, len(table) - 1), table
+
+
+def _category(exposure: Exposure, column: str, rows: np.ndarray) -> Coded:
+    frame = exposure.registry.frame
+    if column not in frame.columns:
+        return _constant(len(rows), "none")
+    col = frame[column]
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        col = col.astype("category")
+    return _labels(exposure.registry.array(column)[rows], col.cat.categories, "none")
+
+
+def _layer_values(exposure: Exposure, layer_name: str, by_class: bool, rows: np.ndarray) -> Coded:
+    layer = exposure.hazards[layer_name]
+    if by_class:
+        return _labels(layer.hazard_class[rows], layer.class_labels, "no data")
+    return _numbers(layer.intensity[rows])
+
+
+def _rule_values(
+    scenario: Scenario, exposure: Exposure, rule: RuleResult, rows: np.ndarray
+) -> Coded:
+    """Return the household values a rule tested, as text, for the households at ``rows``."""
+    e = scenario.eligibility
+    n = len(rows)
+    if rule.key == "hazard":
+        spec = e.hazard[rule.index]
+        return _layer_values(exposure, spec.layer, spec.min_class is not None, rows)
+    if rule.key == "livelihood":
+        lspec = e.livelihood[rule.index]
+        if lspec.seasons is not None and scenario.season not in lspec.seasons:
+            return _constant(n, f"season {scenario.season}")
+        who = _category(exposure, "livelihood", rows)
+        what = _layer_values(exposure, lspec.layer, lspec.min_class is not None, rows)
+        return join_codes(who, what, ", ")
+    if rule.key == "pmt":
+        return _numbers(exposure.registry.array("pmt_score")[rows])
+    if rule.key == "area_relative":
+        pmt = _numbers(exposure.registry.array("pmt_score")[rows])
+        return join_codes(_constant(n, "pmt"), pmt, " ")
+    if rule.key == "notified":
+        assert e.notified is not None
+        units = admin_units(exposure, e.notified.level)
+        return _labels(units.codes[rows], units.names, "no unit")
+    if rule.key == "dwelling":
+        return _category(exposure, "dwelling", rows)
+    if rule.key == "assisted":
+        return _constant(n, "on an assisted-households list")
+    if rule.key == "programmes":
+        return _category(exposure, "programmes", rows)
+    return _constant(n, "")
+
+
+def _failures(scenario: Scenario, exposure: Exposure, rule: RuleResult, rows: np.ndarray) -> Coded:
+    codes, values = _rule_values(scenario, exposure, rule, rows)
+    return codes, [f"{rule.label}: fail ({v})" if v else f"{rule.label}: fail" for v in values]
+
+
+def failure_causes(
+    scenario: Scenario, exposure: Exposure, rules: RuleSet, rows: np.ndarray
+) -> Coded:
+    """Return why each household at ``rows`` (registry positions) is not eligible.
+
+    A household that is not *affected* gets every hazard and livelihood rule it fails
+    (``depth>=0.3: fail (0.12)``, joined by `` and ``); an affected one the first gate it fails,
+    in rule order (``pmt<=32: fail (41.2)``). Values are the household's own, in the layer's or
+    column's dtype (``no data`` for NaN).
+
+    Parameters
+    ----------
+    scenario, exposure
+        What was evaluated.
+    rules
+        The evaluated rules.
+    rows
+        Positions in the registry of households that are not eligible.
+
+    Returns
+    -------
+    tuple
+        ``(codes, texts)``: the cause of household ``i`` is ``texts[codes[i]]``.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    codes = np.zeros(len(rows), dtype=np.int64)
+    texts = ["not eligible"]
+
+    def put(where: np.ndarray, coded: Coded) -> None:
+        codes[where] = coded[0] + len(texts)
+        texts.extend(coded[1])
+
+    unaffected = np.flatnonzero(~rules.affected[rows])
+    joined: Coded | None = None  # the failing hazard and livelihood rules, joined
+    for rule in rules.rules:
+        if not rule.affects or len(unaffected) == 0:
+            continue
+        failed = ~rule.passed[rows[unaffected]]
+        if not failed.any():
+            continue
+        mine = _failures(scenario, exposure, rule, rows[unaffected[failed]])
+        part = np.zeros(len(unaffected), dtype=np.int64), [""]
+        part[0][failed] = mine[0] + 1
+        part[1].extend(mine[1])
+        joined = part if joined is None else join_codes(joined, part, " and ")
+    if joined is not None:
+        put(unaffected, joined)
+    pending = rules.affected[rows].copy()
+    for rule in rules.rules:
+        if rule.affects:
+            continue
+        failed = np.flatnonzero(pending & ~rule.passed[rows])
+        if len(failed) == 0:
+            continue
+        put(failed, _failures(scenario, exposure, rule, rows[failed]))
+        pending[failed] = False
+    empty = [i for i, t in enumerate(texts) if not t]
+    if empty:
+        codes[np.isin(codes, empty)] = 0
+    return codes, texts

@@ -1,17 +1,18 @@
 """Write a caseload: Parquet, CSV, GeoPackage, HXL summary CSV, PNG map, manifest.
 
 Every file is written to a temporary name in the output folder and moved into place with
-``os.replace``, so a reader never sees half a file. For the same inputs the caseload files
-(Parquet, CSV, summary CSV, manifest) are byte-identical: fixed writer options, rows in rank
-order, no timestamps (the manifest has no ``created`` time; the GeoPackage's own timestamp is
-pinned with GDAL's ``OGR_CURRENT_DATE``; the PNG carries no date).
+``os.replace``, so a reader never sees half a file. For the same inputs every file is
+byte-identical: fixed writer options, rows in rank order then by household id, summary rows by
+unit name, no timestamps (the manifest has no ``created`` time; the GeoPackage's own timestamp
+is pinned with GDAL's ``OGR_CURRENT_DATE``; the PNG carries no date). The manifest, written
+last, records the sha256 of every other file, the map and the GeoPackage included.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -104,7 +105,11 @@ def _gpkg(frame: pd.DataFrame, tmp: Path) -> None:
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_outputs(
@@ -112,6 +117,7 @@ def write_outputs(
     out_dir: str | Path,
     *,
     formats: Iterable[str] = ("parquet", "csv", "gpkg", "summary", "map", "manifest"),
+    extra: Mapping[str, Path] | None = None,
 ) -> dict[str, Path]:
     """Write the caseload's files into ``out_dir``.
 
@@ -124,6 +130,9 @@ def write_outputs(
     formats
         Which outputs to write (keys of :data:`FILES`); the manifest is written last and records
         the sha256 of every other file written.
+    extra
+        Files already written for this run (e.g. ``rejects`` -> ``rejects.csv``), by name:
+        returned with the others and hashed in the manifest.
 
     Returns
     -------
@@ -154,8 +163,7 @@ def write_outputs(
         manifest: dict[str, Any] = dict(caseload.manifest)
         manifest["outputs"] = {
             name: {"file": path.name, "sha256": _sha256(path)}
-            for name, path in paths.items()
-            if name not in ("gpkg", "map")  # binary containers: not part of the identity check
+            for name, path in {**(extra or {}), **paths}.items()
         }
         text = json.dumps(manifest, indent=2, sort_keys=True, default=_json_default) + "\n"
 
@@ -163,7 +171,7 @@ def write_outputs(
             tmp.write_text(text, encoding="utf-8")
 
         paths["manifest"] = atomic_write(out / FILES["manifest"], write_manifest)
-    return paths
+    return {**(extra or {}), **paths}
 
 
 def _json_default(value: Any) -> Any:

@@ -22,7 +22,18 @@ is inactive: it fails for everyone and its label says so (``@kharif`` / ``off``)
 
 Area-relative rule ("bottom X % per tehsil"): within each unit, registered households are
 ordered by PMT score ascending, ties by the keyed hash (ranking.py); the first
-``ceil(n_unit * X / 100)`` pass. Households with no unit never pass.
+``ceil(n_unit * X / 100)`` pass.
+
+A household with no unit at the rule's level (the registry records no tehsil for it, as for
+every household of some districts) is ranked one level up instead: among all registered
+households of its district (for a tehsil rule) or of its province (for a district rule, and for
+a tehsil rule when the district is unknown too). Only households with no province never pass.
+When this fallback is used the rule's label says so (``bottom40%/tehsil(else district)`` in the
+reasons) and :attr:`RuleSet.warnings` names the units whose households were ranked one level up.
+
+A livelihood rule that is active but admits no household the hazard rules do not already admit
+changes nothing; :attr:`RuleSet.warnings` says so (the scenario loader refuses the cases that
+can be decided from the scenario alone).
 """
 
 from __future__ import annotations
@@ -73,11 +84,16 @@ class RuleResult:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """All rules of a scenario evaluated on an exposure."""
+    """All rules of a scenario evaluated on an exposure.
+
+    ``warnings`` are plain-language notes for the run's warnings: the admin-level fallback of
+    an area-relative rule, a livelihood rule that changes nothing.
+    """
 
     rules: tuple[RuleResult, ...]
     affected: np.ndarray
     eligible: np.ndarray
+    warnings: tuple[str, ...] = ()
 
     def gates(self) -> list[np.ndarray]:
         """Return the masks that all must pass: ``affected`` plus each gate rule."""
@@ -159,8 +175,64 @@ def _category_mask(exposure: Exposure, column: str, allowed: set[str]) -> np.nda
     return ok[exposure.registry.array(column)]
 
 
+#: The admin level a unit-relative rule falls back to for households with no unit.
+PARENT_LEVEL: dict[str, str] = {"tehsil": "district", "district": "province"}
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """Households ranked one level up by an area-relative rule (their unit is unknown)."""
+
+    level: str
+    parent: str
+    households: int
+    parents: tuple[str, ...]
+
+
+def bottom_percent_with_fallback(
+    exposure: Exposure, level: str, percent: float, seed: int
+) -> tuple[np.ndarray, list[Fallback]]:
+    """Return the area-relative mask with the next-level-up fallback, and the fallbacks used.
+
+    Households with a unit at ``level`` are ranked within it; those without one are ranked
+    among all households of their unit at the next level up (:data:`PARENT_LEVEL`), and so on.
+    """
+    mask = bottom_percent(exposure, level, percent, seed)
+    fallbacks: list[Fallback] = []
+    missing = admin_units(exposure, level).codes < 0
+    current = level
+    while missing.any() and current in PARENT_LEVEL:
+        parent = PARENT_LEVEL[current]
+        try:
+            parent_units = admin_units(exposure, parent)
+        except ScenarioError:
+            break
+        known = missing & (parent_units.codes >= 0)
+        if known.any():
+            upper = bottom_percent(exposure, parent, percent, seed)
+            mask[known] = upper[known]
+            codes = np.unique(parent_units.codes[known])
+            names = tuple(sorted(str(n) for n in parent_units.names[codes]))
+            fallbacks.append(Fallback(current, parent, int(known.sum()), names))
+        missing = missing & ~known
+        current = parent
+    return mask, fallbacks
+
+
+def _fallback_warning(rule_label: str, fb: Fallback) -> str:
+    return (
+        f"{fb.households:,} households have no {fb.level} in the registry; rule '{rule_label}' "
+        f"ranked them within their {fb.parent} instead ({len(fb.parents)} {fb.parent}(s): "
+        f"{', '.join(fb.parents)})"
+    )
+
+
 def bottom_percent(exposure: Exposure, level: str, percent: float, seed: int) -> np.ndarray:
-    """Return the area-relative mask: bottom ``percent`` % by PMT within each unit of ``level``."""
+    """Return the area-relative mask: bottom ``percent`` % by PMT within each unit of ``level``.
+
+    Households with no unit at ``level`` fail here; :func:`bottom_percent_with_fallback`
+    ranks them one level up.
+    """
     registry = exposure.registry
     units = admin_units(exposure, level)
 
@@ -266,12 +338,21 @@ def evaluate_rules(scenario: Scenario, exposure: Exposure) -> RuleSet:
         rules.append(RuleResult("livelihood", label, mask, affects=True, index=i))
         livelihood_masks.append(mask)
 
+    warnings: list[str] = []
     if hazard_masks:
         combine = np.logical_and if e.hazard_combine == "all" else np.logical_or
         affected = combine.reduce(hazard_masks)
+        by_hazard = affected.copy()
     else:
         affected = np.zeros(n, dtype=bool) if livelihood_masks else np.ones(n, dtype=bool)
-    for mask in livelihood_masks:
+        by_hazard = None
+    livelihood_rules = [r for r in rules if r.key == "livelihood"]
+    for rule_result, mask in zip(livelihood_rules, livelihood_masks, strict=True):
+        if by_hazard is not None and mask.any() and not (mask & ~by_hazard).any():
+            warnings.append(
+                f"livelihood rule '{rule_result.label}' changes nothing: all "
+                f"{int(mask.sum()):,} households it covers already pass the hazard rules"
+            )
         affected = affected | mask
 
     if e.pmt_cutoff is not None:
@@ -279,10 +360,14 @@ def evaluate_rules(scenario: Scenario, exposure: Exposure) -> RuleSet:
         rules.append(RuleResult("pmt", f"pmt<={_fmt(e.pmt_cutoff)}", at_most(pmt, e.pmt_cutoff)))
     if e.area_relative is not None:
         ar = e.area_relative
-        mask = bottom_percent(exposure, ar.level, ar.bottom_percent, scenario.seed)
-        rules.append(
-            RuleResult("area_relative", f"bottom{_fmt(ar.bottom_percent)}%/{ar.level}", mask)
+        mask, fallbacks = bottom_percent_with_fallback(
+            exposure, ar.level, ar.bottom_percent, scenario.seed
         )
+        label = f"bottom{_fmt(ar.bottom_percent)}%/{ar.level}"
+        if fallbacks:
+            label += "(else " + "/".join(fb.parent for fb in fallbacks) + ")"
+        rules.append(RuleResult("area_relative", label, mask))
+        warnings.extend(_fallback_warning(label, fb) for fb in fallbacks)
     if e.notified is not None:
         units = admin_units(exposure, e.notified.level)
         hit, _ = units.match(e.notified.units)
@@ -305,4 +390,4 @@ def evaluate_rules(scenario: Scenario, exposure: Exposure) -> RuleSet:
     for r in rules:
         if not r.affects:
             eligible &= r.passed
-    return RuleSet(tuple(rules), affected, eligible)
+    return RuleSet(tuple(rules), affected, eligible, tuple(warnings))

@@ -13,6 +13,8 @@ Shape (every block but ``name``, ``eligibility`` and ``benefit`` is optional)::
     registry: demo                  # informational; the CLI's --registry wins
     hazards:
       - {name: depth, path: "demo:flood_depth_sindh_2022", kind: flood_depth}
+      - {name: alerts, path: data/alerts.topojson, kind: generic, layer: watersheds,
+         crs: "EPSG:4326", intensity_field: Severity}
     eligibility:
       pmt_cutoff: 32                # pmt_score <= 32
       area_relative: {level: tehsil, bottom_percent: 40}
@@ -73,14 +75,24 @@ class _Strict(BaseModel):
 class HazardLayerSpec(_Strict):
     """One hazard layer the scenario reads.
 
-    ``path`` is absolute, relative to the scenario file, relative to the repository root, or
-    ``demo:NAME`` for a documented synthetic layer (:mod:`rahat.geo.demo_hazards`).
+    ``path`` is absolute, relative (see :func:`resolve_scenario_path`: the scenario file's
+    folder, then the repository root), or ``demo:NAME`` for a documented synthetic layer
+    (:mod:`rahat.geo.demo_hazards`). ``layer`` names the layer of a multi-layer vector file
+    (a TopoJSON object, a GeoPackage table); ``crs`` is the CRS of a file that states none
+    (TopoJSON never does), as ``EPSG:xxxx`` or WKT. Both go to
+    :func:`rahat.geo.hazards.read_hazard` unchanged.
     """
 
     name: str = Field(pattern=_NAME_PATTERN, description="Layer name used by the rules")
     path: str = Field(min_length=1)
     kind: str = Field(description="A rahat.geo.hazards.HazardKind value, e.g. flood_depth")
     intensity_field: str | None = None
+    layer: str | None = Field(
+        default=None, min_length=1, description="Layer of a multi-layer vector file"
+    )
+    crs: str | None = Field(
+        default=None, min_length=1, description="CRS of a file that has none (EPSG:xxxx, WKT)"
+    )
     units: str | None = None
     classes: dict[str, Any] | None = Field(
         default=None, description="Override of the kind's classes (labels, thresholds, ...)"
@@ -250,15 +262,8 @@ class Scenario(_Strict):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
 
     def resolve_path(self, path: str) -> Path:
-        """Resolve a file path from the scenario (absolute, scenario folder, then repo root)."""
-        p = Path(path).expanduser()
-        if p.is_absolute():
-            return p
-        if self._base_dir is not None and (self._base_dir / p).exists():
-            return self._base_dir / p
-        if (repo_root() / p).exists():
-            return repo_root() / p
-        return (self._base_dir or Path.cwd()) / p
+        """Resolve a file path from the scenario (:func:`resolve_scenario_path`)."""
+        return resolve_scenario_path(path, self._base_dir)
 
     def with_updates(self, updates: Mapping[str, Any]) -> Scenario:
         """Return a validated copy with dotted-path ``updates`` (``eligibility.pmt_cutoff``...).
@@ -271,6 +276,31 @@ class Scenario(_Strict):
         out = load_scenario(data)
         out._base_dir = self._base_dir
         return out
+
+
+def resolve_scenario_path(path: str, base_dir: Path | None) -> Path:
+    """Resolve a file path written in a scenario: the one rule of the CLI and the API.
+
+    1. An absolute path (``~`` expanded) is used as it is.
+    2. A relative path is looked up in ``base_dir``, the folder of the scenario file
+       (``scenarios/`` for the shipped ones, the server's scenarios folder for the API).
+    3. If it is not there, in the repository root, where ``data/`` lives, so that a shipped
+       scenario names ``data/hazard/...`` wherever it is run from.
+    4. If it is in neither, the path under ``base_dir`` is returned (the current folder when
+       the scenario comes from no file), so that the error names where it was expected.
+
+    ``demo:NAME`` layers never reach here (:func:`rahat.engine.pipeline.hazard_path`). The
+    API lets only scenario files of the server's own scenarios folder read files (an inline
+    scenario may not name server paths); it applies this rule when the run is created.
+    """
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p
+    if base_dir is not None and (base_dir / p).exists():
+        return base_dir / p
+    if (repo_root() / p).exists():
+        return repo_root() / p
+    return (base_dir or Path.cwd()) / p
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -389,6 +419,45 @@ def _check_class(
         )
 
 
+def _class_code(value: str | int, classes: Any) -> int | None:
+    if isinstance(value, int):
+        return value
+    labels = list(classes.labels)
+    return labels.index(value) if value in labels else None
+
+
+def _implies(rule: LivelihoodRule, hazard: HazardRule, classes: Any) -> bool:
+    """Whether every value passing ``rule``'s condition passes ``hazard``'s (same layer).
+
+    Decided from the rules and the layer's classes alone; ``False`` when not provable.
+    """
+    if hazard.max_intensity is not None:
+        return False
+    if hazard.min_class is not None:
+        c_h = _class_code(hazard.min_class, classes)
+        if c_h is None:
+            return False
+        if c_h <= 0:
+            return True  # every value with data passes class >= 0
+        if rule.min_class is not None:
+            c_l = _class_code(rule.min_class, classes)
+            return c_l is not None and c_l >= c_h
+        if rule.min_intensity is None or classes.descending:
+            return False
+        t = classes.thresholds[c_h - 1]
+        return rule.min_intensity >= t if classes.inclusive else rule.min_intensity > t
+    if hazard.min_intensity is None:
+        return False
+    if rule.min_intensity is not None:
+        return rule.min_intensity >= hazard.min_intensity
+    if rule.min_class is None or classes.descending:
+        return False
+    c_l = _class_code(rule.min_class, classes)
+    if c_l is None or c_l <= 0:
+        return False
+    return bool(classes.thresholds[c_l - 1] >= hazard.min_intensity)
+
+
 def _cross_checks(s: Scenario) -> list[str]:
     from rahat.geo.errors import InputError
     from rahat.geo.hazards.kinds import HazardKind
@@ -420,6 +489,13 @@ def _cross_checks(s: Scenario) -> list[str]:
             classes[layer.name] = _classification(layer)
         except InputError as exc:
             problems.append(f"hazards[{i}].classes: {exc.detail}")
+        if layer.crs is not None:
+            from rahat.geo.hazards.crs import parse_crs
+
+            try:
+                parse_crs(layer.crs)
+            except InputError as exc:
+                problems.append(f"hazards[{i}].crs: {exc.detail}")
 
     def need_layer(where: str, name: str | None) -> HazardLayerSpec | None:
         if name is None:
@@ -476,6 +552,19 @@ def _cross_checks(s: Scenario) -> list[str]:
                 f"{where}.seasons: the rule depends on the season but the scenario sets none; "
                 "add 'season: kharif' or 'season: rabi'"
             )
+        if llayer is not None and llayer.name in classes and e.hazard:
+            implied = [
+                _implies(rule_, h, classes[llayer.name]) if h.layer == rule_.layer else False
+                for h in e.hazard
+            ]
+            if all(implied) if e.hazard_combine == "all" else any(implied):
+                which = [f"eligibility.hazard[{j}]" for j, ok in enumerate(implied) if ok]
+                problems.append(
+                    f"{where}: changes nothing: every household it covers already passes "
+                    f"{' and '.join(which) if e.hazard_combine == 'all' else which[0]} on "
+                    f"layer '{rule_.layer}'; a livelihood rule must reach beyond the hazard "
+                    "rules (a lower threshold, or another layer), or be removed"
+                )
     if e.dwelling is not None and not e.dwelling:
         problems.append("eligibility.dwelling: empty list; no household could pass (omit it)")
     for i, programme in enumerate(e.exclude.programmes):

@@ -118,7 +118,9 @@ def reduce_time(
     Returns
     -------
     TimeReduction
-        ``values`` is float (NaN where a cell never had data); for durations it counts steps.
+        ``values`` keeps the steps' own dtype for ``"at"`` and ``"max"`` (a float32 layer stays
+        float32, so thresholds compare in its dtype as for a GeoTIFF; NaN where a cell never had
+        data); for durations it counts steps (float64, NaN where a cell never had data).
 
     Raises
     ------
@@ -137,7 +139,7 @@ def reduce_time(
             )
         i = int(np.argmin([abs((t - target).total_seconds()) for t in times]))
         note = "" if times[i] == target else f"nearest step {times[i].isoformat()} used"
-        return TimeReduction(read_step(i).astype(float), (times[i], times[i]), 1, note)
+        return TimeReduction(np.asarray(read_step(i)), (times[i], times[i]), 1, note)
     picked = [
         i
         for i, t in enumerate(times)
@@ -155,8 +157,8 @@ def reduce_time(
     for i in picked:
         step = read_step(i)
         if selection.mode == "max":
-            step = step.astype(float)
-            acc = step if acc is None else np.fmax(acc, step)
+            # in the steps' own dtype (never widened: a widened float32 0.7 is below 0.7)
+            acc = np.array(step, copy=True) if acc is None else np.fmax(acc, step)
         else:
             assert selection.threshold is not None
             thr: Any = step.dtype.type(selection.threshold) if step.dtype.kind == "f" else None

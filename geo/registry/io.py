@@ -89,32 +89,81 @@ def _geo_metadata(table: pa.Table) -> dict | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def _decode_wkb_points(column: pa.ChunkedArray, path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Decode a WKB point column to coordinate arrays without per-row Python objects."""
+#: WKB geometry type codes of a point with a Z and/or M ordinate (ISO and EWKB flags).
+_WKB_POINT_TYPES = {
+    1: 2,
+    1001: 3,
+    2001: 3,
+    3001: 4,
+    0x80000001: 3,
+    0x40000001: 3,
+    0xC0000001: 4,
+}
+#: Note added when points carried Z (or M) ordinates that Rahat drops.
+DROPPED_Z_NOTE = (
+    "the geometry column holds 3-D points (Z and/or M ordinates): Rahat uses lon/lat only "
+    "and dropped the extra ordinates"
+)
+_NOTES_KEY = b"rahat:notes"
+
+
+def _decode_wkb_points(column: pa.ChunkedArray, path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Decode a WKB point column to coordinate arrays without per-row Python objects.
+
+    2-D, 3-D (Z or M) and 4-D (ZM) little-endian points are accepted, in ISO or EWKB form;
+    only x and y are kept. Returns ``(x, y, dropped)``, ``dropped`` true when any point had
+    more than two ordinates.
+    """
     x_parts, y_parts = [], []
+    dropped = False
     for chunk in column.chunks:
         chunk = chunk.cast(pa.binary()) if chunk.type != pa.binary() else chunk
         offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)[
             chunk.offset : chunk.offset + len(chunk) + 1
         ]
-        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+        data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8) if len(chunk) else None
         lengths = np.diff(offsets)
-        if chunk.null_count or np.any(lengths != 21):
+        if chunk.null_count or np.any(lengths < 21):
             raise SchemaError(
-                "the geometry column must hold 2-D points only (21-byte WKB); "
-                "give lon/lat columns instead",
+                "the geometry column must hold points only (WKB); give lon/lat columns instead",
                 source=path,
             )
-        rows = data[offsets[0] : offsets[-1]].reshape(-1, 21)
-        if np.any(rows[:, 0] != 1) or np.any(rows[:, 1:5].view("<u4")[:, 0] != 1):
+        if data is None:
+            continue
+        head = data[offsets[:-1, None] + np.arange(21)]
+        if np.any(head[:, 0] != 1):
             raise SchemaError("the geometry column must hold little-endian WKB points", source=path)
-        x_parts.append(rows[:, 5:13].copy().view("<f8")[:, 0])
-        y_parts.append(rows[:, 13:21].copy().view("<f8")[:, 0])
+        kinds = head[:, 1:5].copy().view("<u4")[:, 0]
+        dims = np.zeros(len(kinds), dtype=np.int64)
+        for kind, ndim in _WKB_POINT_TYPES.items():
+            dims[kinds == kind] = ndim
+        if np.any(dims == 0) or np.any(lengths != 5 + 8 * dims):
+            raise SchemaError(
+                "the geometry column must hold points only (WKB Point, Point Z, Point M or "
+                "Point ZM); give lon/lat columns instead",
+                source=path,
+            )
+        dropped = dropped or bool(np.any(dims > 2))
+        x_parts.append(head[:, 5:13].copy().view("<f8")[:, 0])
+        y_parts.append(head[:, 13:21].copy().view("<f8")[:, 0])
     empty = np.empty(0, dtype=np.float64)
     return (
         np.concatenate(x_parts) if x_parts else empty,
         np.concatenate(y_parts) if y_parts else empty,
+        dropped,
     )
+
+
+def read_notes(table: pa.Table) -> tuple[str, ...]:
+    """Return the notes :func:`read_table` left on ``table`` (for example dropped Z values)."""
+    raw = (table.schema.metadata or {}).get(_NOTES_KEY)
+    return tuple(json.loads(raw)) if raw else ()
+
+
+def _with_note(table: pa.Table, note: str) -> pa.Table:
+    metadata = dict(table.schema.metadata or {})
+    metadata[_NOTES_KEY] = json.dumps([*read_notes(table), note]).encode()
+    return table.replace_schema_metadata(metadata)
 
 
 def _coordinates_from_geometry(table: pa.Table, path: Path) -> pa.Table:
@@ -137,11 +186,14 @@ def _coordinates_from_geometry(table: pa.Table, path: Path) -> pa.Table:
         combined = column.combine_chunks()
         lon = combined.field("x")
         lat = combined.field("y")
+        names = {combined.type.field(i).name for i in range(combined.type.num_fields)}
+        dropped = bool(names & {"z", "m"})
     else:
-        lon_np, lat_np = _decode_wkb_points(column, path)
+        lon_np, lat_np, dropped = _decode_wkb_points(column, path)
         lon, lat = pa.array(lon_np), pa.array(lat_np)
     table = table.drop_columns([_GEOMETRY])
-    return table.append_column("lon", lon).append_column("lat", lat)
+    table = table.append_column("lon", lon).append_column("lat", lat)
+    return _with_note(table, DROPPED_Z_NOTE) if dropped else table
 
 
 def _is_wgs84(crs: object) -> bool:

@@ -10,7 +10,9 @@ How it is calibrated (numbers in :mod:`rahat.geo.registry.synth_calibration`):
   allocated with largest-remainder rounding so the total is exact.
 * Every household lies strictly inside its real district polygon (rejection sampling with
   ``shapely.contains_xy``), denser around GeoNames settlements and the district centre.
-* Sindh households carry the OCHA COD-AB tehsil that contains them. Elsewhere there are no
+* Sindh households carry the OCHA COD-AB tehsil that contains them, always one of their own
+  district's: they are placed where the OSM district and its COD-AB tehsils overlap (Keamari,
+  which COD-AB predates, has no tehsils and its households none). Elsewhere there are no
   tehsil polygons: PBS tehsil names are assigned by angular sector around the district
   centre. These tehsils are **synthetic**; a district without matching names has none.
 * A welfare latent (province, census development indicators, urban, remoteness) maps to the
@@ -35,7 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rahat.geo.errors import InputError, TooLargeError
-from rahat.geo.paths import data_dir
+from rahat.geo.paths import reference_file
 from rahat.geo.registry import synth_calibration as cal
 from rahat.geo.registry.schema import (
     PROGRAMME_SEPARATOR,
@@ -87,6 +89,8 @@ class _District:
     development: float
     coastal: bool
     geometry: object
+    #: Sindh: the union of the district's own COD-AB tehsils; households lie in both polygons.
+    also_inside: object | None
     bounds: tuple[float, float, float, float]
     centre: tuple[float, float]
     #: Gaussian components: lon, lat, sigma_lon, sigma_lat (degrees) and weight (sums to 1 with
@@ -125,7 +129,7 @@ def _development_index(names: list[str], provinces: list[str]) -> np.ndarray:
     The index is the mean z-score of the 2023 census literacy rate, improved water share and
     flush toilet share (AJK and GB: documented assumptions).
     """
-    stats = json.loads((data_dir() / _STATISTICS_FILE).read_text())["districts"]
+    stats = json.loads(reference_file(_STATISTICS_FILE).read_text())["districts"]
     values = np.empty((len(names), 3))
     for i, (name, province) in enumerate(zip(names, provinces, strict=True)):
         dev = stats.get(name, {}).get("development")
@@ -178,7 +182,6 @@ def _plan() -> _Plan:
     tpcode_index = {p: i for i, p in enumerate(tehsil_pcodes)}
     teh_geoms = tehsils.geometry.to_numpy()
     shapely.prepare(teh_geoms)
-    teh_tree = shapely.STRtree(teh_geoms)
 
     t_lon = towns["lon"].to_numpy()
     t_lat = towns["lat"].to_numpy()
@@ -217,11 +220,15 @@ def _plan() -> _Plan:
         teh_pcodes = np.empty(0, np.int16)
         sector = np.empty(0, np.int16)
         pcode = pcodes[i]
-        if provs[i] == cal.SINDH:
-            hits = teh_tree.query(geom, predicate="intersects")
-            own = tehsils["district_pcode"].to_numpy()[hits] == pcode
-            hits = np.concatenate([hits[own], hits[~own]])
+        also_inside = None
+        if provs[i] == cal.SINDH and isinstance(pcode, str):
+            # Only the district's own COD-AB tehsils, so a household's tehsil always lies in
+            # its district; households are placed where the OSM district and those tehsils
+            # overlap (COD-AB and OSM lines differ by a few percent of the area).
+            hits = np.flatnonzero(tehsils["district_pcode"].to_numpy() == pcode)
             teh_geo = tuple(teh_geoms[hits])
+            also_inside = shapely.union_all(teh_geoms[hits])
+            shapely.prepare(also_inside)
             teh_codes = np.array(
                 [tehsil_index[n] for n in tehsils["tehsil"].to_numpy()[hits]], np.int16
             )
@@ -243,6 +250,7 @@ def _plan() -> _Plan:
                 development=float(development[i]),
                 coastal=names[i] in cal.COASTAL_DISTRICTS,
                 geometry=geom,
+                also_inside=also_inside,
                 bounds=(float(x0), float(y0), float(x1), float(y1)),
                 centre=(cx, cy),
                 comp_lon=comp_lon,
@@ -358,6 +366,8 @@ def _sample_points(d: _District, n: int, rng: np.random.Generator) -> tuple[np.n
         x[~gauss] = rng.uniform(x0, x1, nu)
         y[~gauss] = rng.uniform(y0, y1, nu)
         ok = shapely.contains_xy(d.geometry, x, y)
+        if d.also_inside is not None:
+            ok[ok] = shapely.contains_xy(d.also_inside, x[ok], y[ok])
         lon[pending[ok]] = x[ok]
         lat[pending[ok]] = y[ok]
         pending = pending[~ok]
@@ -386,7 +396,7 @@ def _assign_tehsils(
             tehsil[pending[hit]] = code
             tpcode[pending[hit]] = pcode
             pending = pending[~hit]
-        if len(pending):  # slivers between OSM and COD-AB boundaries: nearest tehsil
+        if len(pending):  # on a line between two of its tehsils: the nearest one
             points = shapely.points(lon[pending], lat[pending])
             dist = np.stack([shapely.distance(g, points) for g in d.tehsil_geoms])
             nearest = dist.argmin(axis=0)

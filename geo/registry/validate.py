@@ -19,7 +19,8 @@ import pyarrow.compute as pc
 
 from rahat.geo.errors import SchemaError
 from rahat.geo.files import atomic_write
-from rahat.geo.registry.io import read_table
+from rahat.geo.registry import plausibility as plausibility_checks
+from rahat.geo.registry.io import read_notes, read_table
 from rahat.geo.registry.model import Registry
 from rahat.geo.registry.schema import (
     COLUMNS,
@@ -30,12 +31,23 @@ from rahat.geo.registry.schema import (
 )
 
 _TRUE = ("true", "t", "yes", "y", "1")
+_UNIT_COLUMNS = ("province", "district", "tehsil", "district_pcode", "tehsil_pcode")
+
+#: Reason for a point outside Pakistan (its boundary plus a small buffer).
+OUTSIDE_COUNTRY = (
+    f"lon/lat: outside Pakistan (more than {plausibility_checks.COUNTRY_BUFFER_DEG:g} degree "
+    "beyond its border)"
+)
 _FALSE = ("false", "f", "no", "n", "0")
 
 
 @dataclass
 class _Checks:
-    """Collects (mask, reason) pairs; a row is rejected if any mask is true."""
+    """Collects (mask, reason) pairs; a row is rejected if any mask is true.
+
+    A mask is a boolean array over all rows, or the sorted positions of the rows it hits
+    (for reasons that name a value, of which there may be many, each hitting few rows).
+    """
 
     n: int
     items: list[tuple[np.ndarray, str]] = field(default_factory=list)
@@ -44,16 +56,27 @@ class _Checks:
         if mask.any():
             self.items.append((mask, reason))
 
+    def add_rows(self, rows: np.ndarray, reason: str) -> None:
+        if len(rows):
+            self.items.append((rows, reason))
+
+    def count(self, mask: np.ndarray) -> int:
+        return int(mask.sum()) if mask.dtype == bool else len(mask)
+
     def rejected(self) -> np.ndarray:
         out = np.zeros(self.n, dtype=bool)
         for mask, _ in self.items:
-            out |= mask
+            if mask.dtype == bool:
+                out |= mask
+            else:
+                out[mask] = True
         return out
 
     def reasons(self, rows: np.ndarray) -> np.ndarray:
         out = np.full(len(rows), "", dtype=object)
         for mask, reason in self.items:
-            hit = mask[rows]
+            # positions: every one is a rejected row, so it is in ``rows``
+            hit = np.flatnonzero(mask[rows]) if mask.dtype == bool else np.searchsorted(rows, mask)
             out[hit] = np.where(out[hit] == "", reason, out[hit] + "; " + reason)
         return out
 
@@ -75,6 +98,14 @@ class LoadReport:
         Rows in the input.
     ignored_columns
         Input columns that are not part of the registry schema.
+    flagged
+        Kept households worth a look, one row per household and flag: ``row``,
+        ``household_id`` (as given, text) and ``flag`` (for example a point that lies outside
+        the recorded district; see :mod:`rahat.geo.registry.plausibility`).
+    flag_counts
+        Number of kept households per flag.
+    notes
+        What reading the file changed (for example 3-D points reduced to lon/lat).
     """
 
     registry: Registry
@@ -82,6 +113,19 @@ class LoadReport:
     reason_counts: dict[str, int]
     total_rows: int
     ignored_columns: tuple[str, ...] = ()
+    flagged: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(
+            {"row": pd.Series(dtype="int64"), "household_id": [], "flag": []}
+        )
+    )
+    flag_counts: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+    def write_flags(self, path: str | Path) -> Path:
+        """Write the flagged (kept) households as CSV, atomically."""
+        path = Path(path)
+        atomic_write(path, lambda tmp: self.flagged.to_csv(tmp, index=False))
+        return path
 
     @property
     def n_valid(self) -> int:
@@ -191,7 +235,9 @@ def _check_numeric(spec: Column, column: pa.ChunkedArray, checks: _Checks) -> np
     return values
 
 
-def validate_table(table: pa.Table, source: str | None = None) -> LoadReport:
+def validate_table(
+    table: pa.Table, source: str | None = None, *, plausibility: bool = True
+) -> LoadReport:
     """Validate an Arrow table of households.
 
     Parameters
@@ -200,6 +246,10 @@ def validate_table(table: pa.Table, source: str | None = None) -> LoadReport:
         Raw table, for example from :func:`rahat.geo.registry.io.read_table`.
     source
         Name of the input, for messages.
+    plausibility
+        Also reject points outside Pakistan and admin units unknown to the gazetteer, and flag
+        points outside their recorded district (:mod:`rahat.geo.registry.plausibility`).
+        Switch off only for synthetic tables that use made-up units.
 
     Returns
     -------
@@ -258,16 +308,19 @@ def validate_table(table: pa.Table, source: str | None = None) -> LoadReport:
     ids = np.asarray(data["household_id"])
     duplicated = pd.Series(ids).duplicated(keep=False).to_numpy() & (ids >= 1)
     checks.add(duplicated, "household_id: duplicate (every row with this id is rejected)")
+    flags = _check_plausible(data, n, checks) if plausibility else []
 
     rejected = checks.rejected()
     keep = np.flatnonzero(~rejected)
     rows = np.flatnonzero(rejected)
     frame = _canonical_frame(data, keep, n)
-    raw_ids = table.column("household_id").take(pa.array(rows)).to_pandas().astype("string")
+    household_ids = table.column("household_id")
+    raw_ids = household_ids.take(pa.array(rows)).to_pandas().astype("string")
     rejects = pd.DataFrame(
         {"row": rows.astype(np.int64), "household_id": raw_ids, "reason": checks.reasons(rows)}
     )
-    counts = Counter({reason: int(mask.sum()) for mask, reason in checks.items})
+    counts = Counter({reason: checks.count(mask) for mask, reason in checks.items})
+    flagged, flag_counts = _flag_table(flags, rejected, household_ids)
     known = {c.name for c in COLUMNS}
     ignored = tuple(c for c in table.column_names if c not in known)
     return LoadReport(
@@ -276,7 +329,61 @@ def validate_table(table: pa.Table, source: str | None = None) -> LoadReport:
         reason_counts=dict(counts.most_common()),
         total_rows=n,
         ignored_columns=ignored,
+        flagged=flagged,
+        flag_counts=flag_counts,
+        notes=read_notes(table),
     )
+
+
+def _check_plausible(
+    data: dict[str, object], n: int, checks: _Checks
+) -> list[tuple[np.ndarray, str]]:
+    """Reject points outside Pakistan and unknown units; return flags for kept rows."""
+    units = plausibility_checks.check_units(
+        {k: v for k, v in data.items() if k in _UNIT_COLUMNS and isinstance(v, pd.Series)}, n
+    )
+    for rows, reason in units.rejects:
+        checks.add_rows(rows, reason)
+    lon = np.asarray(data["lon"], dtype=np.float64)
+    lat = np.asarray(data["lat"], dtype=np.float64)
+    usable = (np.abs(lon) <= 180.0) & (np.abs(lat) <= 90.0)  # NaN: reported as missing
+    lon = np.where(usable, lon, np.nan)
+    lat = np.where(usable, lat, np.nan)
+    outside, mismatch = plausibility_checks.locate(lon, lat, units.district)
+    if outside.any():
+        rows = np.flatnonzero(outside)
+        swapped = plausibility_checks.inside_country(lat[rows], lon[rows])
+        checks.add_rows(rows[~swapped], OUTSIDE_COUNTRY)
+        checks.add_rows(rows[swapped], OUTSIDE_COUNTRY + "; lon and lat swapped?")
+    flags = [(np.flatnonzero(mismatch), plausibility_checks.LOCATION_FLAG), *units.flags]
+    return [(rows, flag) for rows, flag in flags if len(rows)]
+
+
+def _flag_table(
+    flags: list[tuple[np.ndarray, str]], rejected: np.ndarray, household_ids: pa.ChunkedArray
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """One row per kept household and flag, plus counts per flag."""
+    parts = []
+    counts: dict[str, int] = {}
+    for rows, flag in flags:
+        kept = rows[~rejected[rows]]
+        if len(kept):
+            counts[flag] = len(kept)
+            parts.append((kept, flag))
+    rows = np.concatenate([r for r, _ in parts]) if parts else np.empty(0, dtype=np.int64)
+    labels = np.concatenate(
+        [np.full(len(r), f, dtype=object) for r, f in parts] or [np.empty(0, dtype=object)]
+    )
+    order = np.argsort(rows, kind="stable")
+    rows = rows[order].astype(np.int64)
+    table = pd.DataFrame(
+        {
+            "row": rows,
+            "household_id": household_ids.take(pa.array(rows)).to_pandas().astype("string"),
+            "flag": labels[order],
+        }
+    )
+    return table, dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 def _canonical_frame(data: dict[str, object], keep: np.ndarray, n: int) -> pd.DataFrame:

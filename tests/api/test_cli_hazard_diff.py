@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from conftest import make_settings, start_service
 from typer.testing import CliRunner
 
 from rahat.api.cli.main import app as cli
@@ -42,3 +44,32 @@ def test_diff_refuses_out_without_registry(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and "--registry" in result.output
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_api_diff_areas_for_readers_households_for_admins(live_diff: tuple) -> None:
+    service, old, new = live_diff
+    for who, with_households in (("agency", False), ("planner", False), ("admin", True)):
+        r = service.post(who, "/hazards/diff", json={"old": old, "new": new})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["area"] and (body["households"] is not None) == with_households
+    totals = body["households"]["totals"]
+    assert totals["old"] == totals["left"] + totals["stayed"]
+    assert service.post("ngo", "/hazards/diff", json={"old": old, "new": new}).status_code == 403
+    r = service.post("agency", "/hazards/diff", json={"old": old, "new": "nope"})
+    assert r.status_code == 404
+
+
+@pytest.fixture
+def live_diff(tmp_path: Path, registry_file: Path):
+    settings = make_settings(tmp_path, registry_path=registry_file)
+    for service in start_service(settings):
+        ids = []
+        for name in ("20220826_watch.geojson", "20220826_warning.geojson"):
+            with open(ALERTS / name, "rb") as fh:
+                r = service.post(
+                    "agency", "/hazards", files={"file": (name, fh)}, data={"kind": "flood_extent"}
+                )
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        yield service, ids[0], ids[1]

@@ -21,8 +21,9 @@ def valid_rows(n: int = 6) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "household_id": np.arange(1, n + 1, dtype=np.int64) * 7919,
-            "lon": rng.uniform(66.0, 70.0, n),
-            "lat": rng.uniform(24.0, 28.0, n),
+            # inside Dadu and Badin, the districts the rows record
+            "lon": np.tile([67.5276, 68.8410], n // 2) + rng.uniform(-0.01, 0.01, n),
+            "lat": np.tile([26.7514, 24.7707], n // 2) + rng.uniform(-0.01, 0.01, n),
             "province": ["Sindh"] * n,
             "district": ["Dadu", "Badin"] * (n // 2),
             "tehsil": ["Johi", None] * (n // 2),
@@ -222,3 +223,31 @@ def test_nullable_dates_with_gaps(tmp_path: Path) -> None:
     report = read_registry(write_csv(frame, tmp_path / "r.csv"))
     assert report.n_rejected == 0
     assert report.registry.frame["registered_on"].isna().sum() == 3
+
+
+@pytest.mark.parametrize("encoding", ["WKB", "geoarrow"])
+def test_3d_geoparquet_points_are_read_as_lon_lat(tmp_path: Path, encoding: str) -> None:
+    from rahat.geo.registry.io import DROPPED_Z_NOTE
+
+    frame = read_registry(write_csv(valid_rows(), tmp_path / "r.csv")).registry.frame
+    points = gpd.points_from_xy(frame["lon"], frame["lat"], z=np.arange(len(frame)) * 10.0)
+    path = tmp_path / "z.parquet"
+    gdf = gpd.GeoDataFrame(frame.drop(columns=["lon", "lat"]), geometry=points, crs=4326)
+    gdf.to_parquet(path, geometry_encoding=encoding)
+    report = read_registry(path)
+    pd.testing.assert_frame_equal(report.registry.frame, frame)
+    assert report.notes == (DROPPED_Z_NOTE,)
+    assert read_registry(write_registry(frame, tmp_path / "2d.parquet")).notes == ()
+
+
+def test_wkb_lines_are_still_refused(tmp_path: Path) -> None:
+    import shapely
+
+    frame = read_registry(write_csv(valid_rows(), tmp_path / "r.csv")).registry.frame
+    lines = shapely.linestrings(
+        [[(x, y), (x + 0.01, y)] for x, y in zip(frame["lon"], frame["lat"], strict=True)]
+    )
+    gdf = gpd.GeoDataFrame(frame.drop(columns=["lon", "lat"]), geometry=lines, crs=4326)
+    gdf.to_parquet(tmp_path / "lines.parquet")
+    with pytest.raises(SchemaError, match="points only"):
+        read_registry(tmp_path / "lines.parquet")

@@ -15,6 +15,7 @@ from rahat.api.service import audit
 from rahat.api.service.models import Hazard, new_id
 from rahat.api.service.problems import problem_docs
 from rahat.api.service.redact import redact_paths
+from rahat.api.service.scenarios import READ_OPTIONS_KEY, upload_read_options
 from rahat.api.service.schemas import MAX_OFFSET, HazardOut
 from rahat.api.service.security import ReaderPrincipal, SessionDep, UploaderPrincipal
 from rahat.api.service.settings import Settings
@@ -23,7 +24,7 @@ from rahat.geo.errors import InputError
 
 router = APIRouter(prefix="/hazards", tags=["hazards"])
 
-_FORM_FIELDS = ("name", "kind", "crs", "intensity_field")
+_FORM_FIELDS = ("name", "kind", "crs", "intensity_field", "layer")
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -46,6 +47,11 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "intensity_field": {
                             "type": "string",
                             "description": "Attribute holding the intensity (vector files).",
+                        },
+                        "layer": {
+                            "type": "string",
+                            "description": "Layer of a multi-layer vector file (TopoJSON "
+                            "object, GeoPackage table).",
                         },
                     },
                 }
@@ -96,6 +102,7 @@ def _validate(
         name=fields.get("name") or None,
         crs=fields.get("crs") or None,
         intensity_field=fields.get("intensity_field") or None,
+        layer=fields.get("layer") or None,
         sender=sender,
         registry_extent=registry_extent(settings.registry_path),
     )
@@ -144,6 +151,9 @@ async def upload_hazard(request: Request, principal: UploaderPrincipal) -> Hazar
         except InputError as exc:
             raise _named_after_upload(exc, temp_path, filename) from None
         info = _named_after_upload_json(_json_safe(info), temp_path, filename)
+        options = upload_read_options(received.fields)
+        if options:  # what the run must pass to read the file as it was validated
+            info[READ_OPTIONS_KEY] = options
         final_path = await run_in_threadpool(upload.commit)
     except BaseException:
         upload.abort()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,6 +28,8 @@ from rahat.api.service.maps import aggregate_map
 from rahat.api.service.models import Agreement, Hazard, Run
 from rahat.api.service.policy import grant_for, parse_list
 from rahat.api.service.problems import problem_docs
+from rahat.api.service.registry_status import require_registry
+from rahat.api.service.scenarios import prepare_scenario as _prepare_scenario
 from rahat.api.service.schemas import (
     MAX_OFFSET,
     CompareOut,
@@ -53,12 +53,11 @@ from rahat.api.service.security import (
     active_agreement,
 )
 from rahat.api.service.settings import Settings
-from rahat.geo.errors import NotFoundError, ScenarioError
+from rahat.geo.errors import NotFoundError
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 RunId = Annotated[str, PathParam(max_length=64, description="Run id from POST /runs.")]
-_SCENARIO_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.(ya?ml|json)$")
 
 
 def _settings(request: Request) -> Settings:
@@ -69,95 +68,6 @@ def _settings(request: Request) -> Settings:
 def _jobs(request: Request) -> JobManager:
     jobs: JobManager = request.app.state.jobs
     return jobs
-
-
-def _read_named_scenario(settings: Settings, name: str) -> dict[str, Any]:
-    if not _SCENARIO_NAME.match(name):
-        raise ScenarioError(
-            "scenario_name must be a plain file name ending in .yaml, .yml or .json (no folders)",
-            source=name,
-        )
-    path = settings.scenarios_dir / name
-    if not path.is_file():
-        available = sorted(
-            p.name for p in settings.scenarios_dir.glob("*") if _SCENARIO_NAME.match(p.name)
-        )
-        raise ScenarioError(
-            f"no such scenario in the server's scenarios folder; available: "
-            f"{', '.join(available) or 'none'}",
-            source=name,
-        )
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        data = json.loads(text)
-    else:
-        import yaml
-
-        data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise ScenarioError("the scenario file must hold a mapping of settings", source=name)
-    return data
-
-
-def _absolutise(path: str, base: Path) -> str:
-    from rahat.engine.pipeline import DEMO_PREFIX
-
-    if path.startswith(DEMO_PREFIX) or Path(path).expanduser().is_absolute():
-        return path
-    return str((base / path).resolve())
-
-
-def _prepare_scenario(settings: Settings, body: RunCreate, hazard_keys: set[str]) -> dict[str, Any]:
-    """Return the scenario to store, validated, with no way to read arbitrary server files.
-
-    A named scenario (a server file) keeps its file paths, made absolute against the
-    scenarios folder. An inline one may only use uploaded hazards (by key) or ``demo:``
-    layers, and no assisted-household lists.
-    """
-    from rahat.engine.pipeline import DEMO_PREFIX
-    from rahat.engine.targeting.scenario import load_scenario
-
-    if body.scenario_name is not None:
-        data = _read_named_scenario(settings, body.scenario_name)
-    else:
-        data = dict(body.scenario or {})
-    scenario = load_scenario(data)
-    layers = [layer.name for layer in scenario.hazards]
-    unknown = sorted(hazard_keys - set(layers))
-    if unknown:
-        raise ScenarioError(
-            f"hazard key(s) {unknown} match no layer of the scenario; its layers are: "
-            f"{', '.join(layers) or 'none'}"
-        )
-    raw_layers = [dict(layer) for layer in data.get("hazards") or []]
-    if body.scenario_name is not None:
-        base = settings.scenarios_dir
-        for layer in raw_layers:
-            layer["path"] = _absolutise(str(layer["path"]), base)
-        eligibility = dict(data.get("eligibility") or {})
-        exclude = dict(eligibility.get("exclude") or {})
-        if exclude.get("assisted_lists"):
-            exclude["assisted_lists"] = [
-                _absolutise(str(p), base) for p in exclude["assisted_lists"]
-            ]
-            data["eligibility"] = eligibility | {"exclude": exclude}
-    else:
-        for i, spec in enumerate(scenario.hazards):
-            if spec.name not in hazard_keys and not spec.path.startswith(DEMO_PREFIX):
-                raise ScenarioError(
-                    f"hazards[{i}].path: a scenario sent to the API cannot read files on the "
-                    f"server; upload the file with POST /hazards and pass its id in 'hazards' "
-                    f"under the key '{spec.name}', or use a '{DEMO_PREFIX}' layer"
-                )
-        if scenario.eligibility.exclude.assisted_lists:
-            raise ScenarioError(
-                "eligibility.exclude.assisted_lists: a scenario sent to the API cannot read "
-                "files on the server; put the scenario with its lists in the server's "
-                "scenarios folder"
-            )
-    if raw_layers:
-        data["hazards"] = raw_layers
-    return data
 
 
 def _resolve_hazards(session: Session, hazards: dict[str, str] | list[str]) -> dict[str, str]:
@@ -188,7 +98,7 @@ def _resolve_hazards(session: Session, hazards: dict[str, str] | list[str]) -> d
     status_code=202,
     response_model=RunOut,
     summary="Start a scenario run",
-    responses=problem_docs(401, 403, 422),
+    responses=problem_docs(400, 401, 403, 413, 422, 429, 503),
 )
 def create_run(
     body: RunCreate,
@@ -204,6 +114,7 @@ def create_run(
     check_run_rate(session, principal, _settings(request))
     hazards = _resolve_hazards(session, body.hazards)
     scenario = _prepare_scenario(_settings(request), body, set(hazards))
+    require_registry(request)  # 503 when the service has no registry (RAHAT_REGISTRY_PATH)
     run = Run(
         scenario=scenario,
         scenario_name=body.scenario_name,
@@ -249,7 +160,7 @@ def list_runs(
     "/compare",
     response_model=CompareOut,
     summary="Compare two runs",
-    responses=problem_docs(401, 403, 404, 409),
+    responses=problem_docs(400, 401, 403, 404, 409, 413, 422),
 )
 def compare_runs(
     body: CompareRequest, request: Request, session: SessionDep, principal: ReaderPrincipal
@@ -259,8 +170,6 @@ def compare_runs(
     Counts below the k-anonymity threshold are null for non-admins. No household rows.
     """
     audit.note(request, run_id=body.run_a, filter=body.model_dump())
-    if body.level == "tehsil":
-        raise HTTPException(422, "runs are compared by province or district, not by tehsil")
     dir_a = _figures_dir(session, principal, body.run_a, _settings(request))
     dir_b = _figures_dir(session, principal, body.run_b, _settings(request))
     k = None if principal.is_admin else _settings(request).k_anonymity
@@ -347,7 +256,7 @@ def get_map(
     "/{run_id}/publish",
     response_model=PublishOut,
     summary="Publish a run to the NGOs of data-sharing agreements",
-    responses=problem_docs(401, 403, 404, 409, 422),
+    responses=problem_docs(400, 401, 403, 404, 409, 413, 422),
 )
 def publish(
     run_id: RunId,

@@ -1,0 +1,61 @@
+"""Which household registry the service serves, told without disclosing server paths.
+
+``rahat serve`` runs scenarios on ``RAHAT_REGISTRY_PATH`` (default: the registry ``rahat demo``
+builds in the cache). :func:`registry_status` describes it cheaply (file name, whether it
+exists, households from the Parquet footer, no scan); :func:`require_registry` refuses a run
+with a 503 problem when there is none, instead of queueing a job that is bound to fail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import HTTPException, Request
+
+#: What to do when the service has no registry (shown in problems, ``/healthz`` and logs).
+NO_REGISTRY_HINT = (
+    "no registry: run `rahat demo` to build the demo registry, or set RAHAT_REGISTRY_PATH "
+    "to a registry file (for example one written by `rahat registry synth`), then restart "
+    "`rahat serve`"
+)
+
+
+@dataclass(frozen=True)
+class RegistryStatus:
+    """The served registry: its file name (never the full path), presence and households."""
+
+    name: str
+    exists: bool
+    households: int | None
+
+    def describe(self) -> str:
+        """One line for the start-up log (file name only)."""
+        if not self.exists:
+            return f"registry {self.name}: missing; {NO_REGISTRY_HINT}"
+        count = "unknown number of" if self.households is None else f"{self.households:,}"
+        return f"registry {self.name}: {count} households"
+
+
+def registry_status(path: Path) -> RegistryStatus:
+    """Describe the registry at ``path`` without reading its rows.
+
+    The household count comes from the Parquet footer; other formats (CSV, Feather) report
+    ``None`` rather than being read.
+    """
+    exists = path.is_file()
+    households: int | None = None
+    if exists and path.suffix.lower() in (".parquet", ".geoparquet"):
+        import pyarrow.parquet as pq
+
+        try:
+            households = int(pq.ParquetFile(path).metadata.num_rows)
+        except (OSError, ValueError):
+            households = None
+    return RegistryStatus(name=path.name, exists=exists, households=households)
+
+
+def require_registry(request: Request) -> None:
+    """Refuse with a 503 problem when the service's registry file does not exist."""
+    if not request.app.state.settings.registry_path.is_file():
+        raise HTTPException(503, NO_REGISTRY_HINT)
