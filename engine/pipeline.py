@@ -322,6 +322,7 @@ def run_scenario(
     report("evaluating the scenario", 0.7)
     caseload = evaluate(scenario, exposure)
     caseload.registry_rejected = loaded.rejected if loaded is not None else None
+    warnings += list(caseload.warnings)  # the rules' own (fallbacks, rules adding nobody)
     caseload.warnings = tuple(warnings)
     caseload.location_mismatches = mismatches
     report("writing outputs", 0.85)

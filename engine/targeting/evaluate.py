@@ -326,6 +326,7 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
         hazard_sha256={name: h.sha256 for name, h in exposure.hazards.items()},
         registry=registry,
         build_frame=build_frame,
+        warnings=tuple(rules.warnings),
     )
 
 

@@ -285,6 +285,7 @@ def test_bisp_notified_districts_without_tehsils_get_beneficiaries(registry_2k: 
     frame = caseload.frame
     rules = evaluate_rules(scenario, exposure)
     assert any("Kachhi (Bolan)" in w and "Musa Khel" in w for w in rules.warnings)
+    assert set(rules.warnings) <= set(caseload.warnings)  # they reach the run's manifest
     summary = caseload.summary()
     districts = summary[summary["level"] == "district"].set_index("district")
     for district in ("Kachhi (Bolan)", "Musa Khel"):
