@@ -13,7 +13,7 @@ those households, so partitions can be overlaid independently and concatenated.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -38,6 +38,18 @@ MAX_RASTER_BYTES = 2 * 1024**3
 #: Metres per degree of latitude on the WGS 84 ellipsoid's mean meridian (for radius in
 #: geographic CRSs: a radius is an approximate notion of location uncertainty).
 _METRES_PER_DEGREE = 111_320.0
+
+#: A location-uncertainty radius in metres: one for all households, or one per household.
+Radius = float | np.ndarray | None
+
+Reducer = Literal["max", "mean"]
+
+
+def _has_radius(radius_m: Radius) -> bool:
+    """Whether ``radius_m`` asks for any neighbourhood (some radius above 0)."""
+    if radius_m is None:
+        return False
+    return bool(np.any(np.asarray(radius_m, dtype=np.float64) > 0))
 
 
 class _Projector:
@@ -82,7 +94,7 @@ def _household_window(layer: HazardLayer, x: np.ndarray, y: np.ndarray) -> Windo
 
 
 def _radius_in_layer_units(
-    layer: HazardLayer, radius_m: float, lat: np.ndarray
+    layer: HazardLayer, radius_m: float | np.ndarray, lat: np.ndarray
 ) -> tuple[np.ndarray | float, np.ndarray | float]:
     """Convert a radius in metres to the layer CRS's x and y units."""
     if layer.crs.is_geographic:
@@ -98,8 +110,8 @@ def _sample_raster(
     x: np.ndarray,
     y: np.ndarray,
     lat: np.ndarray,
-    radius_m: float | None,
-    reducer: Literal["max", "mean"],
+    radius_m: Radius,
+    reducer: Reducer,
     max_raster_bytes: int,
 ) -> np.ndarray:
     grid = layer.grid
@@ -110,7 +122,7 @@ def _sample_raster(
     if window is None or len(x) == 0:
         return out
     nbytes = int(window.height) * int(window.width) * grid.dtype.itemsize
-    if radius_m:
+    if radius_m is not None and _has_radius(radius_m):
         # The radius needs neighbouring cells: read the households' window with a margin.
         rx, ry = _radius_in_layer_units(layer, radius_m, lat)
         grown = _grow(window, grid.shape, grid.res, rx, ry)
@@ -177,8 +189,8 @@ def sample_hazard(
     lon: np.ndarray,
     lat: np.ndarray,
     *,
-    radius_m: float | None = None,
-    reducer: Literal["max", "mean"] = "max",
+    radius_m: Radius = None,
+    reducer: Reducer = "max",
     max_raster_bytes: int = MAX_RASTER_BYTES,
     _projector: _Projector | None = None,
 ) -> HazardExposure:
@@ -192,7 +204,9 @@ def sample_hazard(
         Household coordinates, WGS 84.
     radius_m
         If given, take the maximum (or mean) of the cells within this radius of each household
-        instead of the cell it lies in (registry locations are often a village centre).
+        instead of the cell it lies in (registry locations are often a village centre): one
+        radius in metres, or one per household (0: the cell it lies in). Vector layers ignore
+        it (a household takes the footprint polygon it lies in).
     reducer
         ``max`` or ``mean`` for ``radius_m``.
     max_raster_bytes
@@ -235,9 +249,10 @@ def overlay(
     hazards: Sequence[HazardLayer] = (),
     zones: Sequence[ZoneLayer] = (),
     *,
-    radius_m: float | None = None,
-    reducer: Literal["max", "mean"] = "max",
+    radius_m: Radius = None,
+    reducer: Reducer = "max",
     max_raster_bytes: int = MAX_RASTER_BYTES,
+    sampling: Mapping[str, tuple[Radius, Reducer]] | None = None,
 ) -> Exposure:
     """Join every household to every hazard layer and zone layer.
 
@@ -251,6 +266,10 @@ def overlay(
         Zone layers (see :mod:`rahat.engine.zones`); names must be distinct.
     radius_m, reducer
         Location uncertainty for raster hazards, see :func:`sample_hazard`.
+    sampling
+        Per layer name, ``(radius_m, reducer)`` replacing ``radius_m`` and ``reducer`` for that
+        layer (a scenario's per-layer ``radius_m``/``reducer``, see
+        :func:`rahat.engine.pipeline.layer_sampling`).
     max_raster_bytes
         Streaming threshold for large rasters.
 
@@ -270,8 +289,8 @@ def overlay(
             layer,
             lon,
             lat,
-            radius_m=radius_m,
-            reducer=reducer,
+            radius_m=(sampling or {}).get(layer.name, (radius_m, reducer))[0],
+            reducer=(sampling or {}).get(layer.name, (radius_m, reducer))[1],
             max_raster_bytes=max_raster_bytes,
             _projector=projector,
         )

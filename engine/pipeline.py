@@ -29,11 +29,12 @@ import pandas as pd
 
 from rahat.engine.exposure import Exposure
 from rahat.engine.overlay import overlay, spatially_sorted
-from rahat.engine.zones import ZoneLayer, default_zone_layers
+from rahat.engine.zones import ZoneLayer, default_zone_layers, read_zone_layer
 from rahat.geo.errors import EmptyDataError
 from rahat.geo.registry.model import Registry
 
 if TYPE_CHECKING:
+    from rahat.engine.overlay import Radius, Reducer
     from rahat.engine.targeting.caseload import Caseload
     from rahat.engine.targeting.scenario import Scenario
     from rahat.geo.hazards import HazardLayer
@@ -188,6 +189,70 @@ def load_hazards(
     return layers
 
 
+#: Registry column with each household's GPS accuracy in metres (optional).
+ACCURACY_COLUMN = "location_accuracy_m"
+
+
+def layer_sampling(scenario: Scenario, registry: Registry) -> dict[str, tuple[Radius, Reducer]]:
+    """Return how each of the scenario's hazard layers is sampled: ``(radius_m, reducer)``.
+
+    The radius is the layer's ``radius_m``; when the registry has a ``location_accuracy_m``
+    column it is, per household, the larger of the two (an empty accuracy counts as 0), capped
+    at :data:`~rahat.engine.targeting.scenario.MAX_RADIUS_M`. Layers with radius 0 everywhere
+    are sampled at the cell each household lies in. Vector layers ignore the radius.
+    """
+    from rahat.engine.targeting.scenario import MAX_RADIUS_M
+
+    accuracy: np.ndarray | None = None
+    if ACCURACY_COLUMN in registry.frame.columns:
+        values = registry.array(ACCURACY_COLUMN).astype(np.float64)
+        accuracy = np.clip(np.nan_to_num(values, nan=0.0), 0.0, MAX_RADIUS_M)
+        if not (accuracy > 0).any():
+            accuracy = None
+    out: dict[str, tuple[Radius, Reducer]] = {}
+    for spec in scenario.hazards:
+        radius: Radius = float(spec.radius_m)
+        if accuracy is not None:
+            radius = np.maximum(accuracy, spec.radius_m)
+        out[spec.name] = (radius, spec.reducer)
+    return out
+
+
+def _sampling_key(sampling: Mapping[str, tuple[Radius, Reducer]]) -> tuple[object, ...]:
+    import hashlib
+
+    key: list[object] = []
+    for name in sorted(sampling):
+        radius, reducer = sampling[name]
+        if isinstance(radius, np.ndarray):
+            digest = hashlib.sha256(np.ascontiguousarray(radius).tobytes()).hexdigest()
+            key.append((name, digest, reducer))
+        else:
+            key.append((name, radius, reducer))
+    return tuple(key)
+
+
+def load_zones(scenario: Scenario) -> list[ZoneLayer]:
+    """Read the scenario's user zone layers (``zones``), paths resolved like hazard paths."""
+    return [
+        read_zone_layer(
+            scenario.resolve_path(spec.path), spec.name, spec.field, layer=spec.layer, crs=spec.crs
+        )
+        for spec in scenario.zones
+    ]
+
+
+def sampling_warnings(scenario: Scenario, layers: list[HazardLayer]) -> list[str]:
+    """Warn about a ``radius_m`` on a vector layer (footprints are sampled by polygon)."""
+    by_name = {layer.name: layer for layer in layers}
+    return [
+        f"{spec.name}: radius_m {spec.radius_m:g} ignored; a vector footprint is sampled by "
+        "the polygon each household lies in"
+        for spec in scenario.hazards
+        if spec.radius_m > 0 and spec.name in by_name and by_name[spec.name].grid is None
+    ]
+
+
 def canonical_order(registry: Registry) -> Registry:
     """Return ``registry`` independent of its row order: by id, then along a Hilbert curve.
 
@@ -247,19 +312,66 @@ def load_registry(path: Path, *, rejects_path: Path | None = None) -> LoadedRegi
 
 @dataclass
 class ExposureCache:
-    """Overlays by (registry, hazard files), for re-evaluating scenarios without re-joining."""
+    """Overlays by registry, hazard files, sampling and zone layers, for what-if work.
+
+    Re-evaluating scenarios on the same inputs costs no I/O and no join.
+    ``zones`` are the default zone layers (admin units, climate); a scenario's own ``zones``
+    are added to them, and its per-layer ``radius_m``/``reducer`` (with the registry's GPS
+    accuracy, :func:`layer_sampling`) decide how hazards are sampled.
+    """
 
     zones: list[ZoneLayer] = field(default_factory=list)
-    _entries: dict[tuple[int, tuple[tuple[str, str], ...]], Exposure] = field(default_factory=dict)
+    _entries: dict[tuple[object, ...], Exposure] = field(default_factory=dict)
 
-    def exposure(self, registry: Registry, hazards: list[HazardLayer]) -> Exposure:
-        """Return the overlay of ``hazards`` on ``registry``, computing it once."""
-        key = (id(registry), tuple((h.name, h.provenance.sha256) for h in hazards))
+    def exposure(
+        self, registry: Registry, hazards: list[HazardLayer], scenario: Scenario | None = None
+    ) -> Exposure:
+        """Return the overlay of ``hazards`` (and ``scenario``'s zones) on ``registry``, once.
+
+        Without ``scenario`` every layer is sampled at the cell each household lies in and
+        only the default zone layers are assigned.
+        """
+        sampling = layer_sampling(scenario, registry) if scenario is not None else {}
+        extra = load_zones(scenario) if scenario is not None else []
+        key = (
+            id(registry),
+            tuple((h.name, h.provenance.sha256) for h in hazards),
+            _sampling_key({h.name: sampling[h.name] for h in hazards if h.name in sampling}),
+            tuple(extra),  # by identity: read_zone_layer gives one object per file version
+        )
         if key not in self._entries:
             if not self.zones:
                 self.zones = default_zone_layers()
-            self._entries[key] = overlay(registry, hazards, self.zones)
+            self._entries[key] = overlay(
+                registry, hazards, [*self.zones, *extra], sampling=sampling
+            )
         return self._entries[key]
+
+
+def resolve_budget(
+    scenario: Scenario,
+    registry: Registry,
+    *,
+    hazard_paths: Mapping[str, Path] | None = None,
+    cache: ExposureCache | None = None,
+    folder: Path | None = None,
+) -> tuple[Scenario, list[tuple[str, int]]]:
+    """Return ``scenario`` with ``budget.same_as`` replaced by that scenario's spend.
+
+    The named scenario is evaluated on ``registry`` with the same hazard overrides, through
+    ``cache`` (an overlay already computed for the same files is reused). See
+    :func:`rahat.engine.targeting.budget.resolve_same_as` (chain, cycles, unknown names).
+    """
+    from rahat.engine.targeting import evaluate
+    from rahat.engine.targeting.budget import resolve_same_as
+
+    shared = cache or ExposureCache()
+
+    def spend(other: Scenario) -> int:
+        layers = load_hazards(other, hazard_paths=hazard_paths, registry_extent=registry.bounds())
+        return int(evaluate(other, shared.exposure(registry, layers, other)).totals["amount"])
+
+    return resolve_same_as(scenario, spend, folder=folder)
 
 
 def run_scenario(
@@ -271,6 +383,7 @@ def run_scenario(
     hazard_paths: Mapping[str, Path] | None = None,
     progress: Progress | None = None,
     cache: ExposureCache | None = None,
+    scenarios_dir: Path | None = None,
 ) -> RunResult:
     """Run a scenario end to end and write its outputs.
 
@@ -292,6 +405,10 @@ def run_scenario(
         ``progress(stage, fraction)`` callback.
     cache
         Reuse overlays across calls (what-if work).
+    scenarios_dir
+        Where ``budget.same_as`` looks when the scenario comes from no file (default: the
+        scenarios folder); the named scenario is evaluated first on the same registry, hazard
+        overrides and cache, and its spend becomes the budget (:func:`resolve_budget`).
 
     Returns
     -------
@@ -315,12 +432,25 @@ def run_scenario(
     assert isinstance(households, Registry)
     report("reading hazard layers", 0.25)
     hazards = load_hazards(scenario, hazard_paths=hazard_paths, registry_extent=households.bounds())
-    warnings = [*(loaded.warnings if loaded is not None else []), *hazard_warnings(hazards)]
+    warnings = [
+        *(loaded.warnings if loaded is not None else []),
+        *hazard_warnings(hazards),
+        *sampling_warnings(scenario, hazards),
+    ]
     report("overlaying households with hazards and zones", 0.45)
-    exposure = (cache or ExposureCache()).exposure(households, hazards)
+    cache = cache or ExposureCache()
+    exposure = cache.exposure(households, hazards, scenario)
     mismatches = location_mismatches(exposure)
+    chain: list[tuple[str, int]] = []
+    if scenario.budget.same_as is not None:
+        report(f"evaluating {scenario.budget.same_as} for the budget", 0.6)
+        scenario, chain = resolve_budget(
+            scenario, households, hazard_paths=hazard_paths, cache=cache, folder=scenarios_dir
+        )
     report("evaluating the scenario", 0.7)
     caseload = evaluate(scenario, exposure)
+    if chain:
+        caseload.totals["budget_same_as"] = chain[0][0]
     caseload.registry_rejected = loaded.rejected if loaded is not None else None
     warnings += list(caseload.warnings)  # the rules' own (fallbacks, rules adding nobody)
     caseload.warnings = tuple(warnings)

@@ -8,6 +8,8 @@ pays for it once.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -150,3 +152,66 @@ def climate_zone_layer() -> ZoneLayer:
 def default_zone_layers() -> list[ZoneLayer]:
     """Admin units (province, district, Sindh tehsils) and climate zones."""
     return [*admin_zone_layers(), climate_zone_layer()]
+
+
+def read_zone_layer(
+    path: str | Path,
+    name: str,
+    field: str,
+    *,
+    layer: str | None = None,
+    crs: str | None = None,
+) -> ZoneLayer:
+    """Read a user polygon layer (livelihood zones, ...) as the zone layer ``name``.
+
+    Read and validated like a vector hazard layer (:func:`rahat.geo.hazards.read_hazard`:
+    GeoJSON, GeoPackage, zipped Shapefile, TopoJSON, GeoParquet; geometries repaired, a layer
+    without CRS refused unless ``crs`` is given); ``field`` holds each zone's name. Where zones
+    overlap, the first polygon wins. Kept per file (path, size, modification time), so the
+    polygon index is built once.
+
+    Raises
+    ------
+    rahat.geo.errors.InputError
+        If the file cannot be read, is not a polygon layer, or has no attribute ``field``.
+    """
+    p = Path(path)
+    try:
+        stat = p.stat()
+    except OSError:
+        from rahat.geo.errors import UnreadableFileError
+
+        raise UnreadableFileError(
+            f"zone layer '{name}' not found; fix its path under 'zones'", source=p
+        ) from None
+    return _read_zone_layer(str(p), stat.st_mtime_ns, stat.st_size, name, field, layer, crs)
+
+
+@lru_cache(maxsize=16)
+def _read_zone_layer(
+    path: str,
+    mtime_ns: int,
+    size: int,
+    name: str,
+    field_name: str,
+    layer: str | None,
+    crs: str | None,
+) -> ZoneLayer:
+    from rahat.geo.errors import AttributeFieldError, SchemaError
+    from rahat.geo.hazards import read_hazard
+
+    read = read_hazard(path, kind="generic", name=name, crs=crs, layer=layer)
+    if read.vector is None:
+        raise SchemaError(
+            f"zone layer '{name}' is a raster; a zone layer must be polygons", source=path
+        )
+    frame = read.vector
+    if field_name not in frame.columns:
+        fields = [c for c in frame.columns if c not in ("geometry", "value")]
+        raise AttributeFieldError(
+            f"zone layer '{name}' has no attribute '{field_name}' (attributes: "
+            f"{', '.join(map(str, fields)) or 'none'}); fix 'field' under 'zones'",
+            source=path,
+        )
+    frame = frame.set_crs(read.crs, allow_override=True)
+    return ZoneLayer.from_frame(frame, name, field_name)

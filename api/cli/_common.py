@@ -144,6 +144,21 @@ def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float], None]]
         yield update
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, +-inf) replaced by ``None``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def print_json(payload: Any) -> None:
-    """Print one JSON object on stdout (machine-readable output of ``--json``)."""
-    sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+    """Print one JSON object on stdout (machine-readable output of ``--json``).
+
+    Always valid JSON: NaN and infinities are printed as ``null``.
+    """
+    text = json.dumps(_json_safe(payload), indent=2, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")

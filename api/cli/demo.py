@@ -2,7 +2,9 @@
 
 Builds (once, then cached) a census-calibrated demo registry, runs the 2022 flood scenarios on
 it (BISP's admin-unit targeting as it was done, and the same money targeted by the footprint),
-writes the caseloads into ``./rahat-out`` and prints what it did.
+writes the caseloads into ``./rahat-out`` and prints what it did. Both rules are then measured
+against the synthetic truth, every household of the demo *population* (registered or not) that
+is exposed and poor (:mod:`rahat.engine.targeting.truth`), into ``truth_comparison.csv``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ import typer
 from rahat.api.cli._common import console, print_json, progress_bar, user_errors
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from rahat.engine.targeting.truth import Truth
     from rahat.geo.registry.model import Registry
 
 #: Households in the demo population (the registered subset is about 84% of it).
@@ -26,6 +31,13 @@ DEMO_SCENARIOS = (
     ("bisp_2022_as_done.yaml", "bisp_2022_as_done"),
     ("flood_2022_footprint.yaml", "flood_2022_footprint"),
 )
+
+#: The truth's exposure: this layer of the demo scenarios at least this intensity (metres).
+TRUTH_LAYER = "depth"
+TRUTH_MIN_INTENSITY = 0.3
+
+#: File of the truth comparison in the demo's output folder.
+TRUTH_FILE = "truth_comparison.csv"
 
 
 def demo_registry(households: int = DEMO_HOUSEHOLDS, seed: int = DEMO_SEED) -> Path:
@@ -41,13 +53,37 @@ def demo_registry(households: int = DEMO_HOUSEHOLDS, seed: int = DEMO_SEED) -> P
     return registry
 
 
+def demo_truth(registry_path: Path, runs: list) -> tuple[Truth, pd.DataFrame]:
+    """Measure the demo runs against the truly exposed poor of the demo population.
+
+    The population file lies next to the registry (:func:`demo_registry`); exposure is the
+    first run's layer :data:`TRUTH_LAYER` (the synthetic 2022 depth raster) at
+    :data:`TRUTH_MIN_INTENSITY` m or more.
+    """
+    from rahat.engine.pipeline import load_hazards
+    from rahat.engine.targeting.truth import load_population, synthetic_truth, truth_table
+    from rahat.geo.registry.synth import POPULATION_FILE
+
+    scenario = runs[0][2].caseload.scenario
+    population, registered = load_population(registry_path.parent / POPULATION_FILE)
+    spec = scenario.model_copy(
+        update={"hazards": [h for h in scenario.hazards if h.name == TRUTH_LAYER]}
+    )
+    (layer,) = load_hazards(spec, registry_extent=population.bounds())
+    truth = synthetic_truth(
+        population, layer, min_intensity=TRUTH_MIN_INTENSITY, registered=registered
+    )
+    return truth, truth_table(truth, [(name, result.caseload) for name, _, result in runs])
+
+
 def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, Registry, list]:
     """Build the demo registry and run the demo scenarios.
 
     Returns the registry file, the loaded registry (read once, shared by every step) and the
     runs as ``(scenario name, output folder, RunResult)``.
 
-    The overlay is computed once and shared by both scenarios (what-if reuse).
+    The overlay is computed once and shared by both scenarios (what-if reuse); the footprint
+    scenario's budget (``same_as: bisp_2022_as_done``) is what the first run spends.
     """
     from rahat.engine.pipeline import ExposureCache, load_registry, run_scenario
     from rahat.engine.targeting import load_scenario
@@ -82,17 +118,22 @@ def demo(
 
     Builds (once) a census-calibrated demo registry, runs the 2022 flood relief as BISP did it
     (notified districts, bottom 40% per tehsil) and the same money targeted by the flood
-    footprint, writes both caseloads into OUT and compares them.
+    footprint, writes both caseloads into OUT and compares them, then measures both against
+    the synthetic truth (every exposed poor household of the population, registered or not)
+    into OUT/truth_comparison.csv.
     """
     from rahat.api.cli.registry import print_summary
     from rahat.api.cli.targeting import print_run, run_payload
     from rahat.engine.targeting import compare_caseloads
+    from rahat.geo.files import atomic_write
     from rahat.geo.registry.summary import describe
 
     with user_errors():
         registry_path, registry, runs = run_demo(out, households)
         summary = describe(registry)
         comparison = compare_caseloads(runs[0][2].caseload, runs[1][2].caseload)
+        truth, table = demo_truth(registry_path, runs)
+        table_path = atomic_write(out / TRUTH_FILE, lambda t: table.to_csv(t, index=False))
     if as_json:
         print_json(
             {
@@ -100,6 +141,13 @@ def demo(
                 "registry_summary": summary,
                 "runs": [run_payload(name, result) for name, _, result in runs],
                 "comparison": comparison.totals,
+                "truth": {
+                    "definition": truth.definition,
+                    "households": len(truth),
+                    "registered": int(truth.registered.sum()),
+                    "file": str(table_path),
+                    "rows": table.to_dict(orient="records"),
+                },
             }
         )
         return
@@ -115,6 +163,50 @@ def demo(
         f"and keeps {t['kept']:,}; cost Rs {t['a_amount']:,} -> Rs {t['b_amount']:,}",
         highlight=False,
     )
+    console.print(f"\n[bold]{len(runs) + 3}. Against the truth, at equal budget[/]")
+    print_truth(truth, table)
+    console.print(f"table in {table_path}", highlight=False)
+
+
+def print_truth(truth: Truth, table: pd.DataFrame) -> None:
+    """Print the truth comparison table (one row per rule)."""
+    from rich.table import Table
+
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1%}"
+
+    def num(v: float | None) -> str:
+        return "-" if v is None else f"{v:,.1f}"
+
+    console.print(
+        f"truly exposed poor: {len(truth):,} {truth.definition}; "
+        f"{int(truth.registered.sum()):,} of them registered",
+        highlight=False,
+    )
+    grid = Table()
+    for header in (
+        "rule",
+        "spent (Rs m)",
+        "households",
+        "exposed poor reached",
+        "inclusion error",
+        "exclusion error",
+        "people / Rs m",
+        "exposed-poor people / Rs m",
+    ):
+        grid.add_column(header, justify="left" if header == "rule" else "right")
+    for row in table.to_dict(orient="records"):
+        grid.add_row(
+            str(row["scenario"]),
+            f"{row['amount'] / 1e6:,.1f}",
+            f"{row['selected']:,}",
+            pct(row["truth_reached_share"]),
+            pct(row["inclusion_error"]),
+            pct(row["exclusion_error"]),
+            num(row["people_per_million"]),
+            num(row["truth_people_per_million"]),
+        )
+    console.print(grid)
 
 
 def register(app: typer.Typer) -> None:

@@ -109,7 +109,11 @@ def _caseload_frame(source: Path, registry: _RegistryForCompare) -> pd.DataFrame
         reg = loaded.registry
         hazards = load_hazards(scenario, registry_extent=reg.bounds())
         registry.warnings.extend(w for w in hazard_warnings(hazards) if w not in registry.warnings)
-        return evaluate(scenario, registry.cache.exposure(reg, hazards)).frame
+        if scenario.budget.same_as is not None:
+            from rahat.engine.pipeline import resolve_budget
+
+            scenario = resolve_budget(scenario, reg, cache=registry.cache)[0]
+        return evaluate(scenario, registry.cache.exposure(reg, hazards, scenario)).frame
     try:
         return pd.read_parquet(source)
     except (OSError, ValueError) as exc:
@@ -318,7 +322,12 @@ def register(app: typer.Typer) -> None:
             reg = load_registry(registry, rejects_path=rejects_path)
             hazards = load_hazards(loaded, registry_extent=reg.registry.bounds())
             warnings = [*reg.warnings, *hazard_warnings(hazards)]
-            exposure = ExposureCache().exposure(reg.registry, hazards)
+            cache = ExposureCache()
+            exposure = cache.exposure(reg.registry, hazards, loaded)
+            if loaded.budget.same_as is not None:  # the same money at every grid point
+                from rahat.engine.pipeline import resolve_budget
+
+                loaded = resolve_budget(loaded, reg.registry, cache=cache)[0]
             result = sweep(loaded, exposure, grid)
         table = result.table
         csv_path = atomic_write(out / "sweep.csv", lambda t: table.to_csv(t, index=False))

@@ -85,7 +85,7 @@ def prepare_scenario(settings: Settings, body: RunCreate, hazard_keys: set[str])
     A named scenario (a server file) keeps its file paths, made absolute by
     :func:`absolutise`; a layer whose file exists nowhere is refused now (422) unless an
     upload replaces it. An inline one may only use uploaded hazards (by key) or ``demo:``
-    layers, and no assisted-household lists.
+    layers, and no assisted-household lists or zone layers.
     """
     from rahat.engine.pipeline import DEMO_PREFIX
     from rahat.engine.targeting.scenario import load_scenario
@@ -124,6 +124,11 @@ def prepare_scenario(settings: Settings, body: RunCreate, hazard_keys: set[str])
                 absolutise(str(p), base) for p in exclude["assisted_lists"]
             ]
             data["eligibility"] = eligibility | {"exclude": exclude}
+        if data.get("zones"):
+            data["zones"] = [
+                dict(zone) | {"path": absolutise(str(zone["path"]), base)}
+                for zone in data["zones"]
+            ]
     else:
         for i, spec in enumerate(scenario.hazards):
             if spec.name not in hazard_keys and not spec.path.startswith(DEMO_PREFIX):
@@ -137,6 +142,11 @@ def prepare_scenario(settings: Settings, body: RunCreate, hazard_keys: set[str])
                 "eligibility.exclude.assisted_lists: a scenario sent to the API cannot read "
                 "files on the server; put the scenario with its lists in the server's "
                 "scenarios folder"
+            )
+        if data.get("zones"):
+            raise ScenarioError(
+                "zones: a scenario sent to the API cannot read files on the server; put the "
+                "scenario with its zone layers in the server's scenarios folder"
             )
     if raw_layers:
         data["hazards"] = raw_layers

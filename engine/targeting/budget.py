@@ -14,17 +14,27 @@ Fill
     within the unit's quota. The first household that does not fit ends that unit's list: a
     lower-ranked, cheaper household never jumps a higher-ranked one. Without quotas the whole
     caseload is one unit.
+Same money
+    ``budget.same_as`` names another scenario; :func:`resolve_same_as` evaluates it (through a
+    callback, on the same registry and hazards) and gives the scenario that spend as its
+    ``total``, following chains and refusing cycles and unknown names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from rahat.engine.targeting.scenario import Budget
+from rahat.engine.targeting.scenario import Budget, Scenario, load_scenario
+from rahat.geo.errors import ScenarioError
+
+#: File suffixes of scenario files ``budget.same_as`` may name.
+SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
 
 _NO_LIMIT = np.iinfo(np.int64).max
 
@@ -81,7 +91,19 @@ class Allocation:
 
 
 def capacities(budget: Budget, fixed_amount: int | None) -> tuple[int | None, int | None]:
-    """Return ``(max households, max rupees)`` (``None``: no limit), folding a fixed transfer."""
+    """Return ``(max households, max rupees)`` (``None``: no limit), folding a fixed transfer.
+
+    Raises
+    ------
+    rahat.geo.errors.ScenarioError
+        If ``budget.same_as`` was not resolved first (:func:`resolve_same_as`): the budget
+        would otherwise be read as no limit.
+    """
+    if budget.same_as is not None:
+        raise ScenarioError(
+            f"budget.same_as '{budget.same_as}' is not resolved; run the scenario through "
+            "rahat.engine.pipeline (run_scenario or resolve_budget), which evaluates it first"
+        )
     count = budget.max_households
     money = budget.total
     if money is not None and fixed_amount is not None:
@@ -167,3 +189,115 @@ def allocate(
         }
     )
     return Allocation(selected, quotas, count_cap, money_cap)
+
+
+# --------------------------------------------------------------------------- same money
+
+
+def _scenario_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in SCENARIO_SUFFIXES)
+
+
+def _name_in(path: Path) -> str | None:
+    """Return the ``name`` field of a scenario file, or ``None`` if it cannot be read."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def find_scenario(name: str, folder: Path) -> Path:
+    """Return the scenario file ``name`` refers to in ``folder``.
+
+    ``name`` is a file name (``bisp_2022_as_done.yaml``), a file name without its suffix, or the
+    ``name`` field of one of the folder's scenario files, tried in that order. Only plain file
+    names are accepted: no folders, so an API scenario cannot reach other server files.
+
+    Raises
+    ------
+    rahat.geo.errors.ScenarioError
+        If none matches; the message lists the valid names (never the folder's path).
+    """
+    files = _scenario_files(folder)
+    if "/" not in name and "\\" not in name and name not in ("", ".", ".."):
+        for path in files:
+            if name in (path.name, path.stem):
+                return path
+        for path in files:
+            if _name_in(path) == name:
+                return path
+    valid = [p.stem for p in files]
+    import difflib
+
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    raise ScenarioError(
+        f"budget.same_as: no scenario '{name}' in the scenarios folder{hint} "
+        f"(valid: {', '.join(valid) or 'none'})"
+    )
+
+
+def resolve_same_as(
+    scenario: Scenario,
+    spend: Callable[[Scenario], int],
+    *,
+    folder: Path | None = None,
+) -> tuple[Scenario, list[tuple[str, int]]]:
+    """Replace ``budget.same_as`` by the amount the named scenario spends.
+
+    Parameters
+    ----------
+    scenario
+        A loaded scenario; returned unchanged when its budget has no ``same_as``.
+    spend
+        ``spend(s)`` evaluates scenario ``s`` (whose budget is resolved already) on the run's
+        registry and hazards and returns its total amount in rupees.
+    folder
+        Where to look for a scenario that comes from no file (the API's inline scenarios);
+        a scenario loaded from a file looks in its own folder. Default: the scenarios folder
+        (:func:`rahat.geo.paths.scenarios_dir`).
+
+    Returns
+    -------
+    (Scenario, list)
+        The scenario with ``budget.total`` set (``same_as`` removed, ``max_households`` kept),
+        and the chain followed as ``(scenario name, amount spent)``, nearest first.
+
+    Raises
+    ------
+    rahat.geo.errors.ScenarioError
+        For an unknown name (listing the valid ones) or a cycle (listing it).
+    """
+    return _resolve(scenario, spend, folder, (scenario.name,), set())
+
+
+def _resolve(
+    scenario: Scenario,
+    spend: Callable[[Scenario], int],
+    folder: Path | None,
+    chain: tuple[str, ...],
+    files: set[Path],
+) -> tuple[Scenario, list[tuple[str, int]]]:
+    ref = scenario.budget.same_as
+    if ref is None:
+        return scenario, []
+    if folder is None:
+        from rahat.geo.paths import scenarios_dir
+
+        folder = scenarios_dir()
+    path = find_scenario(ref, scenario.base_dir or folder).resolve()
+    other = load_scenario(path)
+    if path in files or other.name in chain:
+        cycle = " -> ".join([*chain, other.name])
+        raise ScenarioError(f"budget.same_as: cycle {cycle}; one of them needs a total")
+    resolved_other, deeper = _resolve(other, spend, folder, (*chain, other.name), files | {path})
+    amount = int(spend(resolved_other))
+    budget = Budget(total=amount, max_households=scenario.budget.max_households)
+    out = scenario.model_copy(update={"budget": budget})
+    return out, [(other.name, amount), *deeper]

@@ -10,8 +10,12 @@ Columns: ``household_id``, ``rank`` (1-based among eligible, NA otherwise), ``se
 eligible), ``amount`` (paid: benefit if selected), ``decision`` (the final decision, one of
 :data:`DECISIONS`), ``reasons`` (``rule:pass|fail`` joined by ``;``, then the cause of the
 decision), ``province``, ``district``, ``tehsil`` (and ``district_pcode``, ``tehsil_pcode``
-where the registry has them), ``pmt_score``, ``household_size``, ``lon``, ``lat``, and per
-hazard layer ``<layer>_intensity`` (layer dtype) and ``<layer>_class`` (label).
+where the registry has them), ``pmt_score``, ``household_size``, ``lon``, ``lat``,
+``located_district`` (the district polygon the point lies in: it differs from ``district``
+for a household recorded elsewhere, a data-quality flag, not a rejection), ``climate_zone``
+(the Köppen-Geiger code at the point, e.g. ``BWh``; both missing where the point lies in no
+polygon), per hazard layer ``<layer>_intensity`` (layer dtype) and ``<layer>_class`` (label),
+and per scenario zone layer ``<zone>_zone`` (zone name).
 
 The cause that ends ``reasons`` is one of
 
@@ -71,11 +75,18 @@ CASELOAD_FIELDS: tuple[str, ...] = (
     "decision",
     "reasons",
     *REGISTRY_FIELDS,
+    "located_district",
+    "climate_zone",
 )
+#: Caseload columns taken from the overlay's zone layers: column -> zone layer.
+ZONE_COLUMNS: dict[str, str] = {"located_district": "district", "climate_zone": "climate"}
+#: Suffix of the per-scenario-zone-layer columns, ``<zone>_zone``.
+ZONE_FIELD_SUFFIX = "_zone"
 #: Values of the ``decision`` column, in category order.
 DECISIONS: tuple[str, ...] = ("selected", "cut_budget", "cut_quota", "not_eligible")
-#: Suffixes of the per-hazard-layer columns, ``<layer>_intensity`` and ``<layer>_class``.
-LAYER_FIELD_SUFFIXES: tuple[str, ...] = ("_intensity", "_class")
+#: Suffixes of the per-layer columns: ``<layer>_intensity`` and ``<layer>_class`` per hazard
+#: layer, ``<zone>_zone`` per scenario zone layer.
+LAYER_FIELD_SUFFIXES: tuple[str, ...] = ("_intensity", "_class", ZONE_FIELD_SUFFIX)
 
 #: Admin levels of the summary, with their grouping columns.
 LEVEL_COLUMNS: dict[str, tuple[str, ...]] = {

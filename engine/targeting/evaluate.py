@@ -17,7 +17,13 @@ import pandas as pd
 from rahat.engine.exposure import Exposure
 from rahat.engine.targeting.benefit import benefits, fixed_amount
 from rahat.engine.targeting.budget import allocate
-from rahat.engine.targeting.caseload import DECISIONS, REGISTRY_FIELDS, Caseload
+from rahat.engine.targeting.caseload import (
+    DECISIONS,
+    REGISTRY_FIELDS,
+    ZONE_COLUMNS,
+    ZONE_FIELD_SUFFIX,
+    Caseload,
+)
 from rahat.engine.targeting.explain import Coded, explain, failure_causes, join_codes
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.priority import COMPONENTS, components, score
@@ -103,7 +109,7 @@ def _quota_shares(scenario: Scenario, exposure: Exposure) -> tuple[Any, np.ndarr
     q = scenario.quotas
     if q is None:
         return None, None
-    units = admin_units(exposure, q.level)
+    units = admin_units(exposure, q.level, scenario.admin_units)
     if q.mode != "fixed":
         return units, None
     assert q.shares is not None
@@ -171,6 +177,18 @@ def _column(exposure: Exposure, name: str, rows: np.ndarray) -> Any:
         codes = exposure.registry.array(name)[rows]
         return pd.Categorical.from_codes(codes, dtype=column.dtype)
     return exposure.registry.array(name)[rows]
+
+
+def _zone_column(exposure: Exposure, layer: str, rows: np.ndarray) -> Any:
+    """Zone name per household at ``rows`` (categorical; missing where in no zone or no layer)."""
+    zone = exposure.zones.get(layer)
+    if zone is None:
+        return pd.Categorical.from_codes(np.full(len(rows), -1), categories=pd.Index([]))
+    names = zone.table["name"].astype(str).to_numpy(dtype=object)
+    categories = sorted(set(names))
+    position = {n: i for i, n in enumerate(categories)}
+    lookup = np.array([position[n] for n in names] + [-1], dtype=np.int64)
+    return pd.Categorical.from_codes(lookup[zone.codes[rows]], categories=pd.Index(categories))
 
 
 def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
@@ -316,6 +334,10 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
             data[f"{spec.name}_class"] = pd.Categorical.from_codes(
                 np.where(codes >= 0, codes, -1), categories=pd.Index(list(layer.class_labels))
             )
+        for name, zone_name in ZONE_COLUMNS.items():
+            data[name] = _zone_column(exposure, zone_name, rows)
+        for zspec in scenario.zones:
+            data[f"{zspec.name}{ZONE_FIELD_SUFFIX}"] = _zone_column(exposure, zspec.name, rows)
         return pd.DataFrame(data)
 
     return Caseload(

@@ -167,7 +167,9 @@ def explain(
         )
     notified = scenario.eligibility.notified
     if notified is not None:
-        _, missing = admin_units(exposure, notified.level).match(notified.units)
+        _, missing = admin_units(exposure, notified.level, scenario.admin_units).match(
+            notified.units
+        )
         if missing:
             out.append(
                 f"notified {notified.level}(s) with no registered household: {', '.join(missing)}"
@@ -235,6 +237,11 @@ def _layer_values(exposure: Exposure, layer_name: str, by_class: bool, rows: np.
     return _numbers(layer.intensity[rows])
 
 
+def _zone_values(exposure: Exposure, layer: str, rows: np.ndarray) -> Coded:
+    zone = exposure.zones[layer]
+    return _labels(zone.codes[rows], zone.table["name"].to_numpy(dtype=object), f"no {layer} zone")
+
+
 def _rule_values(
     scenario: Scenario, exposure: Exposure, rule: RuleResult, rows: np.ndarray
 ) -> Coded:
@@ -243,7 +250,10 @@ def _rule_values(
     n = len(rows)
     if rule.key == "hazard":
         spec = e.hazard[rule.index]
-        return _layer_values(exposure, spec.layer, spec.min_class is not None, rows)
+        value = _layer_values(exposure, spec.layer, spec.min_class is not None, rows)
+        if spec.where is None:
+            return value
+        return join_codes(value, _zone_values(exposure, spec.where.layer, rows), " in ")
     if rule.key == "livelihood":
         lspec = e.livelihood[rule.index]
         if lspec.seasons is not None and scenario.season not in lspec.seasons:
@@ -258,8 +268,10 @@ def _rule_values(
         return join_codes(_constant(n, "pmt"), pmt, " ")
     if rule.key == "notified":
         assert e.notified is not None
-        units = admin_units(exposure, e.notified.level)
+        units = admin_units(exposure, e.notified.level, scenario.admin_units)
         return _labels(units.codes[rows], units.names, "no unit")
+    if rule.key == "zone":
+        return _zone_values(exposure, e.zone[rule.index].layer, rows)
     if rule.key == "dwelling":
         return _category(exposure, "dwelling", rows)
     if rule.key == "assisted":

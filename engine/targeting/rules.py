@@ -14,8 +14,22 @@ passes).
 
 How the rules combine
 ---------------------
-``eligible = affected AND pmt AND area_relative AND notified AND dwelling AND not excluded``,
-where ``affected = (hazard rules combined by hazard_combine) OR (any active livelihood rule)``.
+``eligible = affected AND pmt AND area_relative AND notified AND zone AND dwelling AND not
+excluded``, where ``affected = (hazard rules combined by hazard_combine) OR (any active
+livelihood rule)``.
+
+Zone rules (``zone: [{layer: climate, in: [BWh, BWk]}]``) pass the households whose point lies
+in one of the named zones of the zone layer (``climate``: Köppen codes; ``province``,
+``district``, ``tehsil``: the located unit; or a scenario ``zones`` layer); names match
+ignoring case, and a household in no zone fails. Each zone rule is a gate. A hazard rule with
+``where: {layer: ..., in: [...]}`` passes only the households in those zones that meet its
+condition ("arid zones: drought index"), so with ``hazard_combine: any`` each zone can have
+its own hazard condition. A zone name that no zone of the layer has is reported in
+:attr:`RuleSet.warnings`.
+
+Admin units: with the scenario's ``admin_units: located`` the notified-units and
+area-relative rules (and quotas, evaluate.py) use the unit at the household's point instead of
+the unit the registry records (units.py).
 With neither hazard nor livelihood rules, ``affected`` is true everywhere (a notified-units
 scenario such as BISP 2022). A livelihood rule whose ``seasons`` exclude the scenario's season
 is inactive: it fails for everyone and its label says so (``@kharif`` / ``off``).
@@ -49,7 +63,7 @@ from rahat.engine.exposure import Exposure, HazardExposure
 from rahat.engine.kernels.grouping import group_positions
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.ranking import keyed_hash
-from rahat.engine.targeting.scenario import HazardRule, LivelihoodRule, Scenario
+from rahat.engine.targeting.scenario import HazardRule, LivelihoodRule, Scenario, ZoneRule
 from rahat.engine.targeting.units import admin_units
 from rahat.geo.errors import ScenarioError, SchemaError, UnreadableFileError
 from rahat.geo.registry.schema import PROGRAMME_SEPARATOR
@@ -63,7 +77,7 @@ class RuleResult:
     ----------
     key
         Rule kind: ``pmt``, ``area_relative``, ``hazard``, ``livelihood``, ``notified``,
-        ``dwelling``, ``assisted``, ``programmes``.
+        ``zone``, ``dwelling``, ``assisted``, ``programmes``.
     label
         Compact label used in the reasons string (``pmt<=32``, ``depth>=0.3``...).
     passed
@@ -72,7 +86,7 @@ class RuleResult:
         ``True`` for hazard and livelihood rules (they combine into ``affected``), ``False`` for
         gates that every eligible household must pass.
     index
-        Position of the rule in its scenario list (hazard and livelihood rules), else -1.
+        Position of the rule in its scenario list (hazard, livelihood and zone rules), else -1.
     """
 
     key: str
@@ -165,6 +179,31 @@ def _hazard_condition(
     return f"{layer.name}<={_fmt(hi)}", mask
 
 
+def zone_mask(exposure: Exposure, rule: ZoneRule) -> tuple[str, np.ndarray, list[str]]:
+    """Return the label and mask of a zone condition, and the zone names no zone has."""
+    try:
+        zone = exposure.zones[rule.layer]
+    except KeyError:
+        known = ", ".join(exposure.zones) or "none"
+        raise ScenarioError(
+            f"zone layer '{rule.layer}' is not in the exposure (zone layers: {known}); re-run "
+            "the overlay with the scenario's zones"
+        ) from None
+    names = [str(v).casefold().strip() for v in zone.table["name"].to_numpy(dtype=object)]
+    wanted = {v.casefold().strip() for v in rule.in_}
+    ok = np.array([n in wanted for n in names] + [False], dtype=bool)  # code -1 -> False
+    missing = [v for v in rule.in_ if v.casefold().strip() not in set(names)]
+    label = f"{rule.layer}=" + "/".join(rule.in_)
+    return label, ok[zone.codes], missing
+
+
+def _missing_zones_warning(where: str, rule: ZoneRule, missing: list[str]) -> str:
+    return (
+        f"{where}: zone layer '{rule.layer}' has no zone named {', '.join(map(repr, missing))}; "
+        "no household can be in it"
+    )
+
+
 def _category_mask(exposure: Exposure, column: str, allowed: set[str]) -> np.ndarray:
     frame = exposure.registry.frame
     col = frame[column]
@@ -190,26 +229,27 @@ class Fallback:
 
 
 def bottom_percent_with_fallback(
-    exposure: Exposure, level: str, percent: float, seed: int
+    exposure: Exposure, level: str, percent: float, seed: int, source: str = "recorded"
 ) -> tuple[np.ndarray, list[Fallback]]:
     """Return the area-relative mask with the next-level-up fallback, and the fallbacks used.
 
     Households with a unit at ``level`` are ranked within it; those without one are ranked
     among all households of their unit at the next level up (:data:`PARENT_LEVEL`), and so on.
+    ``source``: recorded or located units (:func:`~rahat.engine.targeting.units.admin_units`).
     """
-    mask = bottom_percent(exposure, level, percent, seed)
+    mask = bottom_percent(exposure, level, percent, seed, source)
     fallbacks: list[Fallback] = []
-    missing = admin_units(exposure, level).codes < 0
+    missing = admin_units(exposure, level, source).codes < 0
     current = level
     while missing.any() and current in PARENT_LEVEL:
         parent = PARENT_LEVEL[current]
         try:
-            parent_units = admin_units(exposure, parent)
+            parent_units = admin_units(exposure, parent, source)
         except ScenarioError:
             break
         known = missing & (parent_units.codes >= 0)
         if known.any():
-            upper = bottom_percent(exposure, parent, percent, seed)
+            upper = bottom_percent(exposure, parent, percent, seed, source)
             mask[known] = upper[known]
             codes = np.unique(parent_units.codes[known])
             names = tuple(sorted(str(n) for n in parent_units.names[codes]))
@@ -219,22 +259,25 @@ def bottom_percent_with_fallback(
     return mask, fallbacks
 
 
-def _fallback_warning(rule_label: str, fb: Fallback) -> str:
+def _fallback_warning(rule_label: str, fb: Fallback, source: str = "recorded") -> str:
+    where = "in the registry" if source == "recorded" else "at their location"
     return (
-        f"{fb.households:,} households have no {fb.level} in the registry; rule '{rule_label}' "
+        f"{fb.households:,} households have no {fb.level} {where}; rule '{rule_label}' "
         f"ranked them within their {fb.parent} instead ({len(fb.parents)} {fb.parent}(s): "
         f"{', '.join(fb.parents)})"
     )
 
 
-def bottom_percent(exposure: Exposure, level: str, percent: float, seed: int) -> np.ndarray:
+def bottom_percent(
+    exposure: Exposure, level: str, percent: float, seed: int, source: str = "recorded"
+) -> np.ndarray:
     """Return the area-relative mask: bottom ``percent`` % by PMT within each unit of ``level``.
 
     Households with no unit at ``level`` fail here; :func:`bottom_percent_with_fallback`
-    ranks them one level up.
+    ranks them one level up. ``source``: recorded or located units.
     """
     registry = exposure.registry
-    units = admin_units(exposure, level)
+    units = admin_units(exposure, level, source)
 
     def positions() -> tuple[np.ndarray, np.ndarray]:
         # Position of each household within its unit, PMT ascending, ties by keyed hash.
@@ -244,7 +287,10 @@ def bottom_percent(exposure: Exposure, level: str, percent: float, seed: int) ->
         counts = np.bincount(units.codes[units.codes >= 0], minlength=len(units))
         return pos, counts
 
-    pos, counts = memoised(registry, ("unit_positions", level, seed), positions)
+    if source == "recorded":
+        pos, counts = memoised(registry, ("unit_positions", level, seed), positions)
+    else:  # located units depend on the overlay, not only on the registry: not memoised
+        pos, counts = positions()
     quota = np.ceil(counts * (percent / 100.0) - 1e-9).astype(np.int64)
     inside = units.codes >= 0
     out = np.zeros(len(pos), dtype=bool)
@@ -309,17 +355,25 @@ def evaluate_rules(scenario: Scenario, exposure: Exposure) -> RuleSet:
     Returns
     -------
     RuleSet
-        Rules in a fixed order (hazard, livelihood, pmt, area_relative, notified, dwelling,
-        assisted, programmes), the ``affected`` mask and the ``eligible`` mask.
+        Rules in a fixed order (hazard, livelihood, pmt, area_relative, notified, zone,
+        dwelling, assisted, programmes), the ``affected`` mask and the ``eligible`` mask.
     """
     e = scenario.eligibility
     registry = exposure.registry
     n = len(registry)
     rules: list[RuleResult] = []
 
+    warnings: list[str] = []
     hazard_masks = []
     for i, rule in enumerate(e.hazard):
         label, mask = _hazard_condition(exposure, rule)
+        if rule.where is not None:
+            zlabel, zmask, missing = zone_mask(exposure, rule.where)
+            label, mask = f"{label}@{zlabel}", mask & zmask
+            if missing:
+                warnings.append(
+                    _missing_zones_warning(f"eligibility.hazard[{i}].where", rule.where, missing)
+                )
         rules.append(RuleResult("hazard", label, mask, affects=True, index=i))
         hazard_masks.append(mask)
     livelihood_masks = []
@@ -338,7 +392,6 @@ def evaluate_rules(scenario: Scenario, exposure: Exposure) -> RuleSet:
         rules.append(RuleResult("livelihood", label, mask, affects=True, index=i))
         livelihood_masks.append(mask)
 
-    warnings: list[str] = []
     if hazard_masks:
         combine = np.logical_and if e.hazard_combine == "all" else np.logical_or
         affected = combine.reduce(hazard_masks)
@@ -360,19 +413,30 @@ def evaluate_rules(scenario: Scenario, exposure: Exposure) -> RuleSet:
         rules.append(RuleResult("pmt", f"pmt<={_fmt(e.pmt_cutoff)}", at_most(pmt, e.pmt_cutoff)))
     if e.area_relative is not None:
         ar = e.area_relative
+        source = scenario.admin_units
         mask, fallbacks = bottom_percent_with_fallback(
-            exposure, ar.level, ar.bottom_percent, scenario.seed
+            exposure, ar.level, ar.bottom_percent, scenario.seed, source
         )
         label = f"bottom{_fmt(ar.bottom_percent)}%/{ar.level}"
+        if source == "located":
+            label += "@located"
         if fallbacks:
             label += "(else " + "/".join(fb.parent for fb in fallbacks) + ")"
         rules.append(RuleResult("area_relative", label, mask))
-        warnings.extend(_fallback_warning(label, fb) for fb in fallbacks)
+        warnings.extend(_fallback_warning(label, fb, source) for fb in fallbacks)
     if e.notified is not None:
-        units = admin_units(exposure, e.notified.level)
+        units = admin_units(exposure, e.notified.level, scenario.admin_units)
         hit, _ = units.match(e.notified.units)
         mask = np.append(hit, False)[units.codes]
-        rules.append(RuleResult("notified", f"notified_{e.notified.level}", mask))
+        label = f"notified_{e.notified.level}"
+        if scenario.admin_units == "located":
+            label += "@located"
+        rules.append(RuleResult("notified", label, mask))
+    for i, zrule in enumerate(e.zone):
+        label, mask, missing = zone_mask(exposure, zrule)
+        rules.append(RuleResult("zone", label, mask, index=i))
+        if missing:
+            warnings.append(_missing_zones_warning(f"eligibility.zone[{i}]", zrule, missing))
     if e.dwelling is not None:
         allowed = {d.value for d in e.dwelling}
         mask = _category_mask(exposure, "dwelling", allowed)

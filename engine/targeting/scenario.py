@@ -12,14 +12,20 @@ Shape (every block but ``name``, ``eligibility`` and ``benefit`` is optional)::
     season: kharif                  # season in effect for livelihood rules
     registry: demo                  # informational; the CLI's --registry wins
     hazards:
-      - {name: depth, path: "demo:flood_depth_sindh_2022", kind: flood_depth}
+      - {name: depth, path: "demo:flood_depth_sindh_2022", kind: flood_depth,
+         radius_m: 500, reducer: max}   # location uncertainty (rasters): max|mean within 500 m
       - {name: alerts, path: data/alerts.topojson, kind: generic, layer: watersheds,
          crs: "EPSG:4326", intensity_field: Severity}
+    zones:                          # user polygon zone layers, usable in zone rules
+      - {name: livelihood, path: data/livelihood_zones.gpkg, field: LZ_NAME}
+    admin_units: recorded           # recorded (registry columns) | located (at the point)
     eligibility:
       pmt_cutoff: 32                # pmt_score <= 32
       area_relative: {level: tehsil, bottom_percent: 40}
-      hazard: [{layer: depth, min_intensity: 0.3}]
+      hazard: [{layer: depth, min_intensity: 0.3},
+               {layer: drought, min_intensity: 2, where: {layer: climate, in: [BWh, BWk]}}]
       hazard_combine: any           # any | all
+      zone: [{layer: livelihood, in: [Riverine]}]   # gate: located in one of these zones
       notified: {level: district, units: [Dadu, PK704]}
       livelihood:
         - {livelihoods: [crop_farming], layer: depth, min_intensity: 0.01, seasons: [kharif]}
@@ -29,6 +35,7 @@ Shape (every block but ``name``, ``eligibility`` and ``benefit`` is optional)::
       weights: {severity: 0.4, poverty: 0.3, children_under5: 0.1, kacha: 0.2}
     benefit: {kind: fixed, amount: 25000}
     budget: {total: 2_600_000_000}  # rupees; and/or max_households
+    # or: budget: {same_as: bisp_2022_as_done}  # what that scenario spends, same registry
     quotas: {level: district, mode: proportional}
 """
 
@@ -67,6 +74,12 @@ DEFAULT_LOSS_LIVELIHOODS: tuple[Livelihood, ...] = (
 
 _NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]*$"
 
+#: Largest location-uncertainty radius a scenario may ask for (metres).
+MAX_RADIUS_M = 50_000.0
+
+#: Zone layers every overlay has (rahat.engine.zones.default_zone_layers).
+BUILTIN_ZONE_LAYERS: tuple[str, ...] = ("province", "district", "tehsil", "climate")
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -97,6 +110,44 @@ class HazardLayerSpec(_Strict):
     classes: dict[str, Any] | None = Field(
         default=None, description="Override of the kind's classes (labels, thresholds, ...)"
     )
+    radius_m: float = Field(
+        default=0.0,
+        ge=0,
+        le=MAX_RADIUS_M,
+        description="Location uncertainty: sample the cells within this many metres (rasters)",
+    )
+    reducer: Literal["max", "mean"] = Field(
+        default="max", description="How the cells within radius_m combine: max or mean"
+    )
+
+
+class ZoneLayerSpec(_Strict):
+    """A user polygon zone layer (livelihood zones, ...) households are assigned to.
+
+    ``path`` resolves like a hazard path; ``field`` is the attribute holding each zone's name;
+    ``layer`` and ``crs`` as for hazard layers. Zone rules refer to it by ``name``.
+    """
+
+    name: str = Field(pattern=_NAME_PATTERN, description="Zone layer name used by the rules")
+    path: str = Field(min_length=1)
+    field: str = Field(min_length=1, description="Attribute holding each zone's name")
+    layer: str | None = Field(default=None, min_length=1)
+    crs: str | None = Field(default=None, min_length=1)
+
+
+class ZoneRule(_Strict):
+    """Households located in one of the zones ``in`` of zone layer ``layer``.
+
+    ``layer``: ``climate`` (Köppen codes such as ``BWh``), ``province``, ``district``,
+    ``tehsil`` (the located unit) or a scenario ``zones`` layer. Zone names match ignoring case.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True
+    )
+
+    layer: str
+    in_: list[str] = Field(alias="in", min_length=1)
 
 
 class HazardRule(_Strict):
@@ -106,6 +157,9 @@ class HazardRule(_Strict):
     min_intensity: float | None = None
     max_intensity: float | None = None
     min_class: str | int | None = None
+    where: ZoneRule | None = Field(
+        default=None, description="Apply the rule only to households in these zones"
+    )
 
 
 class AreaRelativeRule(_Strict):
@@ -152,6 +206,7 @@ class Eligibility(_Strict):
     hazard_combine: Literal["any", "all"] = "any"
     notified: NotifiedUnits | None = None
     livelihood: list[LivelihoodRule] = Field(default_factory=list)
+    zone: list[ZoneRule] = Field(default_factory=list)
     dwelling: list[Dwelling] | None = None
     exclude: Exclusions = Field(default_factory=Exclusions)
 
@@ -204,10 +259,24 @@ class Benefit(_Strict):
 
 
 class Budget(_Strict):
-    """Total envelope in rupees and/or a maximum number of households (``None``: no limit)."""
+    """Total envelope in rupees and/or a maximum number of households (``None``: no limit).
+
+    ``same_as`` instead of ``total``: the envelope is what another scenario spends on the same
+    registry and hazard files, so "the same money" holds on any registry. It names a scenario
+    file of the same folder (``bisp_2022_as_done``, with or without ``.yaml``/``.yml``/
+    ``.json``) or the ``name`` of one; for a scenario that comes from no file (the API's inline
+    scenarios) the scenarios folder (``RAHAT_SCENARIOS_DIR``). The named scenario is evaluated
+    first in the same run, on the same overlay; its own ``same_as`` is followed in turn and a
+    cycle is an error (:func:`rahat.engine.targeting.budget.resolve_same_as`).
+    """
 
     total: int | None = Field(default=None, ge=0)
     max_households: int | None = Field(default=None, ge=0)
+    same_as: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Spend what this scenario (file or name, same folder) spends",
+    )
 
 
 class Quotas(_Strict):
@@ -231,6 +300,8 @@ class Scenario(_Strict):
     seed: int = Field(default=0, ge=0, lt=2**63)
     season: Season | None = None
     hazards: list[HazardLayerSpec] = Field(default_factory=list)
+    zones: list[ZoneLayerSpec] = Field(default_factory=list)
+    admin_units: Literal["recorded", "located"] = "recorded"
     eligibility: Eligibility
     priority: Priority = Field(default_factory=Priority)
     benefit: Benefit
@@ -340,12 +411,15 @@ def _fields_at(loc: tuple[Any, ...]) -> list[str]:
             continue  # list index or dict key
         field = model.model_fields.get(part)
         if field is None:
+            by_alias = {f.alias: f for f in model.model_fields.values() if f.alias}
+            field = by_alias.get(part)
+        if field is None:
             continue  # dict key
         models = _models_in(field.annotation)
         if not models:
             return []
         model = models[0]
-    return list(model.model_fields)
+    return [f.alias or name for name, f in model.model_fields.items()]
 
 
 def _path(loc: Iterable[Any]) -> str:
@@ -431,7 +505,7 @@ def _implies(rule: LivelihoodRule, hazard: HazardRule, classes: Any) -> bool:
 
     Decided from the rules and the layer's classes alone; ``False`` when not provable.
     """
-    if hazard.max_intensity is not None:
+    if hazard.max_intensity is not None or hazard.where is not None:
         return False
     if hazard.min_class is not None:
         c_h = _class_code(hazard.min_class, classes)
@@ -514,10 +588,38 @@ def _cross_checks(s: Scenario) -> list[str]:
             )
         return None
 
+    zone_layers = list(BUILTIN_ZONE_LAYERS)
+    for i, zspec in enumerate(s.zones):
+        if zspec.name in zone_layers:
+            problems.append(
+                f"zones[{i}].name: zone layer name '{zspec.name}' is used twice or is a "
+                f"built-in layer ({', '.join(BUILTIN_ZONE_LAYERS)})"
+            )
+        zone_layers.append(zspec.name)
+        if zspec.crs is not None:
+            from rahat.geo.hazards.crs import parse_crs
+
+            try:
+                parse_crs(zspec.crs)
+            except InputError as exc:
+                problems.append(f"zones[{i}].crs: {exc.detail}")
+
+    def check_zone_rule(where: str, zrule: ZoneRule) -> None:
+        if zrule.layer not in zone_layers:
+            problems.append(
+                f"{where}.layer: no zone layer named '{zrule.layer}'"
+                f"{_suggest(zrule.layer, zone_layers)} (zone layers: {', '.join(zone_layers)}; "
+                "declare your own under 'zones')"
+            )
+
     e = s.eligibility
+    for i, zrule in enumerate(e.zone):
+        check_zone_rule(f"eligibility.zone[{i}]", zrule)
     for i, rule in enumerate(e.hazard):
         where = f"eligibility.hazard[{i}]"
         hlayer = need_layer(f"{where}.layer", rule.layer)
+        if rule.where is not None:
+            check_zone_rule(f"{where}.where", rule.where)
         given = [rule.min_intensity, rule.max_intensity, rule.min_class]
         if all(v is None for v in given):
             problems.append(f"{where}: give min_intensity, max_intensity or min_class")
@@ -629,8 +731,10 @@ def _cross_checks(s: Scenario) -> list[str]:
                     problems.append(f"quotas.shares: shares sum to {total:g}, not 1")
         elif q.shares:
             problems.append("quotas.shares: only used with mode 'fixed'; remove it or set mode")
-        if s.budget.total is None and s.budget.max_households is None:
+        if s.budget.total is None and s.budget.max_households is None and not s.budget.same_as:
             problems.append("quotas: need a budget (total or max_households) to split")
+    if s.budget.same_as is not None and s.budget.total is not None:
+        problems.append("budget.same_as: give either total or same_as, not both")
     return problems
 
 

@@ -5,6 +5,11 @@ that is what programmes such as BISP notify and count by); a zone layer of the s
 exposure is used only when the registry lacks the column. P-codes come from the registry's
 ``district_pcode`` / ``tehsil_pcode`` columns where present.
 
+With ``source="located"`` (a scenario's ``admin_units: located``) the unit is instead the
+polygon of the exposure's zone layer of that level the household's point lies in: a household
+recorded in Dadu but located in Lahore counts in Lahore. A household whose point lies in no
+polygon of the level (for tehsils: outside Sindh, the only tehsil polygons) has no unit.
+
 Tehsil names repeat across districts (for example several "Saddar" tehsils), so a tehsil unit is
 the pair (district, tehsil) whenever the registry has both columns.
 """
@@ -98,15 +103,50 @@ def _tehsil_units(frame: pd.DataFrame) -> AdminUnits:
     return AdminUnits("tehsil", codes, names, _first_pcodes(frame, "tehsil", codes, len(uniq)))
 
 
-def admin_units(exposure: Exposure, level: str) -> AdminUnits:
+def _zone_units(exposure: Exposure, level: str) -> AdminUnits:
+    zone = exposure.zones[level]
+    table = zone.table
+    pcodes = (
+        table["pcode"].to_numpy(dtype=object)
+        if "pcode" in table.columns
+        else np.full(len(table), None, dtype=object)
+    )
+    return AdminUnits(
+        level, zone.codes.astype(np.int32), table["name"].to_numpy(dtype=object), pcodes
+    )
+
+
+def admin_units(exposure: Exposure, level: str, source: str = "recorded") -> AdminUnits:
     """Return the households' units at ``level`` (memoised per registry).
+
+    Parameters
+    ----------
+    exposure
+        The overlay.
+    level
+        ``province``, ``district`` or ``tehsil``.
+    source
+        ``recorded``: the registry's columns (the zone layer only when the column is missing);
+        ``located``: the zone layer of that level (module docstring).
 
     Raises
     ------
     rahat.geo.errors.ScenarioError
-        If neither the registry nor the exposure has that level.
+        If neither the registry nor the exposure has that level (``located``: if the exposure
+        has no zone layer of that level).
     """
     registry = exposure.registry
+    if source == "located":
+        if level not in exposure.zones:
+            from rahat.geo.errors import ScenarioError
+
+            raise ScenarioError(
+                f"admin_units: located needs the '{level}' zone layer in the overlay; it has "
+                f"{', '.join(exposure.zones) or 'none'}"
+            )
+        return _zone_units(exposure, level)  # cheap; not memoised (the overlay may differ)
+    if source != "recorded":
+        raise ValueError(f"source must be 'recorded' or 'located', got {source!r}")
 
     def compute() -> AdminUnits:
         frame = registry.frame
@@ -120,19 +160,7 @@ def admin_units(exposure: Exposure, level: str) -> AdminUnits:
             names = column.cat.categories.to_numpy(dtype=object)
             return AdminUnits(level, codes, names, _first_pcodes(frame, level, codes, len(names)))
         if level in exposure.zones:
-            zone = exposure.zones[level]
-            table = zone.table
-            pcodes = (
-                table["pcode"].to_numpy(dtype=object)
-                if "pcode" in table.columns
-                else np.full(len(table), None, dtype=object)
-            )
-            return AdminUnits(
-                level,
-                zone.codes.astype(np.int32),
-                table["name"].to_numpy(dtype=object),
-                pcodes,
-            )
+            return _zone_units(exposure, level)
         from rahat.geo.errors import ScenarioError
 
         raise ScenarioError(f"the registry has no '{level}' column and the exposure no such zone")

@@ -135,13 +135,17 @@ def check_zip(path: str | Path, limits: HazardLimits) -> tuple[str, str]:
 def _check_tiff_member(
     zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: HazardLimits, path: str | Path
 ) -> None:
-    """Refuse a zipped TIFF whose header claims too many pixels, before GDAL opens it."""
-    from rahat.geo.hazards.raster import check_pixels, tiff_dimensions
+    """Refuse a zipped TIFF whose header claims too many pixels, before GDAL opens it.
+
+    The work limits (``max_pixels``, ``max_decoded_bytes``) are checked when the raster is
+    opened, on the window that will be read.
+    """
+    from rahat.geo.hazards.raster import check_header_pixels, tiff_dimensions
 
     with zf.open(info) as fh:
         dims = tiff_dimensions(fh)  # type: ignore[arg-type]  # a zip member is a binary file
     if dims is not None:
-        check_pixels(dims[0], dims[1], limits, f"{path}!{info.filename}")
+        check_header_pixels(dims[0], dims[1], limits, f"{path}!{info.filename}")
 
 
 def _member_magic(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:

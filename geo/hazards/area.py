@@ -108,18 +108,22 @@ def scan_raster(grid: RasterGrid, crs: pyproj.CRS, classes: Classification) -> R
     """Stream a grid once: count valid cells, value range and equal-area m² per class.
 
     Every block is decoded, so a truncated or corrupt file fails here (as a rasterio error the
-    caller turns into an :class:`~rahat.geo.errors.UnreadableFileError`).
+    caller turns into an :class:`~rahat.geo.errors.UnreadableFileError`). Infinite values are
+    no data and are counted.
     """
     from rahat.geo.hazards.layer import RasterStats
 
     areas = CellAreas(grid.transform, crs, grid.width)
     totals = np.zeros(classes.n_classes + 1, dtype=float)
     valid_count = 0
+    infinite_count = int(getattr(grid, "infinite_count", 0))
     lo, hi = np.inf, -np.inf
-    for window, strip in grid.strips():
+    for window, strip in grid.strips(keep_infinite=True):
         rows = max(1, _CHUNK_PIXELS // max(1, grid.width))
         for r in range(0, strip.shape[0], rows):
             values = strip[r : r + rows]
+            if values.dtype.kind == "f":
+                infinite_count += int(np.count_nonzero(np.isinf(values)))
             valid = grid.valid(values)
             codes = classes.classify(values)
             codes[~valid] = -1
@@ -141,6 +145,7 @@ def scan_raster(grid: RasterGrid, crs: pyproj.CRS, classes: Classification) -> R
         maximum=hi if valid_count else None,
         class_area_m2=totals,
         classes=classes,
+        infinite_count=infinite_count,
     )
 
 

@@ -4,6 +4,10 @@ Both expose the same interface (:class:`RasterGrid`): georeferencing (``transfor
 ``nodata``, ``dtype``), ``read(window)`` returning raw values in the file's dtype with no-data
 kept as the no-data value, ``block_windows()`` over native blocks, and ``strips()`` that stream
 full-width row strips with bounded memory.
+
+Non-finite values (+inf, -inf) of float grids are no data: both read them as NaN, so no
+consumer can rank an infinite depth first (``strips(keep_infinite=True)`` lets the validation
+scan count them).
 """
 
 from __future__ import annotations
@@ -31,6 +35,15 @@ def _windows(shape: tuple[int, int], block: tuple[int, int]) -> Iterator[Window]
     for r in range(0, rows, bh):
         for c in range(0, cols, bw):
             yield Window(c, r, min(bw, cols - c), min(bh, rows - r))
+
+
+def finite_or_nan(values: np.ndarray) -> np.ndarray:
+    """Replace +inf / -inf of a float array by NaN, in place; return the array."""
+    if values.dtype.kind == "f":
+        infinite = np.isinf(values)
+        if infinite.any():
+            values[infinite] = np.nan
+    return values
 
 
 def _strip_rows(shape: tuple[int, int], block: tuple[int, int]) -> int:
@@ -65,8 +78,11 @@ class RasterGrid(ABC):
         """Return the raw 2-D values of ``window`` (the whole grid if ``None``)."""
 
     @abstractmethod
-    def strips(self) -> Iterator[tuple[Window, np.ndarray]]:
-        """Yield ``(window, values)`` for full-width row strips, top to bottom."""
+    def strips(self, *, keep_infinite: bool = False) -> Iterator[tuple[Window, np.ndarray]]:
+        """Yield ``(window, values)`` for full-width row strips, top to bottom.
+
+        Infinite values are read as NaN unless ``keep_infinite``.
+        """
 
     def block_windows(self) -> Iterator[Window]:
         """Yield the windows of the grid's native blocks, row by row."""
@@ -96,10 +112,13 @@ class RasterGrid(ABC):
         return (min(xs), min(ys), max(xs), max(ys))
 
     def valid(self, values: np.ndarray) -> np.ndarray:
-        """Return a boolean mask of the cells of ``values`` that hold data."""
+        """Return a boolean mask of the cells of ``values`` that hold data.
+
+        NaN and infinite values of float grids never hold data.
+        """
         mask = np.ones(values.shape, dtype=bool)
         if values.dtype.kind == "f":
-            mask &= ~np.isnan(values)
+            mask &= np.isfinite(values)
         nodata = self.nodata
         if nodata is None or (isinstance(nodata, float) and np.isnan(nodata)):
             return mask
@@ -122,7 +141,10 @@ class FileRasterGrid(RasterGrid):
     band
         1-based band index.
     transform, shape, nodata, dtype, block_shape
-        Georeferencing and layout from the file header.
+        Georeferencing and layout of the grid (of the window, when ``offset`` is set).
+    offset
+        ``(row, col)`` of the grid's first cell in the file: a grid may be a window of the
+        file (the part over a registry), and only that window is ever read.
     """
 
     path: str
@@ -132,6 +154,17 @@ class FileRasterGrid(RasterGrid):
     nodata: float | int | None
     dtype: np.dtype
     block_shape: tuple[int, int]
+    offset: tuple[int, int] = (0, 0)
+
+    def _in_file(self, window: Window | None) -> Window:
+        from rasterio.windows import Window
+
+        row0, col0 = self.offset
+        if window is None:
+            return Window(col0, row0, self.width, self.height)
+        return Window(
+            int(window.col_off) + col0, int(window.row_off) + row0, window.width, window.height
+        )
 
     def _env(self) -> Any:
         import rasterio
@@ -139,21 +172,19 @@ class FileRasterGrid(RasterGrid):
         return rasterio.Env(GDAL_PAM_ENABLED="NO", GDAL_NUM_THREADS="ALL_CPUS")
 
     def read(self, window: Window | None = None) -> np.ndarray:
-        """Return the raw 2-D values of ``window`` (the whole grid if ``None``)."""
-        import rasterio
+        """Return the raw 2-D values of ``window`` (the whole grid if ``None``), inf as NaN."""
+        return self._read_strip(window)
 
-        with self._env(), rasterio.open(self.path) as src:
-            return np.asarray(src.read(self.band, window=window))
-
-    def _read_strip(self, window: Window) -> np.ndarray:
+    def _read_strip(self, window: Window | None, keep_infinite: bool = False) -> np.ndarray:
         import rasterio
 
         # opened per strip: closing drops the strip's blocks from GDAL's block cache, so memory
         # stays bounded by a strip whatever GDAL_CACHEMAX is
         with self._env(), rasterio.open(self.path) as src:
-            return np.asarray(src.read(self.band, window=window))
+            values = np.asarray(src.read(self.band, window=self._in_file(window)))
+        return values if keep_infinite else finite_or_nan(values)
 
-    def strips(self) -> Iterator[tuple[Window, np.ndarray]]:
+    def strips(self, *, keep_infinite: bool = False) -> Iterator[tuple[Window, np.ndarray]]:
         """Yield ``(window, values)`` for full-width row strips of whole block rows.
 
         The next strip is decoded in a background thread while the caller works on the current
@@ -169,12 +200,13 @@ class FileRasterGrid(RasterGrid):
             for r in range(0, self.height, step)
         ]
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pending = pool.submit(self._read_strip, windows[0]) if windows else None
+            keep = keep_infinite
+            pending = pool.submit(self._read_strip, windows[0], keep) if windows else None
             for i, window in enumerate(windows):
                 assert pending is not None
                 values = pending.result()
                 if i + 1 < len(windows):
-                    pending = pool.submit(self._read_strip, windows[i + 1])
+                    pending = pool.submit(self._read_strip, windows[i + 1], keep)
                 yield window, values
 
 
@@ -185,7 +217,8 @@ class ArrayRasterGrid(RasterGrid):
     Parameters
     ----------
     array
-        2-D values, north-up (row 0 is the northern edge).
+        2-D values, north-up (row 0 is the northern edge); infinite values are stored as NaN
+        (the array is copied when it holds any).
     transform
         Pixel-to-CRS transform.
     nodata
@@ -199,8 +232,15 @@ class ArrayRasterGrid(RasterGrid):
     shape: tuple[int, int] = field(init=False)
     dtype: np.dtype = field(init=False)
     block_shape: tuple[int, int] = field(init=False)
+    #: Number of infinite values the array was given (stored as NaN).
+    infinite_count: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
+        if self.array.dtype.kind == "f":
+            n_inf = int(np.count_nonzero(np.isinf(self.array)))
+            if n_inf:
+                object.__setattr__(self, "array", finite_or_nan(self.array.copy()))
+                object.__setattr__(self, "infinite_count", n_inf)
         rows, cols = self.array.shape
         object.__setattr__(self, "shape", (int(rows), int(cols)))
         object.__setattr__(self, "dtype", self.array.dtype)
@@ -212,7 +252,7 @@ class ArrayRasterGrid(RasterGrid):
             return self.array.copy()
         return np.array(self.array[window.toslices()])
 
-    def strips(self) -> Iterator[tuple[Window, np.ndarray]]:
+    def strips(self, *, keep_infinite: bool = False) -> Iterator[tuple[Window, np.ndarray]]:
         """Yield ``(window, values)`` for full-width strips (views of the array)."""
         from rasterio.windows import Window
 

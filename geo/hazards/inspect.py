@@ -16,11 +16,14 @@ def _crs_name(layer: HazardLayer) -> str:
 
 
 def _num(value: Any) -> Any:
+    """A JSON-safe number: NaN stays the string ``"nan"``; +-inf (an open bound) is ``None``."""
     if value is None:
         return None
     f = float(value)
     if np.isnan(f):
         return "nan"
+    if np.isinf(f):
+        return None
     return int(f) if f.is_integer() else f
 
 
@@ -58,8 +61,8 @@ def inspect_hazard(layer: HazardLayer) -> dict[str, Any]:
         {
             "code": code,
             "label": label,
-            "lower": bounds[code][0],
-            "upper": bounds[code][1],
+            "lower": _num(bounds[code][0]),
+            "upper": _num(bounds[code][1]),
             "area_km2": float(areas[code + 1]),
         }
         for code, label in enumerate(layer.classes.labels)

@@ -33,6 +33,8 @@ class RasterStats:
         Equal-area m² per class code, index 0 = code -1 (no data), index ``i + 1`` = code ``i``.
     classes
         The classification ``class_area_m2`` was computed with.
+    infinite_count
+        Number of +inf / -inf cells (treated as no data).
     """
 
     valid_count: int
@@ -40,6 +42,7 @@ class RasterStats:
     maximum: float | None
     class_area_m2: np.ndarray
     classes: Classification
+    infinite_count: int = 0
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,12 +101,13 @@ class HazardLayer:
     def classify(self, values: np.ndarray) -> np.ndarray:
         """Return int8 class codes of raw ``values`` (0 = none, -1 = NaN or no data).
 
-        Values equal to the grid's no-data sentinel get -1; the comparison rule is the one of
-        :class:`Classification` (thresholds cast to the values' dtype).
+        Values equal to the grid's no-data sentinel, and infinite values, get -1; the
+        comparison rule is the one of :class:`Classification` (thresholds cast to the values'
+        dtype).
         """
         values = np.asarray(values)
         codes = self.classes.classify(values)
-        if self.grid is not None and self.grid.nodata is not None:
+        if self.grid is not None:
             codes[~self.grid.valid(values)] = NODATA_CODE
         return codes
 

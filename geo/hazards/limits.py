@@ -9,12 +9,22 @@ from dataclasses import dataclass
 class HazardLimits:
     """Limits that keep a hazard file from exhausting memory or time.
 
-    Pixel counts come from the file header and are checked before any pixel is read.
+    Pixel counts and decoded sizes come from the file header (or, for a CSV point grid, from
+    the points' spacing and extent) and are checked before any pixel is decoded or any grid is
+    allocated.
 
     Parameters
     ----------
     max_pixels
-        Largest raster (rows x cols; x time steps for NetCDF) accepted.
+        Most cells decoded per upload (the work limit): rows x cols of a raster, or of the
+        window read from it when a registry extent is given (whole blocks or strips touched);
+        x time steps for NetCDF; the implied grid of a CSV point grid.
+    max_decoded_bytes
+        Largest decoded size (cells x bytes per cell) read per upload: a GeoTIFF (or its window),
+        one time step of a NetCDF variable (or one compressed chunk), a CSV point grid (float64).
+    max_header_pixels
+        Largest raster a file may claim at all (rows x cols); a larger header is refused even
+        when only a window of it would be read.
     max_vertices
         Largest total number of polygon vertices accepted.
     max_features
@@ -33,7 +43,9 @@ class HazardLimits:
         Largest vector file (bytes on disk, or uncompressed in a zip) read into memory.
     """
 
-    max_pixels: int = 5_000_000_000
+    max_pixels: int = 250_000_000
+    max_decoded_bytes: int = 1024**3
+    max_header_pixels: int = 5_000_000_000
     max_vertices: int = 20_000_000
     max_features: int = 1_000_000
     max_points: int = 20_000_000

@@ -125,6 +125,48 @@ def _crs_of(ds: xr.Dataset, var: str, xdim: str) -> tuple[pyproj.CRS | None, boo
     return None, False
 
 
+def _dtype_name(dtype: np.dtype) -> str:
+    return "strings" if dtype.kind in "USO" else f"values of type {dtype}"
+
+
+def _check_decoded_size(
+    raw: xr.DataArray,
+    da: xr.DataArray,
+    nx: int,
+    ny: int,
+    nt: int,
+    limits: HazardLimits,
+    source: Path,
+) -> None:
+    """Check, from the header only, the cells and bytes reading ``da`` decodes.
+
+    The work is every cell of every time step; the memory one decoded time step (in the dtype
+    after scaling) and one compressed chunk (a chunk is decompressed whole, whatever slice of
+    it is asked for).
+    """
+    from rahat.geo.hazards.raster import check_decoded
+
+    work = nx * ny * nt
+    if work > limits.max_pixels:
+        raise TooLargeError(
+            f"variable {raw.name!r} has {nx} x {ny} cells x {nt:,} time steps = {work:,} cells "
+            f"to decode, more than the limit of {limits.max_pixels:,} (HazardLimits."
+            "max_pixels); ask the sender for fewer time steps or a clipped or coarser grid",
+            source=source,
+        )
+    itemsize = max(
+        np.dtype(da.dtype).itemsize, np.dtype(raw.encoding.get("dtype", da.dtype)).itemsize
+    )
+    check_decoded(nx * ny, itemsize, limits, source, "one time step of the variable")
+    chunks = raw.encoding.get("chunksizes")
+    if chunks:
+        cells = 1
+        for n in chunks:
+            cells *= int(n)
+        stored = np.dtype(raw.encoding.get("dtype", da.dtype)).itemsize
+        check_decoded(cells, stored, limits, source, "one compressed chunk of the variable")
+
+
 def read_netcdf(
     path: Path,
     *,
@@ -138,8 +180,9 @@ def read_netcdf(
 
     The x/y dimensions are found from CF attributes (``axis``, ``standard_name``, ``units``)
     or names; the CRS from ``grid_mapping`` (via rioxarray), else WGS 84 for CF longitude /
-    latitude coordinates, else the caller's. Only the header is read before the size checks;
-    time steps are then read one at a time.
+    latitude coordinates, else the caller's. Only the header is read before the size checks
+    (cells x time steps against ``max_pixels``; one decoded time step and one compressed chunk
+    against ``max_decoded_bytes``); time steps are then read one at a time.
 
     Raises
     ------
@@ -170,6 +213,12 @@ def read_netcdf(
                     source=path,
                 )
         da = da.isel({d: 0 for d in extra})
+        if da.dtype.kind not in "biuf":
+            raise SchemaError(
+                f"variable {var!r} holds {_dtype_name(da.dtype)}, not numbers; name a numeric "
+                "variable (intensity_field=... / --field)",
+                source=path,
+            )
         nx, ny = int(da.sizes[xdim]), int(da.sizes[ydim])
         check_pixels(nx, ny, limits, path)
         nt = int(da.sizes[tdim]) if tdim else 1
@@ -178,6 +227,7 @@ def read_netcdf(
                 f"variable {var!r} has {nt:,} time steps, more than {limits.max_time_steps:,}",
                 source=path,
             )
+        _check_decoded_size(ds[var], da, nx, ny, nt, limits, path)
         file_crs, assumed = _crs_of(ds, var, xdim)
         layer_crs = resolve_crs(file_crs, crs, path)
         if assumed:

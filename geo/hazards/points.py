@@ -19,7 +19,7 @@ from rahat.geo.errors import (
 from rahat.geo.hazards.crs import resolve_crs
 from rahat.geo.hazards.grid import ArrayRasterGrid
 from rahat.geo.hazards.limits import HazardLimits
-from rahat.geo.hazards.raster import check_pixels
+from rahat.geo.hazards.raster import check_decoded, check_pixels
 
 if TYPE_CHECKING:
     import pyproj
@@ -30,6 +30,8 @@ _X = re.compile(r"^(x|easting)$", re.IGNORECASE)
 _Y = re.compile(r"^(y|northing)$", re.IGNORECASE)
 #: Largest offset of a point from its grid node, as a fraction of the spacing.
 _SNAP_TOLERANCE = 0.01
+#: Largest absolute coordinate accepted (metres or feet of any projection stay far below).
+_MAX_COORDINATE = 1e9
 
 
 @dataclass
@@ -53,8 +55,32 @@ def _count_lines(path: str | Path) -> int:
     return n
 
 
+def _check_separator(path: str | Path) -> None:
+    """Refuse a CSV whose header is separated by something other than commas."""
+    from rahat.geo.hazards.sniff import CSV_SEPARATORS, read_head
+
+    text = read_head(path, 4096).decode("utf-8", errors="replace").lstrip("\ufeff")
+    header = text.splitlines()[0] if text else ""
+    if "," in header:
+        return
+    names = {";": "semicolons", "\t": "tabs", "|": "'|'"}
+    for sep in CSV_SEPARATORS[1:]:
+        if sep in header:
+            raise UnreadableFileError(
+                f"the CSV is separated by {names[sep]}, not commas (header {header[:80]!r}); "
+                "send comma-separated lon,lat,value with '.' as the decimal point",
+                source=path,
+            )
+
+
 def _axis(values: np.ndarray, label: str, source: str | Path) -> tuple[float, float, int]:
     """Return ``(origin, step, n)`` of the regular axis the coordinates lie on."""
+    if np.max(np.abs(values)) > _MAX_COORDINATE:
+        raise SchemaError(
+            f"the points' {label} values reach {np.max(np.abs(values)):.6g}, beyond any "
+            "coordinate on Earth; fix the coordinates or the CRS",
+            source=source,
+        )
     unique = np.unique(np.round(values, 9))
     if len(unique) < 2:
         raise SchemaError(
@@ -96,7 +122,8 @@ def read_points(
     value_field
         Column holding the values; default ``value``, or the only other numeric column.
     limits
-        ``max_points`` and ``max_pixels`` apply.
+        ``max_points``, and ``max_pixels`` and ``max_decoded_bytes`` (8 bytes a cell) for the
+        grid the points span, checked before the grid is allocated.
     warnings
         List that receives warnings (duplicate points).
 
@@ -116,6 +143,7 @@ def read_points(
             "send a GeoTIFF instead",
             source=path,
         )
+    _check_separator(path)
     try:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -139,6 +167,12 @@ def read_points(
     vcol = value_field
     if vcol is None:
         rest = [c for c in columns if c not in (xcol, ycol)]
+        if not rest:
+            raise AttributeFieldError(
+                f"has only the coordinate columns {xcol!r} and {ycol!r} and no column of "
+                "values; send lon,lat,value (a column with the hazard intensity per point)",
+                source=path,
+            )
         numeric = [c for c in rest if pd.api.types.is_numeric_dtype(df[c])]
         vcol = "value" if "value" in rest else (numeric[0] if len(numeric) == 1 else None)
         if vcol is None:
@@ -166,7 +200,9 @@ def read_points(
         ) from None
     x0, dx, nx = _axis(x, xcol, path)
     y0, dy, ny = _axis(y, ycol, path)
-    check_pixels(nx, ny, limits, path)
+    # the implied grid is checked before it is allocated: 4 points can span billions of cells
+    check_pixels(nx, ny, limits, path, what="the points span a grid of")
+    check_decoded(nx * ny, 8, limits, path, "the grid the points span")
     col = np.rint((x - x0) / dx).astype(np.intp)
     row = (ny - 1) - np.rint((y - y0) / dy).astype(np.intp)
     flat = row * nx + col

@@ -86,15 +86,98 @@ def _tiff_dimensions(fh: BinaryIO) -> tuple[int, int] | None:
     return None
 
 
-def check_pixels(width: int, height: int, limits: HazardLimits, source: str | Path) -> None:
+def check_pixels(
+    width: int,
+    height: int,
+    limits: HazardLimits,
+    source: str | Path,
+    *,
+    what: str = "raster claims",
+) -> None:
     """Raise :class:`TooLargeError` if ``width * height`` exceeds ``limits.max_pixels``."""
     if width * height > limits.max_pixels:
         raise TooLargeError(
-            f"raster claims {width} x {height} = {width * height:,} pixels, more than the limit "
-            f"of {limits.max_pixels:,}; ask the sender for a coarser or clipped raster, or raise "
-            "HazardLimits.max_pixels",
+            f"{what} {width} x {height} = {width * height:,} pixels, more than the limit "
+            f"of {limits.max_pixels:,} (HazardLimits.max_pixels); ask the sender for a coarser "
+            "or clipped raster, or raise HazardLimits.max_pixels",
             source=source,
         )
+
+
+def check_header_pixels(width: int, height: int, limits: HazardLimits, source: str | Path) -> None:
+    """Raise :class:`TooLargeError` if a header claims more than ``max_header_pixels``."""
+    if width * height > limits.max_header_pixels:
+        raise TooLargeError(
+            f"raster claims {width} x {height} = {width * height:,} pixels, more than the limit "
+            f"of {limits.max_header_pixels:,} (HazardLimits.max_header_pixels); ask the sender "
+            "for a coarser or clipped raster",
+            source=source,
+        )
+
+
+def check_decoded(
+    cells: int, itemsize: int, limits: HazardLimits, source: str | Path, what: str
+) -> None:
+    """Raise :class:`TooLargeError` if ``cells * itemsize`` exceeds ``max_decoded_bytes``.
+
+    ``what`` names the thing decoded, for the message (``"the raster"``, ``"one time step"``).
+    """
+    decoded = cells * itemsize
+    if decoded > limits.max_decoded_bytes:
+        raise TooLargeError(
+            f"{what} decodes to {cells:,} cells x {itemsize} bytes = {decoded:,} bytes "
+            f"({decoded / 1024**3:.2f} GiB), more than the limit of "
+            f"{limits.max_decoded_bytes:,} bytes (HazardLimits.max_decoded_bytes); ask the "
+            "sender for a coarser or clipped layer, or raise HazardLimits.max_decoded_bytes",
+            source=source,
+        )
+
+
+def registry_window(
+    transform: Any,
+    shape: tuple[int, int],
+    block: tuple[int, int],
+    crs: pyproj.CRS,
+    extent: tuple[float, float, float, float],
+    margin_deg: float = 0.1,
+) -> tuple[int, int, int, int] | None:
+    """Return ``(row0, col0, rows, cols)`` of the cells over ``extent`` (lon/lat), or ``None``.
+
+    The extent is grown by ``margin_deg`` degrees (room for a sampling radius), transformed
+    into the raster's CRS with densified edges, and the window rounded out to whole blocks (a
+    block is decoded whole anyway). ``None`` when the extent cannot be transformed or misses
+    the raster (the overlap check then says so).
+    """
+    import math
+
+    from pyproj import Transformer
+
+    west, south, east, north = extent
+    try:
+        tr = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+        minx, miny, maxx, maxy = tr.transform_bounds(
+            max(west - margin_deg, -180.0),
+            max(south - margin_deg, -90.0),
+            min(east + margin_deg, 180.0),
+            min(north + margin_deg, 90.0),
+            densify_pts=21,
+        )
+    except Exception:
+        return None
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
+        return None
+    # north-up, unrotated (checked by the caller)
+    cols = [(x - transform.c) / transform.a for x in (minx, maxx)]
+    rows = [(y - transform.f) / transform.e for y in (miny, maxy)]
+    rows_n, cols_n = shape
+    bh, bw = max(1, block[0]), max(1, block[1])
+    r0 = max(0, math.floor(min(rows)) // bh * bh)
+    c0 = max(0, math.floor(min(cols)) // bw * bw)
+    r1 = min(rows_n, -(-math.ceil(max(rows)) // bh) * bh)
+    c1 = min(cols_n, -(-math.ceil(max(cols)) // bw) * bw)
+    if r1 <= r0 or c1 <= c0:
+        return None
+    return (int(r0), int(c0), int(r1 - r0), int(c1 - c0))
 
 
 def _python_scalar(value: Any) -> float | int | None:
@@ -111,8 +194,13 @@ def open_raster(
     crs: pyproj.CRS | None,
     limits: HazardLimits,
     warnings: list[str],
+    registry_extent: tuple[float, float, float, float] | None = None,
 ) -> RasterSource:
     """Open a raster's header and return a lazy grid.
+
+    Without ``registry_extent`` the whole raster must be within the cell and decoded-size
+    limits; with it, only the window over the registry (whole blocks) is read and checked, and
+    the header only against ``max_header_pixels``.
 
     Parameters
     ----------
@@ -126,19 +214,24 @@ def open_raster(
         Size limits.
     warnings
         List that receives warnings.
+    registry_extent
+        ``(west, south, east, north)`` in degrees of the households the layer is for.
 
     Raises
     ------
     TooLargeError, CRSError, UnreadableFileError, SchemaError
     """
     import rasterio
+    from affine import Affine
     from pyproj import CRS
     from rasterio.errors import RasterioIOError
 
     if not gdal_path.startswith("/vsi"):
         dims = tiff_dimensions(gdal_path)
         if dims is not None:
-            check_pixels(dims[0], dims[1], limits, source)
+            check_header_pixels(dims[0], dims[1], limits, source)
+            if registry_extent is None:
+                check_pixels(dims[0], dims[1], limits, source)
     # /vsizip/ members were checked by rahat.geo.hazards.archive before GDAL sees them
     with rasterio.Env(GDAL_PAM_ENABLED="NO"):
         try:
@@ -150,7 +243,7 @@ def open_raster(
                 source=source,
             ) from None
         with src:
-            check_pixels(src.width, src.height, limits, source)
+            check_header_pixels(src.width, src.height, limits, source)
             t = src.transform
             if t.b != 0 or t.d != 0:
                 raise CRSError(
@@ -179,14 +272,47 @@ def open_raster(
                 )
             if src.count > 1:
                 warnings.append(f"the raster has {src.count} bands; only band 1 is used")
+            block = (int(src.block_shapes[0][0]), int(src.block_shapes[0][1]))
+            shape = (int(src.height), int(src.width))
+            window = None
+            if registry_extent is not None:
+                window = registry_window(t, shape, block, layer_crs, registry_extent)
+            if window is not None and window[2:] != shape:
+                row0, col0, rows, cols = window
+                t = t * Affine.translation(col0, row0)
+                warnings.append(
+                    f"only the window over the registry is read: {rows} x {cols} of the "
+                    f"raster's {shape[0]} x {shape[1]} cells (rows {row0}-{row0 + rows - 1}, "
+                    f"columns {col0}-{col0 + cols - 1})"
+                )
+                shape, offset = (rows, cols), (row0, col0)
+            else:
+                offset = (0, 0)
+            what = "the window over the registry has" if offset != (0, 0) else "raster claims"
+            check_pixels(shape[1], shape[0], limits, source, what=what)
+            # a pixel-interleaved file decodes every band to read band 1
+            interleave = str(getattr(src, "interleaving", "") or "").upper()
+            per_cell = (
+                sum(np.dtype(d).itemsize for d in src.dtypes)
+                if src.count > 1 and interleave.endswith("PIXEL")
+                else dtype.itemsize
+            )
+            check_decoded(
+                shape[0] * shape[1],
+                per_cell,
+                limits,
+                source,
+                "the window over the registry" if offset != (0, 0) else "the raster",
+            )
             grid = FileRasterGrid(
                 path=gdal_path,
                 band=1,
                 transform=t,
-                shape=(src.height, src.width),
+                shape=shape,
                 nodata=_python_scalar(src.nodata),
                 dtype=dtype,
-                block_shape=(int(src.block_shapes[0][0]), int(src.block_shapes[0][1])),
+                block_shape=block,
+                offset=offset,
             )
             tags = {**src.tags(), **src.tags(1)}
             names = [src.descriptions[0] or "", *(str(v) for k, v in tags.items() if _is_meta(k))]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
@@ -106,7 +107,14 @@ def read_hazard(
     if fmt in ("tiff", "gdal-raster"):
         from rahat.geo.hazards.raster import open_raster
 
-        rs = open_raster(gdal_path, source=path, crs=caller_crs, limits=limits, warnings=warnings)
+        rs = open_raster(
+            gdal_path,
+            source=path,
+            crs=caller_crs,
+            limits=limits,
+            warnings=warnings,
+            registry_extent=registry_extent,
+        )
         fields.update(grid=rs.grid, crs=rs.crs)
         names, units = rs.names, rs.units
         t = parse_time_text(rs.time_text)
@@ -181,7 +189,14 @@ def read_hazard(
     if registry_extent is not None:
         check_overlap(result, registry_extent)
     if result.grid is not None:
-        result = result.replace(stats=_scan(result, path))
+        stats = _scan(result, path)
+        result = result.replace(stats=stats)
+        if stats.infinite_count:
+            note = (
+                f"{stats.infinite_count:,} cells hold an infinite value (+inf or -inf); they are "
+                "treated as no data"
+            )
+            result = result.replace(warnings=(*result.warnings, note))
     return result
 
 
@@ -210,10 +225,39 @@ def _probe(gdal_path: str, source: Path) -> str:
         raise UnreadableFileError(_NOT_A_LAYER, source=source) from None
 
 
+#: Largest absolute coordinate accepted in any CRS (metres or feet stay far below).
+_MAX_COORDINATE = 1e9
+
+
 def _check_coordinates(layer: HazardLayer, source: Path) -> None:
-    if not layer.crs.is_geographic:
-        return
     minx, miny, maxx, maxy = layer.bounds()
+    box = f"({minx:.6g}, {miny:.6g}, {maxx:.6g}, {maxy:.6g})"
+    if not all(math.isfinite(v) and abs(v) <= _MAX_COORDINATE for v in (minx, miny, maxx, maxy)):
+        raise CRSError(
+            f"coordinates {box} are not finite or lie beyond any place on Earth; fix the "
+            "coordinates (or the geotransform) and send the file again",
+            source=source,
+        )
+    if not layer.crs.is_geographic:
+        degrees = minx >= -180.5 and maxx <= 360.5 and miny >= -90.5 and maxy <= 90.5
+        if degrees and layer.vector is not None:
+            raise CRSError(
+                f"coordinates {box} look like longitude / latitude degrees, but the file says "
+                f"its CRS is {layer.crs.to_string()} (in {_unit(layer)}); the two contradict "
+                "each other: fix the file's CRS (a GeoJSON 'crs' member) or its coordinates",
+                source=source,
+            )
+        try:
+            extent = layer.extent_wgs84()
+        except Exception:
+            extent = (math.inf,) * 4
+        if not all(math.isfinite(v) for v in extent):
+            raise CRSError(
+                f"coordinates {box} cannot be placed on Earth in the stated CRS "
+                f"{layer.crs.to_string()}; state the real CRS or fix the coordinates",
+                source=source,
+            )
+        return
     if minx < -180.5 or maxx > 360.5 or miny < -90.5 or maxy > 90.5:
         raise CRSError(
             f"coordinates ({minx:.6g}, {miny:.6g}, {maxx:.6g}, {maxy:.6g}) are outside longitude "
@@ -221,6 +265,13 @@ def _check_coordinates(layer: HazardLayer, source: Path) -> None:
             "real CRS",
             source=source,
         )
+
+
+def _unit(layer: HazardLayer) -> str:
+    try:
+        return str(layer.crs.axis_info[0].unit_name) + "s"
+    except Exception:  # pragma: no cover - every projected CRS has axes
+        return "projected units"
 
 
 def check_overlap(layer: HazardLayer, extent: tuple[float, float, float, float]) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 
 from rahat.geo.errors import UnreadableFileError
@@ -37,12 +39,69 @@ def _is_text(head: bytes) -> bool:
     return True
 
 
+#: Separators a header row of a point CSV may use (all but ``,`` are refused when read).
+CSV_SEPARATORS = (",", ";", "\t", "|")
+
+
 def _looks_like_csv(head: bytes) -> bool:
     first = head.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[:1]
     if not first:
         return False
-    cells = [c.strip().strip('"') for c in first[0].split(",")]
-    return len(cells) >= 3 and any(_LONLAT.match(c) for c in cells)
+    for sep in CSV_SEPARATORS:
+        cells = [c.strip().strip('"') for c in first[0].split(sep)]
+        if len(cells) >= 2 and any(_LONLAT.match(c) for c in cells):
+            return True
+    return False
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "not a regular file"
+
+
+def read_head(path: str | Path, size: int = _HEAD) -> bytes:
+    """Return the first ``size`` bytes of ``path``, refusing anything but a regular file.
+
+    The file is opened without blocking and checked with ``fstat`` on the open descriptor, so
+    a FIFO, socket or device never blocks the reader (and cannot be swapped in after a check).
+
+    Raises
+    ------
+    rahat.geo.errors.UnreadableFileError
+        If the path is missing, a folder, a FIFO, a socket or a device, or cannot be read.
+    """
+    try:
+        _check_regular(os.stat(path).st_mode, path)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise UnreadableFileError("file not found; check the path", source=path) from None
+    except OSError as exc:
+        raise UnreadableFileError(
+            f"cannot be opened ({exc.strerror}); check the path", source=path
+        ) from None
+    try:
+        _check_regular(os.fstat(fd).st_mode, path)  # the file opened is the file checked
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
+
+
+def _check_regular(mode: int, path: str | Path) -> None:
+    if stat.S_ISDIR(mode):
+        raise UnreadableFileError("is a folder, not a file; zip it or name the file", source=path)
+    if not stat.S_ISREG(mode):
+        raise UnreadableFileError(
+            f"is {_kind(mode)}, not a regular file; only regular files are read, send the "
+            "layer as a file",
+            source=path,
+        )
 
 
 def sniff_format(path: str | Path) -> str:
@@ -51,15 +110,10 @@ def sniff_format(path: str | Path) -> str:
     Raises
     ------
     rahat.geo.errors.UnreadableFileError
-        If the file is missing, a folder or empty.
+        If the file is missing, a folder, not a regular file (FIFO, socket, device) or empty.
     """
     path = Path(path)
-    if not path.exists():
-        raise UnreadableFileError("file not found; check the path", source=path)
-    if path.is_dir():
-        raise UnreadableFileError("is a folder, not a file; zip it or name the file", source=path)
-    with open(path, "rb") as fh:
-        head = fh.read(_HEAD)
+    head = read_head(path)
     if not head:
         raise UnreadableFileError("file is empty (0 bytes); ask the sender again", source=path)
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):

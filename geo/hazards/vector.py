@@ -127,7 +127,11 @@ def _check_features(n: int, limits: HazardLimits, source: str | Path) -> None:
 
 
 def _check_geometries(
-    gdf: gpd.GeoDataFrame, limits: HazardLimits, source: str | Path, warnings: list[str]
+    gdf: gpd.GeoDataFrame,
+    limits: HazardLimits,
+    source: str | Path,
+    warnings: list[str],
+    fmt: str = "",
 ) -> gpd.GeoDataFrame:
     import geopandas as gpd
     import shapely
@@ -135,9 +139,16 @@ def _check_geometries(
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     empty = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     if len(empty):
+        broken = (
+            "; the TopoJSON is broken (its geometries refer to arcs it does not hold, or its "
+            "arcs are malformed), ask the sender for the file again"
+            if fmt == "topojson"
+            else ""
+        )
         raise GeometryError(
             f"{len(empty)} of {len(gdf)} features have an empty or missing geometry (rows "
-            f"{_few(empty)}); remove them or give them a footprint and send the file again",
+            f"{_few(empty)}){broken}; remove them or give them a footprint and send the file "
+            "again",
             source=source,
         )
     types = shapely.get_type_id(geoms)
@@ -266,18 +277,35 @@ def read_vector(
     UnreadableFileError, TooLargeError, EmptyDataError, CRSError, GeometryError,
     AttributeFieldError, SchemaError
     """
+    import geopandas as gpd
     from pyproj import CRS
 
     gdf = _read_frame(gdal_path, fmt, layer, limits, source)
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        columns = [str(c) for c in getattr(gdf, "columns", [])]
+        raise SchemaError(
+            f"has no geometries, only a table with columns {columns[:10]}; a point grid is "
+            "sent as a comma-separated CSV with lon,lat,value columns, a footprint as polygons",
+            source=source,
+        )
     if len(gdf) == 0:
         raise EmptyDataError(
             "the layer has no features; ask the sender for the footprint", source=source
         )
+    # geometries first: a broken file (a TopoJSON whose arcs do not resolve) is reported as
+    # broken, not as missing a CRS
+    values = _intensity(gdf, intensity_field, source)
+    infinite = np.isinf(values)
+    if infinite.any():
+        values = np.where(infinite, np.nan, values)
+        warnings.append(
+            f"{int(infinite.sum())} features have an infinite {intensity_field!r} (rows "
+            f"{_few(np.flatnonzero(infinite))}); they are treated as no data"
+        )
+    gdf = _check_geometries(gdf, limits, source, warnings, fmt)
     file_crs = CRS.from_user_input(gdf.crs) if gdf.crs is not None else None
     layer_crs = resolve_crs(file_crs, crs, source)
     gdf = gdf.set_crs(layer_crs, allow_override=True)
-    values = _intensity(gdf, intensity_field, source)
-    gdf = _check_geometries(gdf, limits, source, warnings)
     gdf = gdf.assign(value=values)
     names = [intensity_field or ""]
     return VectorSource(frame=gdf.reset_index(drop=True), crs=layer_crs, names=names)

@@ -34,15 +34,34 @@ def sniff_format(path: Path) -> str:
     Raises
     ------
     UnreadableFileError
-        If the file is missing, empty, or not one of :data:`FORMATS`.
+        If the file is missing, not a regular file (a FIFO, socket or device), empty, or not
+        one of :data:`FORMATS`.
     """
+    import os
+    import stat
+
+    def check_regular(mode: int) -> None:
+        if not stat.S_ISREG(mode):
+            raise UnreadableFileError(
+                "is not a regular file (a folder, FIFO, socket or device); give the path of "
+                "a registry file",
+                source=path,
+            )
+
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(8)
+        # a FIFO, socket or device is refused instead of blocking the reader forever: checked
+        # before opening (non-blocking) and again on the open descriptor
+        check_regular(os.stat(path).st_mode)
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise UnreadableFileError(
             f"cannot open the file ({exc.strerror}); check the path", source=path
         ) from None
+    try:
+        check_regular(os.fstat(fd).st_mode)
+        head = os.read(fd, 8)
+    finally:
+        os.close(fd)
     if not head:
         raise UnreadableFileError("the file is empty", source=path)
     if head.startswith(_PARQUET_MAGIC):

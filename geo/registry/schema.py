@@ -102,6 +102,16 @@ COLUMNS: tuple[Column, ...] = (
     Column("last_updated", "date"),
     Column("programmes", "category", required=False, nullable=True),
     Column("registered_on", "date", required=False, nullable=True),
+    # GPS accuracy of the point (metres, e.g. a phone's horizontal accuracy); hazard sampling
+    # looks this far around the household at least (rahat.engine.pipeline). Empty: unknown.
+    Column(
+        "location_accuracy_m",
+        "float",
+        np.dtype("float32"),
+        required=False,
+        nullable=True,
+        minimum=0.0,
+    ),
 )
 
 #: Columns by name.

@@ -221,6 +221,15 @@ def _check_range(spec: Column, values: np.ndarray, present: np.ndarray, checks: 
     )
 
 
+def _not_empty(column: pa.ChunkedArray) -> np.ndarray:
+    """Return True where a raw value is present (not null, not blank text)."""
+    present = column.is_valid()
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        blank = pc.equal(pc.utf8_trim_whitespace(column), "")
+        present = pc.and_(present, pc.invert(pc.fill_null(blank, True)))
+    return np.asarray(present.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _check_numeric(spec: Column, column: pa.ChunkedArray, checks: _Checks) -> np.ndarray:
     if spec.kind == "int":
         values, missing, fractional = _as_int(column)
@@ -230,6 +239,8 @@ def _check_numeric(spec: Column, column: pa.ChunkedArray, checks: _Checks) -> np
         values = _as_float(column)
         missing = np.isnan(values)
         present = ~missing
+    if spec.nullable:  # empty is allowed; text that is not a number is not
+        missing = missing & _not_empty(column)
     checks.add(missing, f"{spec.name}: missing or not a number")
     _check_range(spec, values, present, checks)
     return values

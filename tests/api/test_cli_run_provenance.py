@@ -46,7 +46,7 @@ def bad_registry(tmp_path_factory) -> Path:
 def scenario(tmp_path_factory) -> Path:
     """The footprint scenario with a budget that binds on a small registry."""
     text = (scenarios_dir() / "flood_2022_footprint.yaml").read_text(encoding="utf-8")
-    text = text.replace("budget: {total: 611050000}", "budget: {total: 2500000}")
+    text = text.replace("budget: {same_as: bisp_2022_as_done}", "budget: {total: 2500000}")
     path = tmp_path_factory.mktemp("scenario") / "footprint.yaml"
     path.write_text(text, encoding="utf-8")
     return path

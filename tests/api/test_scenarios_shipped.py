@@ -122,6 +122,19 @@ def test_inline_scenario_still_cannot_read_server_files(shipped: Service) -> Non
     r = shipped.post("agency", "/runs", json={"scenario": data})
     assert r.status_code == 422, r.text
     assert "cannot read files on the server" in r.text
+    # Nor through a zone layer: an inline scenario naming /etc/passwd as a zone is refused.
+    inline = {
+        "name": "zones_probe",
+        "hazards": [
+            {"name": "depth", "path": "demo:flood_depth_sindh_2022", "kind": "flood_depth"}
+        ],
+        "zones": [{"name": "livelihood", "path": "/etc/passwd", "field": "x"}],
+        "eligibility": {"pmt_cutoff": 40, "hazard": [{"layer": "depth", "min_intensity": 0.3}]},
+        "benefit": {"kind": "fixed", "amount": 25000},
+    }
+    r = shipped.post("agency", "/runs", json={"scenario": inline})
+    assert r.status_code == 422, r.text
+    assert "zones" in r.json()["detail"] and "cannot read files" in r.json()["detail"]
 
 
 #: A TopoJSON alert polygon over Sindh (TopoJSON states no CRS).
