@@ -126,8 +126,7 @@ def prepare_scenario(settings: Settings, body: RunCreate, hazard_keys: set[str])
             data["eligibility"] = eligibility | {"exclude": exclude}
         if data.get("zones"):
             data["zones"] = [
-                dict(zone) | {"path": absolutise(str(zone["path"]), base)}
-                for zone in data["zones"]
+                dict(zone) | {"path": absolutise(str(zone["path"]), base)} for zone in data["zones"]
             ]
     else:
         for i, spec in enumerate(scenario.hazards):
