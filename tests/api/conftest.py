@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -407,6 +408,26 @@ def server_env(settings: Settings) -> dict[str, str]:
         "RAHAT_SCENARIOS_DIR": str(settings.scenarios_dir),
         "RAHAT_WORKERS": str(settings.workers),
     }
+
+
+def api_client(proc: ServerProcess, token: str, timeout: float = 120) -> Any:
+    """An ``httpx.Client`` on the server ``proc`` sending ``token`` as its API key."""
+    import httpx
+
+    return httpx.Client(
+        base_url=proc.url, timeout=timeout, headers={"Authorization": f"Bearer {token}"}
+    )
+
+
+def wait_for_run(service: Service, run_id: str, timeout: float = 120) -> dict[str, Any]:
+    """Poll ``GET /runs/{id}`` as the agency until the run leaves queued/running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = service.get("agency", f"/runs/{run_id}").json()
+        if body["status"] not in ("queued", "running"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"run {run_id} did not finish in {timeout} s")
 
 
 def start_server(

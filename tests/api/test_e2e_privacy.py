@@ -18,7 +18,7 @@ import httpx
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import REAL_HAZARD, ServerProcess, backends, start_server
+from conftest import REAL_HAZARD, ServerProcess, api_client, backends, start_server
 from privacy_attacks import compare_cells, lp_bounds, recovered, subtraction_attack, summary_cells
 
 K = 10
@@ -98,9 +98,7 @@ def test_attacks_on_a_real_server(server: tuple[ServerProcess, dict[str, str]]) 
     proc, tokens = server
 
     def client(role: str) -> httpx.Client:
-        return httpx.Client(
-            base_url=proc.url, timeout=120, headers={"Authorization": f"Bearer {tokens[role]}"}
-        )
+        return api_client(proc, tokens[role], timeout=120)
 
     with client("agency") as agency, client("admin") as admin, client("ngo") as ngo:
         with client("planner") as planner:

@@ -14,6 +14,7 @@ import pytest
 from conftest import (
     REAL_HAZARD,
     ServerProcess,
+    api_client,
     backends,
     flood_scenario,
     start_server,
@@ -53,9 +54,7 @@ def test_serve_upload_run_export_audit(server: tuple[ServerProcess, dict[str, st
     proc, tokens = server
 
     def client(role: str) -> httpx.Client:
-        return httpx.Client(
-            base_url=proc.url, timeout=60, headers={"Authorization": f"Bearer {tokens[role]}"}
-        )
+        return api_client(proc, tokens[role], timeout=60)
 
     with client("agency") as agency, client("ngo") as ngo, client("admin") as admin:
         assert agency.get("/docs").status_code == 200

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import Service, make_settings, start_service
+from conftest import Service, make_settings, start_service, wait_for_run
 from typer.testing import CliRunner
 
 from rahat.api.cli import app as cli_app
@@ -46,13 +45,7 @@ def elsewhere(tmp_path_factory: pytest.TempPathFactory, registry_file: Path) -> 
 
 
 def wait_for(service: Service, run_id: str, timeout: float = 300) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = service.get("agency", f"/runs/{run_id}").json()
-        if body["status"] not in ("queued", "running"):
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} did not finish in {timeout} s")
+    return wait_for_run(service, run_id, timeout)
 
 
 def api_manifest(service: Service, body: dict) -> dict:

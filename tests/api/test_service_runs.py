@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow.csv as pacsv
 import pytest
 from conftest import REAL_HAZARD, TODAY, Service, flood_scenario, make_settings, start_service
+from conftest import wait_for_run as wait_for
 
 from rahat.api.service.admin import add_agreement
 
@@ -25,16 +25,6 @@ def live(tmp_path_factory: pytest.TempPathFactory, registry_file: Path) -> Itera
 def upload(service: Service, who: str, path: Path, **form: str):
     with open(path, "rb") as fh:
         return service.post(who, "/hazards", files={"file": (path.name, fh)}, data=form)
-
-
-def wait_for(service: Service, run_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = service.get("agency", f"/runs/{run_id}").json()
-        if body["status"] not in ("queued", "running"):
-            return body
-        time.sleep(0.2)
-    raise AssertionError(f"run {run_id} did not finish in {timeout} s")
 
 
 def hazard_dir_entries(service: Service) -> list[Path]:
