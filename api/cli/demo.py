@@ -10,7 +10,7 @@ is exposed and poor (:mod:`rahat.engine.targeting.truth`), into ``truth_comparis
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -31,6 +31,9 @@ DEMO_SCENARIOS = (
     ("bisp_2022_as_done.yaml", "bisp_2022_as_done"),
     ("flood_2022_footprint.yaml", "flood_2022_footprint"),
 )
+
+#: Suffix of the run of the first demo rule capped at the second one's spend.
+EQUAL_SPEND_SUFFIX = "_at_equal_spend"
 
 #: The truth's exposure: this layer of the demo scenarios at least this intensity (metres).
 TRUTH_LAYER = "depth"
@@ -104,7 +107,36 @@ def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, Regist
                 cache=cache,
             )
         runs.append((scenario.name, out / folder, result))
+    runs.append(_at_equal_spend(runs, loaded, out, cache))
     return registry_path, loaded.registry, runs
+
+
+def _at_equal_spend(runs: list, loaded: Any, out: Path, cache: Any) -> tuple[str, Path, Any]:
+    """Run the first rule again with what the second one spends: the two at equal spend.
+
+    The footprint rule cannot spend the whole BISP budget on the demo registry (too few
+    registered households are flooded), so "the same money" alone compares a rule that spends
+    Rs 614 m with one that spends Rs 259 m. This run caps BISP's own rule (notified districts,
+    bottom 40% per tehsil, poorest first) at the footprint rule's spend.
+    """
+    from rahat.engine.pipeline import run_scenario
+
+    (_, _, first), (_, _, second) = runs[0], runs[1]
+    base = first.caseload.scenario
+    spent = int(second.caseload.totals["amount"])
+    name = f"{base.name}{EQUAL_SPEND_SUFFIX}"
+    scenario = base.model_copy(
+        update={
+            "name": name,
+            "description": f"{base.name} capped at what {second.caseload.scenario.name} spends",
+            "budget": base.budget.model_copy(update={"total": spent, "same_as": None}),
+        }
+    )
+    with progress_bar() as progress:
+        result = run_scenario(
+            scenario, registry=loaded, out_dir=out / name, progress=progress, cache=cache
+        )
+    return name, out / name, result
 
 
 def demo(
@@ -163,7 +195,9 @@ def demo(
         f"and keeps {t['kept']:,}; cost Rs {t['a_amount']:,} -> Rs {t['b_amount']:,}",
         highlight=False,
     )
-    console.print(f"\n[bold]{len(runs) + 3}. Against the truth, at equal budget[/]")
+    console.print(
+        f"\n[bold]{len(runs) + 3}. Against the truth, at equal budget and at equal spend[/]"
+    )
     print_truth(truth, table)
     console.print(f"table in {table_path}", highlight=False)
 

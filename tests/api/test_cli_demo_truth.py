@@ -38,11 +38,30 @@ def demo(tmp_path_factory) -> tuple[dict, Path, Path]:
 
 def test_footprint_budget_is_what_bisp_spends_on_this_registry(demo) -> None:
     payload, _, _ = demo
-    bisp, footprint = (run["totals"] for run in payload["runs"])
+    bisp, footprint, _ = (run["totals"] for run in payload["runs"])
     assert bisp["amount"] > 0
     assert footprint["budget_total"] == bisp["amount"] != 611_050_000
     assert footprint["budget_same_as"] == "bisp_2022_as_done"
     assert footprint["amount"] <= footprint["budget_total"]
+
+
+def test_bisp_rule_is_also_measured_at_the_footprint_rules_spend(demo) -> None:
+    """Equal spend, not only equal budget: BISP's rule capped at what the footprint spends."""
+    payload, out, _ = demo
+    bisp, footprint, capped = payload["runs"]
+    assert capped["scenario"] == "bisp_2022_as_done_at_equal_spend"
+    assert (
+        capped["totals"]["budget_total"] == footprint["totals"]["amount"] < bisp["totals"]["amount"]
+    )
+    # the same benefit (Rs 25,000 each), so equal spend to the rupee
+    assert capped["totals"]["amount"] == footprint["totals"]["amount"]
+    assert capped["totals"]["eligible"] == bisp["totals"]["eligible"]  # BISP's own rules
+    assert capped["totals"]["selected"] < bisp["totals"]["selected"]
+    rows = {row["scenario"]: row for row in payload["truth"]["rows"]}
+    assert (
+        rows["bisp_2022_as_done_at_equal_spend"]["amount"] == rows["flood_2022_footprint"]["amount"]
+    )
+    assert (out / "bisp_2022_as_done_at_equal_spend" / "manifest.json").exists()
 
 
 def test_truth_is_the_exposed_poor_of_the_whole_population(demo, tmp_path) -> None:
@@ -78,7 +97,11 @@ def test_truth_is_the_exposed_poor_of_the_whole_population(demo, tmp_path) -> No
     assert "depth >= 0.3" in truth["definition"]
 
     table = pd.read_csv(out / "truth_comparison.csv")
-    assert list(table["scenario"]) == ["bisp_2022_as_done", "flood_2022_footprint"]
+    assert list(table["scenario"]) == [
+        "bisp_2022_as_done",
+        "flood_2022_footprint",
+        "bisp_2022_as_done_at_equal_spend",
+    ]
     rows = {row["scenario"]: row for row in truth["rows"]}
     for name, row in rows.items():
         caseload = pd.read_parquet(out / name / "caseload.parquet")

@@ -152,7 +152,7 @@ def test_demo_writes_rejects_into_each_run(tmp_path) -> None:
     from rahat.api.cli.demo import DEMO_SCENARIOS, run_demo
 
     _, _, runs = run_demo(tmp_path / "out", households=2000)
-    assert len(runs) == len(DEMO_SCENARIOS)
+    assert len(runs) == len(DEMO_SCENARIOS) + 1  # and the first rule at the second's spend
     for _, folder, result in runs:
         assert result.outputs["rejects"] == folder / "rejects.csv"
         assert pd.read_csv(folder / "rejects.csv").empty
