@@ -173,14 +173,24 @@ def _grow(
 
 
 def _sample_vector(layer: HazardLayer, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Value of the footprint polygon each household falls in; the highest value wins."""
+    """Value of the footprint polygon each household falls in; the highest value wins.
+
+    The index is built on the polygon parts of the features as they are (a repaired feature is
+    a collection of parts that may overlap, never unioned): a point in any part of a feature
+    is in the feature, and each part carries its feature's value, so the result is the one of
+    the features; points on an edge are settled against one prepared polygon, not a whole
+    collection.
+    """
+    import shapely
+
     assert layer.vector is not None
     values = layer.vector["value"].to_numpy(dtype=np.float64)
-    index = build_polygon_index(layer.vector.geometry.to_numpy(), priority=values)
+    parts, owner = shapely.get_parts(layer.vector.geometry.to_numpy(), return_index=True)
+    index = build_polygon_index(parts, priority=values[owner])
     hit = locate(x, y, index)
     out = np.full(len(x), np.nan, dtype=np.float64)
     inside = hit >= 0
-    out[inside] = values[hit[inside]]
+    out[inside] = values[owner[hit[inside]]]
     return out
 
 

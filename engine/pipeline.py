@@ -19,16 +19,17 @@ same registry and hazards costs no I/O and no join.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from rahat.engine.exposure import Exposure
-from rahat.engine.overlay import overlay, spatially_sorted
+from rahat.engine.overlay import overlay
+from rahat.engine.phases import PhaseClock
 from rahat.engine.zones import ZoneLayer, default_zone_layers, read_zone_layer
 from rahat.geo.errors import EmptyDataError
 from rahat.geo.registry.model import Registry
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from rahat.engine.targeting.caseload import Caseload
     from rahat.engine.targeting.scenario import Scenario
     from rahat.geo.hazards import HazardLayer
+    from rahat.geo.registry.snapshot import SnapshotInfo
     from rahat.geo.registry.validate import LoadReport
 
 Progress = Callable[[str, float], None]
@@ -56,33 +58,62 @@ REJECTS_FILE = "rejects.csv"
 
 @dataclass(frozen=True)
 class LoadedRegistry:
-    """A registry read from a file, with what validation rejected.
+    """A registry read from a file or a snapshot, with what validation rejected.
 
     Attributes
     ----------
     registry
         The valid households, in canonical order (:func:`load_registry`).
     report
-        The validation report (rejected rows with reasons, counts, ignored columns).
+        The validation report (rejected rows with reasons, counts, ignored columns), when the
+        registry was validated here.
+    snapshot
+        What the snapshot records (counts, reasons, its ``rejects.csv``), when the registry
+        came from a snapshot (:mod:`rahat.geo.registry.snapshot`), validated at import.
     """
 
     registry: Registry
-    report: LoadReport
+    report: LoadReport | None = None
+    snapshot: SnapshotInfo | None = None
 
     @property
     def rejected(self) -> int:
         """Number of rows of the file that failed validation."""
-        return self.report.n_rejected
+        if self.snapshot is not None:
+            return self.snapshot.rejected
+        return self.report.n_rejected if self.report is not None else 0
+
+    @property
+    def reason_counts(self) -> dict[str, int]:
+        """Rejected rows per reason (a row with two reasons counts under both)."""
+        if self.snapshot is not None:
+            return dict(self.snapshot.reason_counts)
+        return dict(self.report.reason_counts) if self.report is not None else {}
 
     @property
     def warnings(self) -> list[str]:
         """Warnings about the file worth telling its sender (ignored columns)."""
-        ignored = self.report.ignored_columns
+        if self.snapshot is not None:
+            ignored = self.snapshot.ignored_columns
+        else:
+            ignored = self.report.ignored_columns if self.report is not None else ()
         return [f"registry: ignored columns {', '.join(ignored)}"] if ignored else []
 
     def write_rejects(self, path: Path) -> Path:
-        """Write every rejected row with its reasons as CSV, atomically (even if none)."""
-        return self.report.write_rejects(path)
+        """Write every rejected row with its reasons as CSV, atomically (even if none).
+
+        From a snapshot, the rejects file written at import is copied.
+        """
+        if self.report is not None:
+            return self.report.write_rejects(path)
+        import shutil
+
+        from rahat.geo.files import atomic_write
+
+        source = self.snapshot.rejects_path if self.snapshot is not None else None
+        if source is not None and source.is_file():
+            return atomic_write(path, lambda tmp: shutil.copyfile(source, tmp))
+        return atomic_write(path, lambda tmp: tmp.write_text("row,household_id,reason\n"))
 
 
 @dataclass
@@ -105,6 +136,9 @@ class RunResult:
         Households whose recorded district differs from the district at their location.
     rejected_reasons
         Rejected rows per reason (a row with two reasons counts under both).
+    phases
+        Seconds spent per phase (``registry``, ``hazards``, ``overlay``, ``evaluate``,
+        ``write``; :mod:`rahat.engine.phases`).
     """
 
     caseload: Caseload
@@ -113,6 +147,7 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     location_mismatches: int | None = None
     rejected_reasons: dict[str, int] = field(default_factory=dict)
+    phases: dict[str, float] = field(default_factory=dict)
 
     @property
     def totals(self) -> dict[str, object]:
@@ -257,50 +292,60 @@ def canonical_order(registry: Registry) -> Registry:
     """Return ``registry`` independent of its row order: by id, then along a Hilbert curve.
 
     Open category sets (names, P-codes) are sorted, so category codes, and hence quota units
-    and the Parquet dictionaries, do not depend on the order in which names first appear.
+    and the Parquet dictionaries, do not depend on the order in which names first appear. The
+    same order as a registry snapshot's (:func:`rahat.geo.registry.order.canonical_order`).
     """
-    from rahat.geo.registry.schema import COLUMNS_BY_NAME
+    from rahat.geo.registry.order import canonical_order as ordered
 
-    frame = registry.frame
-    changed: dict[str, pd.Series] = {}
-    for name in frame.columns:
-        column = frame[name]
-        spec = COLUMNS_BY_NAME.get(name)
-        if not isinstance(column.dtype, pd.CategoricalDtype):
-            continue
-        if spec is not None and spec.categories is not None:
-            continue  # a closed set: its order is the schema's
-        categories = list(column.cat.categories)
-        ordered = sorted(categories, key=str)
-        if ordered != categories:
-            changed[name] = column.cat.reorder_categories(ordered)
-    if changed:
-        frame = frame.assign(**changed)
-        registry = Registry.from_frame(frame, source=registry.source)
-    ids = registry.household_id
-    if len(ids) > 1 and not bool(np.all(ids[1:] > ids[:-1])):
-        registry = registry.take(np.argsort(ids, kind="stable"))
-    return spatially_sorted(registry)
+    return ordered(registry)
 
 
-def load_registry(path: Path, *, rejects_path: Path | None = None) -> LoadedRegistry:
-    """Read, validate and canonically order a registry file.
+def load_registry(
+    path: Path,
+    *,
+    rejects_path: Path | None = None,
+    snapshots: bool = False,
+    notify: Callable[[str], None] | None = None,
+) -> LoadedRegistry:
+    """Read, validate and canonically order a registry file, or open a registry snapshot.
 
     Parameters
     ----------
     path
-        Registry file (GeoParquet, Parquet, Feather or CSV).
+        Registry file (GeoParquet, Parquet, Feather or CSV), or a snapshot folder (or its
+        ``snapshot.json``), which is memory-mapped as it is: validated and ordered at import
+        (:mod:`rahat.geo.registry.snapshot`).
     rejects_path
         Where to write the rejected rows with their reasons (CSV, atomically, even when
-        empty); ``None`` writes nothing (see :meth:`LoadedRegistry.write_rejects`).
+        empty); ``None`` writes nothing (see :meth:`LoadedRegistry.write_rejects`). From a
+        snapshot, the rejects file written at import is copied.
+    snapshots
+        Import a plain registry file into a snapshot in the cache first (once; later calls
+        reuse it), see :func:`rahat.geo.registry.snapshot_cache.open_cached`.
+    notify
+        Told in one line when a file is imported into the cache.
 
     Raises
     ------
     EmptyDataError
         If no row is valid (the rejects file is written first).
+    SnapshotError
+        If a snapshot fails its checks, or the cache cannot be written.
     """
+    from rahat.geo.registry.snapshot import is_snapshot, load_snapshot
     from rahat.geo.registry.validate import read_registry
 
+    if is_snapshot(path) or snapshots:
+        if is_snapshot(path):
+            registry, info = load_snapshot(path)
+        else:
+            from rahat.geo.registry.snapshot_cache import open_cached
+
+            registry, info = open_cached(path, notify=notify, rejects_path=rejects_path)
+        loaded = LoadedRegistry(registry, snapshot=info)
+        if rejects_path is not None:
+            loaded.write_rejects(rejects_path)
+        return loaded
     report = read_registry(path, rejects_path=rejects_path)
     if report.n_valid == 0:
         raise EmptyDataError(
@@ -417,17 +462,17 @@ def run_scenario(
     """
     from rahat.engine.targeting import evaluate, write_outputs
 
-    report = progress or _silent
+    clock = PhaseClock(progress or _silent)
+    report = clock
     out = Path(out_dir)
     loaded: LoadedRegistry | None = None
     if registry is None:
         if registry_path is None:
             raise TypeError("give registry_path or registry")
         report("reading the registry", 0.05)
-        loaded = load_registry(Path(registry_path), rejects_path=out / REJECTS_FILE)
+        loaded = load_registry(Path(registry_path))
     elif isinstance(registry, LoadedRegistry):
         loaded = registry
-        loaded.write_rejects(out / REJECTS_FILE)
     households = loaded.registry if loaded is not None else registry
     assert isinstance(households, Registry)
     report("reading hazard layers", 0.25)
@@ -456,8 +501,10 @@ def run_scenario(
     caseload.warnings = tuple(warnings)
     caseload.location_mismatches = mismatches
     report("writing outputs", 0.85)
-    extra = {"rejects": out / REJECTS_FILE} if loaded is not None else {}
-    outputs = write_outputs(caseload, out, extra=extra)
+    with tempfile.TemporaryDirectory(prefix="rahat-rejects-") as scratch:
+        # written with the outputs, so a run that fails before leaves no rejects.csv behind
+        extra = {"rejects": loaded.write_rejects(Path(scratch) / REJECTS_FILE)} if loaded else {}
+        outputs = write_outputs(caseload, out, extra=extra)
     report("done", 1.0)
     return RunResult(
         caseload=caseload,
@@ -465,5 +512,6 @@ def run_scenario(
         registry_rejected=loaded.rejected if loaded is not None else 0,
         warnings=warnings,
         location_mismatches=mismatches,
-        rejected_reasons=dict(loaded.report.reason_counts) if loaded is not None else {},
+        rejected_reasons=loaded.reason_counts if loaded is not None else {},
+        phases=clock.phases(),
     )

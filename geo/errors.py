@@ -107,6 +107,12 @@ class AmbiguousUnitError(InputError):
     code = "ambiguous-unit"
 
 
+class SnapshotError(InputError):
+    """A registry snapshot is missing, truncated, corrupt or of another schema version."""
+
+    code = "snapshot"
+
+
 class NotFoundError(RahatError):
     """A thing asked for does not exist, or the caller may not know it exists."""
 
@@ -123,6 +129,19 @@ class ConflictError(RahatError):
     """The request does not fit the current state of a thing (a run still running, ...)."""
 
     code = "conflict"
+
+
+class StorageFullError(RahatError):
+    """The server's disk (or quota) is full: nothing was stored; retry once space is freed."""
+
+    code = "storage-full"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "The server's storage is full, so nothing was stored. Retry once the operators "
+            "have freed space."
+        )
 
 
 class RateLimitedError(RahatError):

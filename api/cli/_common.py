@@ -1,4 +1,26 @@
-"""Shared plumbing of the CLI: error reporting, progress bars, JSON output."""
+"""Shared plumbing of the CLI: exit codes, error reporting, progress bars, JSON output.
+
+Exit codes of every ``rahat`` command (the constants below):
+
+====  ==============================  ================================================
+code  constant                        meaning
+====  ==============================  ================================================
+0                                     done
+1     :data:`EXIT_ROWS_REJECTED`      ``rahat registry validate``: the file was read and
+                                      some rows were rejected (see the rejects file)
+2     :data:`EXIT_INPUT_ERROR`        input to fix: a file, scenario, option or output
+                                      path Rahat refuses (also a mistyped command line)
+3     :data:`EXIT_NO_MEMORY`          not enough memory for the input given
+70    :data:`EXIT_INTERNAL_ERROR`     a bug in Rahat: the traceback is written to a log
+                                      file whose path the one-line message gives
+74    :data:`EXIT_OS_ERROR`           the system refused a read or write: disk full,
+                                      permission denied, read-only file system
+130   :data:`EXIT_INTERRUPTED`        interrupted (Ctrl-C)
+====  ==============================  ================================================
+
+No command ever prints a Python traceback: :mod:`rahat.api.cli._safety` turns every failure
+into one line on stderr and one of these codes.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +35,20 @@ from typing import Any
 import typer
 from rich.console import Console
 
-#: Exit code for input the user must fix (bad file, bad scenario, bad option).
+#: Exit code of ``rahat registry validate`` when the file was readable but some rows were
+#: rejected (the others are valid).
+EXIT_ROWS_REJECTED = 1
+#: Exit code for input the user must fix (bad file, bad scenario, bad option, bad output path).
 EXIT_INPUT_ERROR = 2
+#: Exit code when the machine has not enough memory for the input (a :class:`MemoryError`).
+EXIT_NO_MEMORY = 3
+#: Exit code of an unexpected exception (a bug): ``EX_SOFTWARE`` of ``sysexits.h``.
+EXIT_INTERNAL_ERROR = 70
+#: Exit code when the system refused a read or write (disk full, permission denied):
+#: ``EX_IOERR`` of ``sysexits.h``.
+EXIT_OS_ERROR = 74
+#: Exit code after Ctrl-C (128 + SIGINT, as shells report it).
+EXIT_INTERRUPTED = 130
 
 #: Width of tables and lines when the output is not a terminal (a pipe, a file, a test): wide
 #: enough that no table is cut to 80 columns ("househo…"); set COLUMNS to choose another.
@@ -22,15 +56,32 @@ PIPE_WIDTH = 240
 
 
 def make_console(*, stderr: bool = False) -> Console:
-    """A rich console that keeps whole tables when piped (see :data:`PIPE_WIDTH`)."""
-    probe = Console(stderr=stderr)
+    """A rich console that keeps whole tables when piped (see :data:`PIPE_WIDTH`).
+
+    Emoji codes are never replaced: a unit or file named ``a:100:b`` prints as written. Text
+    from users (names, paths, messages) must still go through :func:`esc`, so that rich does
+    not read ``[bold]`` in it as markup.
+    """
+    probe = Console(stderr=stderr, emoji=False)
     if probe.is_terminal or os.environ.get("COLUMNS"):
         return probe
-    return Console(stderr=stderr, width=PIPE_WIDTH)
+    return Console(stderr=stderr, width=PIPE_WIDTH, emoji=False)
 
 
 err_console = make_console(stderr=True)
 console = make_console()
+
+
+def esc(value: object) -> str:
+    """``str(value)`` escaped for rich markup: user text (a name, a path) prints literally."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
+def print_error(message: str) -> None:
+    """Print ``message`` (plain text, escaped here) as one ``error:`` line on stderr."""
+    err_console.print(f"[bold red]error:[/] {esc(message)}", highlight=False, soft_wrap=True)
 
 
 def format_cell(value: Any, column: str = "") -> str:
@@ -109,14 +160,15 @@ def install_help_style() -> None:
 def user_errors() -> Iterator[None]:
     """Turn :class:`~rahat.geo.errors.InputError` into a one-line message and exit code 2.
 
-    Users never see a stack trace for input problems; anything else is a bug and propagates.
+    Users never see a stack trace for input problems; anything else propagates to the safety
+    net of :mod:`rahat.api.cli._safety`, which also prints one line.
     """
     from rahat.geo.errors import InputError
 
     try:
         yield
     except InputError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        print_error(str(exc))
         raise typer.Exit(EXIT_INPUT_ERROR) from None
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rahat.api.cli._common import console, print_json
+from rahat.api.cli._common import console, esc, print_json
 
 app = typer.Typer(
     help="Benchmarks: time and memory of the overlay, policy, registry, hazard reader and API.",
@@ -26,7 +26,7 @@ def _show(title: str, figures: dict, as_json: bool) -> None:
     table = Table("measure", "value", title=title)
     for key, value in figures.items():
         shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
-        table.add_row(key, str(shown))
+        table.add_row(esc(key), esc(shown))
     console.print(table)
 
 
@@ -43,6 +43,31 @@ def overlay_bench(
 
     result = run_overlay_bench(households, naive=naive)
     _show(f"overlay, {households:,} households", asdict(result), as_json)
+
+
+@app.command("e2e")
+def e2e_bench(
+    households: Annotated[int, typer.Option(min=1000, help="Households.")] = 1_000_000,
+    as_json: JsonFlag = False,
+) -> None:
+    """The whole `rahat run` command, cold and warm, vs the analyst's geopandas pipeline.
+
+    A raster and a complex invalid vector footprint scenario on a national registry of
+    HOUSEHOLDS (built once into the cache folder), seconds by phase, with an identity check
+    of the selected households.
+    """
+    from rahat.benchmarks.e2e import as_dict, run_e2e_bench
+
+    figures = as_dict(run_e2e_bench(households))
+    if as_json:
+        print_json(figures)
+        return
+    for kind in ("raster", "vector"):
+        flat = {k: v for k, v in figures[kind].items() if not isinstance(v, dict)}
+        for part in ("phases_cold", "phases_warm", "reference_phases"):
+            flat.update({f"{part}.{k}": v for k, v in figures[kind][part].items()})
+        _show(f"e2e {kind}, {households:,} households", flat, as_json=False)
+    _show("e2e", {"peak_rss_mb": figures["peak_rss_mb"], "identical": figures["identical"]}, False)
 
 
 @app.command("cold-start")

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rahat.api.cli._common import console, print_json, progress_bar, user_errors
+from rahat.api.cli._common import console, esc, print_json, progress_bar, user_errors
+from rahat.api.cli._outputs import check_output_folder
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -79,6 +80,13 @@ def demo_truth(registry_path: Path, runs: list) -> tuple[Truth, pd.DataFrame]:
     return truth, truth_table(truth, [(name, result.caseload) for name, _, result in runs])
 
 
+def _tell(message: str) -> None:
+    """Print one line on stderr (the registry snapshot was imported)."""
+    from rahat.api.cli._common import err_console
+
+    err_console.print(esc(message), highlight=False, soft_wrap=True)
+
+
 def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, Registry, list]:
     """Build the demo registry and run the demo scenarios.
 
@@ -94,7 +102,9 @@ def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, Regist
 
     registry_path = demo_registry(households)
     cache = ExposureCache()
-    loaded = load_registry(registry_path)  # its rejects are written into each run's folder
+    # imported into a snapshot once, memory-mapped on later demos; its rejects are written
+    # into each run's folder
+    loaded = load_registry(registry_path, snapshots=True, notify=_tell)
     runs = []
     for file_name, folder in DEMO_SCENARIOS:
         scenario = load_scenario(scenarios_dir() / file_name)
@@ -161,6 +171,7 @@ def demo(
     from rahat.geo.registry.summary import describe
 
     with user_errors():
+        check_output_folder(out)
         registry_path, registry, runs = run_demo(out, households)
         summary = describe(registry)
         comparison = compare_caseloads(runs[0][2].caseload, runs[1][2].caseload)
@@ -183,13 +194,13 @@ def demo(
             }
         )
         return
-    console.print(f"[bold]1. Demo registry[/] ({registry_path})")
+    console.print(f"[bold]1. Demo registry[/] ({esc(registry_path)})")
     print_summary(summary, title="Registered households by province")
     for step, (name, folder, result) in enumerate(runs, start=2):
-        console.print(f"\n[bold]{step}. Scenario {name}[/]")
+        console.print(f"\n[bold]{step}. Scenario {esc(name)}[/]")
         print_run(name, result, folder, levels=("province",))
     t = comparison.totals
-    console.print(f"\n[bold]{len(runs) + 2}. {runs[0][0]} vs {runs[1][0]}[/]")
+    console.print(f"\n[bold]{len(runs) + 2}. {esc(runs[0][0])} vs {esc(runs[1][0])}[/]")
     console.print(
         f"targeting by the footprint adds {t['added']:,} households, drops {t['dropped']:,} "
         f"and keeps {t['kept']:,}; cost Rs {t['a_amount']:,} -> Rs {t['b_amount']:,}",
@@ -199,7 +210,7 @@ def demo(
         f"\n[bold]{len(runs) + 3}. Against the truth, at equal budget and at equal spend[/]"
     )
     print_truth(truth, table)
-    console.print(f"table in {table_path}", highlight=False)
+    console.print(f"table in {esc(table_path)}", highlight=False)
 
 
 def print_truth(truth: Truth, table: pd.DataFrame) -> None:
@@ -231,7 +242,7 @@ def print_truth(truth: Truth, table: pd.DataFrame) -> None:
         grid.add_column(header, justify="left" if header == "rule" else "right")
     for row in table.to_dict(orient="records"):
         grid.add_row(
-            str(row["scenario"]),
+            esc(row["scenario"]),
             f"{row['amount'] / 1e6:,.1f}",
             f"{row['selected']:,}",
             pct(row["truth_reached_share"]),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rahat.api.cli._common import console, print_json, user_errors
+from rahat.api.cli._common import console, esc, print_json, user_errors
 from rahat.api.cli.hazard_diff import add_diff_command
 
 if TYPE_CHECKING:
@@ -85,7 +85,6 @@ def _fmt(value: Any) -> str:
 
 
 def _print_summary(info: dict[str, Any]) -> None:
-    from rich.markup import escape
     from rich.table import Table
 
     lines = [
@@ -113,19 +112,23 @@ def _print_summary(info: dict[str, Any]) -> None:
     for key, value in lines:
         console.print(f"[bold]{key:>17}[/bold]  ", end="")
         console.print(value, markup=False, highlight=False)
-    table = Table(title=escape(f"Area per class (km², {info['area_crs']}; {info['class_rule']})"))
+    table = Table(title=esc(f"Area per class (km², {info['area_crs']}; {info['class_rule']})"))
     for col in ("code", "class", "from", "to", "km²"):
         table.add_column(col, justify="right" if col != "class" else "left")
     for c in info["classes"]:
         table.add_row(
-            str(c["code"]), c["label"], _fmt(c["lower"]), _fmt(c["upper"]), f"{c['area_km2']:,.2f}"
+            esc(c["code"]),
+            esc(c["label"]),
+            _fmt(c["lower"]),
+            _fmt(c["upper"]),
+            f"{c['area_km2']:,.2f}",
         )
     table.add_row("", "total affected", "", "", f"{info['affected_km2']:,.2f}", style="bold")
     if info["nodata_km2"]:
         table.add_row("-1", "no data", "", "", f"{info['nodata_km2']:,.2f}", style="dim")
     console.print(table)
     for warning in info["warnings"]:
-        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/yellow] {esc(warning)}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -194,11 +197,12 @@ def register(app: typer.Typer) -> None:
             )
         crs_text = layer_.crs.to_string()
         console.print(
-            f"[green]ok[/green] {file.name}: {layer_.kind.value} ({layer_.units}), {crs_text}",
+            f"[green]ok[/green] {esc(file.name)}: {layer_.kind.value} ({esc(layer_.units)}), "
+            f"{esc(crs_text)}",
             highlight=False,
         )
         for warning in layer_.warnings:
-            console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+            console.print(f"[yellow]warning:[/yellow] {esc(warning)}", highlight=False)
 
     add_diff_command(hazard)
     app.add_typer(hazard)

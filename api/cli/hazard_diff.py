@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from rahat.api.cli._common import console, print_json, user_errors
+from rahat.api.cli._common import console, esc, print_json, user_errors
+from rahat.api.cli._outputs import check_output_file
 
 
 def add_diff_command(hazard: typer.Typer) -> None:
@@ -45,6 +46,8 @@ def add_diff_command(hazard: typer.Typer) -> None:
         with user_errors():
             if out is not None and registry is None:
                 raise InputError("--out lists households: give --registry too")
+            if out is not None:
+                check_output_file(out, "--out")
             old = read_hazard(old_file, kind=kind, intensity_field=field)
             new = read_hazard(new_file, kind=kind, intensity_field=field)
             result: dict[str, Any] = {"area": area_changes(old, new)}
@@ -80,7 +83,7 @@ def _print(result: dict[str, Any]) -> None:
     for name in columns:
         area.add_column(name, justify="left" if name == "class" else "right")
     for row in result["area"]:
-        area.add_row(*(f"{v:,.2f}" if isinstance(v, float) else str(v) for v in row.values()))
+        area.add_row(*(f"{v:,.2f}" if isinstance(v, float) else esc(v) for v in row.values()))
     console.print(area)
     households = result.get("households")
     if households is None:
@@ -90,8 +93,8 @@ def _print(result: dict[str, Any]) -> None:
         table.add_column(name, justify="left" if name in ("province", "district") else "right")
     for row in households["by_district"]:
         table.add_row(
-            row["province"],
-            row["district"],
+            esc(row["province"]),
+            esc(row["district"]),
             *(f"{row[s]:,}" for s in ("entered", "left", "stayed")),
         )
     t = households["totals"]

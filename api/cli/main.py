@@ -11,6 +11,7 @@ import typer
 
 from rahat.api.cli import bench, demo, hazard, registry, service, targeting
 from rahat.api.cli._common import install_help_style
+from rahat.api.cli._safety import SafeGroup, run_safely
 
 install_help_style()
 
@@ -19,6 +20,7 @@ app = typer.Typer(
     help="Rahat: shock-response targeting for disaster relief.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    cls=SafeGroup,  # every failure of a command: one line and an exit code, never a traceback
     add_completion=False,
 )
 
@@ -28,4 +30,4 @@ for _module in (demo, registry, hazard, targeting, service, bench):
 
 def main() -> None:
     """Entry point of the ``rahat`` console script."""
-    app()
+    run_safely(app)

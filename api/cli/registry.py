@@ -7,15 +7,24 @@ from typing import Annotated
 
 import typer
 
-from rahat.api.cli._common import console, print_json, progress_bar, user_errors
+from rahat.api.cli._common import (
+    EXIT_INPUT_ERROR,
+    EXIT_ROWS_REJECTED,
+    console,
+    esc,
+    print_error,
+    print_json,
+    progress_bar,
+    user_errors,
+)
+from rahat.api.cli._outputs import check_output_file, check_output_folder
 
 app = typer.Typer(
     help="Household registry: build the demo registry, validate and inspect files.",
     no_args_is_help=True,
 )
 
-#: Exit code of ``validate`` when the file was readable but some rows were rejected.
-EXIT_ROWS_REJECTED = 1
+__all__ = ["EXIT_ROWS_REJECTED", "app", "print_summary", "register"]
 
 
 @app.command()
@@ -31,6 +40,8 @@ def synth(
     from rahat.geo.registry.synth import write_demo
 
     started = time.perf_counter()
+    with user_errors():
+        check_output_folder(out)
     with user_errors(), progress_bar(not as_json) as progress:
         population_path, registry_path = write_demo(households, seed, out, progress=progress)
     payload = {
@@ -44,7 +55,7 @@ def synth(
         print_json(payload)
     else:
         console.print(
-            f"wrote {population_path} and {registry_path} "
+            f"wrote {esc(population_path)} and {esc(registry_path)} "
             f"({households:,} households, seed {seed}) in {payload['seconds']} s"
         )
 
@@ -75,7 +86,7 @@ def validate(
     than the one recorded is kept and listed in the flags file.
 
     Exit codes: 0 all rows valid, 1 some rows rejected (see the rejects file), 2 the file
-    cannot be used at all.
+    cannot be used at all, or it holds no household (no rows, or every row rejected).
     """
     from rahat.geo.registry.io import write_registry
     from rahat.geo.registry.validate import read_registry
@@ -83,10 +94,15 @@ def validate(
     rejects_path = rejects or path.with_name(path.name + ".rejects.csv")
     flags_path = flags or path.with_name(path.name + ".flags.csv")
     with user_errors():
+        check_output_file(rejects_path, "--rejects")
+        if flags is not None:
+            check_output_file(flags_path, "--flags")
+        if out is not None:
+            check_output_file(out, "--out")
         report = read_registry(path, rejects_path=rejects_path)
         if flags is not None or len(report.flagged):
             report.write_flags(flags_path)
-        if out is not None:
+        if out is not None and report.n_valid:
             write_registry(report.registry.frame, out)
     payload = {
         "file": str(path),
@@ -105,6 +121,10 @@ def validate(
         print_json(payload)
     else:
         _print_validation(payload)
+    empty = report.empty_reason()
+    if empty is not None:
+        print_error(f"{path}: {empty}")
+        raise typer.Exit(EXIT_INPUT_ERROR)
     if report.n_rejected:
         raise typer.Exit(EXIT_ROWS_REJECTED)
 
@@ -113,25 +133,26 @@ def _print_validation(payload: dict) -> None:
     from rich.table import Table
 
     console.print(
-        f"{payload['file']}: {payload['rows']:,} rows, {payload['valid']:,} valid, "
-        f"{payload['rejected']:,} rejected"
+        f"{esc(payload['file'])}: {payload['rows']:,} rows, {payload['valid']:,} valid, "
+        f"{payload['rejected']:,} rejected",
+        highlight=False,
     )
     if payload["reasons"]:
         table = Table("reason", "rows", title="Rejected rows by reason")
         for reason, count in payload["reasons"].items():
-            table.add_row(reason, f"{count:,}")
+            table.add_row(esc(reason), f"{count:,}")
         console.print(table)
-        console.print(f"every rejected row is listed in {payload['rejects_file']}")
+        console.print(f"every rejected row is listed in {esc(payload['rejects_file'])}")
     if payload["flags"]:
         table = Table("flag", "households", title="Kept households worth a look")
         for flag, count in payload["flags"].items():
-            table.add_row(flag, f"{count:,}")
+            table.add_row(esc(flag), f"{count:,}")
         console.print(table)
-        console.print(f"every flagged household is listed in {payload['flags_file']}")
+        console.print(f"every flagged household is listed in {esc(payload['flags_file'])}")
     for note in payload["notes"]:
-        console.print(f"note: {note}")
+        console.print(f"note: {esc(note)}")
     if payload["ignored_columns"]:
-        console.print(f"ignored columns: {', '.join(payload['ignored_columns'])}")
+        console.print(f"ignored columns: {esc(', '.join(payload['ignored_columns']))}")
 
 
 @app.command()
@@ -145,6 +166,7 @@ def info(
 
     with user_errors():
         report = read_registry(path)
+        report.require_households()
     summary = describe(report.registry) | {"rejected_rows": report.n_rejected}
     if as_json:
         print_json(summary)
@@ -156,10 +178,10 @@ def print_summary(summary: dict, title: str) -> None:
     """Print a registry summary (from :func:`rahat.geo.registry.summary.describe`) as a table."""
     from rich.table import Table
 
-    table = Table("province", "households", "people", "PMT <= 32", title=title)
+    table = Table("province", "households", "people", "PMT <= 32", title=esc(title))
     for row in summary["by_province"]:
         table.add_row(
-            row["province"],
+            esc(row["province"]),
             f"{row['households']:,}",
             f"{row['people']:,}",
             f"{row['share_pmt_le_32']:.1%}",
@@ -177,4 +199,7 @@ def print_summary(summary: dict, title: str) -> None:
 
 def register(root: typer.Typer) -> None:
     """Add ``rahat registry`` to the root application."""
+    from rahat.api.cli.snapshot import register as add_snapshot_commands  # import, verify
+
+    add_snapshot_commands(app)
     root.add_typer(app, name="registry")

@@ -239,6 +239,11 @@ def audit_export(
 
     if format not in ("csv", "jsonl"):
         raise typer.BadParameter(f"{format!r}: use csv or jsonl", param_hint="--format")
+    from rahat.api.cli._common import user_errors
+    from rahat.api.cli._outputs import check_output_file
+
+    with user_errors():
+        check_output_file(out.expanduser(), "--out")
     fmt: Literal["csv", "jsonl"] = "csv" if format == "csv" else "jsonl"
     first, last = _instant(since, "since"), _instant(until, "until")
     with _sessions() as factory:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -9,11 +10,14 @@ import typer
 
 from rahat.api.cli._common import (
     console,
+    esc,
     format_cell,
     print_json,
     progress_bar,
     user_errors,
 )
+from rahat.api.cli._outputs import check_output_folder
+from rahat.engine.phases import seconds_since_process_start
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -40,11 +44,11 @@ def _fmt(value: Any, column: str = "") -> str:
 def _table(title: str, frame: pd.DataFrame, limit: int = 40) -> None:
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table(title=esc(title))
     for col in frame.columns:
-        table.add_column(str(col), justify="right" if frame[col].dtype.kind in "iuf" else "left")
+        table.add_column(esc(col), justify="right" if frame[col].dtype.kind in "iuf" else "left")
     for row in frame.head(limit).itertuples(index=False):
-        table.add_row(*(_fmt(v, str(c)) for v, c in zip(row, frame.columns, strict=True)))
+        table.add_row(*(esc(_fmt(v, str(c))) for v, c in zip(row, frame.columns, strict=True)))
     console.print(table)
     if len(frame) > limit:
         console.print(f"... {len(frame) - limit} more rows")
@@ -56,11 +60,26 @@ def print_registry_notes(rejected: int, rejects_file: Path | None, warnings: lis
         where = f"; every one is listed with its reasons in {rejects_file}" if rejects_file else ""
         console.print(
             f"[yellow]warning:[/] {rejected:,} registry row(s) failed validation and were left "
-            f"out{where}",
+            f"out{esc(where)}",
             highlight=False,
         )
     for warning in warnings:
-        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
+        console.print(f"[yellow]warning:[/] {esc(warning)}", highlight=False)
+
+
+def load_cli_registry(path: Path, rejects_path: Path | None) -> Any:
+    """Load ``--registry``: a snapshot as it is, a plain file through a cached snapshot.
+
+    A plain file is imported into the cache once (one line on stderr says so) and memory-mapped
+    from there on later runs (:func:`rahat.engine.pipeline.load_registry`).
+    """
+    from rahat.api.cli._common import err_console
+    from rahat.engine.pipeline import load_registry
+
+    def notify(message: str) -> None:
+        err_console.print(esc(message), highlight=False, soft_wrap=True)
+
+    return load_registry(path, rejects_path=rejects_path, snapshots=True, notify=notify)
 
 
 class _RegistryForCompare:
@@ -74,7 +93,7 @@ class _RegistryForCompare:
         self.warnings: list[str] = []
 
     def get(self, source: Path) -> Any:
-        from rahat.engine.pipeline import ExposureCache, load_registry
+        from rahat.engine.pipeline import ExposureCache
         from rahat.geo.errors import InputError
 
         if self.path is None:
@@ -82,7 +101,7 @@ class _RegistryForCompare:
         if self.loaded is None:
             if self.rejects_path is None:  # as `rahat registry validate` does
                 self.rejects_path = self.path.with_name(self.path.name + ".rejects.csv")
-            self.loaded = load_registry(self.path, rejects_path=self.rejects_path)
+            self.loaded = load_cli_registry(self.path, self.rejects_path)
             self.cache = ExposureCache()
             self.warnings.extend(self.loaded.warnings)
         return self.loaded
@@ -136,6 +155,7 @@ def run_payload(name: str, result: RunResult) -> dict[str, Any]:
         "location_mismatches": result.location_mismatches,
         "explanations": caseload.explain(),
         "outputs": {k: str(v) for k, v in result.outputs.items()},
+        "phases": result.phases,
     }
 
 
@@ -182,16 +202,16 @@ def print_run(
     _table(f"{name}: caseload by {levels[-1]}", summary[cols])
     totals = caseload.totals
     console.print(
-        f"[bold]{name}[/]: {totals['selected']:,} households selected of {totals['eligible']:,} "
-        f"eligible ({totals['exposed']:,} exposed), {totals['people']:,} people, "
-        f"Rs {totals['amount']:,}",
+        f"[bold]{esc(name)}[/]: {totals['selected']:,} households selected of "
+        f"{totals['eligible']:,} eligible ({totals['exposed']:,} exposed), "
+        f"{totals['people']:,} people, Rs {totals['amount']:,}",
         highlight=False,
     )
     line = cut_line(totals)
     if line is not None:
         console.print(f"cut line: {line}", highlight=False)
     for message in caseload.explain():
-        console.print(f"[yellow]note:[/] {message}", highlight=False)
+        console.print(f"[yellow]note:[/] {esc(message)}", highlight=False)
     print_registry_notes(result.registry_rejected, result.outputs.get("rejects"), result.warnings)
     if result.location_mismatches:
         console.print(
@@ -199,7 +219,8 @@ def print_run(
             "district other than the one at their location",
             highlight=False,
         )
-    console.print(f"outputs in {out}: " + ", ".join(p.name for p in result.outputs.values()))
+    names = ", ".join(p.name for p in result.outputs.values())
+    console.print(esc(f"outputs in {out}: {names}"))
 
 
 def register(app: typer.Typer) -> None:
@@ -208,19 +229,29 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run(
         scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML or JSON).")],
-        registry: Annotated[Path, typer.Option("--registry", help="Registry file.")],
+        registry: Annotated[
+            Path, typer.Option("--registry", help="Registry file or snapshot folder.")
+        ],
         out: Annotated[Path, typer.Option("--out", help="Output folder.")],
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     ) -> None:
         """Evaluate a scenario on a registry and write caseload, summary, map and manifest."""
         from rahat.engine.pipeline import run_scenario
 
+        startup = seconds_since_process_start()
         with user_errors():
+            check_output_folder(out)
             loaded = _load(scenario)
+            started = time.perf_counter()
+            households = load_cli_registry(registry, None)  # its rejects go with the outputs
+            registry_s = time.perf_counter() - started
             with progress_bar(not as_json) as progress:
-                result = run_scenario(
-                    loaded, registry_path=registry, out_dir=out, progress=progress
-                )
+                result = run_scenario(loaded, registry=households, out_dir=out, progress=progress)
+        result.phases = {
+            "startup": round(startup, 3),
+            **result.phases,
+            "registry": round(registry_s + result.phases.get("registry", 0.0), 3),
+        }
         if as_json:
             print_json(run_payload(loaded.name, result))
             return
@@ -249,6 +280,8 @@ def register(app: typer.Typer) -> None:
 
         reg = _RegistryForCompare(registry, out / REJECTS_FILE if out is not None else None)
         with user_errors():
+            if out is not None:
+                check_output_folder(out)
             result = compare_caseloads(_caseload_frame(a, reg), _caseload_frame(b, reg))
         written: dict[str, str] = {}
         if reg.loaded is not None and reg.rejects_path is not None:
@@ -298,7 +331,6 @@ def register(app: typer.Typer) -> None:
             ExposureCache,
             hazard_warnings,
             load_hazards,
-            load_registry,
         )
         from rahat.engine.targeting import sweep
         from rahat.engine.targeting.maps import sweep_heatmap
@@ -307,6 +339,7 @@ def register(app: typer.Typer) -> None:
         from rahat.geo.files import atomic_write
 
         with user_errors():
+            check_output_folder(out)
             if not vary or len(vary) > 2:
                 raise InputError("give one or two --vary NAME=start:stop:step options")
             if metric not in METRICS:
@@ -319,7 +352,7 @@ def register(app: typer.Typer) -> None:
                 grid[name.strip()] = parse_range(values.strip())
             loaded = _load(scenario)
             rejects_path = out / REJECTS_FILE
-            reg = load_registry(registry, rejects_path=rejects_path)
+            reg = load_cli_registry(registry, rejects_path)
             hazards = load_hazards(loaded, registry_extent=reg.registry.bounds())
             warnings = [*reg.warnings, *hazard_warnings(hazards)]
             cache = ExposureCache()
@@ -348,4 +381,4 @@ def register(app: typer.Typer) -> None:
             return
         _table(f"{loaded.name}: sweep", table, limit=60)
         print_registry_notes(reg.rejected, rejects_path, warnings)
-        console.print(f"wrote {csv_path} and {png_path}")
+        console.print(esc(f"wrote {csv_path} and {png_path}"))

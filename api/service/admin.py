@@ -14,6 +14,10 @@ from rahat.api.service.policy import validate_agreement_terms
 from rahat.api.service.security import generate_token
 from rahat.geo.errors import InputError
 
+#: Longest organisation name (the column's length) and agreement purpose, in characters.
+MAX_NAME_LENGTH = 200
+MAX_PURPOSE_LENGTH = 2_000
+
 
 def add_organisation(session: Session, name: str, role: str) -> Organisation:
     """Create an organisation with ``role`` (one of admin, agency, planner, ngo)."""
@@ -22,6 +26,10 @@ def add_organisation(session: Session, name: str, role: str) -> Organisation:
     name = name.strip()
     if not name:
         raise InputError("the organisation needs a name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InputError(
+            f"the organisation name has {len(name):,} characters; use at most {MAX_NAME_LENGTH}"
+        )
     if session.scalar(select(Organisation).where(Organisation.name == name)) is not None:
         raise InputError(f"organisation '{name}' already exists")
     org = Organisation(name=name, role=role)
@@ -117,6 +125,11 @@ def add_agreement(
     resolved = validate_agreement_terms(units, fields, valid_from, valid_to, max_rows)
     if not purpose.strip():
         raise InputError("an agreement must state its purpose")
+    if len(purpose.strip()) > MAX_PURPOSE_LENGTH:
+        raise InputError(
+            f"the purpose has {len(purpose.strip()):,} characters; use at most "
+            f"{MAX_PURPOSE_LENGTH:,}"
+        )
     agreement = Agreement(
         organisation_id=org.id,
         admin_units=[unit.ref for unit in resolved],

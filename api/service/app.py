@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from rahat.api.service.db import create_schema, make_engine, make_sessionmaker
     from rahat.api.service.jobs import JobManager
     from rahat.api.service.limits import BodyLimitMiddleware
-    from rahat.api.service.problems import install_problem_handlers
+    from rahat.api.service.problems import document_validation_problems, install_problem_handlers
     from rahat.api.service.registry_status import registry_status
     from rahat.api.service.routers import audit, hazard_diff, hazards, health, runs
 
@@ -66,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = sessions
     app.state.jobs = jobs
     install_problem_handlers(app)
+    document_validation_problems(app)
     # Authenticate before a body is read and cap bodies (inside the audit middleware, which
     # thus records its 401/413 refusals).
     app.add_middleware(BodyLimitMiddleware)

@@ -157,7 +157,8 @@ class AuditMiddleware:
             # shielded: a client hanging up must not leave its request unaudited
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(audit.write, factory, event)
-        except Exception:
+        except Exception as exc:
+            scope.setdefault("state", {})[_AUDIT_ERROR] = exc
             logger.exception(
                 "could not write the audit event of %s %s (status %d)",
                 scope.get("method"),
@@ -204,15 +205,32 @@ class AuditMiddleware:
 
     @staticmethod
     async def _refuse(scope: Scope, receive: Receive, send: Send) -> None:
-        from rahat.api.service.problems import problem_response
+        """Answer in place of a response whose audit event could not be written.
 
+        ``507`` when the disk or database is full (the client may retry once space is freed),
+        else ``500``; either way nothing of the response is sent.
+        """
+        from rahat.api.service.problems import problem_response
+        from rahat.api.service.storage import is_storage_full
+        from rahat.geo.errors import StorageFullError
+
+        full = is_storage_full(scope.get("state", {}).get(_AUDIT_ERROR))
         response = problem_response(
-            500,
+            507 if full else 500,
             "The access could not be written to the audit log, so it was refused; it has been "
-            "logged. Retry later or tell the operators.",
+            + (
+                "logged. The server's storage is full: retry once the operators have freed space."
+                if full
+                else "logged. Retry later or tell the operators."
+            ),
             Request(scope),
+            type_=f"urn:rahat:problem:{StorageFullError.code}" if full else "about:blank",
         )
         await response(scope, receive, send)
+
+
+#: Key in the request state of the exception that kept the audit event from being written.
+_AUDIT_ERROR = "audit_error"
 
 
 class _AbortedError(Exception):

@@ -1,4 +1,11 @@
-"""Database engine factory: SQLite in WAL mode by default, PostgreSQL through the same code."""
+"""Database engine factory: SQLite in WAL mode by default, PostgreSQL through the same code.
+
+Every commit is durable before it is acknowledged: SQLite runs with ``synchronous=FULL`` (the
+WAL is synced at each commit, so an upload answered 201 or a run answered 202 survives a power
+loss) and PostgreSQL sessions with ``synchronous_commit = on``, whatever the server's or role's
+default. A full disk (SQLite's ``SQLITE_FULL``, PostgreSQL's ``disk_full``) is raised as
+:class:`~rahat.geo.errors.StorageFullError`, which the API answers with 507.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,25 @@ from sqlalchemy.orm import Session, sessionmaker
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _postgres_durable(dbapi_connection: Any, _record: Any) -> None:
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit = on")
+    dbapi_connection.commit()
+
+
+def _storage_full(context: Any) -> None:
+    """Raise :class:`StorageFullError` in place of a database error saying the disk is full."""
+    from rahat.api.service.storage import is_storage_full
+    from rahat.geo.errors import StorageFullError
+
+    if is_storage_full(context.original_exception):
+        raise StorageFullError() from context.original_exception
 
 
 def make_engine(url: str) -> Engine:
@@ -24,7 +46,8 @@ def make_engine(url: str) -> Engine:
     ----------
     url
         SQLAlchemy database URL. For SQLite, the parent folder of the file is created, and every
-        connection switches on WAL journaling, foreign keys and a 30 s busy timeout.
+        connection switches on WAL journaling with ``synchronous=FULL``, foreign keys and a
+        30 s busy timeout; PostgreSQL sessions get ``synchronous_commit = on``.
 
     Returns
     -------
@@ -46,10 +69,14 @@ def make_engine(url: str) -> Engine:
             max_overflow=48,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
+    else:
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=40)
+        if engine.dialect.name == "postgresql":
+            event.listen(engine, "connect", _postgres_durable)
+    event.listen(engine, "handle_error", _storage_full)
+    return engine
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -27,7 +27,12 @@ from rahat.api.service.models import Hazard, Run, utcnow
 from rahat.api.service.redact import redact_paths
 from rahat.api.service.scenarios import with_upload_options
 from rahat.api.service.settings import Settings
-from rahat.api.service.storage import publish_dir, sweep_temporaries, temp_dir_for
+from rahat.api.service.storage import (
+    is_storage_full,
+    publish_dir,
+    sweep_temporaries,
+    temp_dir_for,
+)
 from rahat.geo.errors import InputError
 
 logger = logging.getLogger("rahat.api.jobs")
@@ -36,6 +41,11 @@ logger = logging.getLogger("rahat.api.jobs")
 IN_FLIGHT: tuple[str, ...] = ("queued", "running")
 #: States from which a run can be queued again.
 RERUNNABLE: tuple[str, ...] = ("interrupted", "failed")
+
+STORAGE_FULL_MESSAGE = (
+    "The run failed because the server's storage is full; nothing of it was kept. Re-run it "
+    "with POST /runs/{id}/rerun once the operators have freed space."
+)
 
 INTERRUPTED_MESSAGE = (
     "The server stopped while this run was in flight; nothing of it was kept. "
@@ -83,12 +93,14 @@ def run_pipeline(
         The run's totals, JSON-serialisable, with ``registry_rejected`` and
         ``location_mismatches``.
     """
-    from rahat.engine.pipeline import run_scenario
+    from rahat.engine.pipeline import load_registry, run_scenario
     from rahat.engine.targeting.scenario import load_scenario
 
+    # a snapshot is memory-mapped; a plain file is imported into a cached snapshot once
+    registry = load_registry(registry_path, snapshots=True, notify=logger.info)
     result = run_scenario(
         load_scenario(scenario),
-        registry_path=registry_path,
+        registry=registry,
         hazard_paths=hazard_paths or None,
         out_dir=out_dir,
         progress=progress,
@@ -154,6 +166,7 @@ class JobManager:
         interrupted = self.mark_in_flight_interrupted()
         sweep_temporaries(self.settings.runs_dir)
         sweep_temporaries(self.settings.hazards_dir)
+        self.sweep_unrecorded_hazards()
         self._stopping.clear()
         self._executor = ThreadPoolExecutor(
             max_workers=self.settings.workers, thread_name_prefix="rahat-run"
@@ -171,6 +184,27 @@ class JobManager:
             self._executor.shutdown(wait=True, cancel_futures=True)
             self._executor = None
         self.mark_in_flight_interrupted()
+
+    def sweep_unrecorded_hazards(self) -> list[Path]:
+        """Remove hazard folders without a record: uploads a previous process never answered.
+
+        Only called at start-up, before any upload is in flight. A folder is an upload's
+        (``hazards/<id>/``) and holds a file only once its record is committed, so a folder
+        without a record is the debris of an upload killed before its 201.
+        """
+        root = self.settings.hazards_dir
+        if not root.is_dir():
+            return []
+        with self.sessions() as session:
+            known = set(session.scalars(select(Hazard.id)))
+        removed = []
+        for folder in root.iterdir():
+            if folder.is_dir() and not folder.is_symlink() and folder.name not in known:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+        if removed:
+            logger.warning("removed %d unrecorded hazard folder(s)", len(removed))
+        return removed
 
     def mark_in_flight_interrupted(self) -> list[str]:
         """Mark every ``queued`` or ``running`` run ``interrupted``; return their ids."""
@@ -294,6 +328,18 @@ class JobManager:
             error = redact_paths(str(exc), self.settings)
             self._set(run_id, status="failed", error=error, finished_at=utcnow())
         except Exception as exc:
+            if is_storage_full(exc):
+                logger.error("run %s failed: the storage is full (%s)", run_id, exc)
+                try:
+                    self._set(
+                        run_id,
+                        status="failed",
+                        error=STORAGE_FULL_MESSAGE.format(id=run_id),
+                        finished_at=utcnow(),
+                    )
+                except Exception:  # the database is full too: marked interrupted at restart
+                    logger.exception("could not record that run %s failed", run_id)
+                return
             logger.exception("run %s failed", run_id)
             self._set(
                 run_id,

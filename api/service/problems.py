@@ -22,6 +22,7 @@ from rahat.geo.errors import (
     NotFoundError,
     RahatError,
     RateLimitedError,
+    StorageFullError,
     TooLargeError,
     UnreadableFileError,
 )
@@ -118,6 +119,7 @@ REFUSAL_STATUS: dict[type[RahatError], int] = {
     AccessDeniedError: 403,
     ConflictError: 409,
     RateLimitedError: 429,
+    StorageFullError: 507,
 }
 
 
@@ -186,6 +188,11 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+    from rahat.api.service.storage import is_storage_full
+
+    if is_storage_full(exc):  # a full disk is not a bug: 507, and the service stays up
+        logger.error("storage full on %s %s: %s", request.method, request.url.path, exc)
+        return await _refusal(request, StorageFullError())
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem_response(
         500,
@@ -199,6 +206,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InputError, _input_error)
     for refusal in REFUSAL_STATUS:
         app.add_exception_handler(refusal, _refusal)
+    app.add_exception_handler(OSError, _server_error)  # 507 when the disk is full
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _server_error)
@@ -214,3 +222,45 @@ def problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for code in statuses
     }
+
+
+def document_validation_problems(app: FastAPI) -> None:
+    """Make the OpenAPI schema say what the app sends for invalid requests.
+
+    FastAPI declares its own ``422`` (``application/json``, ``HTTPValidationError``) on every
+    operation with parameters, but :func:`install_problem_handlers` answers those with a
+    problem document (``application/problem+json``). The generated schema is rewritten once, so
+    every ``422`` is declared as the problem document it is.
+    """
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            problem = {"$ref": "#/components/schemas/Problem"}
+            for operation in _operations(schema):
+                declared = operation.get("responses", {}).get("422")
+                if declared is not None and PROBLEM_MEDIA_TYPE not in declared.get("content", {}):
+                    declared["content"] = {PROBLEM_MEDIA_TYPE: {"schema": problem}}
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.setdefault("Problem", Problem.model_json_schema())
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    methods = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
+    return [
+        operation
+        for item in schema.get("paths", {}).values()
+        for method, operation in item.items()
+        if method in methods
+    ]

@@ -40,12 +40,22 @@ class RegistryStatus:
 def registry_status(path: Path) -> RegistryStatus:
     """Describe the registry at ``path`` without reading its rows.
 
-    The household count comes from the Parquet footer; other formats (CSV, Feather) report
-    ``None`` rather than being read.
+    The household count comes from the Parquet footer or a snapshot's ``snapshot.json``;
+    other formats (CSV, Feather) report ``None`` rather than being read.
     """
-    exists = path.is_file()
+    from rahat.geo.registry.snapshot import is_snapshot
+
+    exists = path.is_file() or is_snapshot(path)
     households: int | None = None
-    if exists and path.suffix.lower() in (".parquet", ".geoparquet"):
+    if exists and is_snapshot(path):
+        from rahat.geo.errors import SnapshotError
+        from rahat.geo.registry.snapshot import read_info
+
+        try:
+            households = read_info(path).households
+        except SnapshotError:
+            households = None
+    elif exists and path.suffix.lower() in (".parquet", ".geoparquet"):
         import pyarrow.parquet as pq
 
         try:
@@ -56,6 +66,9 @@ def registry_status(path: Path) -> RegistryStatus:
 
 
 def require_registry(request: Request) -> None:
-    """Refuse with a 503 problem when the service's registry file does not exist."""
-    if not request.app.state.settings.registry_path.is_file():
+    """Refuse with a 503 problem when the service's registry (file or snapshot) is missing."""
+    from rahat.geo.registry.snapshot import is_snapshot
+
+    path = request.app.state.settings.registry_path
+    if not (path.is_file() or is_snapshot(path)):
         raise HTTPException(503, NO_REGISTRY_HINT)

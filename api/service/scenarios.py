@@ -15,13 +15,12 @@ key when the run executes (:func:`with_upload_options`), unless the scenario sta
 from __future__ import annotations
 
 import copy
-import json
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rahat.geo.errors import ScenarioError
+from rahat.geo.errors import InputError, ScenarioError
 
 if TYPE_CHECKING:
     from rahat.api.service.schemas import RunCreate
@@ -54,13 +53,12 @@ def read_named_scenario(settings: Settings, name: str) -> dict[str, Any]:
             f"{', '.join(available) or 'none'}",
             source=name,
         )
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json":
-        data = json.loads(text)
-    else:
-        import yaml
+    from rahat.engine.targeting.scenario_files import read_scenario_file
 
-        data = yaml.safe_load(text)
+    try:
+        data = read_scenario_file(path)  # size, encoding, nesting and alias limits
+    except InputError as exc:  # named by its file name only, never the server path
+        raise ScenarioError(exc.detail, source=name) from None
     if not isinstance(data, dict):
         raise ScenarioError("the scenario file must hold a mapping of settings", source=name)
     return data

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
+
+from rahat.engine.targeting.scenario import Scenario
+from rahat.engine.targeting.scenario_files import MAX_SCENARIO_BYTES, check_shape
+from rahat.engine.targeting.scenario_models import MAX_ITEMS, MAX_NAME_LENGTH
 
 Level = Literal["province", "district", "tehsil"]
 #: Levels runs are compared at (tehsils are too small to compare).
@@ -13,6 +17,29 @@ CompareLevel = Literal["province", "district"]
 
 #: Largest accepted paging offset (fits every database integer type).
 MAX_OFFSET = 2**53
+
+#: Longest id of a run, hazard or agreement the API hands out (uuid4 hex: 32).
+MAX_ID_LENGTH = 64
+
+#: Largest agreement id (fits every database integer type).
+MAX_AGREEMENT_ID = 2**53
+
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+
+
+def _inline_scenario(value: Any) -> dict[str, Any]:
+    """Accept a JSON object within the scenario limits; :func:`load_scenario` validates it."""
+    if not isinstance(value, dict):
+        raise ValueError("the scenario must be a JSON object")
+    check_shape(value)  # a ScenarioError is a ValueError: a 422, before any job exists
+    return value
+
+
+#: An inline scenario: documented in OpenAPI as the Scenario schema (with all its limits),
+#: kept as the mapping sent, so that the stored scenario is exactly what was sent.
+InlineScenario = Annotated[
+    dict[str, Any], PlainValidator(_inline_scenario, json_schema_input_type=Scenario)
+]
 
 
 class HazardOut(BaseModel):
@@ -35,15 +62,22 @@ class RunCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    scenario: dict[str, Any] | None = Field(
-        default=None, description="The scenario itself (the same keys as a scenario file)."
+    scenario: InlineScenario | None = Field(
+        default=None,
+        description="The scenario itself (the same keys as a scenario file), at most "
+        f"{MAX_SCENARIO_BYTES:,} bytes as JSON.",
     )
     scenario_name: str | None = Field(
         default=None,
-        max_length=200,
+        max_length=MAX_NAME_LENGTH,
         description="Name of a scenario file in the server's scenarios/ folder, e.g. 'flood.yaml'.",
     )
-    hazards: dict[str, str] | list[str] = Field(
+    hazards: (
+        Annotated[
+            dict[Annotated[str, Field(max_length=MAX_NAME_LENGTH)], Id], Field(max_length=MAX_ITEMS)
+        ]
+        | Annotated[list[Id], Field(max_length=MAX_ITEMS)]
+    ) = Field(
         default_factory=dict,
         description="Hazard ids from POST /hazards: a mapping from the scenario's hazard key to "
         "the id, or a list of ids (keyed by each hazard's name).",
@@ -102,8 +136,8 @@ class CompareRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    run_a: str = Field(max_length=64)
-    run_b: str = Field(max_length=64)
+    run_a: Id
+    run_b: Id
     level: CompareLevel = "district"
 
 
@@ -123,7 +157,7 @@ class PublishRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    agreements: list[int] = Field(
+    agreements: list[Annotated[int, Field(ge=1, le=MAX_AGREEMENT_ID)]] = Field(
         min_length=1, max_length=1000, description="Ids of data-sharing agreements."
     )
 

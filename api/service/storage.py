@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -10,10 +12,74 @@ import uuid
 from pathlib import Path
 from typing import BinaryIO
 
-from rahat.geo.errors import TooLargeError
+from rahat.engine.targeting.folders import TEMP_PREFIX, commit_dir, fsync_dir, temp_dir_for
+from rahat.geo.errors import StorageFullError, TooLargeError
 
-#: Prefix of temporary files and folders; anything named so is debris of an interrupted write.
-TEMP_PREFIX = ".tmp-"
+__all__ = [
+    "FULL_ERRNOS",
+    "TEMP_PREFIX",
+    "AtomicUpload",
+    "atomic_write_bytes",
+    "fsync_dir",
+    "is_storage_full",
+    "publish_dir",
+    "require_free_space",
+    "safe_filename",
+    "sweep_temporaries",
+    "temp_dir_for",
+]
+
+#: ``errno`` values meaning the disk or the quota is full.
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+#: SQLite's result code of a full disk (``SQLITE_FULL``).
+_SQLITE_FULL = 13
+#: PostgreSQL's SQLSTATE of a full disk (``disk_full``).
+_PG_DISK_FULL = "53100"
+
+
+#: Free bytes below which new work (a run, a re-run) is refused with 507 instead of queued.
+MIN_FREE_BYTES = 1 << 20
+
+
+def require_free_space(folder: Path, min_bytes: int = MIN_FREE_BYTES) -> None:
+    """Raise :class:`StorageFullError` if the disk of ``folder`` has less than ``min_bytes`` free.
+
+    Work that must write (a run's outputs) is refused up front, rather than accepted and then
+    failed, when the disk is (nearly) full.
+    """
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:  # the folder is checked again when written
+        return
+    if free < min_bytes:
+        raise StorageFullError(
+            f"The server's storage is full ({free:,} bytes free), so no run was started. Retry "
+            "once the operators have freed space."
+        )
+
+
+def is_storage_full(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) says the disk or quota is full.
+
+    Recognises :class:`OSError` with ``ENOSPC``/``EDQUOT``, SQLite's "database or disk is
+    full", PostgreSQL's ``disk_full`` and :class:`~rahat.geo.errors.StorageFullError`.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, StorageFullError):
+            return True
+        if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:
+            return True
+        if getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL:
+            return True
+        if getattr(exc, "sqlstate", None) == _PG_DISK_FULL:
+            return True
+        if type(exc).__module__.startswith("sqlite3") and "disk is full" in str(exc):
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
+    return False
+
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -31,20 +97,6 @@ def safe_filename(name: str | None, default: str = "upload.bin") -> str:
     base = re.split(r"[\\/]", name or "")[-1]
     base = _SAFE.sub("_", base).lstrip(".")[:200]
     return base or default
-
-
-def fsync_dir(path: Path) -> None:
-    """Flush a folder's entries to disk, so that a rename inside it survives a crash."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
 
 
 class AtomicUpload:
@@ -112,48 +164,36 @@ class AtomicUpload:
         return self.temp_path
 
     def commit(self) -> Path:
-        """Rename the finished file to its final name and sync the folder."""
+        """Rename the finished file to its final name and sync the folder.
+
+        Raises
+        ------
+        OSError
+            If a sync fails: the file is then not durable and must not be acknowledged.
+        """
         self.finish()
         os.replace(self.temp_path, self.final_path)
         if self._private is not None:
             shutil.rmtree(self._private, ignore_errors=True)
         fsync_dir(self.final_path.parent)
+        fsync_dir(self.final_path.parent.parent)  # the folder itself may be new
         return self.final_path
 
     def abort(self) -> None:
-        """Discard the temporary file."""
+        """Discard the temporary file (also when the disk refuses the last buffered bytes)."""
         if self._file is not None:
-            self._file.close()
+            # a full disk fails the flush of the buffer; the file is removed anyway
+            with contextlib.suppress(OSError):
+                self._file.close()
             self._file = None
         self.temp_path.unlink(missing_ok=True)
         if self._private is not None:
             shutil.rmtree(self._private, ignore_errors=True)
 
 
-def temp_dir_for(final_dir: Path) -> Path:
-    """Create and return a temporary sibling folder in which to build ``final_dir``."""
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    path = final_dir.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}-{final_dir.name}")
-    path.mkdir()
-    return path
-
-
 def publish_dir(temp_dir: Path, final_dir: Path) -> Path:
     """Sync every file of ``temp_dir`` and rename it to ``final_dir`` (replacing an old one)."""
-    for path in temp_dir.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-    fsync_dir(temp_dir)
-    if final_dir.exists():
-        old = final_dir.with_name(f"{TEMP_PREFIX}old-{uuid.uuid4().hex}-{final_dir.name}")
-        os.replace(final_dir, old)
-        os.replace(temp_dir, final_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(temp_dir, final_dir)
-    fsync_dir(final_dir.parent)
-    return final_dir
+    return commit_dir(temp_dir, final_dir)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:

@@ -1,10 +1,17 @@
-"""Transfer amount per household, in whole rupees (int64)."""
+"""Transfer amount per household, in whole rupees (int64).
+
+The scenario bounds every transfer (:data:`~rahat.engine.targeting.money.MAX_AMOUNT`);
+:func:`benefits` checks that the transfers of the households it prices sum within int64
+(:func:`~rahat.engine.targeting.money.checked_total`), so every later sum of a subset of them
+(the budget fill, totals, summaries) is exact.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
 from rahat.engine.exposure import Exposure
+from rahat.engine.targeting.money import checked_total
 from rahat.engine.targeting.rules import class_code
 from rahat.engine.targeting.scenario import Scenario
 
@@ -21,7 +28,18 @@ def benefits(scenario: Scenario, exposure: Exposure, idx: np.ndarray) -> np.ndar
     ``fixed``: ``amount``. ``household_size``: the first bracket whose ``max_size`` is at least
     the household size (the last bracket is open). ``hazard_class``: ``by_class`` of the
     household's class on ``layer``, ``amount`` for every other class (and no data).
+
+    Raises
+    ------
+    rahat.engine.targeting.money.MoneyOverflowError
+        If the transfers sum beyond int64 (impossible within the scenario's bounds).
     """
+    out = _benefits(scenario, exposure, idx)
+    checked_total(out, "benefit")
+    return out
+
+
+def _benefits(scenario: Scenario, exposure: Exposure, idx: np.ndarray) -> np.ndarray:
     b = scenario.benefit
     if b.kind == "fixed":
         assert b.amount is not None

@@ -30,8 +30,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rahat.engine.targeting.money import MAX_BUDGET, checked_total
 from rahat.engine.targeting.scenario import Budget, Scenario, load_scenario
-from rahat.geo.errors import ScenarioError
+from rahat.engine.targeting.scenario_files import read_scenario_file
+from rahat.geo.errors import InputError, ScenarioError
 
 #: File suffixes of scenario files ``budget.same_as`` may name.
 SCENARIO_SUFFIXES = (".yaml", ".yml", ".json")
@@ -141,6 +143,7 @@ def allocate(
         Fixed share per unit code (``n_units`` values) or ``None`` for proportional quotas.
     """
     n = len(costs)
+    checked_total(costs, "budget fill")  # every cumulative sum below is at most this
     unit = np.where(units >= 0, units, n_units).astype(np.int64)  # unknown -> extra unit
     eligible = np.bincount(unit, minlength=n_units + 1)
     count_cap, money_cap = capacities(budget, fixed_amount)
@@ -171,9 +174,8 @@ def allocate(
     selected = np.empty(n, dtype=bool)
     selected[by_unit] = fits
     sel_count = np.bincount(unit, weights=selected, minlength=n_units + 1).astype(np.int64)
-    sel_amount = np.bincount(
-        unit[selected], weights=costs[selected].astype(np.float64), minlength=n_units + 1
-    ).astype(np.int64)
+    sel_amount = np.zeros(n_units + 1, dtype=np.int64)  # exact: int64, not float weights
+    np.add.at(sel_amount, unit[selected], costs[selected].astype(np.int64))
     quotas = pd.DataFrame(
         {
             "unit": np.arange(n_units + 1),
@@ -202,11 +204,9 @@ def _scenario_files(folder: Path) -> list[Path]:
 
 def _name_in(path: Path) -> str | None:
     """Return the ``name`` field of a scenario file, or ``None`` if it cannot be read."""
-    import yaml
-
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        data = read_scenario_file(path)  # within the size and nesting limits
+    except InputError:
         return None
     name = data.get("name") if isinstance(data, dict) else None
     return name if isinstance(name, str) else None
@@ -298,6 +298,11 @@ def _resolve(
         raise ScenarioError(f"budget.same_as: cycle {cycle}; one of them needs a total")
     resolved_other, deeper = _resolve(other, spend, folder, (*chain, other.name), files | {path})
     amount = int(spend(resolved_other))
+    if amount > MAX_BUDGET:
+        raise ScenarioError(
+            f"budget.same_as: '{other.name}' spends Rs {amount:,}, more than a budget may be "
+            f"(Rs {MAX_BUDGET:,})"
+        )
     budget = Budget(total=amount, max_households=scenario.budget.max_households)
     out = scenario.model_copy(update={"budget": budget})
     return out, [(other.name, amount), *deeper]

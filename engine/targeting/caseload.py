@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rahat.engine.targeting.money import checked_total
 from rahat.engine.targeting.priority import COMPONENTS
 from rahat.engine.targeting.scenario import Scenario
 from rahat.geo.registry.model import Registry
@@ -231,6 +232,7 @@ class Caseload:
                 "exposed_bottom40_reached": (sel & exp & b40).astype(np.int64),
             }
         )
+        checked_total(base["amount"].to_numpy(), "caseload amount")  # bounds every group sum
         pcode_of = {"district": "district_pcode", "tehsil": "tehsil_pcode"}
         counts = [c for c in base.columns if c not in ("province", "district", "tehsil")]
         blocks = []

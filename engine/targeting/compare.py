@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from rahat.engine.targeting.caseload import Caseload
+from rahat.engine.targeting.money import checked_total
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,10 @@ def compare_caseloads(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) ->
     )
     counts.columns.name = None
 
+    # Checked once per side: every group's sum of these non-negative amounts is at most it.
+    a_amount = checked_total(fa["amount"].to_numpy(np.int64), "amount of caseload A")
+    b_amount = checked_total(fb["amount"].to_numpy(np.int64), "amount of caseload B")
+
     def per_side(f: pd.DataFrame, tag: str) -> pd.DataFrame:
         g = f.assign(reached=f["selected"] & f["exposed"]).groupby(keys, sort=True)
         out = g.agg(
@@ -113,7 +118,6 @@ def compare_caseloads(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) ->
         exposed = int(f["exposed"].sum())
         return int((f["selected"] & f["exposed"]).sum()) / exposed if exposed else None
 
-    a_amount, b_amount = int(fa["amount"].sum()), int(fb["amount"].sum())
     totals = {
         "a_selected": len(ids_a),
         "b_selected": len(ids_b),

@@ -26,6 +26,7 @@ from rahat.engine.targeting.caseload import (
 )
 from rahat.engine.targeting.explain import Coded, explain, failure_causes, join_codes
 from rahat.engine.targeting.memo import memoised
+from rahat.engine.targeting.money import checked_total
 from rahat.engine.targeting.priority import COMPONENTS, components, score
 from rahat.engine.targeting.ranking import keyed_hash, rank_order
 from rahat.engine.targeting.rules import RuleSet, evaluate_rules
@@ -398,7 +399,7 @@ def _totals(
     n_quota_units: int,
 ) -> dict[str, Any]:
     """Return the headline figures from per-considered-household arrays."""
-    total_amount = int(amount.sum())
+    total_amount = checked_total(amount, "caseload")
     n_exposed = int(exposed.sum())
     reached = int((selected & exposed).sum())
     exposed_b40 = exposed & bottom40

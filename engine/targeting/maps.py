@@ -3,7 +3,9 @@
 The map shows district boundaries shaded by selected households, the hazard footprint as the
 exposed households (light blue dots) and the selected households (dark red dots), with a title
 giving the headline totals: something to paste into a situation report. Point layers are thinned
-deterministically (every k-th row) to at most 150,000 dots. The PNG carries no timestamp.
+deterministically (every k-th row) to at most 150,000 dots. The PNG carries no timestamp. Text a
+user chose (the scenario name, swept parameter names) is shortened to 80 characters
+(:func:`~rahat.engine.targeting.scenario.shorten`), so matplotlib never lays out long text.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from rahat.engine.targeting.scenario import shorten
 
 if TYPE_CHECKING:
     from rahat.engine.targeting.caseload import Caseload
@@ -78,7 +82,7 @@ def caseload_map(caseload: Caseload, path: str | Path) -> Path:
             ax.annotate(row.district, (c.x, c.y), fontsize=6, ha="center", color="0.15")
     t = caseload.totals
     ax.set_title(
-        f"{caseload.scenario.name}: {t['selected']:,} households, {t['people']:,} people, "
+        f"{shorten(caseload.scenario.name)}: {t['selected']:,} households, {t['people']:,} people, "
         f"Rs {t['amount']:,}\nexposed reached: "
         + (f"{t['exposed_reached_share']:.0%}" if t["exposed_reached_share"] is not None else "-"),
         fontsize=10,
@@ -114,15 +118,15 @@ def sweep_heatmap(result: SweepResult, path: str | Path, metric: str = "selected
     fig, ax = plt.subplots(figsize=(7, 5.5), dpi=110)
     if len(names) == 1:
         ax.plot(table[names[0]], table[metric], marker="o")
-        ax.set_xlabel(names[0])
+        ax.set_xlabel(shorten(names[0]))
         ax.set_ylabel(metric)
     else:
         grid = table.pivot_table(index=names[1], columns=names[0], values=metric, aggfunc="first")
         image = ax.imshow(grid.to_numpy(dtype=float), origin="lower", aspect="auto", cmap="viridis")
         ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns], rotation=45)
         ax.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index])
-        ax.set_xlabel(names[0])
-        ax.set_ylabel(names[1])
+        ax.set_xlabel(shorten(names[0]))
+        ax.set_ylabel(shorten(names[1]))
         fig.colorbar(image, ax=ax, label=metric)
         values = grid.to_numpy(dtype=float)
         if values.size <= 400:
@@ -136,7 +140,7 @@ def sweep_heatmap(result: SweepResult, path: str | Path, metric: str = "selected
                     fontsize=6,
                     color="w",
                 )
-    ax.set_title(f"{result.scenario_name}: {metric}")
+    ax.set_title(f"{shorten(result.scenario_name)}: {metric}")
     fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": None})
     plt.close(fig)

@@ -1,7 +1,10 @@
 """Write a caseload: Parquet, CSV, GeoPackage, HXL summary CSV, PNG map, manifest.
 
-Every file is written to a temporary name in the output folder and moved into place with
-``os.replace``, so a reader never sees half a file. For the same inputs every file is
+The files are written into a temporary sibling folder, synced, and the folder is renamed into
+place (:mod:`rahat.engine.targeting.folders`), so an output folder is complete or absent: a run
+killed while writing leaves only a ``.tmp-*`` folder, removed by the next write. A folder that
+also holds other files (a working folder given as ``--out``) gets the files moved in one by
+one, the manifest last, so a folder with a manifest is complete. For the same inputs every file is
 byte-identical: fixed writer options, rows in rank order then by household id, summary rows by
 unit name, no timestamps (the manifest has no ``created`` time; the GeoPackage's own timestamp
 is pinned with GDAL's ``OGR_CURRENT_DATE``; the PNG carries no date). The manifest, written
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from rahat.engine.targeting.caseload import Caseload
-from rahat.geo.files import atomic_write
+from rahat.engine.targeting.folders import (
+    TEMP_PREFIX,
+    commit_dir,
+    commit_files,
+    sweep_stale,
+    temp_dir_for,
+)
 
 #: File name of each output.
 FILES: dict[str, str] = {
@@ -119,59 +129,92 @@ def write_outputs(
     formats: Iterable[str] = ("parquet", "csv", "gpkg", "summary", "map", "manifest"),
     extra: Mapping[str, Path] | None = None,
 ) -> dict[str, Path]:
-    """Write the caseload's files into ``out_dir``.
+    """Write the caseload's files into ``out_dir``, all at once.
 
     Parameters
     ----------
     caseload
         The evaluated caseload.
     out_dir
-        Output folder (created if missing).
+        Output folder (created if missing). The files are built in a temporary sibling folder
+        and appear together; an existing folder holding only outputs is replaced whole.
     formats
         Which outputs to write (keys of :data:`FILES`); the manifest is written last and records
         the sha256 of every other file written.
     extra
         Files already written for this run (e.g. ``rejects`` -> ``rejects.csv``), by name:
-        returned with the others and hashed in the manifest.
+        copied into the folder, returned with the others and hashed in the manifest.
 
     Returns
     -------
     dict
-        Output name -> path.
+        Output name -> path (in ``out_dir``).
     """
     out = Path(out_dir)
     wanted = list(formats)
     unknown = sorted(set(wanted) - set(FILES))
     if unknown:
         raise ValueError(f"unknown output formats {unknown}; use {sorted(FILES)}")
-    paths: dict[str, Path] = {}
-    frame = caseload.frame
-    if "parquet" in wanted:
-        paths["parquet"] = atomic_write(out / FILES["parquet"], lambda t: _parquet(frame, t))
-    if "csv" in wanted:
-        paths["csv"] = atomic_write(out / FILES["csv"], lambda t: _csv(frame, t))
-    if "gpkg" in wanted:
-        paths["gpkg"] = atomic_write(out / FILES["gpkg"], lambda t: _gpkg(frame, t))
-    if "summary" in wanted:
-        summary = caseload.summary()
-        paths["summary"] = atomic_write(out / FILES["summary"], lambda t: _summary_csv(summary, t))
-    if "map" in wanted:
-        from rahat.engine.targeting.maps import caseload_map
+    sweep_stale(out)
+    temp = temp_dir_for(out)
+    try:
+        names = {key: path.name for key, path in (extra or {}).items()}
+        for path in (extra or {}).values():
+            shutil.copy2(path, temp / path.name)
+        names.update(_write_files(caseload, temp, wanted, names))
+        if _only_outputs(out, set(names.values())):
+            commit_dir(temp, out)
+        else:
+            commit_files(temp, out, last=FILES["manifest"])
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return {key: out / name for key, name in names.items()}
 
-        paths["map"] = atomic_write(out / FILES["map"], lambda t: caseload_map(caseload, t))
+
+def _only_outputs(folder: Path, names: set[str]) -> bool:
+    """Whether ``folder`` is absent or holds nothing but outputs (so it may be replaced whole)."""
+    if not folder.exists():
+        return True
+    if not folder.is_dir() or folder.is_symlink():
+        return False
+    known = names | set(FILES.values())
+    return all(p.name in known or p.name.startswith(TEMP_PREFIX) for p in folder.iterdir())
+
+
+def _write_files(
+    caseload: Caseload, folder: Path, wanted: list[str], extra: Mapping[str, str]
+) -> dict[str, str]:
+    """Write the ``wanted`` outputs into the (temporary) ``folder``; return name -> file name."""
+    written: dict[str, str] = {}
+    frame = caseload.frame
+    writers = {
+        "parquet": lambda path: _parquet(frame, path),
+        "csv": lambda path: _csv(frame, path),
+        "gpkg": lambda path: _gpkg(frame, path),
+        "summary": lambda path: _summary_csv(caseload.summary(), path),
+        "map": lambda path: _map(caseload, path),
+    }
+    for key, write in writers.items():
+        if key in wanted:
+            write(folder / FILES[key])
+            written[key] = FILES[key]
     if "manifest" in wanted:
         manifest: dict[str, Any] = dict(caseload.manifest)
         manifest["outputs"] = {
-            name: {"file": path.name, "sha256": _sha256(path)}
-            for name, path in {**(extra or {}), **paths}.items()
+            key: {"file": name, "sha256": _sha256(folder / name)}
+            for key, name in {**extra, **written}.items()
         }
         text = json.dumps(manifest, indent=2, sort_keys=True, default=_json_default) + "\n"
+        (folder / FILES["manifest"]).write_text(text, encoding="utf-8")
+        written["manifest"] = FILES["manifest"]
+    return written
 
-        def write_manifest(tmp: Path) -> None:
-            tmp.write_text(text, encoding="utf-8")
 
-        paths["manifest"] = atomic_write(out / FILES["manifest"], write_manifest)
-    return {**(extra or {}), **paths}
+def _map(caseload: Caseload, path: Path) -> None:
+    from rahat.engine.targeting.maps import caseload_map
+
+    caseload_map(caseload, path)
 
 
 def _json_default(value: Any) -> Any:

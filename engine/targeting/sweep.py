@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, DecimalException
 
 import pandas as pd
 
@@ -34,6 +34,12 @@ ALIASES: dict[str, str] = {
 
 #: Integer-valued scenario fields (grid values are cast to int for them).
 _INTEGER_PATHS = {"budget.total", "budget.max_households", "benefit.amount", "seed"}
+
+#: Most values of one swept parameter.
+MAX_VALUES = 1000
+
+#: Largest magnitude of a swept value (the scenario's own bounds are tighter).
+MAX_MAGNITUDE = Decimal(10**18)
 
 #: Columns of the sweep table besides the parameters (keys of ``Caseload.totals``).
 METRICS: tuple[str, ...] = (
@@ -63,25 +69,50 @@ def parse_range(text: str) -> list[float]:
     Raises
     ------
     rahat.geo.errors.ScenarioError
-        On malformed text, a non-positive step or more than 1,000 values.
+        On malformed text, a number that is not finite (or beyond 1e18), a non-positive step
+        or more than :data:`MAX_VALUES` values (counted before any is made).
     """
+    shown = text if len(text) <= 80 else text[:79] + "…"
     try:
         if ":" in text:
-            parts = [Decimal(p) for p in text.split(":")]
+            parts = [_number(p, shown) for p in text.split(":")]
             if len(parts) != 3:
-                raise ScenarioError(f"range '{text}': use start:stop:step, e.g. 20:40:2")
+                raise ScenarioError(f"range '{shown}': use start:stop:step, e.g. 20:40:2")
             start, stop, step = parts
             if step <= 0 or stop < start:
-                raise ScenarioError(f"range '{text}': need step > 0 and stop >= start")
-            count = int((stop - start) / step) + 1
+                raise ScenarioError(f"range '{shown}': need step > 0 and stop >= start")
+            try:
+                count = int((stop - start) / step) + 1
+            except DecimalException:  # beyond the decimal context: far too many
+                count = MAX_VALUES + 1
+            if count > MAX_VALUES:
+                raise ScenarioError(
+                    f"range '{shown}': more than {MAX_VALUES:,} values; use 1 to 1,000"
+                )
             values = [start + k * step for k in range(count)]
+        elif text.count(",") >= MAX_VALUES:
+            raise ScenarioError(f"range '{shown}': more than {MAX_VALUES:,} values; use 1 to 1,000")
         else:
-            values = [Decimal(p) for p in text.split(",") if p.strip()]
-    except InvalidOperation:
-        raise ScenarioError(f"range '{text}': not numbers; use start:stop:step or a,b,c") from None
-    if not values or len(values) > 1000:
-        raise ScenarioError(f"range '{text}': gives {len(values)} values; use 1 to 1,000")
+            values = [_number(p, shown) for p in text.split(",") if p.strip()]
+    except DecimalException:
+        raise ScenarioError(f"range '{shown}': not numbers; use start:stop:step or a,b,c") from None
+    if not values or len(values) > MAX_VALUES:
+        raise ScenarioError(f"range '{shown}': gives {len(values)} values; use 1 to 1,000")
     return [float(v) for v in values]
+
+
+def _number(text: str, shown: str) -> Decimal:
+    value = Decimal(text)
+    if not value.is_finite() or abs(value) > MAX_MAGNITUDE:
+        raise ScenarioError(
+            f"range '{shown}': {text.strip()[:40]} is not a finite number up to 1e18"
+        )
+    return value
+
+
+#: Scenario sections that decide the overlay itself (files, sampling radius, zone layers): a
+#: sweep reuses one overlay, so varying them would silently change nothing.
+OVERLAY_SECTIONS = ("hazards", "zones")
 
 
 def resolve_parameter(scenario: Scenario, name: str) -> str:
@@ -93,6 +124,11 @@ def resolve_parameter(scenario: Scenario, name: str) -> str:
             bound = "min_intensity" if rule.max_intensity is None else "max_intensity"
             return f"eligibility.hazard.{i}.{bound}"
     if "." in name:
+        if name.split(".", 1)[0] in OVERLAY_SECTIONS:
+            raise ScenarioError(
+                f"sweep parameter '{name}' changes the overlay (how households meet the hazard "
+                "and zone layers), which a sweep computes once; run one scenario per value"
+            )
         return name
     layers = ", ".join(h.layer for h in scenario.eligibility.hazard) or "none"
     raise ScenarioError(

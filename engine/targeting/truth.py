@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from rahat.engine.targeting.caseload import Caseload
+from rahat.engine.targeting.money import checked_total
 from rahat.geo.hazards import HazardLayer
 from rahat.geo.registry.model import Registry
 
@@ -170,7 +171,7 @@ def measure(truth: Truth, caseload: Caseload | pd.DataFrame, name: str) -> dict[
     sel = frame["selected"].to_numpy(dtype=bool)
     ids = frame["household_id"].to_numpy(np.int64)[sel]
     size = frame["household_size"].to_numpy(np.int64)[sel]
-    amount = int(frame["amount"].to_numpy(np.int64).sum())
+    amount = checked_total(frame["amount"].to_numpy(np.int64), f"amount of {name}")
     in_truth = np.isin(ids, truth.household_id)
     reached_t = np.isin(truth.household_id, ids)
     n_truth, n_sel = len(truth), len(ids)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -85,14 +85,7 @@ def _read_frame(
     import geopandas as gpd
     import pyogrio
 
-    if not gdal_path.startswith("/vsi"):
-        size = Path(gdal_path).stat().st_size
-        if size > limits.max_vector_bytes:
-            raise TooLargeError(
-                f"is {size:,} bytes, more than the limit of {limits.max_vector_bytes:,} for a "
-                "vector layer; clip or simplify it, or raise HazardLimits.max_vector_bytes",
-                source=source,
-            )
+    _check_bytes(gdal_path, limits, source)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
@@ -117,11 +110,31 @@ def _read_frame(
         raise _unreadable(source, exc) from None
 
 
+def _check_bytes(gdal_path: str, limits: HazardLimits, source: str | Path) -> None:
+    if not gdal_path.startswith("/vsi"):
+        size = Path(gdal_path).stat().st_size
+        if size > limits.max_vector_bytes:
+            raise TooLargeError(
+                f"is {size:,} bytes, more than the limit of {limits.max_vector_bytes:,} for a "
+                "vector layer; clip or simplify it, or raise HazardLimits.max_vector_bytes",
+                source=source,
+            )
+
+
 def _check_features(n: int, limits: HazardLimits, source: str | Path) -> None:
     if n > limits.max_features:
         raise TooLargeError(
             f"has {n:,} features, more than the limit of {limits.max_features:,}; dissolve or "
             "clip it first, or raise HazardLimits.max_features",
+            source=source,
+        )
+
+
+def _check_vertices(n: int, limits: HazardLimits, source: str | Path) -> None:
+    if n > limits.max_vertices:
+        raise TooLargeError(
+            f"has {n:,} vertices, more than the limit of {limits.max_vertices:,}; "
+            "simplify it (e.g. ogr2ogr -simplify) or raise HazardLimits.max_vertices",
             source=source,
         )
 
@@ -132,7 +145,12 @@ def _check_geometries(
     source: str | Path,
     warnings: list[str],
     fmt: str = "",
-) -> gpd.GeoDataFrame:
+) -> tuple[gpd.GeoDataFrame, int]:
+    """Refuse empty, non-polygonal or too large layers; repair invalid features.
+
+    Returns the layer with valid polygonal geometries (see :func:`polygonal_parts`) and its
+    number of vertices.
+    """
     import geopandas as gpd
     import shapely
 
@@ -163,53 +181,106 @@ def _check_geometries(
             source=source,
         )
     n_vertices = int(shapely.get_num_coordinates(geoms).sum())
-    if n_vertices > limits.max_vertices:
-        raise TooLargeError(
-            f"has {n_vertices:,} vertices, more than the limit of {limits.max_vertices:,}; "
-            "simplify it (e.g. ogr2ogr -simplify) or raise HazardLimits.max_vertices",
-            source=source,
-        )
+    _check_vertices(n_vertices, limits, source)
     invalid = np.flatnonzero(~shapely.is_valid(geoms))
-    if len(invalid):
-        repaired = shapely.make_valid(geoms[invalid], method="structure", keep_collapsed=False)
-        repaired = np.array([_polygonal(g) for g in repaired], dtype=object)
-        lost = np.flatnonzero(shapely.is_empty(repaired))
-        if len(lost):
+    collections = np.flatnonzero(types == 7)
+    todo = np.union1d(invalid, collections)
+    if len(todo):
+        fixed = polygonal_parts(geoms[todo])
+        lost = todo[shapely.is_empty(fixed)]
+        lost_invalid = lost[np.isin(lost, invalid)]
+        if len(lost_invalid):
             raise GeometryError(
-                f"features at rows {_few(invalid[lost])} are invalid and collapse to nothing "
+                f"features at rows {_few(lost_invalid)} are invalid and collapse to nothing "
                 "when repaired; fix or remove them",
                 source=source,
             )
-        geoms = geoms.copy()
-        geoms[invalid] = repaired
-        warnings.append(
-            f"repaired {len(invalid)} invalid geometries with make_valid (rows {_few(invalid)})"
-        )
-    collections = np.flatnonzero(shapely.get_type_id(geoms) == 7)
-    if len(collections):
-        geoms = geoms.copy()
-        geoms[collections] = [_polygonal(g) for g in geoms[collections]]
-        lost = collections[shapely.is_empty(geoms[collections])]
         if len(lost):
             raise GeometryError(
                 f"features at rows {_few(lost)} are collections without polygons; a footprint "
                 "must be polygons",
                 source=source,
             )
-    if len(invalid) or len(collections):
+        geoms = geoms.copy()
+        geoms[todo] = fixed
         gdf = gdf.copy()
         gdf[gdf.geometry.name] = gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs)
-    return gdf
+    if len(invalid):
+        warnings.append(
+            f"repaired {len(invalid)} invalid geometries with make_valid (rows {_few(invalid)})"
+        )
+    return gdf, n_vertices
 
 
-def _polygonal(geom: Any) -> Any:
+def _flat_polygons(geoms: np.ndarray, owner: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Explode (multi)polygons and nested collections into non-empty polygons and owners."""
     import shapely
 
-    parts = shapely.get_parts(geom)
-    polys = [p for p in parts if shapely.get_type_id(p) in (3, 6)]
-    if not polys:
-        return shapely.Polygon()
-    return shapely.union_all(polys)
+    while True:
+        types = shapely.get_type_id(geoms)
+        nested = np.isin(types, (6, 7))
+        if not nested.any():
+            break
+        parts, part_of = shapely.get_parts(geoms[nested], return_index=True)
+        geoms = np.concatenate([geoms[~nested], parts])
+        owner = np.concatenate([owner[~nested], owner[nested][part_of]])
+    keep = (shapely.get_type_id(geoms) == 3) & ~shapely.is_empty(geoms)
+    return geoms[keep], owner[keep]
+
+
+def polygonal_parts(geoms: np.ndarray) -> np.ndarray:
+    """Return each geometry as valid polygon parts, repairing only the invalid parts.
+
+    Every geometry is split into its polygons (multipolygons and collections exploded, lines
+    and points dropped); the parts that are invalid on their own (bow-ties, bad holes) are
+    repaired by one vectorised :func:`shapely.make_valid` call (``structure`` method, collapsed
+    parts dropped) and exploded again. The parts are **not** unioned: a geometry with one part
+    becomes that Polygon, one with several a GeometryCollection of valid polygons that may
+    overlap or touch, which :func:`rahat.engine.kernels.polygons.build_polygon_index` takes as
+    they are (one polygon repaired into several stays the valid MultiPolygon ``make_valid``
+    made of it). As a point set the result equals ``make_valid(geometry,
+    method="structure")``, which repairs each polygon and unions them, without the cost of
+    that union.
+
+    Parameters
+    ----------
+    geoms
+        Object array of Polygon / MultiPolygon / GeometryCollection geometries.
+
+    Returns
+    -------
+    numpy.ndarray
+        Object array of the same length: Polygon, GeometryCollection of Polygons, or an empty
+        Polygon where nothing polygonal is left.
+    """
+    import shapely
+
+    geoms = np.asarray(geoms, dtype=object)
+    parts, owner = _flat_polygons(geoms, np.arange(len(geoms)))
+    # one original part per feature: its repair is one valid (multi)polygon, kept as such
+    originals = np.bincount(owner, minlength=len(geoms))
+    bad = ~shapely.is_valid(parts)
+    if bad.any():
+        repaired = shapely.make_valid(parts[bad], method="structure", keep_collapsed=False)
+        fixed, fixed_owner = _flat_polygons(repaired, owner[bad])
+        parts = np.concatenate([parts[~bad], fixed])
+        owner = np.concatenate([owner[~bad], fixed_owner])
+    order = np.argsort(owner, kind="stable")
+    parts, owner = parts[order], owner[order]
+    counts = np.bincount(owner, minlength=len(geoms))
+    out = np.empty(len(geoms), dtype=object)
+    out[:] = [shapely.Polygon()] * len(geoms)
+    single = counts == 1
+    out[single] = parts[np.isin(owner, np.flatnonzero(single))]
+    for build, group in (
+        (shapely.multipolygons, (counts > 1) & (originals == 1)),
+        (shapely.geometrycollections, (counts > 1) & (originals > 1)),
+    ):
+        several = np.flatnonzero(group)
+        if len(several):
+            mine = np.isin(owner, several)
+            out[several] = build(parts[mine], indices=np.searchsorted(several, owner[mine]))
+    return out
 
 
 def _intensity(gdf: gpd.GeoDataFrame, field_name: str | None, source: str | Path) -> np.ndarray:
@@ -250,8 +321,15 @@ def read_vector(
     intensity_field: str | None,
     limits: HazardLimits,
     warnings: list[str],
+    store: bool = True,
 ) -> VectorSource:
-    """Read and validate a polygon layer.
+    """Read and validate a polygon layer, or take it prepared from the store.
+
+    A layer of at least :data:`~rahat.geo.hazards.prepared.MIN_STORED_VERTICES` vertices is
+    kept, repaired and validated, in the prepared store (:mod:`rahat.geo.hazards.prepared`)
+    under the sha256 of ``source`` and the options that change it; the next read of the same
+    bytes with the same options loads it (size limits checked again, warnings restored)
+    instead of reading and repairing the file again.
 
     Parameters
     ----------
@@ -271,6 +349,8 @@ def read_vector(
         Size limits.
     warnings
         List that receives warnings (for example repaired geometries).
+    store
+        Use and fill the prepared store (``False``: always read the file).
 
     Raises
     ------
@@ -280,6 +360,19 @@ def read_vector(
     import geopandas as gpd
     from pyproj import CRS
 
+    from rahat.geo.hazards import prepared
+
+    names = [intensity_field or ""]
+    key = _store_key(gdal_path, fmt, source, crs, layer, intensity_field) if store else None
+    kept = prepared.load_prepared(key) if key else None
+    if kept is not None:
+        _check_bytes(gdal_path, limits, source)
+        _check_features(kept.features, limits, source)
+        _check_vertices(kept.vertices, limits, source)
+        warnings.extend(kept.warnings)
+        layer_crs = CRS.from_user_input(kept.frame.crs)
+        return VectorSource(frame=kept.frame, crs=layer_crs, names=names)
+    found: list[str] = []
     gdf = _read_frame(gdal_path, fmt, layer, limits, source)
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         columns = [str(c) for c in getattr(gdf, "columns", [])]
@@ -298,14 +391,41 @@ def read_vector(
     infinite = np.isinf(values)
     if infinite.any():
         values = np.where(infinite, np.nan, values)
-        warnings.append(
+        found.append(
             f"{int(infinite.sum())} features have an infinite {intensity_field!r} (rows "
             f"{_few(np.flatnonzero(infinite))}); they are treated as no data"
         )
-    gdf = _check_geometries(gdf, limits, source, warnings, fmt)
+    gdf, n_vertices = _check_geometries(gdf, limits, source, found, fmt)
     file_crs = CRS.from_user_input(gdf.crs) if gdf.crs is not None else None
     layer_crs = resolve_crs(file_crs, crs, source)
     gdf = gdf.set_crs(layer_crs, allow_override=True)
-    gdf = gdf.assign(value=values)
-    names = [intensity_field or ""]
-    return VectorSource(frame=gdf.reset_index(drop=True), crs=layer_crs, names=names)
+    gdf = gdf.assign(value=values).reset_index(drop=True)
+    warnings.extend(found)
+    if key and n_vertices >= prepared.MIN_STORED_VERTICES:
+        entry = prepared.Prepared(gdf, tuple(found), len(gdf), n_vertices)
+        prepared.store_prepared(key, entry, source=source)
+    return VectorSource(frame=gdf, crs=layer_crs, names=names)
+
+
+def _store_key(
+    gdal_path: str,
+    fmt: str,
+    source: str | Path,
+    crs: pyproj.CRS | None,
+    layer: str | None,
+    intensity_field: str | None,
+) -> str | None:
+    """Key of the prepared store: source bytes and every option that changes the layer."""
+    from rahat.geo.hazards.prepared import prepared_key
+    from rahat.geo.hazards.provenance import sha256_file
+
+    path = Path(source)
+    if not path.is_file():
+        return None
+    inner = gdal_path.removeprefix(f"/vsizip/{path.resolve()}") if gdal_path != str(path) else ""
+    caller_crs = crs.to_wkt() if crs is not None else None
+    try:
+        digest = sha256_file(path)
+    except OSError:
+        return None
+    return prepared_key(digest, ["vector", fmt, inner, layer, caller_crs, intensity_field])

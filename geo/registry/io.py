@@ -27,6 +27,15 @@ _PARQUET_MAGIC = b"PAR1"
 _ARROW_MAGIC = b"ARROW1"
 _GEOMETRY = "geometry"
 
+#: Leading bytes of compressed files a registry is sometimes sent as (refused: unpack first).
+_COMPRESSED_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"PK\x03\x04", "zip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+
 
 def sniff_format(path: Path) -> str:
     """Return the format of a registry file from its first bytes (and extension for CSV).
@@ -68,6 +77,12 @@ def sniff_format(path: Path) -> str:
         return "parquet"
     if head.startswith(_ARROW_MAGIC):
         return "feather"
+    for magic, kind in _COMPRESSED_MAGIC:
+        if head.startswith(magic):
+            raise UnreadableFileError(
+                f"the file is {kind}-compressed; unpack it and give the registry file itself",
+                source=path,
+            )
     if path.suffix.lower() in (".csv", ".txt") or b"," in head or b"\n" in head:
         return "csv"
     raise UnreadableFileError(
@@ -249,6 +264,18 @@ def read_table(path: str | Path) -> pa.Table:
     path = Path(path)
     fmt = sniff_format(path)
     table = _read_arrow(path, fmt)
+    try:
+        names = table.column_names
+    except UnicodeDecodeError:
+        raise UnreadableFileError(
+            "the column names are not UTF-8 text; is it a binary or compressed file?", source=path
+        ) from None
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise SchemaError(
+            f"column(s) {', '.join(repeated)} appear more than once; give each column once",
+            source=path,
+        )
     return _coordinates_from_geometry(table, path)
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from rahat.geo.errors import SchemaError
+from rahat.geo.errors import EmptyDataError, SchemaError
 from rahat.geo.files import atomic_write
 from rahat.geo.registry import plausibility as plausibility_checks
 from rahat.geo.registry.io import read_notes, read_table
@@ -137,6 +137,23 @@ class LoadReport:
         """Number of input rows rejected."""
         return len(self.rejects)
 
+    def empty_reason(self) -> str | None:
+        """Return why the registry holds no household (no rows, every row rejected), or None."""
+        if self.n_valid:
+            return None
+        if self.total_rows == 0:
+            return "the registry holds no households (the file has no rows)"
+        return (
+            f"all {self.total_rows:,} rows were rejected, so the registry holds no households "
+            "(every reason is in the rejects file)"
+        )
+
+    def require_households(self) -> None:
+        """Raise :class:`~rahat.geo.errors.EmptyDataError` if no household is valid."""
+        reason = self.empty_reason()
+        if reason is not None:
+            raise EmptyDataError(reason, source=self.registry.source)
+
     def write_rejects(self, path: str | Path) -> Path:
         """Write the rejects table as CSV, atomically."""
         path = Path(path)
@@ -183,31 +200,52 @@ def _as_category(column: pa.ChunkedArray) -> pd.Series:
 
 
 _INTEGER_TEXT = r"^\s*[+-]?[0-9]+\s*$"
+_INT64_MAX = np.iinfo(np.int64).max
 
 
-def _as_int(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return (int64 values, missing, fractional) for an integer column, exactly.
+def _fits_int64(text: pa.ChunkedArray) -> pa.ChunkedArray:
+    """True where integer text (``_INTEGER_TEXT``) lies in the int64 range, by its digits."""
+    trimmed = pc.utf8_trim_whitespace(text)
+    negative = pc.starts_with(trimmed, "-")
+    digits = pc.utf8_ltrim(pc.replace_substring_regex(trimmed, r"^[+-]", ""), characters="0")
+    length = pc.utf8_length(digits)
+    limit = pc.if_else(negative, str(_INT64_MAX + 1), str(_INT64_MAX))
+    at_limit = pc.and_(pc.equal(length, 19), pc.less_equal(digits, limit))
+    return pc.or_(pc.less(length, 19), at_limit)
+
+
+def _as_int(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Return (int64 values, missing, fractional, too large) for an integer column, exactly.
 
     Integer columns and integer text keep every digit (ids above 2**53 stay exact); other
-    numbers go through float64 and must be whole.
+    numbers go through float64 and must be whole. A whole number beyond the int64 range (an
+    id of 2**64, a uint64 column) is "too large", its value 0, and never an Arrow error.
     """
+    n = len(column)
     if pa.types.is_integer(column.type):
         missing = column.is_null().to_numpy(zero_copy_only=False)
+        too_large = np.zeros(n, dtype=bool)
+        if pa.types.is_unsigned_integer(column.type) and column.type.bit_width == 64:
+            over = pc.fill_null(pc.greater(column, pa.scalar(_INT64_MAX, pa.uint64())), False)
+            too_large = np.asarray(over.to_numpy(zero_copy_only=False), dtype=bool)
+            column = pc.if_else(over, pa.scalar(0, pa.uint64()), column)
         values = pc.fill_null(pc.cast(column, pa.int64()), 0).to_numpy(zero_copy_only=False)
-        return values, missing, np.zeros(len(column), dtype=bool)
+        return values, missing, np.zeros(n, dtype=bool), too_large
     floats = _as_float(column)
     missing = np.isnan(floats)
     fractional = ~missing & (floats != np.floor(floats))
     in_range = ~missing & ~fractional & (np.abs(floats) < 2.0**63)
-    values = np.zeros(len(column), dtype=np.int64)
+    too_large = ~missing & ~fractional & ~in_range
+    values = np.zeros(n, dtype=np.int64)
     values[in_range] = floats[in_range].astype(np.int64)
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-        exact = pc.match_substring_regex(column, _INTEGER_TEXT)
-        exact = pc.fill_null(exact, False)
+        integer = pc.fill_null(pc.match_substring_regex(column, _INTEGER_TEXT), False)
+        exact = pc.and_(integer, pc.fill_null(_fits_int64(column), False))
         parsed = pc.cast(pc.if_else(exact, pc.utf8_trim_whitespace(column), None), pa.int64())
-        use = exact.to_numpy(zero_copy_only=False)
+        use = np.asarray(exact.to_numpy(zero_copy_only=False), dtype=bool)
         values[use] = pc.fill_null(parsed, 0).to_numpy(zero_copy_only=False)[use]
-    return values, missing, fractional
+        too_large[use] = False
+    return values, missing, fractional, too_large
 
 
 def _check_range(spec: Column, values: np.ndarray, present: np.ndarray, checks: _Checks) -> None:
@@ -232,9 +270,10 @@ def _not_empty(column: pa.ChunkedArray) -> np.ndarray:
 
 def _check_numeric(spec: Column, column: pa.ChunkedArray, checks: _Checks) -> np.ndarray:
     if spec.kind == "int":
-        values, missing, fractional = _as_int(column)
+        values, missing, fractional, too_large = _as_int(column)
         checks.add(fractional, f"{spec.name}: not a whole number")
-        present = ~missing & ~fractional
+        checks.add(too_large, f"{spec.name}: too large (beyond the 64-bit integer range)")
+        present = ~missing & ~fractional & ~too_large
     else:
         values = _as_float(column)
         missing = np.isnan(values)
@@ -244,6 +283,34 @@ def _check_numeric(spec: Column, column: pa.ChunkedArray, checks: _Checks) -> np
     checks.add(missing, f"{spec.name}: missing or not a number")
     _check_range(spec, values, present, checks)
     return values
+
+
+def _check_column(
+    spec: Column, column: pa.ChunkedArray, checks: _Checks, data: dict[str, object]
+) -> None:
+    """Check one column, add its reasons to ``checks`` and its canonical values to ``data``."""
+    if spec.kind in ("int", "float"):
+        data[spec.name] = _check_numeric(spec, column, checks)
+    elif spec.kind == "bool":
+        values, invalid = _as_bool(column)
+        checks.add(invalid, f"{spec.name}: not true/false")
+        data[spec.name] = values
+    elif spec.kind == "date":
+        text = column.to_pandas()
+        dates = pd.to_datetime(text, errors="coerce", format="mixed")
+        bad = dates.isna().to_numpy()
+        if spec.nullable:
+            bad = bad & text.notna().to_numpy()
+        checks.add(bad, f"{spec.name}: not a date")
+        data[spec.name] = dates.astype(DATE_DTYPE)
+    else:
+        series = _as_category(column)
+        if not spec.nullable:
+            checks.add(series.isna().to_numpy(), f"{spec.name}: missing")
+        if spec.categories is not None:
+            unknown = ~series.isin(spec.categories).to_numpy() & series.notna().to_numpy()
+            checks.add(unknown, f"{spec.name}: not one of {', '.join(spec.categories)}")
+        data[spec.name] = series
 
 
 def validate_table(
@@ -290,29 +357,15 @@ def validate_table(
     for spec in COLUMNS:
         if spec.name not in table.column_names:
             continue
-        column = table.column(spec.name)
-        if spec.kind in ("int", "float"):
-            data[spec.name] = _check_numeric(spec, column, checks)
-        elif spec.kind == "bool":
-            values, invalid = _as_bool(column)
-            checks.add(invalid, f"{spec.name}: not true/false")
-            data[spec.name] = values
-        elif spec.kind == "date":
-            text = column.to_pandas()
-            dates = pd.to_datetime(text, errors="coerce", format="mixed")
-            bad = dates.isna().to_numpy()
-            if spec.nullable:
-                bad = bad & text.notna().to_numpy()
-            checks.add(bad, f"{spec.name}: not a date")
-            data[spec.name] = dates.astype(DATE_DTYPE)
-        else:
-            series = _as_category(column)
-            if not spec.nullable:
-                checks.add(series.isna().to_numpy(), f"{spec.name}: missing")
-            if spec.categories is not None:
-                unknown = ~series.isin(spec.categories).to_numpy() & series.notna().to_numpy()
-                checks.add(unknown, f"{spec.name}: not one of {', '.join(spec.categories)}")
-            data[spec.name] = series
+        try:
+            _check_column(spec, table.column(spec.name), checks, data)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            reason = str(exc).splitlines()[0][:200]
+            raise SchemaError(
+                f"column {spec.name} holds {table.schema.field(spec.name).type} values that "
+                f"Rahat cannot read as {spec.kind} ({reason}); give it as text or numbers",
+                source=source,
+            ) from None
     size = data["household_size"]
     for name in MEMBER_COUNT_COLUMNS:
         checks.add(np.asarray(data[name]) > np.asarray(size), f"{name}: more than household_size")

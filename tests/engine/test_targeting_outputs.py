@@ -102,3 +102,10 @@ def test_parse_range() -> None:
         parse_range("5:1:1")
     with pytest.raises(ScenarioError):
         parse_range("a:b:c")
+
+
+@pytest.mark.parametrize("name", ["hazards.0.radius_m", "zones.0.layer"])
+def test_sweep_refuses_parameters_that_change_the_overlay(exposure, name) -> None:
+    """A sweep reuses one overlay: varying the sampling radius would silently change nothing."""
+    with pytest.raises(ScenarioError, match="changes the overlay"):
+        sweep(make(), exposure, {name: [0.0, 500.0]})

@@ -66,7 +66,7 @@ def _layer(session: Session, hazard_id: str) -> Any:
     "/diff",
     response_model=DiffOut,
     summary="Compare two versions of a footprint",
-    responses=problem_docs(401, 403, 404, 422),
+    responses=problem_docs(400, 401, 403, 404, 422),
 )
 def diff(
     body: DiffRequest, request: Request, session: SessionDep, principal: ReaderPrincipal

@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
 from rahat.api.service import audit
+from rahat.api.service.extent import registry_extent
 from rahat.api.service.models import Hazard, new_id
 from rahat.api.service.problems import problem_docs
 from rahat.api.service.redact import redact_paths
@@ -25,6 +26,10 @@ from rahat.geo.errors import InputError
 router = APIRouter(prefix="/hazards", tags=["hazards"])
 
 _FORM_FIELDS = ("name", "kind", "crs", "intensity_field", "layer")
+#: Longest accepted ``kind`` (the length of its database column).
+MAX_KIND_CHARS = 50
+
+__all__ = ["MAX_KIND_CHARS", "registry_extent", "router"]
 
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -42,7 +47,11 @@ _UPLOAD_BODY: dict[str, Any] = {
                             "shapefile.",
                         },
                         "name": {"type": "string", "maxLength": 200},
-                        "kind": {"type": "string", "description": "flood, earthquake, ..."},
+                        "kind": {
+                            "type": "string",
+                            "maxLength": MAX_KIND_CHARS,
+                            "description": "flood_depth, earthquake_mmi, ...",
+                        },
                         "crs": {"type": "string", "description": "CRS if the file lacks one."},
                         "intensity_field": {
                             "type": "string",
@@ -59,35 +68,6 @@ _UPLOAD_BODY: dict[str, Any] = {
         },
     }
 }
-
-
-def registry_extent(path: Path) -> tuple[float, float, float, float] | None:
-    """Bounding box ``(min_lon, min_lat, max_lon, max_lat)`` of a Parquet registry.
-
-    Read from the Parquet column statistics only, so it costs no scan; ``None`` when the
-    registry is missing, not Parquet, or lacks statistics.
-    """
-    if path.suffix.lower() != ".parquet" or not path.is_file():
-        return None
-    import pyarrow.parquet as pq
-
-    try:
-        meta = pq.ParquetFile(path).metadata
-        names = [meta.schema.column(i).name for i in range(meta.num_columns)]
-        bounds: dict[str, list[float]] = {}
-        for coord in ("lon", "lat"):
-            idx = names.index(coord)
-            lows, highs = [], []
-            for g in range(meta.num_row_groups):
-                stats = meta.row_group(g).column(idx).statistics
-                if stats is None or not stats.has_min_max:
-                    return None
-                lows.append(float(stats.min))
-                highs.append(float(stats.max))
-            bounds[coord] = [min(lows), max(highs)]
-    except (ValueError, OSError):
-        return None
-    return (bounds["lon"][0], bounds["lat"][0], bounds["lon"][1], bounds["lat"][1])
 
 
 def _validate(
@@ -115,13 +95,14 @@ def _validate(
     response_model=HazardOut,
     summary="Upload a hazard file",
     openapi_extra=_UPLOAD_BODY,
-    responses=problem_docs(400, 401, 403, 413, 415, 422),
+    responses=problem_docs(400, 401, 403, 413, 415, 422, 507),
 )
 async def upload_hazard(request: Request, principal: UploaderPrincipal) -> HazardOut:
     """Stream a hazard file to disk (size-capped), validate it, and store it.
 
     The answer is 201 only once the file is validated, synced and renamed into place and its
-    record committed; a refused or interrupted upload leaves nothing behind.
+    record committed (durably); a refused or interrupted upload leaves nothing behind, and a
+    full disk is answered 507.
     """
     settings: Settings = request.app.state.settings
     hazard_id = new_id()
@@ -141,6 +122,10 @@ async def upload_hazard(request: Request, principal: UploaderPrincipal) -> Hazar
         if unknown:
             raise HTTPException(
                 422, f"Unknown form field(s) {unknown}; allowed: {', '.join(_FORM_FIELDS)}."
+            )
+        if len(received.fields.get("kind") or "") > MAX_KIND_CHARS:
+            raise HTTPException(
+                422, f"Form field 'kind' is longer than {MAX_KIND_CHARS} characters."
             )
         temp_path = await run_in_threadpool(upload.finish)
         audit.note(request, filter={"size": upload.size})

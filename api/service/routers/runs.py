@@ -53,6 +53,7 @@ from rahat.api.service.security import (
     active_agreement,
 )
 from rahat.api.service.settings import Settings
+from rahat.api.service.storage import require_free_space
 from rahat.geo.errors import NotFoundError
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -98,7 +99,7 @@ def _resolve_hazards(session: Session, hazards: dict[str, str] | list[str]) -> d
     status_code=202,
     response_model=RunOut,
     summary="Start a scenario run",
-    responses=problem_docs(400, 401, 403, 413, 422, 429, 503),
+    responses=problem_docs(400, 401, 403, 413, 422, 429, 503, 507),
 )
 def create_run(
     body: RunCreate,
@@ -115,6 +116,7 @@ def create_run(
     hazards = _resolve_hazards(session, body.hazards)
     scenario = _prepare_scenario(_settings(request), body, set(hazards))
     require_registry(request)  # 503 when the service has no registry (RAHAT_REGISTRY_PATH)
+    require_free_space(_settings(request).runs_dir)  # 507 on a full disk
     run = Run(
         scenario=scenario,
         scenario_name=body.scenario_name,
@@ -189,7 +191,7 @@ def get_run(run_id: RunId, session: SessionDep, principal: CurrentPrincipal) -> 
     status_code=202,
     response_model=RunOut,
     summary="Run an interrupted or failed run again",
-    responses=problem_docs(401, 403, 404, 409),
+    responses=problem_docs(401, 403, 404, 409, 507),
 )
 def rerun(
     run_id: RunId, request: Request, session: SessionDep, principal: RunnerPrincipal
@@ -200,6 +202,7 @@ def rerun(
         raise HTTPException(
             409, f"Run '{run_id}' is {run.status}; only interrupted or failed runs can be re-run."
         )
+    require_free_space(_settings(request).runs_dir)  # 507 on a full disk
     jobs = _jobs(request)
     jobs.requeue(session, run)
     session.commit()
@@ -320,7 +323,7 @@ def _agreement_or_403(
                 "application/geo+json": {},
             }
         },
-        **problem_docs(401, 403, 404, 409, 422),
+        **problem_docs(401, 403, 404, 409, 422, 507),
     },
 )
 def get_households(

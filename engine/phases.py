@@ -1,0 +1,69 @@
+"""Seconds per phase of a run, read off the progress callback the pipeline already calls."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+#: Phase of each progress stage, by the stage's first words (the first match wins).
+PHASE_OF_STAGE: tuple[tuple[str, str], ...] = (
+    ("importing", "registry"),
+    ("reading the registry", "registry"),
+    ("opening", "registry"),
+    ("reading hazard", "hazards"),
+    ("overlaying", "overlay"),
+    ("evaluating", "evaluate"),
+    ("writing", "write"),
+)
+
+
+def phase_of(stage: str) -> str:
+    """The phase a progress stage belongs to (``other`` when none matches)."""
+    for prefix, phase in PHASE_OF_STAGE:
+        if stage.startswith(prefix):
+            return phase
+    return "other"
+
+
+class PhaseClock:
+    """A progress callback that also adds up the seconds spent in each phase.
+
+    Each ``clock(stage, fraction)`` call closes the phase that was running and starts the
+    stage's phase; ``done`` (or any stage whose fraction is 1) closes the last one.
+
+    Parameters
+    ----------
+    forward
+        The caller's own progress callback, called with every stage unchanged.
+    """
+
+    def __init__(self, forward: Callable[[str, float], None]) -> None:
+        self._forward = forward
+        self._phase: str | None = None
+        self._started = 0.0
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        """Record the switch to ``stage`` and forward it."""
+        now = time.perf_counter()
+        self._close(now)
+        if fraction < 1.0:
+            self._phase, self._started = phase_of(stage), now
+        self._forward(stage, fraction)
+
+    def _close(self, now: float) -> None:
+        if self._phase is not None:
+            self.seconds[self._phase] = self.seconds.get(self._phase, 0.0) + now - self._started
+            self._phase = None
+
+    def phases(self) -> dict[str, float]:
+        """Seconds per phase so far (the running phase included), rounded to milliseconds."""
+        self._close(time.perf_counter())
+        return {name: round(value, 3) for name, value in self.seconds.items()}
+
+
+def seconds_since_process_start() -> float:
+    """Seconds since this process started (interpreter start and imports included)."""
+    import psutil
+
+    return max(time.time() - psutil.Process().create_time(), 0.0)
