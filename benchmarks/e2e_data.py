@@ -156,7 +156,7 @@ def _geo_metadata(bounds: tuple[float, float, float, float]) -> bytes:
                 "geometry": {
                     "encoding": "WKB",
                     "geometry_types": ["Point"],
-                    "crs": None,  # OGC:CRS84, the GeoParquet default
+                    # no "crs" member: OGC:CRS84, the GeoParquet default (null would mean unknown)
                     "bbox": list(bounds),
                 }
             },

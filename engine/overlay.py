@@ -340,13 +340,40 @@ def district_mismatches(exposure: Exposure, zone: str = "district") -> pd.DataFr
         One row per mismatch: ``household_id``, ``recorded_district``, ``located_district``
         (``None`` when the location is outside every district).
     """
-    located = exposure.zones[zone].labels()
-    recorded = exposure.registry.frame["district"].astype(object).to_numpy()
-    differs = located != recorded
+    differs = _located_elsewhere(exposure, zone)
+    rows = np.flatnonzero(differs)
+    located = exposure.zones[zone].labels()[rows]
+    recorded = exposure.registry.frame["district"].take(rows).astype(object).to_numpy()
     return pd.DataFrame(
         {
-            "household_id": exposure.registry.household_id[differs],
-            "recorded_district": recorded[differs],
-            "located_district": located[differs],
+            "household_id": exposure.registry.household_id[rows],
+            "recorded_district": recorded,
+            "located_district": located,
         }
     )
+
+
+def count_located_elsewhere(exposure: Exposure, zone: str = "district") -> int:
+    """Number of rows :func:`district_mismatches` lists, without building them."""
+    return int(np.count_nonzero(_located_elsewhere(exposure, zone)))
+
+
+def _located_elsewhere(exposure: Exposure, zone: str) -> np.ndarray:
+    """Per household: the recorded district differs from the district at its location.
+
+    Compared by name through integer ids (one lookup per distinct name, not one string
+    comparison per household). A household outside every zone differs from any recorded name;
+    a recorded name no zone has differs from every location.
+    """
+    assignment = exposure.zones[zone]
+    column = exposure.registry.frame["district"]
+    if not isinstance(column.dtype, pd.CategoricalDtype):
+        column = column.astype("category")
+    zone_names = assignment.table["name"].to_numpy(object)
+    name_id = {name: i for i, name in enumerate(dict.fromkeys(zone_names))}
+    # located: zone row -> name id, outside every zone (-1) -> -1
+    located = np.append(np.array([name_id[n] for n in zone_names], dtype=np.int64), -1)
+    located_id = located[assignment.codes]
+    # recorded: category code -> name id, a name no zone has (or no name) -> -2, never equal
+    recorded = np.array([name_id.get(c, -2) for c in column.cat.categories] + [-2], np.int64)
+    return recorded[column.cat.codes.to_numpy()] != located_id

@@ -20,7 +20,7 @@ same registry and hazards costs no I/O and no join.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -183,9 +183,9 @@ def location_mismatches(exposure: Exposure) -> int | None:
     """
     if "district" not in exposure.zones or "district" not in exposure.registry.frame.columns:
         return None
-    from rahat.engine.overlay import district_mismatches
+    from rahat.engine.overlay import count_located_elsewhere
 
-    return len(district_mismatches(exposure))
+    return count_located_elsewhere(exposure)
 
 
 def load_hazards(
@@ -363,10 +363,19 @@ class ExposureCache:
     ``zones`` are the default zone layers (admin units, climate); a scenario's own ``zones``
     are added to them, and its per-layer ``radius_m``/``reducer`` (with the registry's GPS
     accuracy, :func:`layer_sampling`) decide how hazards are sampled.
+
+    A registry memory-mapped from a snapshot (``registry.snapshot_sha256``) with the default
+    zone layers also goes through the exposure store (:mod:`rahat.engine.exposure_store`):
+    an overlay computed once, by any process, is memory-mapped by later runs, API jobs and
+    what-ifs. ``store=False``, or zone layers given here, keep overlays in this process only.
     """
 
     zones: list[ZoneLayer] = field(default_factory=list)
+    store: bool = True
     _entries: dict[tuple[object, ...], Exposure] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._default_zones = not self.zones
 
     def exposure(
         self, registry: Registry, hazards: list[HazardLayer], scenario: Scenario | None = None
@@ -377,20 +386,48 @@ class ExposureCache:
         only the default zone layers are assigned.
         """
         sampling = layer_sampling(scenario, registry) if scenario is not None else {}
+        hazard_key = tuple((h.name, h.provenance.sha256) for h in hazards)
+        sampled = _sampling_key({h.name: sampling[h.name] for h in hazards if h.name in sampling})
+        if self.store and self._default_zones and registry.snapshot_sha256 is not None:
+            return self._stored(registry, hazards, scenario, sampling, sampled)
         extra = load_zones(scenario) if scenario is not None else []
-        key = (
-            id(registry),
-            tuple((h.name, h.provenance.sha256) for h in hazards),
-            _sampling_key({h.name: sampling[h.name] for h in hazards if h.name in sampling}),
-            tuple(extra),  # by identity: read_zone_layer gives one object per file version
-        )
+        # zones by identity: read_zone_layer gives one object per file version
+        key = (id(registry), hazard_key, sampled, tuple(extra))
         if key not in self._entries:
-            if not self.zones:
-                self.zones = default_zone_layers()
             self._entries[key] = overlay(
-                registry, hazards, [*self.zones, *extra], sampling=sampling
+                registry, hazards, [*self._zone_layers(), *extra], sampling=sampling
             )
         return self._entries[key]
+
+    def _zone_layers(self) -> list[ZoneLayer]:
+        if not self.zones:
+            self.zones = default_zone_layers()
+        return self.zones
+
+    def _stored(
+        self,
+        registry: Registry,
+        hazards: list[HazardLayer],
+        scenario: Scenario | None,
+        sampling: Mapping[str, tuple[Radius, Reducer]],
+        sampled: tuple[object, ...],
+    ) -> Exposure:
+        """The overlay through the exposure store (a snapshot registry, default zones)."""
+        from rahat.engine import exposure_store as stores
+
+        assert registry.snapshot_sha256 is not None
+        zones = [stores.default_zones_identity(), stores.user_zones_identity(scenario)]
+        key = stores.exposure_key(registry.snapshot_sha256, hazards, scenario, sampled, zones)
+        memory_key = (id(registry), key)
+        if memory_key not in self._entries:
+            found = stores.load_exposure(key, registry)
+            if found is None:
+                extra = load_zones(scenario) if scenario is not None else []
+                zone_layers = [*self._zone_layers(), *extra]
+                found = overlay(registry, hazards, zone_layers, sampling=sampling)
+                stores.store_exposure(key, found)
+            self._entries[memory_key] = found
+        return self._entries[memory_key]
 
 
 def resolve_budget(
@@ -429,6 +466,7 @@ def run_scenario(
     progress: Progress | None = None,
     cache: ExposureCache | None = None,
     scenarios_dir: Path | None = None,
+    formats: Iterable[str] | None = None,
 ) -> RunResult:
     """Run a scenario end to end and write its outputs.
 
@@ -454,6 +492,9 @@ def run_scenario(
         Where ``budget.same_as`` looks when the scenario comes from no file (default: the
         scenarios folder); the named scenario is evaluated first on the same registry, hazard
         overrides and cache, and its spend becomes the budget (:func:`resolve_budget`).
+    formats
+        Outputs to write (keys of :data:`rahat.engine.targeting.outputs.FILES`, e.g. from
+        :func:`~rahat.engine.targeting.outputs.parse_formats`); ``None`` for all of them.
 
     Returns
     -------
@@ -504,7 +545,9 @@ def run_scenario(
     with tempfile.TemporaryDirectory(prefix="rahat-rejects-") as scratch:
         # written with the outputs, so a run that fails before leaves no rejects.csv behind
         extra = {"rejects": loaded.write_rejects(Path(scratch) / REJECTS_FILE)} if loaded else {}
-        outputs = write_outputs(caseload, out, extra=extra)
+        outputs = write_outputs(
+            caseload, out, extra=extra, **({} if formats is None else {"formats": formats})
+        )
     report("done", 1.0)
     return RunResult(
         caseload=caseload,

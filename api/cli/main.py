@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from rahat.api.cli import bench, demo, hazard, registry, service, targeting
+from rahat.api.cli import bench, demo, hazard, registry, service, targeting, whatif
 from rahat.api.cli._common import install_help_style
 from rahat.api.cli._safety import SafeGroup, run_safely
 
@@ -24,7 +24,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (demo, registry, hazard, targeting, service, bench):
+for _module in (demo, registry, hazard, targeting, whatif, service, bench):
     _module.register(app)
 
 

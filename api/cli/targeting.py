@@ -234,19 +234,31 @@ def register(app: typer.Typer) -> None:
         ],
         out: Annotated[Path, typer.Option("--out", help="Output folder.")],
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+        outputs: Annotated[
+            str | None,
+            typer.Option(
+                "--outputs",
+                help="Files to write, comma-separated: parquet,csv,gpkg,summary,map,manifest "
+                "(default all; parquet, summary and manifest always).",
+            ),
+        ] = None,
     ) -> None:
         """Evaluate a scenario on a registry and write caseload, summary, map and manifest."""
         from rahat.engine.pipeline import run_scenario
+        from rahat.engine.targeting.outputs import parse_formats
 
         startup = seconds_since_process_start()
         with user_errors():
             check_output_folder(out)
+            formats = parse_formats(outputs)
             loaded = _load(scenario)
             started = time.perf_counter()
             households = load_cli_registry(registry, None)  # its rejects go with the outputs
             registry_s = time.perf_counter() - started
             with progress_bar(not as_json) as progress:
-                result = run_scenario(loaded, registry=households, out_dir=out, progress=progress)
+                result = run_scenario(
+                    loaded, registry=households, out_dir=out, progress=progress, formats=formats
+                )
         result.phases = {
             "startup": round(startup, 3),
             **result.phases,

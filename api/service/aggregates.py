@@ -27,6 +27,9 @@ AGGREGATES_FILE = "aggregates.json"
 _CACHE: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 64
+#: Published views by (run folder, caseload stamp, k): suppression is a function of these.
+_VIEWS: OrderedDict[tuple[str, int, int | None], dict[str, Any]] = OrderedDict()
+_VIEWS_SIZE = 256
 
 
 def _metrics_frame(caseload: Path) -> Any:
@@ -100,9 +103,15 @@ def write_aggregates(run_dir: Path) -> dict[str, Any]:
 def load_aggregates(run_dir: Path) -> dict[str, Any]:
     """Return the aggregates of the run in ``run_dir``, computing and caching them once.
 
-    They are kept in ``aggregates.json`` next to the caseload (written atomically) and in a
-    small in-process cache, so summaries are answered without reading the caseload again.
+    They are kept in ``aggregates.json`` next to the caseload (written atomically at job end,
+    or here for a run that has none yet) and in a small in-process cache, so summaries are
+    answered without reading the caseload again.
     """
+    return _stored(run_dir)[1]
+
+
+def _stored(run_dir: Path) -> tuple[tuple[str, int], dict[str, Any]]:
+    """The cache key (folder, caseload stamp) and the aggregates of the run in ``run_dir``."""
     caseload = run_dir / "caseload.parquet"
     stamp = caseload.stat().st_mtime_ns
     key = (str(run_dir), stamp)
@@ -110,7 +119,7 @@ def load_aggregates(run_dir: Path) -> dict[str, Any]:
         hit = _CACHE.get(key)
         if hit is not None:
             _CACHE.move_to_end(key)
-            return hit
+            return key, hit
     path = run_dir / AGGREGATES_FILE
     data: dict[str, Any] | None = None
     if path.exists():
@@ -123,7 +132,7 @@ def load_aggregates(run_dir: Path) -> dict[str, Any]:
         _CACHE[key] = data
         while len(_CACHE) > _CACHE_SIZE:
             _CACHE.popitem(last=False)
-    return data
+    return key, data
 
 
 def _tree(data: dict[str, Any]) -> tuple[list[tuple[str, int]], list[int], list[dict[str, Any]]]:
@@ -177,8 +186,28 @@ def blank(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def published(run_dir: Path, k: int | None) -> dict[str, Any]:
-    """The aggregates of a run as a caller under threshold ``k`` sees them (``None``: all)."""
-    data = load_aggregates(run_dir)
+    """The aggregates of a run as a caller under threshold ``k`` sees them (``None``: all).
+
+    The view is a function of the stored (unsuppressed) aggregates and ``k`` only, so it is
+    worked out once per run and threshold and shared: callers must not change it.
+    """
+    key, data = _stored(run_dir)
+    view_key = (*key, k)
+    with _CACHE_LOCK:
+        hit = _VIEWS.get(view_key)
+        if hit is not None:
+            _VIEWS.move_to_end(view_key)
+            return hit
+    view = _view(data, k)
+    with _CACHE_LOCK:
+        _VIEWS[view_key] = view
+        while len(_VIEWS) > _VIEWS_SIZE:
+            _VIEWS.popitem(last=False)
+    return view
+
+
+def _view(data: dict[str, Any], k: int | None) -> dict[str, Any]:
+    """The aggregates ``data`` with the rows blanked for threshold ``k`` (``None``: none)."""
     pattern = None if k is None else suppression_pattern(data, k)
 
     def show(row: dict[str, Any], hidden: bool) -> dict[str, Any]:

@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from rahat.api.service.limits import BodyLimitMiddleware
     from rahat.api.service.problems import document_validation_problems, install_problem_handlers
     from rahat.api.service.registry_status import registry_status
-    from rahat.api.service.routers import audit, hazard_diff, hazards, health, runs
+    from rahat.api.service.routers import audit, hazard_diff, hazards, health, runs, whatif
 
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
@@ -72,6 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     # One audit event per request (inside the 500 handler, outside the 4xx handlers).
     app.add_middleware(AuditMiddleware)
-    for module in (health, hazard_diff, hazards, runs, audit):
+    for module in (health, hazard_diff, hazards, runs, whatif, audit):
         app.include_router(module.router)
     return app

@@ -1,8 +1,8 @@
 """Household rows of a caseload, cut to what the caller may see, streamed in several formats.
 
 The caseload is read with pyarrow and filtered with vectorised compute kernels; CSV and Parquet
-are written batch by batch with pyarrow's writers, so a million-row CSV export runs at well
-over half a million rows per second.
+are written batch by batch with pyarrow's writers (the CSV exactly as the run's ``caseload.csv``
+is written, :mod:`rahat.engine.targeting.tables`), a few batches formatted at once in threads.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import hashlib
 import io
 import json
 import math
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,36 +289,16 @@ def _drain(sink: io.BytesIO) -> bytes:
     return data
 
 
-def _csv_bytes(batch: pa.RecordBatch, header: bool) -> bytes:
-    import pyarrow.csv as pacsv
-
-    sink = io.BytesIO()
-    pacsv.write_csv(batch, sink, pacsv.WriteOptions(include_header=header))
-    return sink.getvalue()
-
-
 def stream_csv(table: pa.Table, threads: int | None = None) -> Iterator[bytes]:
-    """Yield ``table`` as CSV (header first), one chunk per batch.
+    """Yield ``table`` as CSV (header first), one chunk per record batch.
 
-    Batches are formatted in a small thread pool (pyarrow releases the GIL), a bounded number
-    ahead of the one being sent, so memory stays at a few batches whatever the table size.
+    Written as the run's ``caseload.csv`` is (:func:`rahat.engine.targeting.tables.csv_chunks`:
+    ``True``/``False``, NaN empty, shortest float text, strings quoted only where some value
+    needs it), formatted in a small thread pool so memory stays at a few batches.
     """
-    from collections import deque
-    from concurrent.futures import Future, ThreadPoolExecutor
+    from rahat.engine.targeting.tables import csv_chunks
 
-    threads = threads or max(1, min(4, os.cpu_count() or 1))
-    batches = table.to_batches(max_chunksize=BATCH_ROWS)
-    if not batches:
-        yield _csv_bytes(pa.RecordBatch.from_pylist([], schema=table.schema), True)
-        return
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rahat-csv") as pool:
-        pending: deque[Future[bytes]] = deque()
-        for i, batch in enumerate(batches):
-            pending.append(pool.submit(_csv_bytes, batch, i == 0))
-            if len(pending) > 2 * threads:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+    return csv_chunks(table, threads)
 
 
 def stream_parquet(table: pa.Table) -> Iterator[bytes]:

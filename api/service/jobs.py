@@ -22,6 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from rahat.api.service.aggregates import write_aggregates
+from rahat.api.service.comparison import store_index
 from rahat.api.service.guard import record_success, save_household_sets
 from rahat.api.service.models import Hazard, Run, utcnow
 from rahat.api.service.redact import redact_paths
@@ -299,7 +300,10 @@ class JobManager:
             )
             if not (temp_dir / "caseload.parquet").is_file():
                 raise RuntimeError("the pipeline wrote no caseload.parquet")
+            # figures of every level and the comparison index, so that summaries and
+            # comparisons never read the caseload again
             write_aggregates(temp_dir)
+            store_index(temp_dir)
             save_household_sets(temp_dir)
             publish_dir(temp_dir, final_dir)
             temp_dir = None

@@ -6,14 +6,20 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, object_session
 
 from rahat.api.service.models import Agreement, ApiKey, Organisation
 
@@ -99,10 +105,131 @@ def bearer_token(authorization: str | None) -> str | None:
     return token
 
 
+class KeyCache:
+    """Principals of recently looked-up API keys, each kept for ``ttl`` seconds.
+
+    Entries are keyed by the SHA-256 of the token (the token itself is never kept) and hold
+    the resolved principal; refusals are never kept. A key revoked, or an
+    organisation whose role changes, in another process (``rahat key revoke``) takes effect
+    within ``ttl`` seconds; changes made through the ORM in this process clear every cache at
+    once (see :func:`_forget_keys`).
+
+    Parameters
+    ----------
+    ttl
+        Seconds an entry is trusted; ``0`` switches the cache off.
+    clock
+        Monotonic clock (tests pass a fake one).
+    size
+        Most entries kept; the least recently used go first.
+    """
+
+    def __init__(
+        self, ttl: float, clock: Callable[[], float] = time.monotonic, size: int = 4096
+    ) -> None:
+        self.ttl = ttl
+        self.clock = clock
+        self.size = size
+        self._entries: OrderedDict[str, tuple[float, Principal]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, digest: str) -> Principal | None:
+        """The principal of ``digest`` if it was resolved less than ``ttl`` seconds ago."""
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            if self.clock() >= entry[0]:
+                del self._entries[digest]
+                return None
+            self._entries.move_to_end(digest)
+            return entry[1]
+
+    def put(self, digest: str, principal: Principal) -> None:
+        """Remember the principal of ``digest`` for ``ttl`` seconds."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            self._entries[digest] = (self.clock() + self.ttl, principal)
+            self._entries.move_to_end(digest)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget every entry."""
+        with self._lock:
+            self._entries.clear()
+
+
+#: The key cache of each database engine (see :func:`install_key_cache`).
+_CACHES: weakref.WeakKeyDictionary[Engine, KeyCache] = weakref.WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
+
+
+def install_key_cache(
+    engine: Engine, ttl: float, clock: Callable[[], float] = time.monotonic
+) -> KeyCache:
+    """Return the key cache of ``engine``, creating it with ``ttl`` and ``clock`` if needed.
+
+    :func:`authenticate` uses the cache of the engine its session is bound to, whoever calls it.
+    """
+    with _CACHES_LOCK:
+        cache = _CACHES.get(engine)
+        if cache is None:
+            cache = _CACHES[engine] = KeyCache(ttl, clock)
+        return cache
+
+
+def _note_key_change(_mapper: Any, _connection: Any, target: Any) -> None:
+    """Mark the session that changed an API key or organisation (cleared at its commit)."""
+    session = object_session(target)
+    if session is not None:
+        session.info[_CHANGED] = True
+
+
+def _forget_keys(session: Session) -> None:
+    """Clear every key cache once a session that changed keys or organisations commits."""
+    if not session.info.pop(_CHANGED, False):
+        return
+    with _CACHES_LOCK:
+        caches = list(_CACHES.values())
+    for cache in caches:
+        cache.clear()
+
+
+_CHANGED = "rahat_api_keys_changed"
+for _model in (ApiKey, Organisation):
+    for _event in ("after_insert", "after_update", "after_delete"):
+        event.listen(_model, _event, _note_key_change)
+event.listen(Session, "after_commit", _forget_keys)
+
+
+def _cache_of(session: Session) -> KeyCache | None:
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else getattr(bind, "engine", None)
+    return None if engine is None else _CACHES.get(engine)
+
+
 def authenticate(session: Session, token: str) -> Principal | None:
-    """Return the principal owning ``token``, or ``None`` if it is unknown or revoked."""
+    """Return the principal owning ``token``, or ``None`` if it is unknown or revoked.
+
+    The answer comes from the key cache of the session's engine when it is fresh there
+    (:func:`install_key_cache`), so that most requests do not query the database.
+    """
     if not token.startswith(TOKEN_PREFIX):
         return None
+    digest = hash_token(token)
+    cache = _cache_of(session)
+    principal = None if cache is None else cache.get(digest)
+    if principal is not None:
+        return principal
+    principal = _lookup(session, token, digest)
+    if cache is not None and principal is not None:  # refusals are not kept
+        cache.put(digest, principal)
+    return principal
+
+
+def _lookup(session: Session, token: str, digest: str) -> Principal | None:
     row = session.execute(
         select(ApiKey, Organisation)
         .join(Organisation, ApiKey.organisation_id == Organisation.id)
@@ -111,33 +238,46 @@ def authenticate(session: Session, token: str) -> Principal | None:
     if row is None:
         return None
     key, org = row
-    if key.revoked_at is not None or not hmac.compare_digest(key.token_sha256, hash_token(token)):
+    if key.revoked_at is not None or not hmac.compare_digest(key.token_sha256, digest):
         return None
     return Principal(organisation_id=org.id, organisation=org.name, role=org.role)
 
 
-def current_principal(
+async def current_principal(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     """Resolve the ``Authorization: Bearer`` API key of the request (401 if missing or bad).
 
-    The key's lookup prefix and, once resolved, the principal are put on ``request.state``
-    (``key_prefix``, ``principal``) for the audit log.
+    A key in the key cache is resolved without leaving the event loop; otherwise the
+    database is asked in a worker thread. The key's lookup prefix and, once resolved, the
+    principal are put on ``request.state`` (``key_prefix``, ``principal``) for the audit log.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"}
         )
-    request.state.key_prefix = presented_prefix(credentials.credentials)
-    principal = authenticate(session, credentials.credentials)
+    token = credentials.credentials
+    request.state.key_prefix = presented_prefix(token)
+    state = request.app.state
+    engine = getattr(state, "engine", None)
+    cache = None if engine is None else install_key_cache(engine, state.settings.key_cache_seconds)
+    principal = None
+    if cache is not None and token.startswith(TOKEN_PREFIX):
+        principal = cache.get(hash_token(token))
+    if principal is None:
+        principal = await anyio.to_thread.run_sync(_authenticate_in_session, state, token)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, UNKNOWN_KEY, headers={"WWW-Authenticate": "Bearer"}
         )
     request.state.principal = principal
     return principal
+
+
+def _authenticate_in_session(state: Any, token: str) -> Principal | None:
+    with state.sessionmaker() as session:
+        return authenticate(session, token)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

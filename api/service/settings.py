@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         Largest request line and headers ``rahat serve`` accepts (431 beyond).
     max_connections
         Connections and requests ``rahat serve`` serves at once (503 beyond).
+    key_cache_seconds
+        Seconds a resolved API key is trusted without asking the database again (0: always
+        ask). A key revoked, or an organisation's role changed, by another process
+        (``rahat key revoke``) takes effect within this time; changes made by the server's
+        own process take effect at once.
     """
 
     model_config = SettingsConfigDict(env_prefix="RAHAT_", extra="ignore")
@@ -98,6 +103,7 @@ class Settings(BaseSettings):
     keep_alive_timeout: int = Field(default=30, ge=1)
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     max_connections: int = Field(default=1000, ge=1)
+    key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
 
     @model_validator(mode="after")
     def _fill_database_url(self) -> Settings:

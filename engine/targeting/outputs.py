@@ -9,10 +9,17 @@ byte-identical: fixed writer options, rows in rank order then by household id, s
 unit name, no timestamps (the manifest has no ``created`` time; the GeoPackage's own timestamp
 is pinned with GDAL's ``OGR_CURRENT_DATE``; the PNG carries no date). The manifest, written
 last, records the sha256 of every other file, the map and the GeoPackage included.
+
+The caseload is converted to Arrow once: the Parquet (every considered household) is written
+from it with pyarrow, the CSV record batch by record batch with ``pyarrow.csv``
+(:mod:`rahat.engine.targeting.tables`: shortest float text, ``True``/``False``, NaN empty), the
+GeoPackage (selected households only) with ``pyogrio.write_arrow``. ``rahat run --outputs``
+chooses the files (:func:`parse_formats`); Parquet, summary and manifest are always written.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -22,6 +29,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rahat.engine.targeting.caseload import Caseload
 from rahat.engine.targeting.folders import (
@@ -31,6 +40,8 @@ from rahat.engine.targeting.folders import (
     sweep_stale,
     temp_dir_for,
 )
+from rahat.engine.targeting.tables import arrow_table, point_table, write_csv
+from rahat.geo.errors import InputError
 
 #: File name of each output.
 FILES: dict[str, str] = {
@@ -41,6 +52,41 @@ FILES: dict[str, str] = {
     "map": "map.png",
     "manifest": "manifest.json",
 }
+
+#: Outputs written whatever ``--outputs`` asks for.
+ALWAYS: tuple[str, ...] = ("parquet", "summary", "manifest")
+#: Outputs of a run by default: every file (the GeoPackage and map hold the selected households).
+DEFAULT_FORMATS: tuple[str, ...] = tuple(FILES)
+
+
+def parse_formats(text: str | None) -> tuple[str, ...]:
+    """Outputs named by a comma list (``--outputs csv,map``), plus :data:`ALWAYS`.
+
+    Parameters
+    ----------
+    text
+        Comma-separated keys of :data:`FILES`; ``None`` or blank for :data:`DEFAULT_FORMATS`.
+
+    Returns
+    -------
+    tuple of str
+        The outputs to write, in :data:`FILES` order.
+
+    Raises
+    ------
+    rahat.geo.errors.InputError
+        For a name that is not an output.
+    """
+    if text is None or not text.strip():
+        return DEFAULT_FORMATS
+    asked = {part.strip().lower() for part in text.split(",") if part.strip()}
+    unknown = sorted(asked - set(FILES))
+    if unknown:
+        raise InputError(
+            f"--outputs: unknown output {', '.join(unknown)}; choose from {', '.join(FILES)}"
+        )
+    return tuple(key for key in FILES if key in asked or key in ALWAYS)
+
 
 #: HXL hashtag of each summary column (Humanitarian Exchange Language, hxlstandard.org).
 HXL_TAGS: dict[str, str] = {
@@ -64,11 +110,9 @@ HXL_TAGS: dict[str, str] = {
 _GPKG_DATE = "2000-01-01T00:00:00.000Z"
 
 
-def _parquet(frame: pd.DataFrame, tmp: Path) -> None:
-    import pyarrow as pa
+def _parquet(table: pa.Table, tmp: Path) -> None:
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
     pq.write_table(
         table,
         tmp,
@@ -81,10 +125,6 @@ def _parquet(frame: pd.DataFrame, tmp: Path) -> None:
     )
 
 
-def _csv(frame: pd.DataFrame, tmp: Path) -> None:
-    frame.to_csv(tmp, index=False, lineterminator="\n", encoding="utf-8")
-
-
 def _summary_csv(summary: pd.DataFrame, tmp: Path) -> None:
     hxl = pd.DataFrame([[HXL_TAGS.get(c, "") for c in summary.columns]], columns=summary.columns)
     with tmp.open("w", encoding="utf-8", newline="") as fh:
@@ -93,23 +133,23 @@ def _summary_csv(summary: pd.DataFrame, tmp: Path) -> None:
         summary.to_csv(fh, index=False, header=False, lineterminator="\n", float_format="%.6g")
 
 
-def _gpkg(frame: pd.DataFrame, tmp: Path) -> None:
-    import geopandas as gpd
+def _gpkg(table: pa.Table, tmp: Path) -> None:
+    """The selected households as GeoPackage points, written from Arrow (no per-row Python)."""
     import pyogrio
 
-    selected = frame[frame["selected"].to_numpy()].copy()
-    for col in selected.columns:
-        if isinstance(selected[col].dtype, pd.CategoricalDtype):
-            selected[col] = selected[col].astype(object).where(selected[col].notna(), None)
-    points = gpd.GeoDataFrame(
-        selected,
-        geometry=gpd.points_from_xy(selected["lon"], selected["lat"]),
-        crs="EPSG:4326",
-    )
+    selected = table.filter(pc.fill_null(table["selected"], False))
     previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _GPKG_DATE})
     try:
-        pyogrio.write_dataframe(points, tmp, layer="caseload", driver="GPKG")
+        pyogrio.write_arrow(
+            point_table(selected),
+            tmp,
+            layer="caseload",
+            driver="GPKG",
+            geometry_name="geometry",
+            geometry_type="Point",
+            crs="EPSG:4326",
+        )
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
 
@@ -126,7 +166,7 @@ def write_outputs(
     caseload: Caseload,
     out_dir: str | Path,
     *,
-    formats: Iterable[str] = ("parquet", "csv", "gpkg", "summary", "map", "manifest"),
+    formats: Iterable[str] = DEFAULT_FORMATS,
     extra: Mapping[str, Path] | None = None,
 ) -> dict[str, Path]:
     """Write the caseload's files into ``out_dir``, all at once.
@@ -187,11 +227,11 @@ def _write_files(
 ) -> dict[str, str]:
     """Write the ``wanted`` outputs into the (temporary) ``folder``; return name -> file name."""
     written: dict[str, str] = {}
-    frame = caseload.frame
+    table = functools.cache(lambda: arrow_table(caseload.frame))  # built once, if needed
     writers = {
-        "parquet": lambda path: _parquet(frame, path),
-        "csv": lambda path: _csv(frame, path),
-        "gpkg": lambda path: _gpkg(frame, path),
+        "parquet": lambda path: _parquet(table(), path),
+        "csv": lambda path: write_csv(table(), path),
+        "gpkg": lambda path: _gpkg(table(), path),
         "summary": lambda path: _summary_csv(caseload.summary(), path),
         "map": lambda path: _map(caseload, path),
     }

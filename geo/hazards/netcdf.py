@@ -18,7 +18,7 @@ from rahat.geo.errors import (
 from rahat.geo.hazards.crs import resolve_crs
 from rahat.geo.hazards.grid import ArrayRasterGrid
 from rahat.geo.hazards.limits import HazardLimits
-from rahat.geo.hazards.raster import check_pixels
+from rahat.geo.hazards.raster import check_header_pixels, check_pixels
 from rahat.geo.hazards.time import TimeSelection, reduce_time, step_units, to_datetime
 
 if TYPE_CHECKING:
@@ -137,27 +137,36 @@ def _check_decoded_size(
     nt: int,
     limits: HazardLimits,
     source: Path,
+    *,
+    windowed: bool = False,
 ) -> None:
     """Check, from the header only, the cells and bytes reading ``da`` decodes.
 
-    The work is every cell of every time step; the memory one decoded time step (in the dtype
-    after scaling) and one compressed chunk (a chunk is decompressed whole, whatever slice of
-    it is asked for).
+    ``nx`` x ``ny`` are the cells read per time step: the whole grid, or the window over the
+    registry when ``windowed``. The work is every cell read of every time step; the memory one
+    decoded time step (in the dtype after scaling) and one compressed chunk (a chunk is
+    decompressed whole, whatever slice of it is asked for).
     """
     from rahat.geo.hazards.raster import check_decoded
 
+    what = "the window over the registry of " if windowed else ""
+    if windowed:
+        check_pixels(nx, ny, limits, source, what="the window over the registry has")
+    else:
+        check_pixels(nx, ny, limits, source)
     work = nx * ny * nt
     if work > limits.max_pixels:
         raise TooLargeError(
-            f"variable {raw.name!r} has {nx} x {ny} cells x {nt:,} time steps = {work:,} cells "
-            f"to decode, more than the limit of {limits.max_pixels:,} (HazardLimits."
-            "max_pixels); ask the sender for fewer time steps or a clipped or coarser grid",
+            f"{what}variable {raw.name!r} has {nx} x {ny} cells x {nt:,} time steps = "
+            f"{work:,} cells to decode, more than the limit of {limits.max_pixels:,} "
+            "(HazardLimits.max_pixels); ask the sender for fewer time steps or a clipped or "
+            "coarser grid",
             source=source,
         )
     itemsize = max(
         np.dtype(da.dtype).itemsize, np.dtype(raw.encoding.get("dtype", da.dtype)).itemsize
     )
-    check_decoded(nx * ny, itemsize, limits, source, "one time step of the variable")
+    check_decoded(nx * ny, itemsize, limits, source, f"one time step of {what}the variable")
     chunks = raw.encoding.get("chunksizes")
     if chunks:
         cells = 1
@@ -165,6 +174,13 @@ def _check_decoded_size(
             cells *= int(n)
         stored = np.dtype(raw.encoding.get("dtype", da.dtype)).itemsize
         check_decoded(cells, stored, limits, source, "one compressed chunk of the variable")
+
+
+def _file_slice(start: int, count: int, n: int, flipped: bool) -> slice:
+    """Return the file's index slice of north-up cells ``start .. start + count - 1``."""
+    if flipped:
+        return slice(n - start - count, n - start)
+    return slice(start, start + count)
 
 
 def read_netcdf(
@@ -175,6 +191,7 @@ def read_netcdf(
     time: TimeSelection | None,
     limits: HazardLimits,
     warnings: list[str],
+    registry_extent: tuple[float, float, float, float] | None = None,
 ) -> NetCDFSource:
     """Read one gridded NetCDF variable, reducing its time axis as asked.
 
@@ -184,11 +201,20 @@ def read_netcdf(
     (cells x time steps against ``max_pixels``; one decoded time step and one compressed chunk
     against ``max_decoded_bytes``); time steps are then read one at a time.
 
+    With ``registry_extent`` (``(west, south, east, north)`` in degrees) only the window of
+    the grid over it is read, for every time step, by the same rule as a GeoTIFF's
+    (:func:`rahat.geo.hazards.raster.registry_window`): the size checks apply to the window,
+    and the whole grid only has to be within ``max_header_pixels``. Only the chunks the window
+    touches are decompressed.
+
     Raises
     ------
     UnreadableFileError, SchemaError, AttributeFieldError, TooLargeError, CRSError
     """
     import xarray as xr
+    from affine import Affine
+
+    from rahat.geo.hazards.raster import registry_window, window_note
 
     try:
         ds = xr.open_dataset(path, mask_and_scale=True, decode_times=True, decode_coords="all")
@@ -220,14 +246,18 @@ def read_netcdf(
                 source=path,
             )
         nx, ny = int(da.sizes[xdim]), int(da.sizes[ydim])
-        check_pixels(nx, ny, limits, path)
         nt = int(da.sizes[tdim]) if tdim else 1
+        if registry_extent is None:
+            check_pixels(nx, ny, limits, path)
+        else:
+            check_header_pixels(nx, ny, limits, path)
         if nt > limits.max_time_steps:
             raise TooLargeError(
                 f"variable {var!r} has {nt:,} time steps, more than {limits.max_time_steps:,}",
                 source=path,
             )
-        _check_decoded_size(ds[var], da, nx, ny, nt, limits, path)
+        if registry_extent is None:
+            _check_decoded_size(ds[var], da, nx, ny, nt, limits, path)
         file_crs, assumed = _crs_of(ds, var, xdim)
         layer_crs = resolve_crs(file_crs, crs, path)
         if assumed:
@@ -237,6 +267,27 @@ def read_netcdf(
         dx, dy = _regular(xs, xdim, path), _regular(ys, ydim, path)
         da = da.transpose(*([tdim] if tdim else []), ydim, xdim)
         flip_y, flip_x = dy > 0, dx < 0
+        x_left = float(min(xs[0], xs[-1])) - abs(dx) / 2
+        y_top = float(max(ys[0], ys[-1])) + abs(dy) / 2
+        transform = Affine(abs(dx), 0.0, x_left, 0.0, -abs(dy), y_top)
+        window = None
+        if registry_extent is not None:
+            # a chunk is decompressed whole either way: whole cells are enough
+            window = registry_window(transform, (ny, nx), (1, 1), layer_crs, registry_extent)
+        windowed = window is not None and window[2:] != (ny, nx)
+        if window is not None and windowed:
+            row0, col0, rows, cols = window
+            warnings.append(window_note(window, (ny, nx), "grid"))
+            transform = transform @ Affine.translation(col0, row0)
+            da = da.isel(
+                {
+                    ydim: _file_slice(row0, rows, ny, flip_y),
+                    xdim: _file_slice(col0, cols, nx, flip_x),
+                }
+            )
+            ny, nx = rows, cols
+        if registry_extent is not None:
+            _check_decoded_size(ds[var], da, nx, ny, nt, limits, path, windowed=windowed)
 
         def orient(a: np.ndarray) -> np.ndarray:
             if flip_y:
@@ -271,11 +322,6 @@ def read_netcdf(
             valid_time = reduced.valid_time
             if time.mode == "duration":
                 duration_units = step_units(times_sorted)
-        x_left = float(min(xs[0], xs[-1])) - abs(dx) / 2
-        y_top = float(max(ys[0], ys[-1])) + abs(dy) / 2
-        from affine import Affine
-
-        transform = Affine(abs(dx), 0.0, x_left, 0.0, -abs(dy), y_top)
         attrs: dict[str, Any] = dict(ds[var].attrs)
         nodata = None if values.dtype.kind == "f" else attrs.get("_FillValue")
         grid = ArrayRasterGrid(array=values, transform=transform, nodata=nodata)

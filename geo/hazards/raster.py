@@ -180,6 +180,20 @@ def registry_window(
     return (int(r0), int(c0), int(r1 - r0), int(c1 - c0))
 
 
+def window_note(window: tuple[int, int, int, int], shape: tuple[int, int], what: str) -> str:
+    """Return the warning that names the window read of a ``what`` (``"raster"``, ``"grid"``).
+
+    ``window`` is ``(row0, col0, rows, cols)`` as :func:`registry_window` returns it and
+    ``shape`` the ``(rows, cols)`` of the whole layer, both north-up.
+    """
+    row0, col0, rows, cols = window
+    return (
+        f"only the window over the registry is read: {rows} x {cols} of the {what}'s "
+        f"{shape[0]} x {shape[1]} cells (rows {row0}-{row0 + rows - 1}, columns "
+        f"{col0}-{col0 + cols - 1})"
+    )
+
+
 def _python_scalar(value: Any) -> float | int | None:
     if value is None:
         return None
@@ -280,11 +294,7 @@ def open_raster(
             if window is not None and window[2:] != shape:
                 row0, col0, rows, cols = window
                 t = t * Affine.translation(col0, row0)
-                warnings.append(
-                    f"only the window over the registry is read: {rows} x {cols} of the "
-                    f"raster's {shape[0]} x {shape[1]} cells (rows {row0}-{row0 + rows - 1}, "
-                    f"columns {col0}-{col0 + cols - 1})"
-                )
+                warnings.append(window_note(window, shape, "raster"))
                 shape, offset = (rows, cols), (row0, col0)
             else:
                 offset = (0, 0)

@@ -130,6 +130,7 @@ def read_hazard(
             time=time,
             limits=limits,
             warnings=warnings,
+            registry_extent=registry_extent,
         )
         fields.update(grid=nc.grid, crs=nc.crs, valid_time=nc.valid_time)
         names, units = nc.names, nc.units

@@ -25,10 +25,16 @@ class Registry:
         The households. Treat it as read-only.
     source
         Where the registry was read from, if anywhere.
+    snapshot_sha256
+        The sha256 of the snapshot column file the frame is memory-mapped from, when it is a
+        snapshot's households as they are (:func:`rahat.geo.registry.snapshot.load_snapshot`);
+        ``None`` otherwise. Not carried by :meth:`take` or :meth:`from_frame`: other rows are
+        another registry. Stored overlays are keyed by it (:mod:`rahat.engine.exposure_store`).
     """
 
     frame: pd.DataFrame
     source: str | None = None
+    snapshot_sha256: str | None = field(default=None, compare=False)
     _arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod

@@ -272,7 +272,7 @@ def _check_schema(schema: pa.Schema, folder: Path) -> None:
             )
 
 
-def _buffer_view(chunk: pa.Array, dtype: np.dtype) -> np.ndarray:
+def buffer_view(chunk: pa.Array, dtype: np.dtype) -> np.ndarray:
     """The data buffer of a plain Arrow array as a read-only NumPy array (no copy)."""
     buffer = chunk.buffers()[1]
     return np.frombuffer(
@@ -286,7 +286,7 @@ def _decode(spec: Column, column: pa.ChunkedArray, folder: Path) -> object:
         raise SnapshotError(f"{ARROW_FILE} is not one record batch; {_AGAIN}", source=folder)
     chunk = column.chunk(0)
     if isinstance(chunk, pa.DictionaryArray):
-        codes = _buffer_view(chunk.indices, np.dtype(chunk.type.index_type.to_pandas_dtype()))
+        codes = buffer_view(chunk.indices, np.dtype(chunk.type.index_type.to_pandas_dtype()))
         categories = pd.Index(chunk.dictionary.to_pylist(), dtype="str")
         if len(codes) and (codes.max() >= len(categories) or codes.min() < -1):
             raise SnapshotError(
@@ -295,11 +295,11 @@ def _decode(spec: Column, column: pa.ChunkedArray, folder: Path) -> object:
         dtype = pd.CategoricalDtype(categories, ordered=False)
         return pd.Categorical.from_codes(codes, dtype=dtype, validate=False)
     if spec.kind == "bool":
-        return _buffer_view(chunk, np.dtype(np.uint8)).view(bool)
+        return buffer_view(chunk, np.dtype(np.uint8)).view(bool)
     if spec.kind == "date":
-        return _buffer_view(chunk, np.dtype(np.int64)).view(DATE_DTYPE)
+        return buffer_view(chunk, np.dtype(np.int64)).view(DATE_DTYPE)
     assert spec.dtype is not None
-    return _buffer_view(chunk, spec.dtype)
+    return buffer_view(chunk, spec.dtype)
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -386,7 +386,8 @@ def load_snapshot(folder: str | Path, *, lock: bool = True) -> tuple[Registry, S
     frame = pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows), copy=False)
     # the source is snapshot.json: it pins the column file's sha256 and the source file's,
     # and run manifests hash it instead of gigabytes of columns
-    return Registry(frame=frame, source=str(folder / META_FILE)), info
+    registry = Registry(frame=frame, source=str(folder / META_FILE), snapshot_sha256=info.sha256)
+    return registry, info
 
 
 def open_snapshot(folder: str | Path) -> Registry:

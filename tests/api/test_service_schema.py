@@ -17,9 +17,12 @@ TOKENS: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> schemathesis.BaseSchema:
+def api_schema(
+    tmp_path_factory: pytest.TempPathFactory, registry_file: Path
+) -> schemathesis.BaseSchema:
     root: Path = tmp_path_factory.mktemp("schema")
-    app = create_app(make_settings(root, max_upload_bytes=100_000))
+    # a served registry, so runs and what-ifs get past "no registry" (503) to their real work
+    app = create_app(make_settings(root, max_upload_bytes=100_000, registry_path=registry_file))
     with TestClient(app):
         tokens, org_ids = populate(app)
         add_finished_run(app, caseload_table(), org_ids["agency"])

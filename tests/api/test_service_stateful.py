@@ -104,10 +104,11 @@ class Api:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+def api(tmp_path_factory: pytest.TempPathFactory, registry_file: Path) -> Iterator[Api]:
     """An app with every role's key, a finished run of the agency's, and a hazard record."""
     root: Path = tmp_path_factory.mktemp("stateful")
-    app = create_app(make_settings(root, max_upload_bytes=100_000))
+    # a served registry, so runs and what-ifs get past "no registry" (503) to their real work
+    app = create_app(make_settings(root, max_upload_bytes=100_000, registry_path=registry_file))
     with TestClient(app, raise_server_exceptions=False) as client:
         tokens, org_ids = populate(app)
         add_finished_run(app, caseload_table(), org_ids["agency"])
