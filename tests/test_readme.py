@@ -92,7 +92,7 @@ def test_quick_start_has_exactly_the_two_set_up_commands() -> None:
     blocks = _bash_blocks(_section("## Quick start"))
     assert len(blocks) == 2
     assert blocks[0].strip().endswith("rahat demo")
-    assert blocks[1].strip().endswith("python -m pytest")
+    assert blocks[1].strip().endswith("python -m pytest -n auto")
 
 
 @pytest.mark.slow
