@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 #: Phase of each progress stage, by the stage's first words (the first match wins).
 PHASE_OF_STAGE: tuple[tuple[str, str], ...] = (
@@ -63,7 +64,19 @@ class PhaseClock:
 
 
 def seconds_since_process_start() -> float:
-    """Seconds since this process started (interpreter start and imports included)."""
-    import psutil
+    """Seconds since this process started (interpreter start and imports included).
 
-    return max(time.time() - psutil.Process().create_time(), 0.0)
+    On Linux from ``/proc`` (the process's start in clock ticks since boot against the
+    uptime: 10 ms resolution); elsewhere from psutil, whose boot time is whole seconds.
+    """
+    import os
+
+    try:
+        stat = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        started_ticks = int(stat[19])  # field 22, starttime, counted after "pid (comm)"
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(uptime - started_ticks / os.sysconf("SC_CLK_TCK"), 0.0)
+    except (OSError, ValueError, IndexError):
+        import psutil
+
+        return max(time.time() - psutil.Process().create_time(), 0.0)

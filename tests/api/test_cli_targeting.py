@@ -57,6 +57,10 @@ def test_run_json_writes_outputs_and_is_deterministic(registry, tmp_path) -> Non
     for name in ("caseload.parquet", "caseload.csv", "summary.csv", "manifest.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert outs[0]["totals"]["selected"] > 0
+    # where the time went, by phase (the process's start included)
+    phases = outs[0]["phases"]
+    assert set(phases) >= {"startup", "registry", "hazards", "overlay", "evaluate", "write"}
+    assert all(seconds >= 0 for seconds in phases.values())
 
     cmp = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json"])
     assert cmp.exit_code == 0, cmp.output
