@@ -18,8 +18,8 @@ Both scenarios rank by poverty only and pay Rs 25,000 per household from a budge
 exactly between two PMT values (all eligible households at PMT <= 20 fit, none above), so the
 selected households do not depend on how ties are broken, and the **reference** (what an
 analyst writes with the standard tools, timed in this process) must select the same ones:
-``geopandas.read_parquet``; rioxarray ``.sel(method="nearest")`` sampling, or ``make_valid``
-plus ``geopandas.sjoin(predicate="intersects")``; pandas filter, sort and budget cut;
+``geopandas.read_parquet``; rioxarray ``.sel(method="nearest")`` sampling, or ``make_valid``,
+``union_all`` and prepared ``shapely.intersects_xy``; pandas filter, sort and budget cut;
 ``to_csv`` of the caseload. ``identical`` compares the two sets of selected household ids.
 """
 
@@ -148,11 +148,14 @@ def _reference(kind: str, paths: dict[str, Path], out_csv: Path) -> tuple[np.nda
         depth = _reference_sample(paths["raster"], lon, lat)
         eligible = poor & (depth >= MIN_DEPTH)
     else:
+        import shapely
+
+        # the 10-line script of issue 12: read, make_valid, union_all, intersects_xy
         footprint = gpd.read_file(paths["footprint"], engine="pyogrio")
-        footprint["geometry"] = footprint.geometry.make_valid()
-        candidates = households.loc[poor, ["household_id", "geometry"]]
-        joined = gpd.sjoin(candidates, footprint[["geometry"]], predicate="intersects")
-        eligible = households["household_id"].isin(joined["household_id"]).to_numpy()
+        flooded = shapely.union_all(shapely.make_valid(footprint.geometry.to_numpy()))
+        shapely.prepare(flooded)
+        eligible = poor.copy()
+        eligible[poor] = shapely.intersects_xy(flooded, lon[poor], lat[poor])
     phases["overlay"] = time.perf_counter() - t
     t = time.perf_counter()
     caseload = households.loc[eligible].drop(columns="geometry")
