@@ -18,8 +18,8 @@ Both scenarios rank by poverty only and pay Rs 25,000 per household from a budge
 exactly between two PMT values (all eligible households at PMT <= 20 fit, none above), so the
 selected households do not depend on how ties are broken, and the **reference** (what an
 analyst writes with the standard tools, timed in this process) must select the same ones:
-``geopandas.read_parquet``; rioxarray ``.sel(method="nearest")`` sampling, or ``make_valid``,
-``union_all`` and prepared ``shapely.intersects_xy``; pandas filter, sort and budget cut;
+``geopandas.read_parquet``; rioxarray ``.sel(method="nearest")`` sampling, or ``make_valid`` of
+each part, ``union_all`` and prepared ``shapely.intersects_xy``; pandas filter, sort and budget cut;
 ``to_csv`` of the caseload. ``identical`` compares the two sets of selected household ids.
 """
 
@@ -150,9 +150,12 @@ def _reference(kind: str, paths: dict[str, Path], out_csv: Path) -> tuple[np.nda
     else:
         import shapely
 
-        # the 10-line script of issue 12: read, make_valid, union_all, intersects_xy
+        # the 10-line script of issue 12 (read, make_valid, union_all, intersects_xy), with
+        # each part repaired on its own: make_valid of the whole invalid MultiPolygon (linework,
+        # even-odd) would turn places where two flooded parts overlap into dry holes
         footprint = gpd.read_file(paths["footprint"], engine="pyogrio")
-        flooded = shapely.union_all(shapely.make_valid(footprint.geometry.to_numpy()))
+        parts = shapely.get_parts(footprint.geometry.to_numpy())
+        flooded = shapely.union_all(shapely.make_valid(parts))
         shapely.prepare(flooded)
         eligible = poor.copy()
         eligible[poor] = shapely.intersects_xy(flooded, lon[poor], lat[poor])
