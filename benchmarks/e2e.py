@@ -19,8 +19,9 @@ exactly between two PMT values (all eligible households at PMT <= 20 fit, none a
 selected households do not depend on how ties are broken, and the **reference** (what an
 analyst writes with the standard tools, timed in this process) must select the same ones:
 ``geopandas.read_parquet``; rioxarray ``.sel(method="nearest")`` sampling, or ``make_valid`` of
-each part, ``union_all`` and prepared ``shapely.intersects_xy``; pandas filter, sort and budget cut;
-``to_csv`` of the caseload. ``identical`` compares the two sets of selected household ids.
+each part (``method="structure"``), ``union_all`` and prepared ``shapely.intersects_xy``;
+pandas filter, sort and budget cut; ``to_csv`` of the caseload. ``identical`` compares the two
+sets of selected household ids.
 """
 
 from __future__ import annotations
@@ -150,12 +151,13 @@ def _reference(kind: str, paths: dict[str, Path], out_csv: Path) -> tuple[np.nda
     else:
         import shapely
 
-        # the 10-line script of issue 12 (read, make_valid, union_all, intersects_xy), with
-        # each part repaired on its own: make_valid of the whole invalid MultiPolygon (linework,
-        # even-odd) would turn places where two flooded parts overlap into dry holes
+        # the 10-line script of issue 12 (read, make_valid, union_all, intersects_xy), with each
+        # part repaired on its own by the repair Rahat documents (method="structure"): make_valid
+        # of the whole invalid MultiPolygon, or the default linework method (even-odd), would
+        # turn places where flooded rings overlap into dry holes
         footprint = gpd.read_file(paths["footprint"], engine="pyogrio")
         parts = shapely.get_parts(footprint.geometry.to_numpy())
-        flooded = shapely.union_all(shapely.make_valid(parts))
+        flooded = shapely.union_all(shapely.make_valid(parts, method="structure"))
         shapely.prepare(flooded)
         eligible = poor.copy()
         eligible[poor] = shapely.intersects_xy(flooded, lon[poor], lat[poor])
