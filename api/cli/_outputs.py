@@ -71,12 +71,7 @@ def check_output_folder(path: Path, option: str = "--out") -> Path:
             "folder",
             source=path,
         )
-    reason = _can_write_into(existing)
-    if reason is not None:
-        raise InputError(
-            f"{option}: cannot write into {existing} ({reason}); give a folder you can write to",
-            source=path,
-        )
+    _require_writable(existing, option, path, "a folder")
     return path
 
 
@@ -109,10 +104,15 @@ def check_output_file(path: Path, option: str) -> Path:
             f"{option}: {existing} is a file, not a folder, so nothing can be written under it",
             source=path,
         )
-    reason = _can_write_into(existing)
+    _require_writable(existing, option, path, "a path")
+    return path
+
+
+def _require_writable(folder: Path, option: str, path: Path, what: str) -> None:
+    """Raise :class:`InputError` naming ``option`` when nothing can be written into ``folder``."""
+    reason = _can_write_into(folder)
     if reason is not None:
         raise InputError(
-            f"{option}: cannot write into {existing} ({reason}); give a path you can write to",
+            f"{option}: cannot write into {folder} ({reason}); give {what} you can write to",
             source=path,
         )
-    return path
