@@ -10,9 +10,11 @@ This benchmark runs the real ``rahat run`` command (a child process) on a nation
   (:func:`rahat.geo.hazards.synthetic_footprint.write_complex_footprint`: ~7,000 parts,
   bow-ties, holes, overlaps) as a zipped Shapefile, eligible inside it and PMT <= 32;
 
-each **cold** (an empty cache folder: nothing imported, prepared or overlaid before) and
-**warm** (the same cache folder again), and reads the time of each phase from the run's
-``--json`` payload (``phases``: seconds by stage, measured inside the process).
+each **cold** (an empty cache folder: nothing imported, prepared or overlaid before), **cold
+exposure** (the snapshot and prepared hazards stored, the overlay not) and **warm** (the same
+cache folder again), then ``rahat whatif`` with one override on the warm cache; it reads the
+time of each phase from the commands' ``--json`` payload (``phases``: seconds by stage,
+measured inside the process).
 
 Both scenarios rank by poverty only and pay Rs 25,000 per household from a budget that ends
 exactly between two PMT values (all eligible households at PMT <= 20 fit, none above), so the
@@ -29,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,6 +49,8 @@ BUDGET_PMT = np.float32(20.0)
 #: Eligibility of both scenarios.
 MIN_DEPTH = np.float32(0.3)
 PMT_CUTOFF = np.float32(32.0)
+#: The one override of ``rahat whatif`` in the benchmark (on the warm cache).
+WHATIF_OVERRIDE = "eligibility.pmt_cutoff=30"
 
 
 @dataclass
@@ -62,25 +67,38 @@ class ScenarioFigures:
     identical: bool
     selected: int
     reference_phases: dict[str, float] = field(default_factory=dict)
+    phases_cold_exposure: dict[str, float] = field(default_factory=dict)
+    rahat_cold_exposure_s: float = 0.0
+    speedup_cold_exposure: float = 0.0
+    whatif_s: float = 0.0
+    phases_whatif: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)
+
+
+#: Figures of the raster scenario repeated at the top level of the JSON (the issue's keys).
+HEADLINE = (
+    "phases_cold",
+    "phases_warm",
+    "rahat_cold_s",
+    "rahat_warm_s",
+    "reference_s",
+    "speedup_cold",
+    "speedup_warm",
+    "rahat_cold_exposure_s",
+    "whatif_s",
+)
 
 
 @dataclass
 class E2EResult:
-    """Figures of ``rahat bench e2e`` (seconds, MiB); the raster scenario at the top level.
+    """Figures of ``rahat bench e2e`` (seconds, MiB), one :class:`ScenarioFigures` a scenario.
 
     ``peak_rss_mb`` is the largest peak of the ``rahat run`` processes; the reference runs in
     the benchmark's own process (``reference_peak_rss_mb``, inputs of the untimed budget pass
-    included).
+    included). ``identical`` holds when both scenarios select the reference's households.
     """
 
     households: int
-    phases_cold: dict[str, float]
-    phases_warm: dict[str, float]
-    rahat_cold_s: float
-    rahat_warm_s: float
-    reference_s: float
-    speedup_cold: float
-    speedup_warm: float
     identical: bool
     peak_rss_mb: float
     reference_peak_rss_mb: float
@@ -92,7 +110,7 @@ class E2EResult:
 def _inputs(n: int, folder: Path) -> dict[str, Path]:
     """The registry, raster and footprint (built once per ``n`` in ``folder``)."""
     from rahat.benchmarks.e2e_data import national_registry
-    from rahat.engine.bench_overlay import bench_dataset
+    from rahat.benchmarks.overlay import bench_dataset
     from rahat.geo.hazards.synthetic_footprint import write_complex_footprint
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -144,7 +162,7 @@ def _reference(kind: str, paths: dict[str, Path], out_csv: Path) -> tuple[np.nda
     pmt = households["pmt_score"].to_numpy(np.float32)
     poor = pmt <= PMT_CUTOFF
     if kind == "raster":
-        from rahat.engine.bench_overlay import _reference_sample
+        from rahat.benchmarks.overlay import _reference_sample
 
         depth = _reference_sample(paths["raster"], lon, lat)
         eligible = poor & (depth >= MIN_DEPTH)
@@ -202,18 +220,28 @@ def _eligible_budget(kind: str, paths: dict[str, Path]) -> int:
     return _budget_of(pmt[inside & (pmt <= PMT_CUTOFF)])
 
 
-def _run_rahat(scenario: Path, registry: Path, out: Path, cache: Path) -> tuple[float, dict]:
-    """``rahat run --json`` in a child process: wall seconds and the payload."""
+def _run_rahat(arguments: list[str], cache: Path) -> tuple[float, dict]:
+    """``rahat ARGUMENTS --json`` in a child process: wall seconds and the payload.
+
+    The payload gains ``peak_rss_mb``: the child's own peak resident memory (``wait4``).
+    """
     env = {**os.environ, "RAHAT_CACHE_DIR": str(cache), "COLUMNS": "200"}
     rahat = Path(sys.executable).with_name("rahat")  # the console script of this environment
-    command = [str(rahat), "run", str(scenario)]
-    command += ["--registry", str(registry), "--out", str(out), "--json"]
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - started
-    if done.returncode not in (0, 1):  # 1: some registry rows rejected
-        raise RuntimeError(f"rahat run failed ({done.returncode}): {done.stderr[-2000:]}")
-    return wall, json.loads(done.stdout)
+    command = [str(rahat), *arguments, "--json"]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
+    if child.returncode not in (0, 1):  # 1: some registry rows rejected
+        raise RuntimeError(f"rahat {arguments[0]} failed ({child.returncode}): {stderr[-2000:]}")
+    payload = json.loads(stdout)
+    payload["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    return wall, payload
 
 
 def _selected_ids(out: Path) -> np.ndarray:
@@ -235,15 +263,25 @@ def _one(kind: str, paths: dict[str, Path], work: Path) -> ScenarioFigures:
     scenario = work / f"{kind}.yaml"
     scenario.write_text(yaml.safe_dump(_scenario(kind, hazard, _eligible_budget(kind, paths))))
     cache = work / f"cache-{kind}"
-    cold_s, cold = _run_rahat(scenario, paths["registry"], work / f"{kind}-cold", cache)
-    warm_s, warm = _run_rahat(scenario, paths["registry"], work / f"{kind}-warm", cache)
+    runs: dict[str, tuple[float, dict]] = {}
+    for label in ("cold", "cold_exposure", "warm"):
+        if label == "cold_exposure":  # snapshot and prepared hazards kept, overlay not stored
+            shutil.rmtree(cache / "exposures", ignore_errors=True)
+        arguments = ["run", str(scenario), "--registry", str(paths["registry"])]
+        runs[label] = _run_rahat([*arguments, "--out", str(work / f"{kind}-{label}")], cache)
+    whatif_s, whatif = _run_rahat(
+        ["whatif", str(scenario), "--registry", str(paths["registry"]), "--set", WHATIF_OVERRIDE],
+        cache,
+    )
+    cold_s, cold = runs["cold"]
+    warm_s, warm = runs["warm"]
     started = time.perf_counter()
     reference_ids, reference_phases = _reference(kind, paths, work / f"{kind}-reference.csv")
     reference_s = time.perf_counter() - started
     ours = _selected_ids(work / f"{kind}-cold")
     identical = bool(
         np.array_equal(ours, reference_ids)
-        and np.array_equal(_selected_ids(work / f"{kind}-warm"), ours)
+        and all(np.array_equal(_selected_ids(work / f"{kind}-{x}"), ours) for x in runs)
     )
     return ScenarioFigures(
         phases_cold=_rounded(cold.get("phases", {})),
@@ -256,6 +294,15 @@ def _one(kind: str, paths: dict[str, Path], work: Path) -> ScenarioFigures:
         identical=identical,
         selected=len(ours),
         reference_phases=_rounded(reference_phases),
+        phases_cold_exposure=_rounded(runs["cold_exposure"][1].get("phases", {})),
+        rahat_cold_exposure_s=round(runs["cold_exposure"][0], 3),
+        speedup_cold_exposure=round(reference_s / runs["cold_exposure"][0], 2),
+        whatif_s=round(whatif_s, 3),
+        phases_whatif=_rounded(whatif.get("phases", {})),
+        peak_rss_mb={
+            **{label: run[1]["peak_rss_mb"] for label, run in runs.items()},
+            "whatif": whatif["peak_rss_mb"],
+        },
     )
 
 
@@ -275,7 +322,7 @@ def run_e2e_bench(n: int, *, workdir: Path | None = None) -> E2EResult:
     -------
     E2EResult
     """
-    from rahat.engine.benchmark import peak_rss_mb
+    from rahat.benchmarks.common import peak_rss_mb
     from rahat.geo.paths import cache_dir
 
     paths = _inputs(n, cache_dir() / "bench" / "e2e")
@@ -286,13 +333,6 @@ def run_e2e_bench(n: int, *, workdir: Path | None = None) -> E2EResult:
     children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return E2EResult(
         households=n,
-        phases_cold=raster.phases_cold,
-        phases_warm=raster.phases_warm,
-        rahat_cold_s=raster.rahat_cold_s,
-        rahat_warm_s=raster.rahat_warm_s,
-        reference_s=raster.reference_s,
-        speedup_cold=raster.speedup_cold,
-        speedup_warm=raster.speedup_warm,
         identical=raster.identical and vector.identical,
         peak_rss_mb=round(children_mb, 1),
         reference_peak_rss_mb=round(peak_rss_mb(), 1),
@@ -303,5 +343,7 @@ def run_e2e_bench(n: int, *, workdir: Path | None = None) -> E2EResult:
 
 
 def as_dict(result: E2EResult) -> dict[str, Any]:
-    """The result as plain JSON-ready data."""
-    return asdict(result)
+    """The result as plain JSON-ready data, the raster scenario's :data:`HEADLINE` at the top."""
+    data = asdict(result)
+    headline = {key: data["raster"][key] for key in HEADLINE}
+    return {"households": data.pop("households"), **headline, **data}

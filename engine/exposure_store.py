@@ -51,6 +51,7 @@ import numpy as np
 
 from rahat.engine.exposure import Exposure, HazardExposure, ZoneExposure
 from rahat.geo.errors import InputError
+from rahat.geo.sidecar import read_sidecar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -169,7 +170,7 @@ def _default_zones_identity(folder: str) -> str:
 
 def user_zones_identity(scenario: Scenario | None) -> list[list[str | None]]:
     """Return, per ``zones`` layer of ``scenario``, its name, options and file sha256."""
-    from rahat.geo.hazards.provenance import sha256_file
+    from rahat.geo.files import sha256_file
 
     if scenario is None:
         return []
@@ -375,19 +376,8 @@ def _decode(table: pa.Table, registry: Registry) -> Exposure:
 # ---------------------------------------------------------------------------------- the store
 
 
-def _sidecar_problem(meta: Any, key: str) -> str | None:
-    if not isinstance(meta, dict):
-        return "its sidecar is not a JSON object"
-    if meta.get("schema") != SCHEMA_VERSION:
-        return f"schema version {meta.get('schema')!r}, expected {SCHEMA_VERSION}"
-    if meta.get("key") != key:
-        return "its sidecar belongs to another key"
-    for name, kind in (("arrow", str), ("bytes", int), ("sha256", str), ("households", int)):
-        if not isinstance(meta.get(name), kind):
-            return f"its sidecar lacks {name!r}"
-    if Path(meta["arrow"]).name != meta["arrow"] or not meta["arrow"].startswith(key):
-        return "its sidecar names a file outside the store"
-    return None
+#: Fields of a stored exposure's sidecar, with their types.
+_SIDECAR_FIELDS = {"arrow": str, "bytes": int, "sha256": str, "households": int}
 
 
 def load_exposure(key: str, registry: Registry, folder: Path | None = None) -> Exposure | None:
@@ -402,11 +392,10 @@ def load_exposure(key: str, registry: Registry, folder: Path | None = None) -> E
 
     try:
         folder = folder or store_dir()
-        sidecar = folder / f"{key}.json"
-        if not sidecar.exists():
+        found = read_sidecar(folder, key, SCHEMA_VERSION, _SIDECAR_FIELDS, "arrow")
+        if found is None:
             return None
-        meta = json.loads(sidecar.read_text(encoding="utf-8"))
-        problem = _sidecar_problem(meta, key)
+        meta, problem = found
         if problem is None:
             mapped = pa.memory_map(str(folder / meta["arrow"]), "r")
             if mapped.size() != meta["bytes"]:
@@ -423,7 +412,7 @@ def load_exposure(key: str, registry: Registry, folder: Path | None = None) -> E
         _LOG.warning("ignoring the stored exposure %s (%s); overlaying again", key, exc)
         return None
     with contextlib.suppress(OSError):  # a read-only store still serves its entries
-        os.utime(sidecar)
+        os.utime(folder / f"{key}.json")
     return exposure
 
 

@@ -22,9 +22,9 @@ import pandas as pd
 from rahat.engine.exposure import Exposure, HazardExposure, ZoneExposure
 from rahat.engine.kernels.polygons import build_polygon_index, locate
 from rahat.engine.kernels.raster import sample_nearest, sample_within_radius
-from rahat.engine.kernels.spatial import spatial_order
 from rahat.engine.zones import ZoneLayer
 from rahat.geo.registry.model import Registry
+from rahat.geo.registry.order import spatial_order
 
 if TYPE_CHECKING:
     import pyproj
@@ -34,10 +34,6 @@ if TYPE_CHECKING:
 
 #: Rasters whose household window is larger than this are streamed in row strips.
 MAX_RASTER_BYTES = 2 * 1024**3
-
-#: Metres per degree of latitude on the WGS 84 ellipsoid's mean meridian (for radius in
-#: geographic CRSs: a radius is an approximate notion of location uncertainty).
-_METRES_PER_DEGREE = 111_320.0
 
 #: A location-uncertainty radius in metres: one for all households, or one per household.
 Radius = float | np.ndarray | None
@@ -93,14 +89,43 @@ def _household_window(layer: HazardLayer, x: np.ndarray, y: np.ndarray) -> Windo
     return Window(col0, row0, col1 - col0, row1 - row0)
 
 
+def _metres_per_degree(
+    lat: np.ndarray, crs: pyproj.CRS
+) -> tuple[np.ndarray | float, np.ndarray | float]:
+    """Metres per degree of longitude and of latitude at ``lat`` on the ellipsoid of ``crs``.
+
+    The local radii of curvature of the ellipsoid: the prime vertical ``N`` (along the
+    parallel, times ``cos(lat)``) and the meridian ``M``. A radius turned into degrees with
+    them matches the geodesic distance of :class:`pyproj.Geod` to 1e-6 relative at 1 km and
+    4e-6 at 5 km, east-west better than 1e-7, at 36° N (the former fixed 111,320 m per degree
+    was 0.3% off north-south and 0.1% east-west there). Closed-form numpy: 0.13 s for 1 M
+    households against 2.0 s for the two ``Geod.fwd`` calls an exact offset would take
+    (measured on the 2-core development machine), so it stays.
+    """
+    ellipsoid = crs.ellipsoid
+    a = ellipsoid.semi_major_metre if ellipsoid is not None else 6_378_137.0
+    inv_f = ellipsoid.inverse_flattening if ellipsoid is not None else 298.257223563
+    f = 1.0 / inv_f if inv_f else 0.0
+    e2 = f * (2.0 - f)
+    phi = np.radians(lat)
+    w = 1.0 - e2 * np.sin(phi) ** 2
+    per_radian_lat = a * (1.0 - e2) / w**1.5
+    per_radian_lon = a / np.sqrt(w) * np.maximum(np.cos(phi), 1e-6)
+    return np.radians(per_radian_lon), np.radians(per_radian_lat)
+
+
 def _radius_in_layer_units(
     layer: HazardLayer, radius_m: float | np.ndarray, lat: np.ndarray
 ) -> tuple[np.ndarray | float, np.ndarray | float]:
-    """Convert a radius in metres to the layer CRS's x and y units."""
+    """Convert a radius in metres to the layer CRS's x and y units.
+
+    In a geographic CRS the radius becomes the half-axes of an ellipse in degrees at each
+    household's latitude (see :func:`_metres_per_degree`); in a projected CRS it is divided
+    by the unit of the axes.
+    """
     if layer.crs.is_geographic:
-        ry = radius_m / _METRES_PER_DEGREE
-        rx = ry / np.maximum(np.cos(np.radians(lat)), 1e-6)
-        return rx, ry
+        per_lon, per_lat = _metres_per_degree(lat, layer.crs)
+        return radius_m / per_lon, radius_m / per_lat
     factor = layer.crs.axis_info[0].unit_conversion_factor or 1.0
     return radius_m / factor, radius_m / factor
 
@@ -226,6 +251,18 @@ def sample_hazard(
     -------
     HazardExposure
         Intensity in the layer's own floating dtype (NaN: no data or outside), class codes.
+
+    Examples
+    --------
+    >>> from rahat.geo.paths import repo_root
+    >>> samples = repo_root() / "data" / "samples"
+    >>> import numpy as np
+    >>> from rahat.geo.hazards import read_hazard
+    >>> layer = read_hazard(samples / "flood_depth_sample.tif", kind="flood_depth")
+    >>> lon, lat = np.array([67.64, 67.6, 80.0]), np.array([26.93, 26.97, 30.0])
+    >>> sampled = sample_hazard(layer, lon, lat)  # degrees; the layer is in UTM 42N
+    >>> np.round(sampled.intensity.astype(float), 2).tolist(), sampled.hazard_class.tolist()
+    ([2.98, 0.3, nan], [3, 1, -1])
     """
     projector = _projector or _Projector(lon, lat)
     x, y = projector.to(layer.crs)
@@ -287,6 +324,22 @@ def overlay(
     -------
     Exposure
         Arrays aligned with ``registry``.
+
+    Examples
+    --------
+    >>> from rahat.geo.paths import repo_root
+    >>> samples = repo_root() / "data" / "samples"
+    >>> import numpy as np
+    >>> from rahat.geo.hazards import read_hazard
+    >>> from rahat.geo.registry.model import Registry
+    >>> from rahat.geo.registry.validate import read_registry
+    >>> households = read_registry(samples / "registry_sample.csv").registry
+    >>> lon = np.linspace(67.55, 67.72, len(households))  # moved onto the sample flood
+    >>> households = Registry.from_frame(households.frame.assign(lon=lon, lat=26.93))
+    >>> depth = read_hazard(samples / "flood_depth_sample.tif", kind="flood_depth", name="depth")
+    >>> exposure = overlay(households, [depth])
+    >>> np.bincount(exposure.hazards["depth"].hazard_class + 1).tolist()  # no data, dry .. high
+    [4, 5, 7, 7, 11]
     """
     for kind, names in (("hazard", [h.name for h in hazards]), ("zone", [z.name for z in zones])):
         duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -314,7 +367,8 @@ def spatially_sorted(registry: Registry) -> Registry:
     """Return the registry in Hilbert-curve order, so joins touch memory in order.
 
     Done once when a registry is loaded for overlays; the order is deterministic (stable sort
-    of Hilbert keys over Pakistan's extent, then input order).
+    of Hilbert keys over the extent of the households, then input order): the order of
+    :func:`rahat.geo.registry.order.spatial_order`, in which snapshots are stored.
     """
     if len(registry) == 0:
         return registry

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rahat.geo.registry.synth import Progress
 
 #: Phase of each progress stage, by the stage's first words (the first match wins).
 PHASE_OF_STAGE: tuple[tuple[str, str], ...] = (
@@ -38,7 +41,7 @@ class PhaseClock:
         The caller's own progress callback, called with every stage unchanged.
     """
 
-    def __init__(self, forward: Callable[[str, float], None]) -> None:
+    def __init__(self, forward: Progress) -> None:
         self._forward = forward
         self._phase: str | None = None
         self._started = 0.0

@@ -31,6 +31,7 @@ from rahat.engine.exposure import Exposure
 from rahat.engine.overlay import overlay
 from rahat.engine.phases import PhaseClock
 from rahat.engine.zones import ZoneLayer, default_zone_layers, read_zone_layer
+from rahat.geo.demo_hazards import DEMO_PREFIX
 from rahat.geo.errors import EmptyDataError
 from rahat.geo.registry.model import Registry
 
@@ -40,12 +41,8 @@ if TYPE_CHECKING:
     from rahat.engine.targeting.scenario import Scenario
     from rahat.geo.hazards import HazardLayer
     from rahat.geo.registry.snapshot import SnapshotInfo
+    from rahat.geo.registry.synth import Progress
     from rahat.geo.registry.validate import LoadReport
-
-Progress = Callable[[str, float], None]
-
-#: Prefix of scenario hazard paths that name a documented synthetic layer.
-DEMO_PREFIX = "demo:"
 
 
 def _silent(stage: str, fraction: float) -> None:

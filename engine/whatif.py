@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from rahat.engine.targeting.compare import Comparison
     from rahat.engine.targeting.scenario import Scenario
     from rahat.geo.registry.model import Registry
+    from rahat.geo.registry.synth import Progress
 
 #: Override value: a number, text (typed by the scenario model), a boolean or ``None``.
 Value = float | int | str | bool | None
@@ -181,7 +182,7 @@ def whatif(
     hazard_paths: Mapping[str, Path] | None = None,
     scenarios_dir: Path | None = None,
     check: Callable[[Scenario], None] | None = None,
-    progress: Callable[[str, float], None] | None = None,
+    progress: Progress | None = None,
 ) -> WhatIfResult:
     """Evaluate ``base`` and ``base`` with ``overrides`` on one exposure; write nothing.
 

@@ -131,53 +131,66 @@ def _cell_centres(
     return np.meshgrid(lon, lat)
 
 
-def flood_depth_raster(path: str | Path) -> Path:
-    """Write the synthetic Sindh / Indus-plain flood-depth GeoTIFF (float32, metres).
+def _write_layer(
+    path: str | Path,
+    grid: tuple[float, float, float, float, float],
+    units: str,
+    field: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> Path:
+    """Write ``field`` at the cell centres of ``grid`` as a float32 GeoTIFF.
 
     Parameters
     ----------
     path
         Output file; written atomically.
+    grid
+        ``(west, east, south, north, resolution)`` in degrees.
+    units
+        Units tag of the band.
+    field
+        Values from 2-D ``(lon, lat)`` of the cell centres.
 
     Returns
     -------
     pathlib.Path
         ``path``.
     """
-    west, east, south, north, res = 66.5, 72.5, 23.5, 31.0, 0.01
+    west, east, south, north, res = grid
     LON, LAT = _cell_centres(west, east, south, north, res)
+    _write_geotiff(Path(path), field(LON, LAT), west, north, res, units)
+    return Path(path)
+
+
+def _flood_depth(LON: np.ndarray, LAT: np.ndarray) -> np.ndarray:
+    """Flood depth in metres: the Indus band, the pools and smooth noise; under 5 cm dry."""
     river = _distance_to_polyline(LON, LAT, _INDUS)
     depth = 1.6 * np.exp(-((river / 0.10) ** 2))
     for x, y, peak, sigma in _POOLS:
         depth = np.maximum(depth, peak * np.exp(-((LON - x) ** 2 + (LAT - y) ** 2) / sigma**2))
     depth = depth * (1.0 + 0.35 * _smooth_noise(depth.shape, seed=2022))
-    depth = np.where(depth < 0.05, 0.0, np.round(depth, 2))
-    _write_geotiff(Path(path), depth, west, north, res, "m")
-    return Path(path)
+    return np.where(depth < 0.05, 0.0, np.round(depth, 2))
 
 
-def earthquake_mmi_raster(path: str | Path) -> Path:
-    """Write the synthetic Harnai earthquake MMI GeoTIFF (float32).
-
-    Parameters
-    ----------
-    path
-        Output file; written atomically.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-    """
-    west, east, south, north, res = 65.0, 71.0, 27.0, 33.0, 0.02
-    LON, LAT = _cell_centres(west, east, south, north, res)
+def _earthquake_mmi(LON: np.ndarray, LAT: np.ndarray) -> np.ndarray:
+    """Modified Mercalli intensity by distance to the Harnai epicentre, clipped to [1, 10]."""
     ex, ey = 67.95, 30.08
     km = np.hypot((LON - ex) * 111.32 * np.cos(np.radians(ey)), (LAT - ey) * 110.57)
     mmi = 8.0 - 3.0 * np.log10((km + 10.0) / 10.0)
-    mmi = np.clip(np.round(mmi, 2), 1.0, 10.0)
-    _write_geotiff(Path(path), mmi, west, north, res, "MMI")
-    return Path(path)
+    return np.clip(np.round(mmi, 2), 1.0, 10.0)
 
+
+def flood_depth_raster(path: str | Path) -> Path:
+    """Write the synthetic Sindh / Indus-plain flood-depth GeoTIFF (metres) to ``path``."""
+    return _write_layer(path, (66.5, 72.5, 23.5, 31.0, 0.01), "m", _flood_depth)
+
+
+def earthquake_mmi_raster(path: str | Path) -> Path:
+    """Write the synthetic Harnai earthquake MMI GeoTIFF to ``path``."""
+    return _write_layer(path, (65.0, 71.0, 27.0, 33.0, 0.02), "MMI", _earthquake_mmi)
+
+
+#: Prefix of scenario hazard paths that name a documented synthetic layer (``demo:NAME``).
+DEMO_PREFIX = "demo:"
 
 #: Demo layer name -> generator.
 DEMO_HAZARDS: dict[str, Callable[[str | Path], Path]] = {
@@ -199,7 +212,7 @@ def resolve_demo_hazard(name: str) -> Path:
     rahat.geo.errors.ScenarioError
         If no demo layer has that name.
     """
-    key = name.removeprefix("demo:")
+    key = name.removeprefix(DEMO_PREFIX)
     if key not in DEMO_HAZARDS:
         from rahat.geo.errors import ScenarioError
 

@@ -9,6 +9,7 @@ never a stack trace. Anything that is not an ``InputError`` is a bug or a server
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 
 class RahatError(Exception):
@@ -113,6 +114,25 @@ class SnapshotError(InputError):
     code = "snapshot"
 
 
+class UnsupportedMediaTypeError(InputError):
+    """A request body is not in a format the endpoint takes (for example not multipart)."""
+
+    code = "unsupported-media-type"
+
+
+class UnknownChoiceError(InputError):
+    """A value is not one of a closed set (a role, a run status, a format); lists the valid ones."""
+
+    code = "unknown-choice"
+
+
+class UnauthenticatedError(RahatError):
+    """The caller sent no API key, or one that is unknown or revoked."""
+
+    code = "unauthenticated"
+    headers: ClassVar[dict[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+
 class NotFoundError(RahatError):
     """A thing asked for does not exist, or the caller may not know it exists."""
 
@@ -129,6 +149,18 @@ class ConflictError(RahatError):
     """The request does not fit the current state of a thing (a run still running, ...)."""
 
     code = "conflict"
+
+
+class UnavailableError(RahatError):
+    """The service cannot do this now (no registry, database down); retry once it is fixed."""
+
+    code = "unavailable"
+
+
+class RunInterruptedError(RahatError):
+    """A run was stopped in flight because the server is shutting down (it may be re-run)."""
+
+    code = "interrupted"
 
 
 class StorageFullError(RahatError):

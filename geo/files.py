@@ -1,7 +1,8 @@
-"""Writing files so that nothing half-written ever appears under a real name."""
+"""Files: written so that nothing half-written ever appears under a real name, and fingerprinted."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -41,3 +42,25 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+#: Bytes read at a time when hashing a file.
+_HASH_BLOCK = 1 << 22
+
+
+def sha256_file(path: str | Path) -> str:
+    """Return the hex SHA-256 of the file at ``path``, read in 4 MiB blocks.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile() as fh:
+    ...     _ = fh.write(b"abc"); fh.flush()
+    ...     sha256_file(fh.name)[:16]
+    'ba7816bf8f01cfea'
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()

@@ -28,12 +28,15 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from rahat.geo.registry.synth import Progress
 
 #: Exit code of ``rahat registry validate`` when the file was readable but some rows were
 #: rejected (the others are valid).
@@ -173,7 +176,7 @@ def user_errors() -> Iterator[None]:
 
 
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Callable[[str, float], None]]:
+def progress_bar(enabled: bool = True) -> Iterator[Progress]:
     """Yield a ``progress(stage, fraction)`` callback drawing a rich progress bar on stderr."""
     if not enabled or not err_console.is_terminal:
         yield lambda stage, fraction: None

@@ -39,7 +39,7 @@ def overlay_bench(
     """Rahat's overlay vs geopandas + rasterio on a national synthetic data set."""
     from dataclasses import asdict
 
-    from rahat.engine.bench_overlay import run_overlay_bench
+    from rahat.benchmarks.overlay import run_overlay_bench
 
     result = run_overlay_bench(households, naive=naive)
     _show(f"overlay, {households:,} households", asdict(result), as_json)
@@ -73,7 +73,7 @@ def e2e_bench(
 @app.command("cold-start")
 def cold_start_bench(as_json: JsonFlag = False) -> None:
     """First overlay in a fresh process with an empty numba cache, then with a warm one."""
-    from rahat.engine.bench_coldstart import run_cold_start_bench
+    from rahat.benchmarks.coldstart import run_cold_start_bench
 
     _show("cold start", run_cold_start_bench(), as_json)
 
@@ -87,7 +87,7 @@ def synth_bench(
     import tempfile
     import time
 
-    from rahat.engine.benchmark import peak_rss_mb
+    from rahat.benchmarks.common import peak_rss_mb
     from rahat.geo.registry.synth import write_demo
 
     with tempfile.TemporaryDirectory(prefix="rahat-synth-") as out:
@@ -107,7 +107,7 @@ def policy_bench(
     as_json: JsonFlag = False,
 ) -> None:
     """Seconds to evaluate one more scenario on a cached exposure."""
-    from rahat.engine.targeting.bench import bench_policy
+    from rahat.benchmarks.policy import bench_policy
 
     _show(f"policy, {households:,} households", bench_policy(households), as_json)
 
@@ -115,7 +115,7 @@ def policy_bench(
 @app.command("hazard-inspect")
 def hazard_inspect_bench(as_json: JsonFlag = False) -> None:
     """'rahat hazard inspect' on a 7000 x 5500 float32 GeoTIFF: seconds and peak memory."""
-    from rahat.geo.hazards import bench_inspect
+    from rahat.benchmarks.hazards import bench_inspect
 
     _show("hazard inspect", json.loads(json.dumps(bench_inspect(), default=str)), as_json)
 
@@ -123,11 +123,6 @@ def hazard_inspect_bench(as_json: JsonFlag = False) -> None:
 @app.command("api")
 def api_bench(as_json: JsonFlag = False) -> None:
     """API latency under 50 concurrent clients and CSV export throughput."""
-    from rahat.api.service.bench import bench_api
+    from rahat.benchmarks.api import bench_api
 
     _show("api", bench_api(), as_json)
-
-
-def register(root: typer.Typer) -> None:
-    """Add ``rahat bench`` to the root application."""
-    root.add_typer(app, name="bench")

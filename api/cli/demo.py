@@ -16,6 +16,7 @@ import typer
 
 from rahat.api.cli._common import console, esc, print_json, progress_bar, user_errors
 from rahat.api.cli._outputs import check_output_folder
+from rahat.geo.demo_registry import DEMO_HOUSEHOLDS, DEMO_SEED, demo_registry_path
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,9 +24,8 @@ if TYPE_CHECKING:
     from rahat.engine.targeting.truth import Truth
     from rahat.geo.registry.model import Registry
 
-#: Households in the demo population (the registered subset is about 84% of it).
-DEMO_HOUSEHOLDS = 300_000
-DEMO_SEED = 2022
+#: ``rahat demo``, added to the root application (no group of its own).
+app = typer.Typer()
 
 #: The scenarios the demo runs, in order: (file in scenarios/, output sub-folder).
 DEMO_SCENARIOS = (
@@ -46,11 +46,10 @@ TRUTH_FILE = "truth_comparison.csv"
 
 def demo_registry(households: int = DEMO_HOUSEHOLDS, seed: int = DEMO_SEED) -> Path:
     """Return the cached demo registry file, building it on first use."""
-    from rahat.geo.paths import cache_dir
     from rahat.geo.registry.synth import write_demo
 
-    folder = cache_dir() / "demo" / f"households-{households}-seed-{seed}"
-    registry = folder / "registry.parquet"
+    registry = demo_registry_path(households, seed)
+    folder = registry.parent
     if not registry.exists():
         with progress_bar() as progress:
             write_demo(households, seed, folder, progress=progress)
@@ -149,6 +148,7 @@ def _at_equal_spend(runs: list, loaded: Any, out: Path, cache: Any) -> tuple[str
     return name, out / name, result
 
 
+@app.command("demo")
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the outputs.")] = Path("rahat-out"),
     households: Annotated[
@@ -252,8 +252,3 @@ def print_truth(truth: Truth, table: pd.DataFrame) -> None:
             num(row["truth_people_per_million"]),
         )
     console.print(grid)
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``rahat demo`` to the root application."""
-    app.command("demo")(demo)

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+import typing
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import typer
 
+from rahat.api.cli import hazard_diff
 from rahat.api.cli._common import console, esc, print_json, user_errors
-from rahat.api.cli.hazard_diff import add_diff_command
 
 if TYPE_CHECKING:
     from rahat.geo.hazards import HazardLayer, TimeSelection
+
+app = typer.Typer(
+    name="hazard", help="Inspect and validate hazard footprints.", no_args_is_help=True
+)
 
 FileArg = Annotated[
     Path, typer.Argument(help="Hazard file: GeoTIFF, NetCDF, GeoJSON, GPKG, zip, CSV ...")
@@ -69,11 +77,69 @@ def _time_selection(
     return None
 
 
+#: The options every command that reads one hazard file takes, in the order ``--help`` shows
+#: them, with the :func:`~rahat.geo.hazards.read_hazard` argument each one becomes.
+_READ_OPTIONS: tuple[tuple[str, Any, str], ...] = (
+    ("kind", KindOpt, "kind"),
+    ("crs", CrsOpt, "crs"),
+    ("field", FieldOpt, "intensity_field"),
+    ("layer", LayerOpt, "layer"),
+    ("window", WindowOpt, "window"),
+    ("at", AtOpt, "at"),
+    ("duration_above", DurationOpt, "duration_above"),
+    ("sender", SenderOpt, "sender"),
+)
+
+
+class Reader(Protocol):
+    """A command's reader of its hazard file, applying the command's reading options."""
+
+    def __call__(self, file: Path) -> HazardLayer:
+        """Read ``file`` into a layer."""
+        ...
+
+
 def _read(file: Path, **opts: Any) -> HazardLayer:
     from rahat.geo.hazards import read_hazard
 
     time = _time_selection(opts.pop("window"), opts.pop("at"), opts.pop("duration_above"))
     return read_hazard(file, time=time, **opts)
+
+
+def with_read_options(*, sender: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a command the hazard reading options (``--kind`` ... ``--duration-above``).
+
+    The decorated command declares its own parameters and a last one, ``read``: a
+    :data:`Reader` applying the options. The options follow the command's own in ``--help``;
+    ``--sender`` is among them when ``sender`` is true.
+    """
+    options = [o for o in _READ_OPTIONS if sender or o[0] != "sender"]
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        hints = typing.get_type_hints(command, include_extras=True)
+        own = [
+            p.replace(annotation=hints[p.name])
+            for p in inspect.signature(command).parameters.values()
+            if p.name != "read"
+        ]
+        added = [
+            inspect.Parameter(
+                name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None, annotation=kind
+            )
+            for name, kind, _ in options
+        ]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> None:
+            given = {target: kwargs.pop(name) for name, _, target in options}
+            command(**kwargs, read=lambda file: _read(file, **given))
+
+        params = [*own, *added]
+        wrapper.__signature__ = inspect.Signature(params, return_annotation=None)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+        return wrapper
+
+    return decorate
 
 
 def _fmt(value: Any) -> str:
@@ -82,6 +148,11 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.6g}"
     return str(value)
+
+
+def _print_warnings(warnings: list[str] | tuple[str, ...]) -> None:
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/yellow] {esc(warning)}", highlight=False)
 
 
 def _print_summary(info: dict[str, Any]) -> None:
@@ -127,82 +198,41 @@ def _print_summary(info: dict[str, Any]) -> None:
     if info["nodata_km2"]:
         table.add_row("-1", "no data", "", "", f"{info['nodata_km2']:,.2f}", style="dim")
     console.print(table)
-    for warning in info["warnings"]:
-        console.print(f"[yellow]warning:[/yellow] {esc(warning)}", highlight=False)
+    _print_warnings(info["warnings"])
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``hazard`` sub-application (``inspect``, ``validate``) to the root app."""
-    hazard = typer.Typer(
-        name="hazard", help="Inspect and validate hazard footprints.", no_args_is_help=True
+@app.command("inspect")
+@with_read_options(sender=True)
+def inspect_cmd(
+    file: FileArg,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    *,
+    read: Reader,
+) -> None:
+    """Print kind, CRS, extent, resolution, valid time, area per class and warnings."""
+    from rahat.geo.hazards import inspect_hazard
+
+    with user_errors():
+        info = inspect_hazard(read(file))
+    if as_json:
+        print_json(info)
+    else:
+        _print_summary(info)
+
+
+@app.command("validate")
+@with_read_options(sender=False)
+def validate_cmd(file: FileArg, *, read: Reader) -> None:
+    """Check a hazard file; exit with code 2 and the reason if Rahat cannot use it."""
+    with user_errors():
+        layer_ = read(file)
+    crs_text = layer_.crs.to_string()
+    console.print(
+        f"[green]ok[/green] {esc(file.name)}: {layer_.kind.value} ({esc(layer_.units)}), "
+        f"{esc(crs_text)}",
+        highlight=False,
     )
+    _print_warnings(layer_.warnings)
 
-    @hazard.command("inspect")
-    def inspect_cmd(
-        file: FileArg,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-        kind: KindOpt = None,
-        crs: CrsOpt = None,
-        field: FieldOpt = None,
-        layer: LayerOpt = None,
-        window: WindowOpt = None,
-        at: AtOpt = None,
-        duration_above: DurationOpt = None,
-        sender: SenderOpt = None,
-    ) -> None:
-        """Print kind, CRS, extent, resolution, valid time, area per class and warnings."""
-        from rahat.geo.hazards import inspect_hazard
 
-        with user_errors():
-            info = inspect_hazard(
-                _read(
-                    file,
-                    kind=kind,
-                    crs=crs,
-                    intensity_field=field,
-                    layer=layer,
-                    window=window,
-                    at=at,
-                    duration_above=duration_above,
-                    sender=sender,
-                )
-            )
-        if as_json:
-            print_json(info)
-        else:
-            _print_summary(info)
-
-    @hazard.command("validate")
-    def validate_cmd(
-        file: FileArg,
-        kind: KindOpt = None,
-        crs: CrsOpt = None,
-        field: FieldOpt = None,
-        layer: LayerOpt = None,
-        window: WindowOpt = None,
-        at: AtOpt = None,
-        duration_above: DurationOpt = None,
-    ) -> None:
-        """Check a hazard file; exit with code 2 and the reason if Rahat cannot use it."""
-        with user_errors():
-            layer_ = _read(
-                file,
-                kind=kind,
-                crs=crs,
-                intensity_field=field,
-                layer=layer,
-                window=window,
-                at=at,
-                duration_above=duration_above,
-            )
-        crs_text = layer_.crs.to_string()
-        console.print(
-            f"[green]ok[/green] {esc(file.name)}: {layer_.kind.value} ({esc(layer_.units)}), "
-            f"{esc(crs_text)}",
-            highlight=False,
-        )
-        for warning in layer_.warnings:
-            console.print(f"[yellow]warning:[/yellow] {esc(warning)}", highlight=False)
-
-    add_diff_command(hazard)
-    app.add_typer(hazard)
+app.add_typer(hazard_diff.app)

@@ -10,53 +10,53 @@ import typer
 from rahat.api.cli._common import console, esc, print_json, user_errors
 from rahat.api.cli._outputs import check_output_file
 
+#: ``diff``, added to the ``hazard`` group by :mod:`rahat.api.cli.hazard`.
+app = typer.Typer()
 
-def add_diff_command(hazard: typer.Typer) -> None:
-    """Add ``diff`` to the ``hazard`` sub-application."""
 
-    @hazard.command("diff")
-    def diff_cmd(
-        old_file: Annotated[Path, typer.Argument(help="The earlier version (e.g. day 3).")],
-        new_file: Annotated[Path, typer.Argument(help="The later version (e.g. day 7).")],
-        kind: Annotated[
-            str | None, typer.Option("--kind", help="Hazard kind of both versions.")
-        ] = None,
-        field: Annotated[
-            str | None, typer.Option("--field", help="Intensity attribute of vector files.")
-        ] = None,
-        registry: Annotated[
-            Path | None,
-            typer.Option(help="Registry file: also count households entering and leaving."),
-        ] = None,
-        out: Annotated[
-            Path | None,
-            typer.Option(help="With --registry: write household_id,status here (CSV)."),
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-    ) -> None:
-        """Compare two versions of a footprint, by area and by households.
+@app.command("diff")
+def diff_cmd(
+    old_file: Annotated[Path, typer.Argument(help="The earlier version (e.g. day 3).")],
+    new_file: Annotated[Path, typer.Argument(help="The later version (e.g. day 7).")],
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="Hazard kind of both versions.")
+    ] = None,
+    field: Annotated[
+        str | None, typer.Option("--field", help="Intensity attribute of vector files.")
+    ] = None,
+    registry: Annotated[
+        Path | None,
+        typer.Option(help="Registry file: also count households entering and leaving."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="With --registry: write household_id,status here (CSV)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Compare two versions of a footprint, by area and by households.
 
-        Prints km² per class added, removed and kept; with a registry, the households that
-        enter, leave or stay in the footprint, by district.
-        """
-        from rahat.engine.footprint_changes import area_changes
-        from rahat.geo.errors import InputError
-        from rahat.geo.hazards import read_hazard
+    Prints km² per class added, removed and kept; with a registry, the households that
+    enter, leave or stay in the footprint, by district.
+    """
+    from rahat.engine.footprint_changes import area_changes
+    from rahat.geo.errors import InputError
+    from rahat.geo.hazards import read_hazard
 
-        with user_errors():
-            if out is not None and registry is None:
-                raise InputError("--out lists households: give --registry too")
-            if out is not None:
-                check_output_file(out, "--out")
-            old = read_hazard(old_file, kind=kind, intensity_field=field)
-            new = read_hazard(new_file, kind=kind, intensity_field=field)
-            result: dict[str, Any] = {"area": area_changes(old, new)}
-            if registry is not None:
-                result["households"] = _households(registry, old, new, out)
-        if as_json:
-            print_json(result)
-            return
-        _print(result)
+    with user_errors():
+        if out is not None and registry is None:
+            raise InputError("--out lists households: give --registry too")
+        if out is not None:
+            check_output_file(out, "--out")
+        old = read_hazard(old_file, kind=kind, intensity_field=field)
+        new = read_hazard(new_file, kind=kind, intensity_field=field)
+        result: dict[str, Any] = {"area": area_changes(old, new)}
+        if registry is not None:
+            result["households"] = _households(registry, old, new, out)
+    if as_json:
+        print_json(result)
+        return
+    _print(result)
 
 
 def _households(registry: Path, old: Any, new: Any, out: Path | None) -> dict[str, Any]:

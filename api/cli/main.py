@@ -1,8 +1,10 @@
 """Assemble the ``rahat`` command line from its per-resource modules.
 
-Each module (``registry``, ``hazard``, ``targeting``, ``service``, ``bench``, ``demo``) exposes
-``register(app)``; this module only wires them together. Heavy libraries are imported inside
-the commands, so ``rahat --help`` stays fast and nothing runs at import time.
+Each module defines a module-level ``typer.Typer()``: a named group (``registry``, ``hazard``,
+``org``, ``key``, ``agreement``, ``audit``, ``bench``) or an unnamed one whose commands sit at
+the root (``demo``; ``run``, ``compare`` and ``sweep``; ``whatif``; ``serve``). This module
+only adds them to the root, in the order ``rahat --help`` lists them. Heavy libraries are
+imported inside the commands, so ``rahat --help`` stays fast and nothing runs at import time.
 """
 
 from __future__ import annotations
@@ -24,8 +26,20 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _module in (demo, registry, hazard, targeting, whatif, service, bench):
-    _module.register(app)
+for _group in (
+    demo.app,
+    targeting.app,
+    whatif.app,
+    service.app,
+    registry.app,
+    hazard.app,
+    service.org_app,
+    service.key_app,
+    service.agreement_app,
+    service.audit_app,
+):
+    app.add_typer(_group)
+app.add_typer(bench.app, name="bench")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from rahat.api.cli import snapshot
 from rahat.api.cli._common import (
     EXIT_INPUT_ERROR,
     EXIT_ROWS_REJECTED,
@@ -20,11 +21,12 @@ from rahat.api.cli._common import (
 from rahat.api.cli._outputs import check_output_file, check_output_folder
 
 app = typer.Typer(
+    name="registry",
     help="Household registry: build the demo registry, validate and inspect files.",
     no_args_is_help=True,
 )
 
-__all__ = ["EXIT_ROWS_REJECTED", "app", "print_summary", "register"]
+__all__ = ["EXIT_ROWS_REJECTED", "app", "print_summary"]
 
 
 @app.command()
@@ -137,18 +139,24 @@ def _print_validation(payload: dict) -> None:
         f"{payload['rejected']:,} rejected",
         highlight=False,
     )
-    if payload["reasons"]:
-        table = Table("reason", "rows", title="Rejected rows by reason")
-        for reason, count in payload["reasons"].items():
-            table.add_row(esc(reason), f"{count:,}")
+    tables = (
+        ("reasons", ("reason", "rows"), "Rejected rows by reason", "rejected row", "rejects_file"),
+        (
+            "flags",
+            ("flag", "households"),
+            "Kept households worth a look",
+            "flagged household",
+            "flags_file",
+        ),
+    )
+    for key, columns, title, item, file_key in tables:
+        if not payload[key]:
+            continue
+        table = Table(*columns, title=title)
+        for name, count in payload[key].items():
+            table.add_row(esc(name), f"{count:,}")
         console.print(table)
-        console.print(f"every rejected row is listed in {esc(payload['rejects_file'])}")
-    if payload["flags"]:
-        table = Table("flag", "households", title="Kept households worth a look")
-        for flag, count in payload["flags"].items():
-            table.add_row(esc(flag), f"{count:,}")
-        console.print(table)
-        console.print(f"every flagged household is listed in {esc(payload['flags_file'])}")
+        console.print(f"every {item} is listed in {esc(payload[file_key])}")
     for note in payload["notes"]:
         console.print(f"note: {esc(note)}")
     if payload["ignored_columns"]:
@@ -197,9 +205,4 @@ def print_summary(summary: dict, title: str) -> None:
         console.print(f"{summary['rejected_rows']:,} rows rejected (run `rahat registry validate`)")
 
 
-def register(root: typer.Typer) -> None:
-    """Add ``rahat registry`` to the root application."""
-    from rahat.api.cli.snapshot import register as add_snapshot_commands  # import, verify
-
-    add_snapshot_commands(app)
-    root.add_typer(app, name="registry")
+app.add_typer(snapshot.app)  # import, verify

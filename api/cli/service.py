@@ -18,12 +18,18 @@ import typer
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+#: ``rahat serve``, added to the root application (no group of its own).
+app = typer.Typer()
 org_app = typer.Typer(
-    help="Organisations using the API (each with one role).", no_args_is_help=True
+    name="org", help="Organisations using the API (each with one role).", no_args_is_help=True
 )
-key_app = typer.Typer(help="API keys (only their hashes are stored).", no_args_is_help=True)
-agreement_app = typer.Typer(help="Data-sharing agreements with NGOs.", no_args_is_help=True)
-audit_app = typer.Typer(help="The append-only audit log.", no_args_is_help=True)
+key_app = typer.Typer(
+    name="key", help="API keys (only their hashes are stored).", no_args_is_help=True
+)
+agreement_app = typer.Typer(
+    name="agreement", help="Data-sharing agreements with NGOs.", no_args_is_help=True
+)
+audit_app = typer.Typer(name="audit", help="The append-only audit log.", no_args_is_help=True)
 
 
 @contextmanager
@@ -52,6 +58,7 @@ def _session() -> Iterator[Session]:
         session.commit()
 
 
+@app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
@@ -271,12 +278,3 @@ def audit_export(
                 path="rahat audit export",
             )
     typer.echo(f"{count} audit entries written to {out}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root rahat application."""
-    app.command("serve")(serve)
-    app.add_typer(org_app, name="org")
-    app.add_typer(key_app, name="key")
-    app.add_typer(agreement_app, name="agreement")
-    app.add_typer(audit_app, name="audit")

@@ -22,6 +22,9 @@ from rahat.api.cli._common import (
 )
 from rahat.api.cli._outputs import check_output_file, check_output_folder
 
+#: ``import`` and ``verify``, added to the ``registry`` group by :mod:`rahat.api.cli.registry`.
+app = typer.Typer()
+
 
 def _payload(info: Any, seconds: float | None = None) -> dict[str, Any]:
     payload = {"folder": str(info.folder), **info.to_json()}
@@ -31,6 +34,7 @@ def _payload(info: Any, seconds: float | None = None) -> dict[str, Any]:
     return payload
 
 
+@app.command("import")
 def import_command(
     path: Annotated[Path, typer.Argument(help="Registry file: GeoParquet, Parquet, Feather, CSV.")],
     out: Annotated[
@@ -77,6 +81,7 @@ def import_command(
         raise typer.Exit(EXIT_ROWS_REJECTED)
 
 
+@app.command("verify")
 def verify_command(
     folder: Annotated[Path, typer.Argument(help="Snapshot folder (or its snapshot.json).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -97,9 +102,3 @@ def verify_command(
         f"imported from {esc(info.source_name)} on {info.created})",
         highlight=False,
     )
-
-
-def register(group: typer.Typer) -> None:
-    """Add ``import`` and ``verify`` to the ``rahat registry`` group."""
-    group.command("import")(import_command)
-    group.command("verify")(verify_command)

@@ -223,174 +223,176 @@ def print_run(
     console.print(esc(f"outputs in {out}: {names}"))
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``run``, ``compare`` and ``sweep`` to the root rahat application."""
+#: ``run``, ``compare`` and ``sweep``: commands at the root of ``rahat``.
+app = typer.Typer()
 
-    @app.command("run")
-    def run(
-        scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML or JSON).")],
-        registry: Annotated[
-            Path, typer.Option("--registry", help="Registry file or snapshot folder.")
-        ],
-        out: Annotated[Path, typer.Option("--out", help="Output folder.")],
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-        outputs: Annotated[
-            str | None,
-            typer.Option(
-                "--outputs",
-                help="Files to write, comma-separated: parquet,csv,gpkg,summary,map,manifest "
-                "(default all; parquet, summary and manifest always).",
-            ),
-        ] = None,
-    ) -> None:
-        """Evaluate a scenario on a registry and write caseload, summary, map and manifest."""
-        from rahat.engine.pipeline import run_scenario
-        from rahat.engine.targeting.outputs import parse_formats
 
-        startup = seconds_since_process_start()
-        with user_errors():
-            check_output_folder(out)
-            formats = parse_formats(outputs)
-            loaded = _load(scenario)
-            started = time.perf_counter()
-            households = load_cli_registry(registry, None)  # its rejects go with the outputs
-            registry_s = time.perf_counter() - started
-            with progress_bar(not as_json) as progress:
-                result = run_scenario(
-                    loaded, registry=households, out_dir=out, progress=progress, formats=formats
-                )
-        result.phases = {
-            "startup": round(startup, 3),
-            **result.phases,
-            "registry": round(registry_s + result.phases.get("registry", 0.0), 3),
-        }
-        if as_json:
-            print_json(run_payload(loaded.name, result))
-            return
-        print_run(loaded.name, result, out)
+@app.command("run")
+def run(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML or JSON).")],
+    registry: Annotated[Path, typer.Option("--registry", help="Registry file or snapshot folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    outputs: Annotated[
+        str | None,
+        typer.Option(
+            "--outputs",
+            help="Files to write, comma-separated: parquet,csv,gpkg,summary,map,manifest "
+            "(default all; parquet, summary and manifest always).",
+        ),
+    ] = None,
+) -> None:
+    """Evaluate a scenario on a registry and write caseload, summary, map and manifest."""
+    from rahat.engine.pipeline import run_scenario
+    from rahat.engine.targeting.outputs import parse_formats
 
-    @app.command("compare")
-    def compare(
-        a: Annotated[
-            Path, typer.Argument(help="Baseline: run folder, caseload.parquet or scenario.")
-        ],
-        b: Annotated[
-            Path, typer.Argument(help="Alternative: run folder, caseload.parquet or scenario.")
-        ],
-        registry: Annotated[
-            Path | None, typer.Option("--registry", help="Registry (when A or B is a scenario).")
-        ] = None,
-        out: Annotated[
-            Path | None, typer.Option("--out", help="Write comparison.csv and households.csv here.")
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    ) -> None:
-        """Compare two caseloads: households added, dropped and kept, cost, district coverage."""
-        from rahat.engine.pipeline import REJECTS_FILE
-        from rahat.engine.targeting import compare_caseloads
-        from rahat.geo.files import atomic_write
+    startup = seconds_since_process_start()
+    with user_errors():
+        check_output_folder(out)
+        formats = parse_formats(outputs)
+        started = time.perf_counter()
+        loaded = _load(scenario)
+        scenario_s = time.perf_counter() - started
+        started = time.perf_counter()
+        households = load_cli_registry(registry, None)  # its rejects go with the outputs
+        registry_s = time.perf_counter() - started
+        with progress_bar(not as_json) as progress:
+            result = run_scenario(
+                loaded, registry=households, out_dir=out, progress=progress, formats=formats
+            )
+    result.phases = {
+        "startup": round(startup, 3),
+        "scenario": round(scenario_s, 3),
+        **result.phases,
+        "registry": round(registry_s + result.phases.get("registry", 0.0), 3),
+    }
+    if as_json:
+        print_json(run_payload(loaded.name, result))
+        return
+    print_run(loaded.name, result, out)
 
-        reg = _RegistryForCompare(registry, out / REJECTS_FILE if out is not None else None)
-        with user_errors():
-            if out is not None:
-                check_output_folder(out)
-            result = compare_caseloads(_caseload_frame(a, reg), _caseload_frame(b, reg))
-        written: dict[str, str] = {}
-        if reg.loaded is not None and reg.rejects_path is not None:
-            written["rejects"] = str(reg.rejects_path)
+
+@app.command("compare")
+def compare(
+    a: Annotated[Path, typer.Argument(help="Baseline: run folder, caseload.parquet or scenario.")],
+    b: Annotated[
+        Path, typer.Argument(help="Alternative: run folder, caseload.parquet or scenario.")
+    ],
+    registry: Annotated[
+        Path | None, typer.Option("--registry", help="Registry (when A or B is a scenario).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write comparison.csv and households.csv here.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Compare two caseloads: households added, dropped and kept, cost, district coverage."""
+    from rahat.engine.pipeline import REJECTS_FILE
+    from rahat.engine.targeting import compare_caseloads
+    from rahat.geo.files import atomic_write
+
+    reg = _RegistryForCompare(registry, out / REJECTS_FILE if out is not None else None)
+    with user_errors():
         if out is not None:
-            by_district, households = result.by_district, result.households
-            written["comparison"] = str(
-                atomic_write(out / "comparison.csv", lambda t: by_district.to_csv(t, index=False))
-            )
-            written["households"] = str(
-                atomic_write(out / "households.csv", lambda t: households.to_csv(t, index=False))
-            )
-        if as_json:
-            print_json(
-                {
-                    "totals": result.totals,
-                    "registry_rejected": reg.rejected,
-                    "warnings": reg.warnings,
-                    "outputs": written,
-                }
-            )
-            return
-        _table("caseload B vs A by district", result.by_district)
-        if reg.loaded is not None:
-            print_registry_notes(reg.loaded.rejected, reg.rejects_path, reg.warnings)
-        t = result.totals
-        console.print(
-            f"added {t['added']:,}, dropped {t['dropped']:,}, kept {t['kept']:,}; "
-            f"cost Rs {t['a_amount']:,} -> Rs {t['b_amount']:,} ({t['amount_change']:+,})"
-        )
-
-    @app.command("sweep")
-    def sweep_command(
-        scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
-        registry: Annotated[Path, typer.Option("--registry", help="Registry file.")],
-        vary: Annotated[
-            list[str],
-            typer.Option("--vary", help="NAME=start:stop:step or NAME=a,b,c (repeatable, max 2)."),
-        ],
-        out: Annotated[Path, typer.Option("--out", help="Folder for sweep.csv and sweep.png.")],
-        metric: Annotated[str, typer.Option("--metric", help="Heatmap metric.")] = "selected",
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    ) -> None:
-        """Evaluate a scenario over a parameter grid on one overlay; write a table and heatmap."""
-        from rahat.engine.pipeline import (
-            REJECTS_FILE,
-            ExposureCache,
-            hazard_warnings,
-            load_hazards,
-        )
-        from rahat.engine.targeting import sweep
-        from rahat.engine.targeting.maps import sweep_heatmap
-        from rahat.engine.targeting.sweep import METRICS, parse_range
-        from rahat.geo.errors import InputError
-        from rahat.geo.files import atomic_write
-
-        with user_errors():
             check_output_folder(out)
-            if not vary or len(vary) > 2:
-                raise InputError("give one or two --vary NAME=start:stop:step options")
-            if metric not in METRICS:
-                raise InputError(f"unknown --metric '{metric}'; use one of {', '.join(METRICS)}")
-            grid: dict[str, list[float]] = {}
-            for item in vary:
-                name, sep, values = item.partition("=")
-                if not sep:
-                    raise InputError(f"--vary '{item}': use NAME=start:stop:step")
-                grid[name.strip()] = parse_range(values.strip())
-            loaded = _load(scenario)
-            rejects_path = out / REJECTS_FILE
-            reg = load_cli_registry(registry, rejects_path)
-            hazards = load_hazards(loaded, registry_extent=reg.registry.bounds())
-            warnings = [*reg.warnings, *hazard_warnings(hazards)]
-            cache = ExposureCache()
-            exposure = cache.exposure(reg.registry, hazards, loaded)
-            if loaded.budget.same_as is not None:  # the same money at every grid point
-                from rahat.engine.pipeline import resolve_budget
+        result = compare_caseloads(_caseload_frame(a, reg), _caseload_frame(b, reg))
+    written: dict[str, str] = {}
+    if reg.loaded is not None and reg.rejects_path is not None:
+        written["rejects"] = str(reg.rejects_path)
+    if out is not None:
+        by_district, households = result.by_district, result.households
+        written["comparison"] = str(
+            atomic_write(out / "comparison.csv", lambda t: by_district.to_csv(t, index=False))
+        )
+        written["households"] = str(
+            atomic_write(out / "households.csv", lambda t: households.to_csv(t, index=False))
+        )
+    if as_json:
+        print_json(
+            {
+                "totals": result.totals,
+                "registry_rejected": reg.rejected,
+                "warnings": reg.warnings,
+                "outputs": written,
+            }
+        )
+        return
+    _table("caseload B vs A by district", result.by_district)
+    if reg.loaded is not None:
+        print_registry_notes(reg.loaded.rejected, reg.rejects_path, reg.warnings)
+    t = result.totals
+    console.print(
+        f"added {t['added']:,}, dropped {t['dropped']:,}, kept {t['kept']:,}; "
+        f"cost Rs {t['a_amount']:,} -> Rs {t['b_amount']:,} ({t['amount_change']:+,})"
+    )
 
-                loaded = resolve_budget(loaded, reg.registry, cache=cache)[0]
-            result = sweep(loaded, exposure, grid)
-        table = result.table
-        csv_path = atomic_write(out / "sweep.csv", lambda t: table.to_csv(t, index=False))
-        png_path = atomic_write(out / "sweep.png", lambda t: sweep_heatmap(result, t, metric))
-        if as_json:
-            print_json(
-                {
-                    "rows": table.to_dict(orient="records"),
-                    "registry_rejected": reg.rejected,
-                    "warnings": warnings,
-                    "outputs": {
-                        "table": str(csv_path),
-                        "heatmap": str(png_path),
-                        "rejects": str(rejects_path),
-                    },
-                }
-            )
-            return
-        _table(f"{loaded.name}: sweep", table, limit=60)
-        print_registry_notes(reg.rejected, rejects_path, warnings)
-        console.print(esc(f"wrote {csv_path} and {png_path}"))
+
+@app.command("sweep")
+def sweep_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file.")],
+    registry: Annotated[Path, typer.Option("--registry", help="Registry file.")],
+    vary: Annotated[
+        list[str],
+        typer.Option("--vary", help="NAME=start:stop:step or NAME=a,b,c (repeatable, max 2)."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Folder for sweep.csv and sweep.png.")],
+    metric: Annotated[str, typer.Option("--metric", help="Heatmap metric.")] = "selected",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Evaluate a scenario over a parameter grid on one overlay; write a table and heatmap."""
+    from rahat.engine.pipeline import (
+        REJECTS_FILE,
+        ExposureCache,
+        hazard_warnings,
+        load_hazards,
+    )
+    from rahat.engine.targeting import sweep
+    from rahat.engine.targeting.maps import sweep_heatmap
+    from rahat.engine.targeting.sweep import METRICS, parse_range
+    from rahat.geo.errors import InputError
+    from rahat.geo.files import atomic_write
+
+    with user_errors():
+        check_output_folder(out)
+        if not vary or len(vary) > 2:
+            raise InputError("give one or two --vary NAME=start:stop:step options")
+        if metric not in METRICS:
+            raise InputError(f"unknown --metric '{metric}'; use one of {', '.join(METRICS)}")
+        grid: dict[str, list[float]] = {}
+        for item in vary:
+            name, sep, values = item.partition("=")
+            if not sep:
+                raise InputError(f"--vary '{item}': use NAME=start:stop:step")
+            grid[name.strip()] = parse_range(values.strip())
+        loaded = _load(scenario)
+        rejects_path = out / REJECTS_FILE
+        reg = load_cli_registry(registry, rejects_path)
+        hazards = load_hazards(loaded, registry_extent=reg.registry.bounds())
+        warnings = [*reg.warnings, *hazard_warnings(hazards)]
+        cache = ExposureCache()
+        exposure = cache.exposure(reg.registry, hazards, loaded)
+        if loaded.budget.same_as is not None:  # the same money at every grid point
+            from rahat.engine.pipeline import resolve_budget
+
+            loaded = resolve_budget(loaded, reg.registry, cache=cache)[0]
+        result = sweep(loaded, exposure, grid)
+    table = result.table
+    csv_path = atomic_write(out / "sweep.csv", lambda t: table.to_csv(t, index=False))
+    png_path = atomic_write(out / "sweep.png", lambda t: sweep_heatmap(result, t, metric))
+    if as_json:
+        print_json(
+            {
+                "rows": table.to_dict(orient="records"),
+                "registry_rejected": reg.rejected,
+                "warnings": warnings,
+                "outputs": {
+                    "table": str(csv_path),
+                    "heatmap": str(png_path),
+                    "rejects": str(rejects_path),
+                },
+            }
+        )
+        return
+    _table(f"{loaded.name}: sweep", table, limit=60)
+    print_registry_notes(reg.rejected, rejects_path, warnings)
+    console.print(esc(f"wrote {csv_path} and {png_path}"))

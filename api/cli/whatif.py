@@ -14,16 +14,8 @@ from rahat.engine.phases import seconds_since_process_start
 if TYPE_CHECKING:
     from rahat.engine.whatif import WhatIfResult
 
-#: Headline figures shown side by side (keys of ``Caseload.totals``).
-SHOWN: tuple[str, ...] = (
-    "exposed",
-    "eligible",
-    "selected",
-    "people",
-    "amount",
-    "exposed_reached_share",
-    "exposed_bottom40_reached_share",
-)
+#: ``rahat whatif``, added to the root application (no group of its own).
+app = typer.Typer()
 
 
 def whatif_payload(name: str, result: WhatIfResult, phases: dict[str, float]) -> dict[str, Any]:
@@ -49,12 +41,13 @@ def print_whatif(name: str, result: WhatIfResult) -> None:
     from rich.table import Table
 
     from rahat.api.cli._common import format_cell
+    from rahat.engine.targeting.sweep import METRICS
 
     shown = ", ".join(f"{k}={v}" for k, v in result.overrides.items())
     table = Table(title=esc(f"{name}: base vs {shown}"))
     for column in ("figure", "base", "variant", "change"):
         table.add_column(column, justify="left" if column == "figure" else "right")
-    for key in SHOWN:
+    for key in ("exposed", *METRICS):  # the sweep's figures, and the exposed households
         a, b = result.base.totals.get(key), result.variant.totals.get(key)
         change = b - a if isinstance(a, int | float) and isinstance(b, int | float) else None
         cells = [format_cell(v, key) for v in (a, b)]
@@ -73,47 +66,42 @@ def print_whatif(name: str, result: WhatIfResult) -> None:
         console.print(f"[yellow]warning:[/] {esc(warning)}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``whatif`` to the root rahat application."""
+@app.command("whatif")
+def whatif_command(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML or JSON).")],
+    registry: Annotated[Path, typer.Option("--registry", help="Registry snapshot folder or file.")],
+    sets: Annotated[
+        list[str],
+        typer.Option(
+            "--set",
+            help="KEY=VALUE override (repeatable): pmt_cutoff=35, budget.total=2e9, ...",
+        ),
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Evaluate a scenario and its variant on one overlay; print totals; write nothing."""
+    from rahat.api.cli.targeting import load_cli_registry
+    from rahat.engine.pipeline import ExposureCache
+    from rahat.engine.targeting import known_admin_units, load_scenario, validate_against
+    from rahat.engine.whatif import parse_override, variant_of, whatif
 
-    @app.command("whatif")
-    def whatif_command(
-        scenario: Annotated[Path, typer.Argument(help="Scenario file (YAML or JSON).")],
-        registry: Annotated[
-            Path, typer.Option("--registry", help="Registry snapshot folder or file.")
-        ],
-        sets: Annotated[
-            list[str],
-            typer.Option(
-                "--set",
-                help="KEY=VALUE override (repeatable): pmt_cutoff=35, budget.total=2e9, ...",
-            ),
-        ],
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    ) -> None:
-        """Evaluate a scenario and its variant on one overlay; print totals; write nothing."""
-        from rahat.api.cli.targeting import load_cli_registry
-        from rahat.engine.pipeline import ExposureCache
-        from rahat.engine.targeting import known_admin_units, load_scenario, validate_against
-        from rahat.engine.whatif import parse_override, variant_of, whatif
-
-        startup = seconds_since_process_start()
-        with user_errors():
-            overrides = dict(parse_override(item) for item in sets)
-            base = load_scenario(scenario)
-            units = known_admin_units()
-            validate_against(base, units)
-            validate_against(variant_of(base, overrides)[0], units)  # before reading anything
-            started = time.perf_counter()
-            loaded = load_cli_registry(registry, None)
-            registry_s = time.perf_counter() - started
-            result = whatif(base, overrides, loaded, ExposureCache())
-        phases = {
-            "startup": round(startup, 3),
-            "registry": round(registry_s, 3),
-            **result.phases,
-        }
-        if as_json:
-            print_json(whatif_payload(base.name, result, phases))
-            return
-        print_whatif(base.name, result)
+    startup = seconds_since_process_start()
+    with user_errors():
+        overrides = dict(parse_override(item) for item in sets)
+        base = load_scenario(scenario)
+        units = known_admin_units()
+        validate_against(base, units)
+        validate_against(variant_of(base, overrides)[0], units)  # before reading anything
+        started = time.perf_counter()
+        loaded = load_cli_registry(registry, None)
+        registry_s = time.perf_counter() - started
+        result = whatif(base, overrides, loaded, ExposureCache())
+    phases = {
+        "startup": round(startup, 3),
+        "registry": round(registry_s, 3),
+        **result.phases,
+    }
+    if as_json:
+        print_json(whatif_payload(base.name, result, phases))
+        return
+    print_whatif(base.name, result)

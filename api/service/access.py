@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from rahat.api.service.enums import Role, RunStatus
 from rahat.api.service.models import Agreement, Run, RunShare
 from rahat.api.service.security import Principal, active_agreement
 from rahat.geo.errors import AccessDeniedError, ConflictError, InputError, NotFoundError
@@ -29,7 +30,7 @@ def visible_runs(session: Session, principal: Principal) -> Select[Any]:
     query = select(Run)
     if principal.is_admin:
         return query
-    if principal.role == "ngo":
+    if principal.role == Role.NGO:
         agreement = active_agreement(session, principal.organisation_id)
         if agreement is None:
             return query.where(Run.id.is_(None))
@@ -48,13 +49,14 @@ def readable_run(session: Session, principal: Principal, run_id: str) -> Run:
 
 def finished_dir(run: Run) -> Path:
     """The artifact folder of a succeeded run; :class:`ConflictError` otherwise."""
-    if run.status != "succeeded" or not run.artifact_dir:
-        hint = {
-            "queued": "wait until it has run",
-            "running": f"wait until it finishes (progress {run.progress:.0%})",
-            "failed": f"fix the cause and POST /runs/{run.id}/rerun",
-            "interrupted": f"POST /runs/{run.id}/rerun to run it again",
-        }.get(run.status, "")
+    if run.status != RunStatus.SUCCEEDED or not run.artifact_dir:
+        hints: dict[str, str] = {
+            RunStatus.QUEUED: "wait until it has run",
+            RunStatus.RUNNING: f"wait until it finishes (progress {run.progress:.0%})",
+            RunStatus.FAILED: f"fix the cause and POST /runs/{run.id}/rerun",
+            RunStatus.INTERRUPTED: f"POST /runs/{run.id}/rerun to run it again",
+        }
+        hint = hints.get(run.status, "")
         raise ConflictError(f"Run '{run.id}' is {run.status}, so it has no outputs; {hint}.")
     return Path(run.artifact_dir)
 
@@ -74,7 +76,7 @@ def publish_run(
         Every share of the run after publishing.
     """
     if not principal.is_admin and (
-        principal.role != "agency" or run.created_by != principal.organisation_id
+        principal.role != Role.AGENCY or run.created_by != principal.organisation_id
     ):
         raise AccessDeniedError(
             "Only the agency that started a run (or an administrator) may publish it to NGOs."

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rahat.api.service.models import ROLES, Agreement, ApiKey, Organisation, utcnow
+from rahat.api.service.enums import Role
+from rahat.api.service.models import Agreement, ApiKey, Organisation, utcnow
 from rahat.api.service.policy import validate_agreement_terms
 from rahat.api.service.security import generate_token
 from rahat.geo.errors import InputError
@@ -21,8 +22,7 @@ MAX_PURPOSE_LENGTH = 2_000
 
 def add_organisation(session: Session, name: str, role: str) -> Organisation:
     """Create an organisation with ``role`` (one of admin, agency, planner, ngo)."""
-    if role not in ROLES:
-        raise InputError(f"unknown role '{role}'; use one of: {', '.join(ROLES)}")
+    role = Role.parse(role, "role")
     name = name.strip()
     if not name:
         raise InputError("the organisation needs a name")
@@ -115,7 +115,7 @@ def add_agreement(
         Most household rows per request.
     """
     org = get_organisation(session, organisation)
-    if org.role != "ngo":
+    if org.role != Role.NGO:
         raise InputError(
             f"organisation '{organisation}' has role '{org.role}'; agreements are for NGOs"
         )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from rahat.api.service.lru import LRUCache
 from rahat.api.service.storage import atomic_write_bytes
 from rahat.api.service.suppression import complete_suppression, row_is_sensitive
 
@@ -24,12 +23,10 @@ SELECTED_SUMS: tuple[str, ...] = ("persons_selected", "benefit")
 #: File name of the cached aggregates in a run's artifact folder.
 AGGREGATES_FILE = "aggregates.json"
 
-_CACHE: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 64
+#: Aggregates by (run folder, caseload stamp).
+_CACHE: LRUCache[tuple[str, int], dict[str, Any]] = LRUCache(64)
 #: Published views by (run folder, caseload stamp, k): suppression is a function of these.
-_VIEWS: OrderedDict[tuple[str, int, int | None], dict[str, Any]] = OrderedDict()
-_VIEWS_SIZE = 256
+_VIEWS: LRUCache[tuple[str, int, int | None], dict[str, Any]] = LRUCache(256)
 
 
 def _metrics_frame(caseload: Path) -> Any:
@@ -115,11 +112,9 @@ def _stored(run_dir: Path) -> tuple[tuple[str, int], dict[str, Any]]:
     caseload = run_dir / "caseload.parquet"
     stamp = caseload.stat().st_mtime_ns
     key = (str(run_dir), stamp)
-    with _CACHE_LOCK:
-        hit = _CACHE.get(key)
-        if hit is not None:
-            _CACHE.move_to_end(key)
-            return key, hit
+    hit = _CACHE.get(key)
+    if hit is not None:
+        return key, hit
     path = run_dir / AGGREGATES_FILE
     data: dict[str, Any] | None = None
     if path.exists():
@@ -128,10 +123,7 @@ def _stored(run_dir: Path) -> tuple[tuple[str, int], dict[str, Any]]:
             data = None
     if data is None:
         data = write_aggregates(run_dir)
-    with _CACHE_LOCK:
-        _CACHE[key] = data
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
+    _CACHE.put(key, data)
     return key, data
 
 
@@ -193,16 +185,10 @@ def published(run_dir: Path, k: int | None) -> dict[str, Any]:
     """
     key, data = _stored(run_dir)
     view_key = (*key, k)
-    with _CACHE_LOCK:
-        hit = _VIEWS.get(view_key)
-        if hit is not None:
-            _VIEWS.move_to_end(view_key)
-            return hit
-    view = _view(data, k)
-    with _CACHE_LOCK:
-        _VIEWS[view_key] = view
-        while len(_VIEWS) > _VIEWS_SIZE:
-            _VIEWS.popitem(last=False)
+    view = _VIEWS.get(view_key)
+    if view is None:
+        view = _view(data, k)
+        _VIEWS.put(view_key, view)
     return view
 
 

@@ -3,8 +3,9 @@
 Every HTTP request except the health check and the static docs is written to the log by
 :class:`~rahat.api.service.audit_middleware.AuditMiddleware`, exactly once, after its status is
 known. Routes do not write events themselves: they *enrich* the request's event with
-:func:`note` (the run and agreement concerned, the rows and fields released, a better action
-name or filter). :func:`record` writes one event directly, for callers outside HTTP (the CLI).
+:meth:`AuditNote.add` (the run and agreement concerned, the rows and fields released, a better
+action name or filter). :func:`record` writes one event directly, for callers outside HTTP
+(the CLI).
 """
 
 from __future__ import annotations
@@ -36,7 +37,11 @@ _ACTION_CHARS, _RUN_ID_CHARS, _ROUTE_CHARS, _ORG_CHARS = 50, 32, 200, 200
 
 @dataclass
 class AuditNote:
-    """What a route adds to its request's audit event (``None``: keep the default)."""
+    """What a route adds to its request's audit event (``None``: keep the default).
+
+    Routes receive the note of their request as a dependency
+    (:data:`rahat.api.service.deps.AuditDep`) and enrich it with :meth:`add`.
+    """
 
     action: str | None = None
     run_id: str | None = None
@@ -44,6 +49,49 @@ class AuditNote:
     filter: dict[str, Any] = field(default_factory=dict)
     rows: int | None = None
     fields: list[str] | None = None
+
+    def add(
+        self,
+        *,
+        action: str | None = None,
+        run_id: str | None = None,
+        agreement_id: int | None = None,
+        filter: Mapping[str, Any] | None = None,
+        rows: int | None = None,
+        fields: Sequence[str] | None = None,
+    ) -> None:
+        """Enrich the audit event that the middleware writes for the request.
+
+        Values given replace earlier ones, except ``filter``, which is merged into the
+        request's query parameters (a key given here wins). Safe to call from a worker thread.
+
+        Parameters
+        ----------
+        action
+            What is being done, for example ``households.export`` (default: derived from the
+            route, see :func:`rahat.api.service.audit_middleware.action_for`).
+        run_id, agreement_id
+            The run and data-sharing agreement concerned.
+        filter
+            The request's filter as the route understood it (units, format, paging, ...),
+            JSON-serialisable.
+        rows
+            Household rows (or log entries) released.
+        fields
+            Fields released.
+        """
+        if action is not None:
+            self.action = action
+        if run_id is not None:
+            self.run_id = run_id
+        if agreement_id is not None:
+            self.agreement_id = agreement_id
+        if filter is not None:
+            self.filter.update(filter)
+        if rows is not None:
+            self.rows = int(rows)
+        if fields is not None:
+            self.fields = [str(f) for f in fields]
 
 
 def notes_of(request: Request) -> AuditNote:
@@ -53,53 +101,6 @@ def notes_of(request: Request) -> AuditNote:
         note_ = AuditNote()
         setattr(request.state, STATE_KEY, note_)
     return note_
-
-
-def note(
-    request: Request,
-    *,
-    action: str | None = None,
-    run_id: str | None = None,
-    agreement_id: int | None = None,
-    filter: Mapping[str, Any] | None = None,
-    rows: int | None = None,
-    fields: Sequence[str] | None = None,
-) -> None:
-    """Enrich the audit event that the middleware writes for ``request``.
-
-    Values given replace earlier ones, except ``filter``, which is merged into the request's
-    query parameters (a key given here wins). Safe to call from a worker thread.
-
-    Parameters
-    ----------
-    request
-        The request being served.
-    action
-        What is being done, for example ``households.export`` (default: derived from the
-        route, see :func:`rahat.api.service.audit_middleware.action_for`).
-    run_id, agreement_id
-        The run and data-sharing agreement concerned.
-    filter
-        The request's filter as the route understood it (units, format, paging, ...),
-        JSON-serialisable.
-    rows
-        Household rows (or log entries) released.
-    fields
-        Fields released.
-    """
-    current = notes_of(request)
-    if action is not None:
-        current.action = action
-    if run_id is not None:
-        current.run_id = run_id
-    if agreement_id is not None:
-        current.agreement_id = agreement_id
-    if filter is not None:
-        current.filter.update(filter)
-    if rows is not None:
-        current.rows = int(rows)
-    if fields is not None:
-        current.fields = [str(f) for f in fields]
 
 
 def cap_text(value: str, limit: int = MAX_TEXT) -> str:
@@ -205,7 +206,8 @@ def record(
 ) -> None:
     """Append one audit event directly (for callers outside HTTP, such as the CLI).
 
-    HTTP requests are recorded by the audit middleware; routes use :func:`note` instead.
+    HTTP requests are recorded by the audit middleware; routes use :meth:`AuditNote.add`
+    instead.
 
     Parameters
     ----------

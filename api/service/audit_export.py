@@ -8,18 +8,21 @@ import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from rahat.api.service.enums import AuditFormat
 from rahat.api.service.models import AuditEvent
 from rahat.api.service.schemas import AuditOut
 from rahat.geo.errors import InputError
 
 #: Export formats and their media types.
-FORMATS: dict[str, str] = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
-ExportFormat = Literal["csv", "jsonl"]
+FORMATS: dict[AuditFormat, str] = {
+    AuditFormat.CSV: "text/csv",
+    AuditFormat.JSONL: "application/x-ndjson",
+}
 #: Columns of an export, in order (those of ``GET /audit``).
 COLUMNS: tuple[str, ...] = tuple(AuditOut.model_fields)
 #: Entries read from the database per round trip while exporting.
@@ -148,6 +151,6 @@ def to_jsonl(entries: Iterable[dict[str, Any]], batch: int = 500) -> Iterator[by
         yield "".join(lines).encode()
 
 
-def encode(entries: Iterable[dict[str, Any]], fmt: ExportFormat) -> Iterator[bytes]:
-    """Encode entries in ``fmt`` (``csv`` or ``jsonl``)."""
-    return to_csv(entries) if fmt == "csv" else to_jsonl(entries)
+def encode(entries: Iterable[dict[str, Any]], fmt: str) -> Iterator[bytes]:
+    """Encode entries in ``fmt`` (an :class:`~rahat.api.service.enums.AuditFormat`)."""
+    return to_csv(entries) if fmt == AuditFormat.CSV else to_jsonl(entries)

@@ -5,7 +5,7 @@ Every request is recorded (authenticated or not, refused or not, failed or not) 
 key resolved, else ``""`` / ``anonymous``; the key's lookup prefix, never the token), what
 (method, route template, raw path, action), with which filter (the query parameters, merged
 with what the route noted), the outcome (the HTTP status) and how much was released (rows,
-fields). Routes add to it with :func:`rahat.api.service.audit.note`.
+fields). Routes add to it with :meth:`rahat.api.service.audit.AuditNote.add`.
 
 The event is written when the response *starts*, before any of it reaches the client, in a
 worker thread (the event loop never waits on the database). If that write fails, the failure

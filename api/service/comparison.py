@@ -15,8 +15,6 @@ two caseloads. A run without the file (an older one) gets it on its first compar
 from __future__ import annotations
 
 import io
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from rahat.api.service.aggregates import published
+from rahat.api.service.lru import LRUCache
 from rahat.api.service.storage import atomic_write_bytes
 from rahat.api.service.suppression import complete_suppression, is_small
 
@@ -40,9 +39,7 @@ COMPARE_LEVELS: dict[str, list[str]] = {
 #: File name of a run's comparison index, next to its caseload.
 INDEX_FILE = "compare_index.npz"
 
-_INDEX_CACHE: OrderedDict[tuple[str, int], CompareIndex] = OrderedDict()
-_INDEX_LOCK = threading.Lock()
-_INDEX_CACHE_SIZE = 8
+_INDEX_CACHE: LRUCache[tuple[str, int], CompareIndex] = LRUCache(8)
 
 
 @dataclass(frozen=True)
@@ -131,11 +128,9 @@ def load_index(run_dir: Path) -> CompareIndex:
     """The comparison index of the run in ``run_dir``, stored (and cached) on first use."""
     stamp = (run_dir / "caseload.parquet").stat().st_mtime_ns
     key = (str(run_dir), stamp)
-    with _INDEX_LOCK:
-        hit = _INDEX_CACHE.get(key)
-        if hit is not None:
-            _INDEX_CACHE.move_to_end(key)
-            return hit
+    hit = _INDEX_CACHE.get(key)
+    if hit is not None:
+        return hit
     index: CompareIndex | None = None
     path = run_dir / INDEX_FILE
     if path.is_file():
@@ -146,10 +141,7 @@ def load_index(run_dir: Path) -> CompareIndex:
                 )
     if index is None:
         index = write_index(run_dir)
-    with _INDEX_LOCK:
-        _INDEX_CACHE[key] = index
-        while len(_INDEX_CACHE) > _INDEX_CACHE_SIZE:
-            _INDEX_CACHE.popitem(last=False)
+    _INDEX_CACHE.put(key, index)
     return index
 
 

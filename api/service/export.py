@@ -12,25 +12,25 @@ import io
 import json
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from fastapi import HTTPException
 
+from rahat.api.service.enums import HouseholdFormat
 from rahat.api.service.policy import ID_FIELD, LEVEL_FIELDS, REF_FIELD, Grant
-from rahat.geo.errors import InputError
+from rahat.geo.errors import AccessDeniedError, InputError
 from rahat.geo.units import UNIT_COLUMNS, Level, Unit, gazetteer
 
 #: Output formats of ``GET /runs/{id}/households`` and their media types.
-MEDIA_TYPES: dict[str, str] = {
-    "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
-    "parquet": "application/vnd.apache.parquet",
-    "geojson": "application/geo+json",
+MEDIA_TYPES: dict[HouseholdFormat, str] = {
+    HouseholdFormat.JSON: "application/json",
+    HouseholdFormat.CSV: "text/csv; charset=utf-8",
+    HouseholdFormat.PARQUET: "application/vnd.apache.parquet",
+    HouseholdFormat.GEOJSON: "application/geo+json",
 }
 #: Page size of JSON output when no ``limit`` is given.
 DEFAULT_PAGE = 100
@@ -54,7 +54,7 @@ class HouseholdQuery:
     selected_only
         Keep only households selected for assistance.
     format
-        One of :data:`MEDIA_TYPES`.
+        The output format.
     """
 
     units: list[str] = field(default_factory=list)
@@ -62,18 +62,11 @@ class HouseholdQuery:
     offset: int = 0
     limit: int | None = None
     selected_only: bool = True
-    format: str = "json"
+    format: HouseholdFormat = HouseholdFormat.JSON
 
     def as_filter(self) -> dict[str, Any]:
         """The query as a JSON-serialisable dict, for the audit log."""
-        return {
-            "units": self.units,
-            "fields": self.fields,
-            "offset": self.offset,
-            "limit": self.limit,
-            "selected_only": self.selected_only,
-            "format": self.format,
-        }
+        return {**asdict(self), "format": str(self.format)}
 
 
 @dataclass
@@ -85,10 +78,6 @@ class Selection:
     fields: list[str]
     offset: int
     limit: int | None
-
-
-def _forbidden(message: str) -> HTTPException:
-    return HTTPException(403, message)
 
 
 def _unit_codes(table: pa.Table) -> dict[Level, Any]:
@@ -118,8 +107,7 @@ def _output_fields(available: Sequence[str], grant: Grant, requested: Sequence[s
         for name in requested:
             if name == REF_FIELD:
                 if not can_ref:
-                    raise HTTPException(
-                        422,
+                    raise InputError(
                         f"Field '{REF_FIELD}' exists only under an agreement; ask for "
                         f"'{ID_FIELD}' instead.",
                     )
@@ -132,7 +120,7 @@ def _output_fields(available: Sequence[str], grant: Grant, requested: Sequence[s
                     if name == ID_FIELD and can_ref
                     else ""
                 )
-                raise _forbidden(
+                raise AccessDeniedError(
                     f"Field '{name}' is not one you may receive from this caseload.{hint} "
                     f"You may ask for: {', '.join(visible)}."
                 )
@@ -154,15 +142,15 @@ def _requested_units(grant: Grant, requested: Sequence[str]) -> list[Unit]:
         try:
             unit = places.resolve(text)
         except InputError as exc:
-            raise HTTPException(422, f"unit={text}: {exc}") from None
+            raise InputError(f"unit={text}: {exc}") from None
         if not grant.allows_level(unit.level):
-            raise _forbidden(
+            raise AccessDeniedError(
                 f"unit={text}: filtering by {unit.level} reveals each household's {unit.level}, "
                 f"which your data-sharing agreement does not grant (it needs one of the fields "
                 f"{', '.join(LEVEL_FIELDS[unit.level])})."
             )
         if grant.units is not None and not any(places.overlaps(unit, g) for g in grant.units):
-            raise _forbidden(
+            raise AccessDeniedError(
                 f"unit={text}: {unit.describe()} is outside your data-sharing agreement, which "
                 f"covers: {'; '.join(g.describe() for g in grant.units)}."
             )
@@ -200,75 +188,106 @@ def select_households(path: Path, grant: Grant, query: HouseholdQuery) -> Select
 
     Raises
     ------
-    fastapi.HTTPException
-        403 when the query reaches outside the grant (unit, field, row cap, non-selected
-        rows), 422 for unknown fields or a format that needs fields the caseload lacks.
+    rahat.geo.errors.AccessDeniedError
+        (403) When the query reaches outside the grant (unit, field, row cap, non-selected
+        rows).
+    rahat.geo.errors.InputError
+        (422) For unknown fields or a format that needs fields the caseload lacks.
     """
     if grant.selected_only and not query.selected_only:
-        raise _forbidden(
+        raise AccessDeniedError(
             "Your data-sharing agreement covers the selected caseload only; drop "
             "selected_only=false."
         )
-    schema = pq.read_schema(path)
-    available = list(schema.names)
+    available = list(pq.read_schema(path).names)
     fields = _output_fields(available, grant, query.fields)
-    if query.format == "geojson":
-        for coord in ("lon", "lat"):
-            if coord not in available:
-                raise HTTPException(422, f"GeoJSON needs the '{coord}' column in the caseload.")
-            if not grant.allows_field(coord):
-                raise _forbidden(
-                    "GeoJSON output needs the 'lon' and 'lat' fields, which your data-sharing "
-                    "agreement does not grant; ask for CSV, JSON or Parquet instead."
-                )
+    if query.format == HouseholdFormat.GEOJSON:
+        _check_coordinates(available, grant)
     wanted = _requested_units(grant, query.units)
-    need_units = grant.units is not None or bool(wanted)
+    read = _columns_to_read(available, fields, query, units=grant.units is not None or bool(wanted))
+    table = _matching_rows(pq.read_table(path, columns=read), grant, wanted, query)
+    total = table.num_rows
+    limit = _page_limit(total, grant, query)
+    table = _released(table.slice(min(query.offset, total), limit), fields, grant, query)
+    return Selection(table=table, total=total, fields=fields, offset=query.offset, limit=limit)
+
+
+def _check_coordinates(available: Sequence[str], grant: Grant) -> None:
+    """Refuse GeoJSON when the caseload lacks ``lon``/``lat`` (422) or the grant does (403)."""
+    for coord in ("lon", "lat"):
+        if coord not in available:
+            raise InputError(f"GeoJSON needs the '{coord}' column in the caseload.")
+        if not grant.allows_field(coord):
+            raise AccessDeniedError(
+                "GeoJSON output needs the 'lon' and 'lat' fields, which your data-sharing "
+                "agreement does not grant; ask for CSV, JSON or Parquet instead."
+            )
+
+
+def _columns_to_read(
+    available: Sequence[str], fields: Sequence[str], query: HouseholdQuery, *, units: bool
+) -> list[str]:
+    """Caseload columns to read, in caseload order: released ones and those filters need."""
     read = [name for name in available if name in fields or name == ID_FIELD]
-    if need_units:
+    if units:
         read += [c for c in UNIT_COLUMNS if c in available and c not in read]
     if query.selected_only and "selected" in available and "selected" not in read:
         read.append("selected")
-    if query.format == "geojson":
+    if query.format == HouseholdFormat.GEOJSON:
         read += [c for c in ("lon", "lat") if c not in read]
-    table = pq.read_table(path, columns=[c for c in available if c in read])
-    if query.selected_only and "selected" in available:
+    return [c for c in available if c in read]
+
+
+def _matching_rows(
+    table: pa.Table, grant: Grant, wanted: Sequence[Unit], query: HouseholdQuery
+) -> pa.Table:
+    """Rows selected (if asked) and in the grant's and the query's admin units."""
+    if query.selected_only and "selected" in table.column_names:
         table = table.filter(pc.fill_null(table["selected"], False))
-    if need_units:
-        codes = _unit_codes(table)
-        mask = _in_units(codes, grant.units) if grant.units is not None else None
-        if wanted:
-            hit = _in_units(codes, wanted)
-            mask = hit if mask is None else mask & hit
-        assert mask is not None
-        table = table.filter(pa.array(mask, pa.bool_()))
-    total = table.num_rows
-    offset = query.offset
+    if grant.units is None and not wanted:
+        return table
+    codes = _unit_codes(table)
+    mask = _in_units(codes, grant.units) if grant.units is not None else None
+    if wanted:
+        hit = _in_units(codes, wanted)
+        mask = hit if mask is None else mask & hit
+    assert mask is not None
+    return table.filter(pa.array(mask, pa.bool_()))
+
+
+def _page_limit(total: int, grant: Grant, query: HouseholdQuery) -> int | None:
+    """Rows of the page after ``query.offset``; 403 beyond the grant's rows per request."""
     cap = grant.max_rows
     limit = query.limit
     if limit is not None and cap is not None and limit > cap:
-        raise _forbidden(
+        raise AccessDeniedError(
             f"limit={limit} is more than the {cap:,} rows per request your data-sharing "
             "agreement allows; page with offset and a smaller limit."
         )
     if limit is None:
-        if query.format == "json":
+        if query.format == HouseholdFormat.JSON:
             limit = min(DEFAULT_PAGE, cap) if cap is not None else DEFAULT_PAGE
-        elif cap is not None and total - offset > cap:
-            raise _forbidden(
-                f"This request matches {max(total - offset, 0):,} households, more than the "
-                f"{cap:,} rows per request your data-sharing agreement allows; add limit={cap} "
-                "and page with offset, or filter by admin unit."
+        elif cap is not None and total - query.offset > cap:
+            raise AccessDeniedError(
+                f"This request matches {max(total - query.offset, 0):,} households, more than "
+                f"the {cap:,} rows per request your data-sharing agreement allows; add "
+                f"limit={cap} and page with offset, or filter by admin unit."
             )
-    table = table.slice(min(offset, total), limit)
+    return limit
+
+
+def _released(
+    table: pa.Table, fields: Sequence[str], grant: Grant, query: HouseholdQuery
+) -> pa.Table:
+    """The released columns of a page: pseudonyms added, dictionaries decoded."""
     if REF_FIELD in fields:
         assert grant.pseudonym_key is not None
         table = table.append_column(REF_FIELD, _pseudonyms(table[ID_FIELD], grant.pseudonym_key))
     keep = list(fields)
-    if query.format == "geojson":
+    if query.format == HouseholdFormat.GEOJSON:
         keep += [c for c in ("lon", "lat") if c not in keep]
     # Decode dictionaries: a dictionary column still carries the values of filtered-out rows.
-    table = _plain(table.select(keep))
-    return Selection(table=table, total=total, fields=fields, offset=offset, limit=limit)
+    return _plain(table.select(keep))
 
 
 def _plain(table: pa.Table) -> pa.Table:
@@ -342,6 +361,15 @@ def stream_geojson(table: pa.Table, fields: Sequence[str]) -> Iterator[bytes]:
             yield (("" if first else ",") + ",".join(parts)).encode()
             first = False
     yield b"]}"
+
+
+def stream(selection: Selection, format: HouseholdFormat) -> Iterator[bytes]:
+    """Yield the rows of ``selection`` as a CSV, Parquet or GeoJSON file."""
+    if format == HouseholdFormat.CSV:
+        return stream_csv(selection.table)
+    if format == HouseholdFormat.PARQUET:
+        return stream_parquet(selection.table)
+    return stream_geojson(selection.table, selection.fields)
 
 
 def json_page(selection: Selection) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 from sqlalchemy import and_, func, or_, select, text, update
 
+from rahat.api.service.enums import RunStatus
 from rahat.api.service.models import Hazard, Run, utcnow
 from rahat.api.service.settings import Settings
 from rahat.api.service.storage import TEMP_PREFIX, fsync_dir
@@ -118,13 +119,7 @@ class HouseholdSets:
 
     def arrays(self) -> dict[str, Any]:
         """Return the arrays by name, as stored in :data:`SETS_FILE`."""
-        return {
-            "considered": self.considered,
-            "eligible": self.eligible,
-            "selected": self.selected,
-            "selected_benefit": self.selected_benefit,
-            "selected_persons": self.selected_persons,
-        }
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     def meta(self) -> dict[str, Any]:
         """Return the sizes and digests of the sets (the selected digest covers its values)."""
@@ -424,7 +419,7 @@ def _earlier_runs(session: Session, settings: Settings, run: Run) -> list[Run]:
     """Recent succeeded, readable runs to compare ``run`` with, newest first."""
     cutoff = utcnow() - dt.timedelta(days=settings.guard_window_days)
     query = select(Run).where(
-        Run.status == "succeeded",
+        Run.status == RunStatus.SUCCEEDED,
         Run.id != run.id,
         Run.artifact_dir.is_not(None),
         or_(

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from rahat.api.service.aggregates import write_aggregates
 from rahat.api.service.comparison import store_index
+from rahat.api.service.enums import IN_FLIGHT, RunStatus
 from rahat.api.service.guard import record_success, save_household_sets
 from rahat.api.service.models import Hazard, Run, utcnow
 from rahat.api.service.redact import redact_paths
@@ -34,14 +35,9 @@ from rahat.api.service.storage import (
     sweep_temporaries,
     temp_dir_for,
 )
-from rahat.geo.errors import InputError
+from rahat.geo.errors import InputError, RunInterruptedError
 
 logger = logging.getLogger("rahat.api.jobs")
-
-#: States of a run that is not finished.
-IN_FLIGHT: tuple[str, ...] = ("queued", "running")
-#: States from which a run can be queued again.
-RERUNNABLE: tuple[str, ...] = ("interrupted", "failed")
 
 STORAGE_FULL_MESSAGE = (
     "The run failed because the server's storage is full; nothing of it was kept. Re-run it "
@@ -52,10 +48,6 @@ INTERRUPTED_MESSAGE = (
     "The server stopped while this run was in flight; nothing of it was kept. "
     "Run it again with POST /runs/{id}/rerun."
 )
-
-
-class RunInterruptedError(Exception):
-    """Raised inside a run's progress callback when the server is shutting down."""
 
 
 class ScenarioRunner(Protocol):
@@ -216,7 +208,7 @@ class JobManager:
                     update(Run)
                     .where(Run.id == run_id, Run.status.in_(IN_FLIGHT))
                     .values(
-                        status="interrupted",
+                        status=RunStatus.INTERRUPTED,
                         error=INTERRUPTED_MESSAGE.format(id=run_id),
                         finished_at=utcnow(),
                     )
@@ -233,7 +225,7 @@ class JobManager:
 
     def requeue(self, session: Session, run: Run) -> None:
         """Reset an interrupted or failed run to ``queued`` (caller commits, then submits)."""
-        run.status = "queued"
+        run.status = RunStatus.QUEUED
         run.progress = 0.0
         run.stage = None
         run.error = None
@@ -273,9 +265,9 @@ class JobManager:
     def _execute(self, run_id: str) -> None:
         with self.sessions() as session, session.begin():
             run = session.get(Run, run_id)
-            if run is None or run.status != "queued" or self._stopping.is_set():
+            if run is None or run.status != RunStatus.QUEUED or self._stopping.is_set():
                 return
-            run.status, run.started_at, run.progress = "running", utcnow(), 0.0
+            run.status, run.started_at, run.progress = RunStatus.RUNNING, utcnow(), 0.0
             run.attempts = (run.attempts or 0) + 1
             scenario, hazard_ids = dict(run.scenario), dict(run.hazards or {})
             records = list(
@@ -313,7 +305,7 @@ class JobManager:
                 self.settings,
                 run_id,
                 final_dir,
-                status="succeeded",
+                status=RunStatus.SUCCEEDED,
                 progress=1.0,
                 stage="done",
                 artifact_dir=str(final_dir),
@@ -324,20 +316,20 @@ class JobManager:
         except RunInterruptedError:
             self._set(
                 run_id,
-                status="interrupted",
+                status=RunStatus.INTERRUPTED,
                 error=INTERRUPTED_MESSAGE.format(id=run_id),
                 finished_at=utcnow(),
             )
         except InputError as exc:
             error = redact_paths(str(exc), self.settings)
-            self._set(run_id, status="failed", error=error, finished_at=utcnow())
+            self._set(run_id, status=RunStatus.FAILED, error=error, finished_at=utcnow())
         except Exception as exc:
             if is_storage_full(exc):
                 logger.error("run %s failed: the storage is full (%s)", run_id, exc)
                 try:
                     self._set(
                         run_id,
-                        status="failed",
+                        status=RunStatus.FAILED,
                         error=STORAGE_FULL_MESSAGE.format(id=run_id),
                         finished_at=utcnow(),
                     )
@@ -347,7 +339,7 @@ class JobManager:
             logger.exception("run %s failed", run_id)
             self._set(
                 run_id,
-                status="failed",
+                status=RunStatus.FAILED,
                 error=(
                     f"The run failed because of a server fault ({type(exc).__name__}); it has "
                     f"been logged. Re-run it with POST /runs/{run_id}/rerun or tell the operators."

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rahat.api.service import security
+from rahat.geo.errors import UnauthenticatedError
 
 #: Scope key of the body limit of a request, in bytes (see :func:`allow_body`).
 LIMIT_KEY = "rahat.max_body_bytes"
@@ -42,11 +43,14 @@ def allow_body(scope: Scope, max_bytes: int) -> None:
 class _RefusalError(Exception):
     """Raised into the application when its request body is refused."""
 
-    def __init__(self, status: int, detail: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self, status: int, detail: str, headers: dict[str, str], type_: str = "about:blank"
+    ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.headers = headers
+        self.type = type_
 
 
 def _declared_length(headers: Headers) -> int | None:
@@ -144,13 +148,13 @@ class BodyLimitMiddleware:
         if not isinstance(state.get("principal"), security.Principal):
             token = security.bearer_token(headers.get("authorization"))
             if token is None:
-                return _RefusalError(401, security.MISSING_KEY, _UNAUTHORIZED)
+                return _unauthorized(security.MISSING_KEY)
             state["key_prefix"] = security.presented_prefix(token)
             principal = await anyio.to_thread.run_sync(
                 _authenticate, scope["app"].state.sessionmaker, token
             )
             if principal is None:
-                return _RefusalError(401, security.UNKNOWN_KEY, _UNAUTHORIZED)
+                return _unauthorized(security.UNKNOWN_KEY)
             state["principal"] = principal  # for the audit log (the route resolves it again)
         limit = self._limit(scope)
         if declared is not None and declared > limit:
@@ -162,7 +166,11 @@ class BodyLimitMiddleware:
         from rahat.api.service.problems import problem_response
 
         response = problem_response(
-            refusal.status, refusal.detail, Request(scope), headers=refusal.headers
+            refusal.status,
+            refusal.detail,
+            Request(scope),
+            type_=refusal.type,
+            headers=refusal.headers,
         )
 
         async def no_body() -> Message:  # the refusal never reads the body
@@ -171,8 +179,14 @@ class BodyLimitMiddleware:
         await response(scope, no_body, send)
 
 
-#: Headers of a 401 refusal of a body (the rest of the body is not read).
-_UNAUTHORIZED = {"WWW-Authenticate": "Bearer", "Connection": "close"}
+def _unauthorized(detail: str) -> _RefusalError:
+    """A 401 refusal of a body, as :class:`~rahat.geo.errors.UnauthenticatedError` answers."""
+    return _RefusalError(
+        401,
+        detail,
+        {**UnauthenticatedError.headers, "Connection": "close"},
+        type_=f"urn:rahat:problem:{UnauthenticatedError.code}",
+    )
 
 
 def _authenticate(factory: Any, token: str) -> security.Principal | None:

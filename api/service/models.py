@@ -23,11 +23,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.schema import DDL
 
-#: Roles an organisation can have.
-ROLES: tuple[str, ...] = ("admin", "agency", "planner", "ngo")
-
-#: Life cycle of a run.
-RUN_STATES: tuple[str, ...] = ("queued", "running", "succeeded", "failed", "interrupted")
+from rahat.api.service.enums import RunStatus
 
 
 def utcnow() -> dt.datetime:
@@ -138,7 +134,7 @@ class Run(Base):
     scenario: Mapped[dict[str, Any]] = mapped_column(JSON)
     scenario_name: Mapped[str | None] = mapped_column(String(255), nullable=True)
     hazards: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
-    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
+    status: Mapped[str] = mapped_column(String(20), default=RunStatus.QUEUED, index=True)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     stage: Mapped[str | None] = mapped_column(String(200), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

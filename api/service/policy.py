@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rahat.api.service.enums import Role
 from rahat.api.service.models import Agreement
 from rahat.api.service.security import Principal
 from rahat.engine.targeting.caseload import CASELOAD_FIELDS, LAYER_FIELD_SUFFIXES
@@ -123,7 +124,7 @@ def grant_for(principal: Principal, agreement: Agreement | None) -> Grant | None
     """Return what ``principal`` may see of household rows, or ``None`` if nothing."""
     if principal.is_admin:
         return admin_grant()
-    if principal.role == "ngo" and agreement is not None:
+    if principal.role == Role.NGO and agreement is not None:
         return agreement_grant(agreement)
     return None
 

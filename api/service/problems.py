@@ -24,7 +24,10 @@ from rahat.geo.errors import (
     RateLimitedError,
     StorageFullError,
     TooLargeError,
+    UnauthenticatedError,
+    UnavailableError,
     UnreadableFileError,
+    UnsupportedMediaTypeError,
 )
 
 logger = logging.getLogger("rahat.api")
@@ -95,9 +98,14 @@ def problem_response(
 
 
 def input_error_status(exc: InputError) -> int:
-    """Return the HTTP status for a refused input: 413 too large, 400 unreadable, else 422."""
+    """Return the HTTP status for a refused input: 413 too large, 400 unreadable, else 422.
+
+    A body in a format the endpoint does not take is 415.
+    """
     if isinstance(exc, TooLargeError):
         return 413
+    if isinstance(exc, UnsupportedMediaTypeError):
+        return 415
     if isinstance(exc, UnreadableFileError):
         return 400
     return 422
@@ -115,10 +123,12 @@ async def _input_error(request: Request, exc: Exception) -> JSONResponse:
 
 #: HTTP status of each refusal that is not about the input.
 REFUSAL_STATUS: dict[type[RahatError], int] = {
+    UnauthenticatedError: 401,
     NotFoundError: 404,
     AccessDeniedError: 403,
     ConflictError: 409,
     RateLimitedError: 429,
+    UnavailableError: 503,
     StorageFullError: 507,
 }
 

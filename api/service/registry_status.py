@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import HTTPException, Request
+from rahat.geo.errors import UnavailableError
 
 #: What to do when the service has no registry (shown in problems, ``/healthz`` and logs).
 NO_REGISTRY_HINT = (
@@ -65,10 +65,15 @@ def registry_status(path: Path) -> RegistryStatus:
     return RegistryStatus(name=path.name, exists=exists, households=households)
 
 
-def require_registry(request: Request) -> None:
-    """Refuse with a 503 problem when the service's registry (file or snapshot) is missing."""
+def require_registry(path: Path) -> None:
+    """Refuse (503) when the service's registry at ``path`` (a file or snapshot) is missing.
+
+    Raises
+    ------
+    rahat.geo.errors.UnavailableError
+        With what to do (:data:`NO_REGISTRY_HINT`).
+    """
     from rahat.geo.registry.snapshot import is_snapshot
 
-    path = request.app.state.settings.registry_path
     if not (path.is_file() or is_snapshot(path)):
-        raise HTTPException(503, NO_REGISTRY_HINT)
+        raise UnavailableError(NO_REGISTRY_HINT)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from rahat.geo.errors import InputError, ScenarioError
 
 if TYPE_CHECKING:
-    from rahat.api.service.schemas import RunCreate
+    from rahat.api.service.schemas import ScenarioSource
     from rahat.api.service.settings import Settings
 
 #: A scenario name: a plain file name of the scenarios folder.
@@ -69,15 +69,17 @@ def absolutise(path: str, base: Path) -> str:
 
     ``demo:`` layers and absolute paths are returned unchanged.
     """
-    from rahat.engine.pipeline import DEMO_PREFIX
     from rahat.engine.targeting.scenario import resolve_scenario_path
+    from rahat.geo.demo_hazards import DEMO_PREFIX
 
     if path.startswith(DEMO_PREFIX) or Path(path).expanduser().is_absolute():
         return path
     return str(resolve_scenario_path(path, base.resolve()).resolve())
 
 
-def prepare_scenario(settings: Settings, body: RunCreate, hazard_keys: set[str]) -> dict[str, Any]:
+def prepare_scenario(
+    settings: Settings, body: ScenarioSource, hazard_keys: set[str]
+) -> dict[str, Any]:
     """Return the scenario to store, validated, with no way to read arbitrary server files.
 
     A named scenario (a server file) keeps its file paths, made absolute by
@@ -85,8 +87,8 @@ def prepare_scenario(settings: Settings, body: RunCreate, hazard_keys: set[str])
     upload replaces it. An inline one may only use uploaded hazards (by key) or ``demo:``
     layers, and no assisted-household lists or zone layers.
     """
-    from rahat.engine.pipeline import DEMO_PREFIX
     from rahat.engine.targeting.scenario import load_scenario
+    from rahat.geo.demo_hazards import DEMO_PREFIX
 
     if body.scenario_name is not None:
         data = read_named_scenario(settings, body.scenario_name)

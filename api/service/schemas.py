@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, model_validator
 
+from rahat.api.service.enums import RunStatus
 from rahat.engine.targeting.scenario import Scenario
 from rahat.engine.targeting.scenario_files import MAX_SCENARIO_BYTES, check_shape
 from rahat.engine.targeting.scenario_models import MAX_ITEMS, MAX_NAME_LENGTH
@@ -57,8 +58,8 @@ class HazardOut(BaseModel):
     inspect: dict[str, Any]
 
 
-class RunCreate(BaseModel):
-    """A scenario to run: inline, or by the name of a file in the server's ``scenarios/``."""
+class ScenarioSource(BaseModel):
+    """A scenario given inline or by the name of a file in the server's ``scenarios/``."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -72,6 +73,17 @@ class RunCreate(BaseModel):
         max_length=MAX_NAME_LENGTH,
         description="Name of a scenario file in the server's scenarios/ folder, e.g. 'flood.yaml'.",
     )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Self:
+        if (self.scenario is None) == (self.scenario_name is None):
+            raise ValueError("give exactly one of 'scenario' (inline) or 'scenario_name'")
+        return self
+
+
+class RunCreate(ScenarioSource):
+    """A scenario to run: inline, or by the name of a file in the server's ``scenarios/``."""
+
     hazards: (
         Annotated[
             dict[Annotated[str, Field(max_length=MAX_NAME_LENGTH)], Id], Field(max_length=MAX_ITEMS)
@@ -83,12 +95,6 @@ class RunCreate(BaseModel):
         "the id, or a list of ids (keyed by each hazard's name).",
     )
 
-    @model_validator(mode="after")
-    def _one_source(self) -> RunCreate:
-        if (self.scenario is None) == (self.scenario_name is None):
-            raise ValueError("give exactly one of 'scenario' (inline) or 'scenario_name'")
-        return self
-
 
 class RunOut(BaseModel):
     """State of a run."""
@@ -96,7 +102,7 @@ class RunOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    status: Literal["queued", "running", "succeeded", "failed", "interrupted"]
+    status: RunStatus
     progress: float
     stage: str | None
     error: str | None

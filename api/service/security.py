@@ -10,18 +10,20 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, object_session
 
+from rahat.api.service.enums import Role
 from rahat.api.service.models import Agreement, ApiKey, Organisation
+from rahat.geo.errors import AccessDeniedError, UnauthenticatedError
 
 #: Every token starts with this, so leaked keys are easy to recognise.
 TOKEN_PREFIX = "rahat_"
@@ -74,16 +76,8 @@ class Principal:
     @property
     def is_admin(self) -> bool:
         """Whether the caller is an administrator."""
-        return self.role == "admin"
+        return self.role == Role.ADMIN
 
-
-def get_session(request: Request) -> Iterator[Session]:
-    """Yield a database session for one request."""
-    with request.app.state.sessionmaker() as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
 
 _bearer = HTTPBearer(auto_error=False, description="API key from `rahat key create`.")
 
@@ -254,9 +248,7 @@ async def current_principal(
     principal are put on ``request.state`` (``key_prefix``, ``principal``) for the audit log.
     """
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, MISSING_KEY, headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise UnauthenticatedError(MISSING_KEY)
     token = credentials.credentials
     request.state.key_prefix = presented_prefix(token)
     state = request.app.state
@@ -268,9 +260,7 @@ async def current_principal(
     if principal is None:
         principal = await anyio.to_thread.run_sync(_authenticate_in_session, state, token)
     if principal is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED, UNKNOWN_KEY, headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise UnauthenticatedError(UNKNOWN_KEY)
     request.state.principal = principal
     return principal
 
@@ -285,12 +275,11 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """Build a dependency that admits only ``roles`` (admins always pass), else 403."""
-    allowed = {"admin", *roles}
+    allowed = {Role.ADMIN, *roles}
 
     async def check(principal: CurrentPrincipal) -> Principal:
         if principal.role not in allowed:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN,
+            raise AccessDeniedError(
                 f"Organisation '{principal.organisation}' has role '{principal.role}', which may "
                 f"not do this; it needs one of: {', '.join(sorted(allowed))}.",
             )
@@ -317,7 +306,7 @@ def active_agreement(
 
 
 AdminPrincipal = Annotated[Principal, Depends(require_roles())]
-RunnerPrincipal = Annotated[Principal, Depends(require_roles("agency", "planner"))]
-UploaderPrincipal = Annotated[Principal, Depends(require_roles("agency"))]
-ReaderPrincipal = Annotated[Principal, Depends(require_roles("agency", "planner"))]
-HouseholdPrincipal = Annotated[Principal, Depends(require_roles("ngo"))]
+RunnerPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.PLANNER))]
+UploaderPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY))]
+ReaderPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.PLANNER))]
+HouseholdPrincipal = Annotated[Principal, Depends(require_roles(Role.NGO))]

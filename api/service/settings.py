@@ -16,12 +16,9 @@ def _default_state_dir() -> Path:
 
 
 def _default_registry_path() -> Path:
-    from rahat.api.cli.demo import DEMO_HOUSEHOLDS, DEMO_SEED
-    from rahat.geo.paths import cache_dir
+    from rahat.geo.demo_registry import demo_registry_path
 
-    return (
-        cache_dir() / "demo" / f"households-{DEMO_HOUSEHOLDS}-seed-{DEMO_SEED}" / "registry.parquet"
-    )
+    return demo_registry_path()
 
 
 def _default_scenarios_dir() -> Path:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastapi import HTTPException, Request
+from fastapi import Request
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 
 from rahat.api.service.limits import allow_body
 from rahat.api.service.storage import AtomicUpload, safe_filename
-from rahat.geo.errors import TooLargeError
+from rahat.geo.errors import InputError, TooLargeError, UnsupportedMediaTypeError
 
 #: Largest accepted size of one non-file form field.
 MAX_FIELD_BYTES = 16 * 1024
@@ -32,10 +32,6 @@ class ReceivedUpload:
     fields: dict[str, str] = field(default_factory=dict)
     file: AtomicUpload | None = None
     filename: str | None = None
-
-
-def _bad_request(message: str) -> HTTPException:
-    return HTTPException(422, message)
 
 
 class _Collector:
@@ -87,18 +83,18 @@ class _Collector:
     def on_headers_finished(self) -> None:
         disposition, params = parse_options_header(self._headers.get(b"content-disposition", b""))
         if disposition != b"form-data" or b"name" not in params:
-            raise _bad_request(
+            raise InputError(
                 "Every multipart part needs 'Content-Disposition: form-data; name=...'."
             )
         self._field = params[b"name"]
         if b"filename" in params:
             if self._field.decode("utf-8", "replace") != self.file_field:
-                raise _bad_request(
+                raise InputError(
                     f"Unexpected file part '{self._field.decode('utf-8', 'replace')}': send the "
                     f"hazard file in the part named '{self.file_field}'."
                 )
             if self.result.file is not None:
-                raise _bad_request(f"Send exactly one file in the part '{self.file_field}'.")
+                raise InputError(f"Send exactly one file in the part '{self.file_field}'.")
             filename = params[b"filename"].decode("utf-8", "replace")
             self.result.filename = safe_filename(filename)
             self.result.file = AtomicUpload(
@@ -118,7 +114,7 @@ class _Collector:
             )
         self._buffer += data[start:end]
         if len(self._buffer) > MAX_FIELD_BYTES:
-            raise _bad_request(
+            raise InputError(
                 f"Form field '{self._field.decode('utf-8', 'replace')}' is longer than "
                 f"{MAX_FIELD_BYTES} bytes."
             )
@@ -129,7 +125,7 @@ class _Collector:
             try:
                 self.result.fields[name] = self._buffer.decode("utf-8")
             except UnicodeDecodeError:
-                raise _bad_request(f"Form field '{name}' is not valid UTF-8.") from None
+                raise InputError(f"Form field '{name}' is not valid UTF-8.") from None
 
 
 async def receive_upload(
@@ -155,8 +151,10 @@ async def receive_upload(
 
     Raises
     ------
-    fastapi.HTTPException
-        415 if the body is not multipart, 422 for malformed or missing parts.
+    rahat.geo.errors.UnsupportedMediaTypeError
+        (415) If the body is not multipart.
+    rahat.geo.errors.InputError
+        (422) For malformed or missing parts.
     rahat.geo.errors.TooLargeError
         If the file, the declared or received body (the file cap plus
         :data:`FRAMING_BYTES`), the form fields together (:data:`MAX_FORM_BYTES`), the number
@@ -164,8 +162,7 @@ async def receive_upload(
     """
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or not params.get(b"boundary"):
-        raise HTTPException(
-            415,
+        raise UnsupportedMediaTypeError(
             "Send the hazard as 'multipart/form-data' with the file in the part "
             f"'{file_field}' (for example: curl -F {file_field}=@flood.tif).",
         )
@@ -207,13 +204,13 @@ async def receive_upload(
     except BaseException as exc:
         if collector.result.file is not None:
             collector.result.file.abort()
-        if isinstance(exc, HTTPException | TooLargeError):
+        if isinstance(exc, InputError):
             raise
         if isinstance(exc, Exception) and type(exc).__module__.startswith("python_multipart"):
-            raise _bad_request(f"The multipart body is malformed: {exc}.") from None
+            raise InputError(f"The multipart body is malformed: {exc}.") from None
         raise
     if collector.result.file is None:
-        raise _bad_request(
+        raise InputError(
             f"No file received: send the hazard file in the multipart part '{file_field}'."
         )
     return collector.result

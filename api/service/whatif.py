@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field
 
 from rahat.api.service.guard import (
     FiguresWithheldError,
@@ -40,7 +40,7 @@ from rahat.api.service.guard import (
     input_fingerprints,
     is_close,
 )
-from rahat.api.service.schemas import Figures, InlineScenario, Level
+from rahat.api.service.schemas import Figures, Level, ScenarioSource
 from rahat.api.service.suppression import is_small
 from rahat.engine.targeting.scenario_models import MAX_NAME_LENGTH
 from rahat.engine.whatif import MAX_KEY_LENGTH, MAX_OVERRIDES
@@ -72,19 +72,9 @@ AGGREGATE_COLUMNS: tuple[str, ...] = (
 OverrideValue = Annotated[str, Field(max_length=MAX_NAME_LENGTH)] | float | int | bool | None
 
 
-class WhatIfRequest(BaseModel):
+class WhatIfRequest(ScenarioSource):
     """A scenario (inline or by name, as ``POST /runs`` takes it) and overrides to try."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    scenario: InlineScenario | None = Field(
-        default=None, description="The scenario itself (the same keys as a scenario file)."
-    )
-    scenario_name: str | None = Field(
-        default=None,
-        max_length=MAX_NAME_LENGTH,
-        description="Name of a scenario file in the server's scenarios/ folder.",
-    )
     overrides: Annotated[
         dict[Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH)], OverrideValue],
         Field(min_length=1, max_length=MAX_OVERRIDES),
@@ -93,12 +83,6 @@ class WhatIfRequest(BaseModel):
         "layer, or a dotted path (budget.total); at most 20."
     )
     level: Level = Field(default="district", description="Admin level of the units returned.")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> WhatIfRequest:
-        if (self.scenario is None) == (self.scenario_name is None):
-            raise ValueError("give exactly one of 'scenario' (inline) or 'scenario_name'")
-        return self
 
 
 class WhatIfSide(BaseModel):
@@ -298,13 +282,11 @@ class WhatIfService:
     ) -> dict[str, Any]:
         """Evaluate the what-if of ``body`` and return its published aggregates."""
         from rahat.api.service.scenarios import prepare_scenario
-        from rahat.api.service.schemas import RunCreate
         from rahat.engine.targeting.scenario import load_scenario
         from rahat.engine.whatif import variant_of, whatif
         from rahat.geo.errors import ScenarioError
 
-        run = RunCreate(scenario=body.scenario, scenario_name=body.scenario_name)
-        base = load_scenario(prepare_scenario(settings, run, set()))
+        base = load_scenario(prepare_scenario(settings, body, set()))
         variant, _ = variant_of(base, body.overrides)
         files = ("hazards", "zones")
         if any(getattr(variant, f) != getattr(base, f) for f in files) or (

@@ -19,6 +19,7 @@ import numpy as np
 from affine import Affine
 
 from rahat.engine.kernels._jit import kernel, parallel_kernel, prange
+from rahat.geo.hazards.grid import nodata_in_dtype
 
 Transform = Sequence[float] | Affine
 
@@ -223,17 +224,10 @@ def _points(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
 
 def _nodata(values: np.ndarray, nodata: float | None) -> tuple[bool, Any]:
     """Whether to mask a nodata value, and that value in the raster's dtype."""
-    zero = values.dtype.type(0)
-    if nodata is None or (isinstance(nodata, float) and math.isnan(nodata)):
-        return False, zero  # NaN cells are masked anyway
-    if np.issubdtype(values.dtype, np.floating):
-        return True, values.dtype.type(nodata)  # as GDAL: nodata cast to the band type
-    if float(nodata) != math.floor(float(nodata)):
-        return False, zero
-    info = np.iinfo(values.dtype)
-    if not info.min <= nodata <= info.max:
-        return False, zero  # no cell can hold it
-    return True, values.dtype.type(nodata)
+    value = nodata_in_dtype(nodata, values.dtype)
+    if value is None:
+        return False, values.dtype.type(0)  # NaN cells are masked anyway; no cell holds it
+    return True, value
 
 
 def _check_values(values: np.ndarray) -> np.ndarray:

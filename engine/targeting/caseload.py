@@ -47,6 +47,7 @@ import pandas as pd
 from rahat.engine.targeting.money import checked_total
 from rahat.engine.targeting.priority import COMPONENTS
 from rahat.engine.targeting.scenario import Scenario
+from rahat.geo.files import sha256_file
 from rahat.geo.registry.model import Registry
 
 #: Registry columns copied into the caseload (when the registry has them).
@@ -106,14 +107,6 @@ def _version() -> str:
         return "0+unknown"
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def registry_sha256(registry: Registry) -> str:
     """Return the sha256 of the registry snapshot.
 
@@ -122,12 +115,12 @@ def registry_sha256(registry: Registry) -> str:
     """
     source = Path(registry.source) if registry.source else None
     if source is not None and source.is_file():
-        return _sha256_file(source)
+        return sha256_file(source)
     digest = hashlib.sha256()
     if source is not None and source.is_dir():
         for path in sorted(p for p in source.rglob("*") if p.is_file()):
             digest.update(str(path.relative_to(source)).encode())
-            digest.update(_sha256_file(path).encode())
+            digest.update(sha256_file(path).encode())
         return digest.hexdigest()
     for name in registry.frame.columns:
         values = registry.array(name)

@@ -24,11 +24,12 @@ from rahat.engine.targeting.caseload import (
     ZONE_FIELD_SUFFIX,
     Caseload,
 )
-from rahat.engine.targeting.explain import Coded, explain, failure_causes, join_codes
+from rahat.engine.targeting.explain import explain, failure_causes
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.money import checked_total
 from rahat.engine.targeting.priority import COMPONENTS, components, score
 from rahat.engine.targeting.ranking import keyed_hash, rank_order
+from rahat.engine.targeting.reasons import budget_causes, decision_causes, reasons_column
 from rahat.engine.targeting.rules import RuleSet, evaluate_rules
 from rahat.engine.targeting.scenario import Scenario
 from rahat.engine.targeting.units import admin_units
@@ -65,47 +66,6 @@ def _exposed(scenario: Scenario, exposure: Exposure, rules: RuleSet) -> np.ndarr
     return np.zeros(n, dtype=bool)
 
 
-def _reasons(rules: RuleSet, idx: np.ndarray, causes: Coded | None = None) -> Any:
-    """Return the reasons string of each household at ``idx`` (built once per combination).
-
-    ``causes`` (coded text per household, optional) is appended after a ``;``: the cause of the
-    household's final decision. Categories are sorted by value.
-    """
-    if causes is not None:
-        combos = _reasons(rules, idx)
-        combo_codes = np.asarray(combos.codes, dtype=np.int64)
-        codes, texts = join_codes((combo_codes, list(combos.categories)), causes, ";")
-        order = sorted(range(len(texts)), key=texts.__getitem__)
-        sorted_code = np.empty(len(order), dtype=np.int64)
-        sorted_code[order] = np.arange(len(order))
-        return pd.Categorical.from_codes(
-            sorted_code[codes], categories=pd.Index([texts[i] for i in order], dtype=object)
-        )
-    if not rules.rules:
-        return pd.Categorical(np.full(len(idx), "", dtype=object))
-    bits = np.zeros(len(idx), dtype=np.int64)
-    for i, rule in enumerate(rules.rules):
-        bits |= rule.passed[idx].astype(np.int64) << i
-    if len(rules.rules) <= 20:  # O(n): mark the combinations present, then look them up
-        used = np.flatnonzero(np.bincount(bits, minlength=1 << len(rules.rules)))
-        lookup = np.zeros(1 << len(rules.rules), dtype=np.int64)
-        lookup[used] = np.arange(len(used))
-        inverse = lookup[bits]
-    else:
-        used, inverse = np.unique(bits, return_inverse=True)
-    labels = [
-        ";".join(
-            f"{r.label}:{'pass' if (int(b) >> i) & 1 else 'fail'}"
-            for i, r in enumerate(rules.rules)
-        )
-        for b in used
-    ]
-    categories = sorted(set(labels))
-    position = {label: i for i, label in enumerate(categories)}
-    codes = np.array([position[label] for label in labels], dtype=np.int32)[inverse]
-    return pd.Categorical.from_codes(codes, categories=pd.Index(categories))
-
-
 def _quota_shares(scenario: Scenario, exposure: Exposure) -> tuple[Any, np.ndarray | None]:
     q = scenario.quotas
     if q is None:
@@ -120,56 +80,6 @@ def _quota_shares(scenario: Scenario, exposure: Exposure) -> tuple[Any, np.ndarr
         if hit.any():
             shares[hit] += share / hit.sum()
     return units, shares
-
-
-def _score_vs_cut(value: float, cut: float) -> str:
-    """Return ``score 0.412 < 0.415 at the cut`` with enough decimals to tell them apart."""
-    if value >= cut:
-        return f"score {value:.3f} = {cut:.3f} at the cut, ranked after it by the keyed hash"
-    for decimals in range(3, 18):
-        a, b = f"{value:.{decimals}f}", f"{cut:.{decimals}f}"
-        if a != b:
-            break
-    return f"score {a} < {b} at the cut"
-
-
-def _causes(
-    decision: np.ndarray,
-    rank: np.ndarray,
-    scores: np.ndarray,
-    cut_score: float | None,
-    quota_unit: np.ndarray,
-    unit_labels: list[str],
-    with_quotas: bool,
-    not_eligible: Coded,
-) -> Coded:
-    """Return the cause of each household's decision (caseload module docstring), coded.
-
-    ``decision`` holds codes into :data:`DECISIONS`; ``quota_unit`` the quota unit of each
-    household (index into ``unit_labels``); ``not_eligible`` the causes of the households whose
-    decision is ``not_eligible``, in their order.
-    """
-    codes = np.zeros(len(decision), dtype=np.int64)
-    within = "the quota" if with_quotas else "the budget"
-    texts = [f"selected: within {within}"]  # code 0
-    quota = np.flatnonzero(decision == 2)
-    codes[quota] = quota_unit[quota] + len(texts)
-    texts.extend(f"quota {label}: full" for label in unit_labels)
-    outside = np.flatnonzero(decision == 3)
-    codes[outside] = not_eligible[0] + len(texts)
-    texts.extend(not_eligible[1])
-    budget = np.flatnonzero(decision == 1)
-    codes[budget] = np.arange(len(budget)) + len(texts)
-    if cut_score is None:
-        texts.extend(
-            f"budget: cut at rank {rank[i]} (the budget pays for no household)" for i in budget
-        )
-    else:
-        texts.extend(
-            f"budget: cut at rank {rank[i]} ({_score_vs_cut(float(scores[i]), cut_score)})"
-            for i in budget
-        )
-    return codes, texts
 
 
 def _column(exposure: Exposure, name: str, rows: np.ndarray) -> Any:
@@ -212,6 +122,37 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
     ------
     rahat.geo.errors.ScenarioError
         If the exposure lacks a hazard layer the scenario's rules need.
+
+    Examples
+    --------
+    >>> from rahat.geo.paths import repo_root
+    >>> samples = repo_root() / "data" / "samples"
+    >>> import numpy as np
+    >>> from rahat.engine.overlay import overlay
+    >>> from rahat.engine.targeting import load_scenario
+    >>> from rahat.geo.hazards import read_hazard
+    >>> from rahat.geo.registry.model import Registry
+    >>> from rahat.geo.registry.validate import read_registry
+    >>> households = read_registry(samples / "registry_sample.csv").registry
+    >>> lon = np.linspace(67.55, 67.72, len(households))  # moved onto the sample flood
+    >>> households = Registry.from_frame(households.frame.assign(lon=lon, lat=26.93))
+    >>> depth = read_hazard(samples / "flood_depth_sample.tif", kind="flood_depth", name="depth")
+    >>> scenario = load_scenario({
+    ...     "name": "sample flood",
+    ...     "hazards": [{"name": "depth", "path": str(samples / "flood_depth_sample.tif"),
+    ...                  "kind": "flood_depth"}],
+    ...     "eligibility": {"pmt_cutoff": 60, "hazard": [{"layer": "depth", "min_intensity": 0.3}]},
+    ...     "benefit": {"kind": "fixed", "amount": 25000},
+    ...     "budget": {"total": 100000},
+    ... })
+    >>> caseload = evaluate(scenario, overlay(households, [depth]))
+    >>> [caseload.totals[k] for k in ("exposed", "eligible", "selected", "amount")]
+    [25, 19, 4, 100000]
+    >>> for part in caseload.frame["reasons"].iloc[4].split(";"):
+    ...     print(part)
+    depth>=0.3:pass
+    pmt<=60:pass
+    budget: cut at rank 5 (score 0.000 = 0.000 at the cut, ranked after it by the keyed hash)
     """
     registry = exposure.registry
     rules = evaluate_rules(scenario, exposure)
@@ -295,15 +236,16 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
         others = others[np.argsort(hid[idx[others]], kind="stable")]
         row = np.concatenate([ranked, others])
         rows = idx[row]
-        causes = _causes(
+        causes = decision_causes(
             decision[row],
-            rank[row],
-            scores[row],
-            totals["cut"]["score_at_cut"],
             quota_unit[row],
             unit_labels,
             units is not None,
             failure_causes(scenario, exposure, rules, idx[others]),
+        )
+        cut_rows = np.flatnonzero(decision[row] == DECISIONS.index("cut_budget"))
+        cut_texts = budget_causes(
+            rank[row][cut_rows], scores[row][cut_rows], totals["cut"]["score_at_cut"]
         )
         data: dict[str, Any] = {
             "household_id": hid[rows],
@@ -322,7 +264,7 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
         data["decision"] = pd.Categorical.from_codes(
             decision[row], categories=pd.Index(list(DECISIONS))
         )
-        data["reasons"] = _reasons(rules, rows, causes)
+        data["reasons"] = reasons_column(rules, rows, causes, cut_rows, cut_texts)
         for name in REGISTRY_FIELDS:
             if name in registry.frame.columns:
                 data[name] = _column(exposure, name, rows)

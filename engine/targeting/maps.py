@@ -2,36 +2,92 @@
 
 The map shows district boundaries shaded by selected households, the hazard footprint as the
 exposed households (light blue dots) and the selected households (dark red dots), with a title
-giving the headline totals: something to paste into a situation report. Point layers are thinned
-deterministically (every k-th row) to at most 150,000 dots. The PNG carries no timestamp. Text a
-user chose (the scenario name, swept parameter names) is shortened to 80 characters
-(:func:`~rahat.engine.targeting.scenario.shorten`), so matplotlib never lays out long text.
+giving the headline totals: something to paste into a situation report. The households are drawn
+as one image (a cell per pixel, every household shown) rather than one marker each. The PNG
+carries no timestamp. Text a user chose (the scenario name, swept parameter names) is shortened
+to 80 characters (:func:`~rahat.engine.targeting.scenario.shorten`), so matplotlib never lays
+out long text.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from rahat.engine.targeting.scenario import shorten
 
 if TYPE_CHECKING:
+    import geopandas as gpd
+
     from rahat.engine.targeting.caseload import Caseload
     from rahat.engine.targeting.sweep import SweepResult
 
-_MAX_DOTS = 150_000
+#: Colour and opacity of the exposed and selected households' dots.
+_DOT_COLOURS = {"exposed": ("#4a90d9", 0.35), "selected": ("#8b0000", 0.6)}
+#: Cells of the dot image along its longer side (about the map's width in pixels).
+_DOT_CELLS = 720
 
 
-def _thin(mask: np.ndarray) -> np.ndarray:
-    idx = np.flatnonzero(mask)
-    step = max(len(idx) // _MAX_DOTS, 1)
-    return idx[::step]
+def _dots_image(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    exposed: np.ndarray,
+    selected: np.ndarray,
+    extent: tuple[float, float, float, float],
+) -> np.ndarray:
+    """The households as an RGBA image: a cell is coloured where any household of a layer lies.
+
+    One image instead of a marker per household: every household shows (no thinning) and the
+    map of 40 M households draws as fast as that of a thousand. Selected households are drawn
+    over exposed ones.
+    """
+    from matplotlib.colors import to_rgba
+
+    x0, x1, y0, y1 = extent
+    scale = _DOT_CELLS / max(x1 - x0, y1 - y0)
+    width, height = max(int((x1 - x0) * scale), 1), max(int((y1 - y0) * scale), 1)
+    image = np.zeros((height, width, 4), dtype=np.float32)
+    for label, mask in (("exposed", exposed), ("selected", selected)):
+        keep = np.asarray(mask, dtype=bool) & np.isfinite(lon) & np.isfinite(lat)
+        col = np.clip(((lon[keep] - x0) * scale).astype(np.int64), 0, width - 1)
+        row = np.clip(((lat[keep] - y0) * scale).astype(np.int64), 0, height - 1)
+        hit = np.zeros(height * width, dtype=bool)
+        hit[row * width + col] = True
+        colour, alpha = _DOT_COLOURS[label]
+        image.reshape(-1, 4)[hit] = (*to_rgba(colour)[:3], alpha)
+    return image
+
+
+def _district_patches(shapes: gpd.GeoDataFrame, values: np.ndarray, norm: Any) -> Any:
+    """The districts as one collection of compound paths (holes kept), shaded by ``values``."""
+    import shapely
+    from matplotlib import colormaps
+    from matplotlib.collections import PathCollection
+    from matplotlib.path import Path as MplPath
+
+    paths = []
+    for geometry in shapely.get_parts(shapes.geometry.to_numpy()):
+        ring_paths = [
+            MplPath(np.asarray(ring.coords)[:, :2], closed=True)
+            for ring in (geometry.exterior, *geometry.interiors)
+        ]
+        paths.append(MplPath.make_compound_path(*ring_paths))
+    counts = np.repeat(values, shapely.get_num_geometries(shapes.geometry.to_numpy()))
+    collection = PathCollection(
+        paths, edgecolors="0.45", linewidths=0.4, cmap=colormaps["Oranges"], norm=norm
+    )
+    collection.set_array(counts)
+    return collection
 
 
 def caseload_map(caseload: Caseload, path: str | Path) -> Path:
     """Draw the caseload map into ``path`` (PNG).
+
+    Drawn on a bare :class:`matplotlib.figure.Figure` with the Agg canvas and a fixed layout
+    (no ``pyplot``, no geopandas plotting, no ``tight_layout`` pass), so the map of a national
+    run costs a fraction of a second.
 
     Parameters
     ----------
@@ -40,10 +96,11 @@ def caseload_map(caseload: Caseload, path: str | Path) -> Path:
     path
         Output file (written directly; callers wanting atomicity pass a temporary name).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import shapely
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
 
     from rahat.geo.boundaries import districts
 
@@ -52,7 +109,9 @@ def caseload_map(caseload: Caseload, path: str | Path) -> Path:
     lat = frame["lat"].to_numpy()
     selected = frame["selected"].to_numpy()
     exposed = frame["exposed"].to_numpy()
-    fig, ax = plt.subplots(figsize=(8, 8), dpi=110)
+    fig = Figure(figsize=(8, 8), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0.09, 0.07, 0.74, 0.85))
     if len(frame):
         pad = 0.5
         x0, x1 = float(np.nanmin(lon)) - pad, float(np.nanmax(lon)) + pad
@@ -62,24 +121,32 @@ def caseload_map(caseload: Caseload, path: str | Path) -> Path:
     shapes = districts()
     shapes = shapes.cx[x0:x1, y0:y1]
     counts = frame.loc[selected, "district"].astype(str).value_counts()
-    shapes = shapes.assign(selected=shapes["district"].map(counts).fillna(0).astype(float))
-    shapes.plot(
-        ax=ax,
-        column="selected",
-        cmap="Oranges",
-        edgecolor="0.45",
-        linewidth=0.4,
-        legend=True,
-        legend_kwds={"label": "selected households per district", "shrink": 0.6},
+    values = shapes["district"].map(counts).fillna(0).to_numpy(dtype=float)
+    norm = Normalize(vmin=float(values.min(initial=0.0)), vmax=float(values.max(initial=0.0)))
+    ax.add_collection(_district_patches(shapes, values, norm))
+    colorbar_axes = fig.add_axes((0.86, 0.3, 0.025, 0.4))
+    fig.colorbar(
+        ScalarMappable(norm=norm, cmap="Oranges"),
+        cax=colorbar_axes,
+        label="selected households per district",
     )
-    fp = _thin(exposed)
-    ax.scatter(lon[fp], lat[fp], s=0.3, c="#4a90d9", alpha=0.35, linewidths=0, label="exposed")
-    sel = _thin(selected)
-    ax.scatter(lon[sel], lat[sel], s=0.5, c="#8b0000", alpha=0.6, linewidths=0, label="selected")
-    for row in shapes.itertuples():
-        if row.selected > 0:
-            c = row.geometry.representative_point()
-            ax.annotate(row.district, (c.x, c.y), fontsize=6, ha="center", color="0.15")
+    extent = (x0, x1, y0, y1)
+    ax.imshow(
+        _dots_image(lon, lat, exposed, selected, extent),
+        extent=extent,
+        origin="lower",
+        interpolation="nearest",
+        aspect="auto",
+        zorder=2,
+    )
+    for label, (colour, alpha) in _DOT_COLOURS.items():  # legend entries for the dot layers
+        ax.scatter([], [], s=0.5, c=colour, alpha=alpha, linewidths=0, label=label)
+    labelled = values > 0
+    if labelled.any():
+        points = shapely.point_on_surface(shapes.geometry.to_numpy()[labelled])
+        names = shapes["district"].to_numpy()[labelled]
+        for name, x, y in zip(names, shapely.get_x(points), shapely.get_y(points), strict=True):
+            ax.annotate(str(name), (x, y), fontsize=6, ha="center", color="0.15")
     t = caseload.totals
     ax.set_title(
         f"{shorten(caseload.scenario.name)}: {t['selected']:,} households, {t['people']:,} people, "
@@ -89,6 +156,7 @@ def caseload_map(caseload: Caseload, path: str | Path) -> Path:
     )
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
+    ax.set_aspect(1.0 / np.cos(np.radians((y0 + y1) / 2)))  # as geopandas does for degrees
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.legend(loc="lower right", markerscale=12, fontsize=8)
@@ -100,9 +168,7 @@ def caseload_map(caseload: Caseload, path: str | Path) -> Path:
         fontsize=6,
         color="0.4",
     )
-    fig.tight_layout()
     fig.savefig(path, format="png", metadata={"Software": None})
-    plt.close(fig)
     return Path(path)
 
 

@@ -19,11 +19,9 @@ chooses the files (:func:`parse_formats`); Parquet, summary and manifest are alw
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import shutil
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +40,7 @@ from rahat.engine.targeting.folders import (
 )
 from rahat.engine.targeting.tables import arrow_table, point_table, write_csv
 from rahat.geo.errors import InputError
+from rahat.geo.files import sha256_file
 
 #: File name of each output.
 FILES: dict[str, str] = {
@@ -117,7 +116,7 @@ def _parquet(table: pa.Table, tmp: Path) -> None:
         table,
         tmp,
         compression="zstd",
-        compression_level=3,
+        compression_level=1,
         use_dictionary=True,
         write_statistics=True,
         version="2.6",
@@ -152,14 +151,6 @@ def _gpkg(table: pa.Table, tmp: Path) -> None:
         )
     finally:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def write_outputs(
@@ -225,29 +216,48 @@ def _only_outputs(folder: Path, names: set[str]) -> bool:
 def _write_files(
     caseload: Caseload, folder: Path, wanted: list[str], extra: Mapping[str, str]
 ) -> dict[str, str]:
-    """Write the ``wanted`` outputs into the (temporary) ``folder``; return name -> file name."""
-    written: dict[str, str] = {}
-    table = functools.cache(lambda: arrow_table(caseload.frame))  # built once, if needed
-    writers = {
-        "parquet": lambda path: _parquet(table(), path),
-        "csv": lambda path: write_csv(table(), path),
-        "gpkg": lambda path: _gpkg(table(), path),
+    """Write the ``wanted`` outputs into the (temporary) ``folder``; return name -> file name.
+
+    The Arrow writers (Parquet, CSV, GeoPackage: C++ that releases the GIL) run in two threads
+    while this thread draws the summary and the map (matplotlib stays on one thread); the
+    manifest's file hashes are computed in the same way. A failing writer fails the whole write
+    after every other writer has stopped, so nothing is left writing into the folder.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    arrow_writers: dict[str, Callable[[pa.Table, Path], None]] = {
+        "parquet": _parquet,
+        "csv": write_csv,
+        "gpkg": _gpkg,
+    }
+    local_writers: dict[str, Callable[[Path], None]] = {
         "summary": lambda path: _summary_csv(caseload.summary(), path),
         "map": lambda path: _map(caseload, path),
     }
-    for key, write in writers.items():
-        if key in wanted:
-            write(folder / FILES[key])
-            written[key] = FILES[key]
-    if "manifest" in wanted:
-        manifest: dict[str, Any] = dict(caseload.manifest)
-        manifest["outputs"] = {
-            key: {"file": name, "sha256": _sha256(folder / name)}
-            for key, name in {**extra, **written}.items()
-        }
-        text = json.dumps(manifest, indent=2, sort_keys=True, default=_json_default) + "\n"
-        (folder / FILES["manifest"]).write_text(text, encoding="utf-8")
-        written["manifest"] = FILES["manifest"]
+    table = arrow_table(caseload.frame) if set(arrow_writers) & set(wanted) else None
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rahat-write") as pool:
+        futures = [
+            pool.submit(write, table, folder / FILES[key])
+            for key, write in arrow_writers.items()
+            if key in wanted
+        ]
+        for key, draw in local_writers.items():
+            if key in wanted:
+                draw(folder / FILES[key])
+        for future in futures:
+            future.result()
+        written = {key: FILES[key] for key in FILES if key in wanted and key != "manifest"}
+        if "manifest" in wanted:
+            files = {**extra, **written}
+            digests = pool.map(sha256_file, [folder / name for name in files.values()])
+            manifest: dict[str, Any] = dict(caseload.manifest)
+            manifest["outputs"] = {
+                key: {"file": name, "sha256": digest}
+                for (key, name), digest in zip(files.items(), digests, strict=True)
+            }
+            text = json.dumps(manifest, indent=2, sort_keys=True, default=_json_default) + "\n"
+            (folder / FILES["manifest"]).write_text(text, encoding="utf-8")
+            written["manifest"] = FILES["manifest"]
     return written
 
 

@@ -53,8 +53,10 @@ can be decided from the scenario alone).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -67,6 +69,8 @@ from rahat.engine.targeting.scenario import HazardRule, LivelihoodRule, Scenario
 from rahat.engine.targeting.units import admin_units
 from rahat.geo.errors import ScenarioError, SchemaError, UnreadableFileError
 from rahat.geo.registry.schema import PROGRAMME_SEPARATOR
+
+_L = TypeVar("_L")
 
 
 @dataclass(frozen=True)
@@ -128,15 +132,37 @@ def at_most(values: np.ndarray, threshold: float) -> np.ndarray:
     return values <= np.int64(math.floor(threshold))
 
 
-def _layer(exposure: Exposure, name: str) -> HazardExposure:
+def _in_exposure(layers: Mapping[str, _L], name: str, kind: str, listed: str) -> _L:
+    """Return layer ``name`` of ``layers``; refuse one the overlay did not produce.
+
+    Parameters
+    ----------
+    layers
+        The exposure's hazard or zone layers by name.
+    name
+        The layer a rule names.
+    kind
+        ``"hazard"`` or ``"zone"``, for the message.
+    listed
+        How the message heads the list of known layers.
+
+    Raises
+    ------
+    rahat.geo.errors.ScenarioError
+        If ``layers`` has no layer ``name``.
+    """
     try:
-        return exposure.hazards[name]
+        return layers[name]
     except KeyError:
-        known = ", ".join(exposure.hazards) or "none"
+        known = ", ".join(layers) or "none"
         raise ScenarioError(
-            f"hazard layer '{name}' is not in the exposure (layers: {known}); re-run the overlay "
-            "with the scenario's hazards"
+            f"{kind} layer '{name}' is not in the exposure ({listed}: {known}); re-run the "
+            f"overlay with the scenario's {kind}s"
         ) from None
+
+
+def _layer(exposure: Exposure, name: str) -> HazardExposure:
+    return _in_exposure(exposure.hazards, name, "hazard", "layers")
 
 
 def class_code(layer: HazardExposure, value: str | int) -> int:
@@ -181,14 +207,7 @@ def _hazard_condition(
 
 def zone_mask(exposure: Exposure, rule: ZoneRule) -> tuple[str, np.ndarray, list[str]]:
     """Return the label and mask of a zone condition, and the zone names no zone has."""
-    try:
-        zone = exposure.zones[rule.layer]
-    except KeyError:
-        known = ", ".join(exposure.zones) or "none"
-        raise ScenarioError(
-            f"zone layer '{rule.layer}' is not in the exposure (zone layers: {known}); re-run "
-            "the overlay with the scenario's zones"
-        ) from None
+    zone = _in_exposure(exposure.zones, rule.layer, "zone", "zone layers")
     names = [str(v).casefold().strip() for v in zone.table["name"].to_numpy(dtype=object)]
     wanted = {v.casefold().strip() for v in rule.in_}
     ok = np.array([n in wanted for n in names] + [False], dtype=bool)  # code -1 -> False

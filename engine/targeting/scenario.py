@@ -213,6 +213,13 @@ def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
         a file or mapping beyond the limits (:mod:`~rahat.engine.targeting.scenario_files`).
     rahat.geo.errors.UnreadableFileError
         If the file cannot be read or parsed.
+
+    Examples
+    --------
+    >>> from rahat.geo.paths import repo_root
+    >>> scenario = load_scenario(repo_root() / "scenarios" / "flood_2022_footprint.yaml")
+    >>> scenario.name, [h.name for h in scenario.hazards][:1]
+    ('flood_2022_footprint', ['depth'])
     """
     where: str | None = None
     base: Path | None = None
@@ -241,24 +248,13 @@ def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
 def known_admin_units() -> dict[str, set[str]]:
     """Return the names and P-codes of every real admin unit, per level.
 
-    Read from :mod:`rahat.geo.boundaries`: provinces, the 156 districts (with Sindh P-codes), the
-    Sindh COD-AB tehsils with P-codes and the national tehsil gazetteer.
+    Read from :mod:`rahat.geo.boundaries` (:func:`~rahat.geo.boundaries.admin_unit_names`,
+    attributes only): provinces, the 156 districts (with Sindh P-codes), the Sindh COD-AB
+    tehsils with P-codes and the national tehsil gazetteer.
     """
-    from rahat.geo import boundaries
+    from rahat.geo.boundaries import admin_unit_names
 
-    districts = boundaries.districts()
-    tehsils = boundaries.sindh_tehsils()
-    gazetteer = boundaries.tehsil_names()
-    provinces = set(boundaries.provinces()["province"])
-    units = {
-        "province": provinces,
-        "district": set(districts["district"]) | set(districts["district_pcode"].dropna()),
-        "tehsil": set(tehsils["tehsil"])
-        | set(tehsils["tehsil_pcode"])
-        | set(gazetteer["tehsil"].dropna()),
-    }
-    units["district"] |= set(tehsils["cod_district"])
-    return units
+    return {level: set(names) for level, names in admin_unit_names().items()}
 
 
 def validate_against(scenario: Scenario, known_units: Mapping[str, Collection[str]]) -> None:

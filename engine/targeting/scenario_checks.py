@@ -21,6 +21,7 @@ from rahat.engine.targeting.scenario_models import (
     Scenario,
     ZoneRule,
 )
+from rahat.geo.demo_hazards import DEMO_PREFIX
 from rahat.geo.errors import InputError, ScenarioError
 from rahat.geo.registry.schema import PROGRAMMES
 
@@ -185,10 +186,10 @@ def _hazard_layers(c: _Checks) -> None:
                 f"{suggest(layer.kind, kinds)} (kinds: {', '.join(kinds)})"
             )
             continue
-        if layer.path.startswith("demo:"):
+        if layer.path.startswith(DEMO_PREFIX):
             from rahat.geo.demo_hazards import DEMO_HAZARDS
 
-            name = layer.path[5:]
+            name = layer.path.removeprefix(DEMO_PREFIX)
             if name not in DEMO_HAZARDS:
                 c.add(
                     f"hazards[{i}].path: unknown demo layer '{name}'"

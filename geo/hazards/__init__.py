@@ -7,7 +7,6 @@ file's native CRS (rasters stay lazy, read by window).
 """
 
 from rahat.geo.hazards.area import EQUAL_AREA_CRS, class_areas_m2
-from rahat.geo.hazards.bench import bench_inspect
 from rahat.geo.hazards.classes import Classification, default_classes, load_classes
 from rahat.geo.hazards.diff import diff_hazards
 from rahat.geo.hazards.grid import ArrayRasterGrid, FileRasterGrid, RasterGrid
@@ -32,7 +31,6 @@ __all__ = [
     "RasterGrid",
     "RasterStats",
     "TimeSelection",
-    "bench_inspect",
     "check_overlap",
     "class_areas_m2",
     "default_classes",

@@ -46,6 +46,35 @@ def finite_or_nan(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def nodata_in_dtype(nodata: float | int | None, dtype: np.dtype[Any]) -> np.generic | None:
+    """Return ``nodata`` as a value of ``dtype``, or ``None`` if no cell of it can hold it.
+
+    ``None`` and NaN mean no sentinel (NaN cells are no data anyway); an integer dtype cannot
+    hold a fractional or out-of-range sentinel; a float dtype holds any, cast to it as GDAL
+    casts the no-data value to the band type.
+
+    Parameters
+    ----------
+    nodata
+        The no-data value as the file states it.
+    dtype
+        Data type of the values.
+
+    Returns
+    -------
+    numpy.generic or None
+        The sentinel to compare cells with, in ``dtype``.
+    """
+    if nodata is None or (isinstance(nodata, float) and np.isnan(nodata)):
+        return None
+    dtype = np.dtype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not (info.min <= nodata <= info.max and float(nodata).is_integer()):
+            return None  # the sentinel cannot occur in this dtype
+    return dtype.type(nodata)
+
+
 def _strip_rows(shape: tuple[int, int], block: tuple[int, int]) -> int:
     bh = max(1, block[0])
     per_block_row = bh * max(1, shape[1])
@@ -119,14 +148,9 @@ class RasterGrid(ABC):
         mask = np.ones(values.shape, dtype=bool)
         if values.dtype.kind == "f":
             mask &= np.isfinite(values)
-        nodata = self.nodata
-        if nodata is None or (isinstance(nodata, float) and np.isnan(nodata)):
-            return mask
-        if values.dtype.kind in "iu":
-            info = np.iinfo(values.dtype)
-            if not (info.min <= nodata <= info.max and float(nodata).is_integer()):
-                return mask  # the sentinel cannot occur in this dtype
-        mask &= values != np.asarray(nodata).astype(values.dtype)
+        nodata = nodata_in_dtype(self.nodata, values.dtype)
+        if nodata is not None:
+            mask &= values != nodata
         return mask
 
 

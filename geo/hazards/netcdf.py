@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,47 +17,48 @@ from rahat.geo.hazards.crs import resolve_crs
 from rahat.geo.hazards.grid import ArrayRasterGrid
 from rahat.geo.hazards.limits import HazardLimits
 from rahat.geo.hazards.raster import check_header_pixels, check_pixels
+from rahat.geo.hazards.readers import READERS, ReadRequest, ReadResult
 from rahat.geo.hazards.time import TimeSelection, reduce_time, step_units, to_datetime
 
 if TYPE_CHECKING:
     import pyproj
     import xarray as xr
 
-_X_NAMES = {"x", "lon", "longitude", "easting", "rlon"}
-_Y_NAMES = {"y", "lat", "latitude", "northing", "rlat"}
-_LON_STD = {"longitude", "grid_longitude"}
-_LAT_STD = {"latitude", "grid_latitude"}
-
-
-@dataclass
-class NetCDFSource:
-    """What the NetCDF reader produced."""
-
-    grid: ArrayRasterGrid
-    crs: pyproj.CRS
-    valid_time: tuple[datetime, datetime] | None
-    names: list[str] = field(default_factory=list)
-    units: str | None = None
-    duration_units: str | None = None
+#: CF rules that make a dimension a time, x or y axis, tried in order: the axis, its ``axis``
+#: attribute, its ``standard_name`` values and its (lower-case) dimension names. A datetime
+#: coordinate is a time axis whatever its attributes; a ``units`` of ``degrees_east`` /
+#: ``degrees_north`` (:data:`_AXIS_UNITS`) decides only when no rule does.
+_AXIS_RULES: tuple[tuple[str, str, frozenset[str], frozenset[str]], ...] = (
+    ("t", "T", frozenset({"time"}), frozenset()),
+    (
+        "x",
+        "X",
+        frozenset({"longitude", "grid_longitude", "projection_x_coordinate"}),
+        frozenset({"x", "lon", "longitude", "easting", "rlon"}),
+    ),
+    (
+        "y",
+        "Y",
+        frozenset({"latitude", "grid_latitude", "projection_y_coordinate"}),
+        frozenset({"y", "lat", "latitude", "northing", "rlat"}),
+    ),
+)
+_AXIS_UNITS = (("x", "degrees_east"), ("y", "degrees_north"))
 
 
 def _axis_kind(ds: xr.Dataset, dim: str) -> str | None:
+    """Return ``"t"``, ``"x"`` or ``"y"`` for a CF time, x or y dimension, else ``None``."""
     coord = ds[dim] if dim in ds.variables else None
+    if coord is not None and coord.dtype.kind == "M":
+        return "t"
     attrs = coord.attrs if coord is not None else {}
     std = str(attrs.get("standard_name", "")).lower()
     axis = str(attrs.get("axis", "")).upper()
     units = str(attrs.get("units", "")).lower()
-    if axis == "T" or std == "time" or (coord is not None and coord.dtype.kind == "M"):
-        return "t"
-    if axis == "X" or std in _LON_STD | {"projection_x_coordinate"} or dim.lower() in _X_NAMES:
-        return "x"
-    if axis == "Y" or std in _LAT_STD | {"projection_y_coordinate"} or dim.lower() in _Y_NAMES:
-        return "y"
-    if units.startswith("degrees_east"):
-        return "x"
-    if units.startswith("degrees_north"):
-        return "y"
-    return None
+    for kind, cf_axis, std_names, dim_names in _AXIS_RULES:
+        if axis == cf_axis or std in std_names or dim.lower() in dim_names:
+            return kind
+    return next((kind for kind, prefix in _AXIS_UNITS if units.startswith(prefix)), None)
 
 
 def _pick_variable(ds: xr.Dataset, name: str | None, source: Path) -> str:
@@ -183,17 +182,12 @@ def _file_slice(start: int, count: int, n: int, flipped: bool) -> slice:
     return slice(start, start + count)
 
 
-def read_netcdf(
-    path: Path,
-    *,
-    crs: pyproj.CRS | None,
-    variable: str | None,
-    time: TimeSelection | None,
-    limits: HazardLimits,
-    warnings: list[str],
-    registry_extent: tuple[float, float, float, float] | None = None,
-) -> NetCDFSource:
+@READERS.register("netcdf")
+def read_netcdf(request: ReadRequest) -> ReadResult:
     """Read one gridded NetCDF variable, reducing its time axis as asked.
+
+    The variable is ``request.intensity_field``, else the only gridded one; its time axis is
+    reduced as ``request.time`` says.
 
     The x/y dimensions are found from CF attributes (``axis``, ``standard_name``, ``units``)
     or names; the CRS from ``grid_mapping`` (via rioxarray), else WGS 84 for CF longitude /
@@ -201,8 +195,8 @@ def read_netcdf(
     (cells x time steps against ``max_pixels``; one decoded time step and one compressed chunk
     against ``max_decoded_bytes``); time steps are then read one at a time.
 
-    With ``registry_extent`` (``(west, south, east, north)`` in degrees) only the window of
-    the grid over it is read, for every time step, by the same rule as a GeoTIFF's
+    With ``request.registry_extent`` (``(west, south, east, north)`` in degrees) only the
+    window of the grid over it is read, for every time step, by the same rule as a GeoTIFF's
     (:func:`rahat.geo.hazards.raster.registry_window`): the size checks apply to the window,
     and the whole grid only has to be within ``max_header_pixels``. Only the chunks the window
     touches are decompressed.
@@ -215,6 +209,9 @@ def read_netcdf(
     from affine import Affine
 
     from rahat.geo.hazards.raster import registry_window, window_note
+
+    path, crs, variable, time = request.path, request.crs, request.intensity_field, request.time
+    limits, warnings, registry_extent = request.limits, request.warnings, request.registry_extent
 
     try:
         ds = xr.open_dataset(path, mask_and_scale=True, decode_times=True, decode_coords="all")
@@ -327,11 +324,11 @@ def read_netcdf(
         grid = ArrayRasterGrid(array=values, transform=transform, nodata=nodata)
         names = [var, str(attrs.get("standard_name", "")), str(attrs.get("long_name", ""))]
         units = str(attrs["units"]) if "units" in attrs else None
-    return NetCDFSource(
-        grid=grid,
+    return ReadResult(
         crs=layer_crs,
-        valid_time=valid_time,
+        grid=grid,
         names=names,
         units=units,
+        valid_time=valid_time,
         duration_units=duration_units,
     )

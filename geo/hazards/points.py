@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,11 +16,8 @@ from rahat.geo.errors import (
 )
 from rahat.geo.hazards.crs import resolve_crs
 from rahat.geo.hazards.grid import ArrayRasterGrid
-from rahat.geo.hazards.limits import HazardLimits
 from rahat.geo.hazards.raster import check_decoded, check_pixels
-
-if TYPE_CHECKING:
-    import pyproj
+from rahat.geo.hazards.readers import READERS, ReadRequest, ReadResult
 
 _LON = re.compile(r"^(lon|long|lng|longitude)$", re.IGNORECASE)
 _LAT = re.compile(r"^(lat|latitude)$", re.IGNORECASE)
@@ -32,15 +27,6 @@ _Y = re.compile(r"^(y|northing)$", re.IGNORECASE)
 _SNAP_TOLERANCE = 0.01
 #: Largest absolute coordinate accepted (metres or feet of any projection stay far below).
 _MAX_COORDINATE = 1e9
-
-
-@dataclass
-class PointGridSource:
-    """What the CSV reader produced."""
-
-    grid: ArrayRasterGrid
-    crs: pyproj.CRS
-    names: list[str] = field(default_factory=list)
 
 
 def _find(columns: list[str], pattern: re.Pattern[str]) -> str | None:
@@ -99,14 +85,8 @@ def _axis(values: np.ndarray, label: str, source: str | Path) -> tuple[float, fl
     return float(unique[0]), step, int(index[-1]) + 1
 
 
-def read_points(
-    path: str | Path,
-    *,
-    crs: pyproj.CRS | None,
-    value_field: str | None,
-    limits: HazardLimits,
-    warnings: list[str],
-) -> PointGridSource:
+@READERS.register("csv")
+def read_points(request: ReadRequest) -> ReadResult:
     """Read ``lon,lat,value`` points lying on a regular grid into an in-memory raster.
 
     Points are snapped to the nodes of the regular grid their coordinates form; grid cells
@@ -115,17 +95,12 @@ def read_points(
 
     Parameters
     ----------
-    path
-        CSV file with a header row.
-    crs
-        CRS stated by the caller.
-    value_field
-        Column holding the values; default ``value``, or the only other numeric column.
-    limits
+    request
+        The CSV file (with a header row); the CRS stated by the caller; the column holding the
+        values (``intensity_field``; default ``value``, or the only other numeric column);
         ``max_points``, and ``max_pixels`` and ``max_decoded_bytes`` (8 bytes a cell) for the
-        grid the points span, checked before the grid is allocated.
-    warnings
-        List that receives warnings (duplicate points).
+        grid the points span, checked before the grid is allocated; the list that receives
+        warnings (duplicate points).
 
     Raises
     ------
@@ -136,6 +111,8 @@ def read_points(
     from affine import Affine
     from pyproj import CRS
 
+    path, crs, value_field = request.path, request.crs, request.intensity_field
+    limits, warnings = request.limits, request.warnings
     n_lines = _count_lines(path)
     if n_lines - 1 > limits.max_points:
         raise TooLargeError(
@@ -213,4 +190,4 @@ def read_points(
     top = y0 + (ny - 1) * dy
     transform = Affine(dx, 0.0, x0 - dx / 2, 0.0, -dy, top + dy / 2)
     grid = ArrayRasterGrid(array=array.reshape(ny, nx), transform=transform, nodata=None)
-    return PointGridSource(grid=grid, crs=layer_crs, names=[vcol])
+    return ReadResult(crs=layer_crs, grid=grid, names=[vcol])

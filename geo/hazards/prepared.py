@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rahat.geo.sidecar import read_sidecar
+
 if TYPE_CHECKING:
     import geopandas as gpd
 
@@ -98,11 +100,10 @@ def load_prepared(key: str, folder: Path | None = None) -> Prepared | None:
 
     try:
         folder = folder or prepared_dir()
-        sidecar = folder / f"{key}.json"
-        if not sidecar.exists():
+        found = read_sidecar(folder, key, SCHEMA_VERSION, _SIDECAR_FIELDS, "parquet")
+        if found is None:
             return None
-        meta = json.loads(sidecar.read_text(encoding="utf-8"))
-        problem = _sidecar_problem(meta, key)
+        meta, problem = found
         if problem is None:
             data = (folder / str(meta["parquet"])).read_bytes()
             if len(data) != meta["bytes"]:
@@ -124,20 +125,15 @@ def load_prepared(key: str, folder: Path | None = None) -> Prepared | None:
     )
 
 
-def _sidecar_problem(meta: Any, key: str) -> str | None:
-    if not isinstance(meta, dict):
-        return "its sidecar is not a JSON object"
-    if meta.get("schema") != SCHEMA_VERSION:
-        return f"schema version {meta.get('schema')!r}, expected {SCHEMA_VERSION}"
-    if meta.get("key") != key:
-        return "its sidecar belongs to another key"
-    fields = {"parquet": str, "bytes": int, "sha256": str, "warnings": list}
-    for name, kind in (*fields.items(), ("features", int), ("vertices", int)):
-        if not isinstance(meta.get(name), kind):
-            return f"its sidecar lacks {name!r}"
-    if Path(meta["parquet"]).name != meta["parquet"] or not meta["parquet"].startswith(key):
-        return "its sidecar names a file outside the store"
-    return None
+#: Fields of a prepared footprint's sidecar, with their types.
+_SIDECAR_FIELDS = {
+    "parquet": str,
+    "bytes": int,
+    "sha256": str,
+    "warnings": list,
+    "features": int,
+    "vertices": int,
+}
 
 
 def store_prepared(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-_CHUNK = 1 << 20
+from rahat.geo.files import sha256_file
 
 
 @dataclass(frozen=True)
@@ -40,15 +39,6 @@ class Provenance:
             "sender": self.sender,
             "received_at": self.received_at.isoformat(),
         }
-
-
-def sha256_file(path: str | Path) -> str:
-    """Return the hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def provenance_of(path: str | Path, sender: str | None = None) -> Provenance:

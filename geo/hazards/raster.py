@@ -8,7 +8,6 @@ before any pixel is read.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -18,22 +17,13 @@ from rahat.geo.errors import CRSError, SchemaError, TooLargeError, UnreadableFil
 from rahat.geo.hazards.crs import resolve_crs
 from rahat.geo.hazards.grid import FileRasterGrid
 from rahat.geo.hazards.limits import HazardLimits
+from rahat.geo.hazards.readers import READERS, ReadRequest, ReadResult
+from rahat.geo.hazards.time import parse_time_text
 
 if TYPE_CHECKING:
     import pyproj
 
 _TIFF_TYPES = {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}
-
-
-@dataclass
-class RasterSource:
-    """What a raster reader found: the grid, its CRS and metadata used to infer kind and time."""
-
-    grid: FileRasterGrid
-    crs: pyproj.CRS
-    names: list[str] = field(default_factory=list)
-    units: str | None = None
-    time_text: str | None = None
 
 
 def tiff_dimensions(source: str | Path | BinaryIO) -> tuple[int, int] | None:
@@ -201,35 +191,19 @@ def _python_scalar(value: Any) -> float | int | None:
     return int(f) if f.is_integer() and abs(f) < 2**53 else f
 
 
-def open_raster(
-    gdal_path: str,
-    *,
-    source: str | Path,
-    crs: pyproj.CRS | None,
-    limits: HazardLimits,
-    warnings: list[str],
-    registry_extent: tuple[float, float, float, float] | None = None,
-) -> RasterSource:
+@READERS.register("tiff", "gdal-raster")
+def open_raster(request: ReadRequest) -> ReadResult:
     """Open a raster's header and return a lazy grid.
 
-    Without ``registry_extent`` the whole raster must be within the cell and decoded-size
-    limits; with it, only the window over the registry (whole blocks) is read and checked, and
-    the header only against ``max_header_pixels``.
+    Without ``request.registry_extent`` the whole raster must be within the cell and
+    decoded-size limits; with it, only the window over the registry (whole blocks) is read and
+    checked, and the header only against ``max_header_pixels``.
 
     Parameters
     ----------
-    gdal_path
-        Path (or ``/vsizip/...`` path) GDAL opens.
-    source
-        The file as the user named it (for messages).
-    crs
-        CRS stated by the caller, used when the file has none.
-    limits
-        Size limits.
-    warnings
-        List that receives warnings.
-    registry_extent
-        ``(west, south, east, north)`` in degrees of the households the layer is for.
+    request
+        The file (``gdal_path`` is what GDAL opens, ``path`` names it in messages), the
+        caller's CRS (used when the file has none), limits, warnings and registry extent.
 
     Raises
     ------
@@ -239,6 +213,9 @@ def open_raster(
     from affine import Affine
     from pyproj import CRS
     from rasterio.errors import RasterioIOError
+
+    gdal_path, source, crs = request.gdal_path, request.path, request.crs
+    limits, warnings, registry_extent = request.limits, request.warnings, request.registry_extent
 
     if not gdal_path.startswith("/vsi"):
         dims = tiff_dimensions(gdal_path)
@@ -335,7 +312,10 @@ def open_raster(
                 ),
                 None,
             )
-    return RasterSource(grid=grid, crs=layer_crs, names=names, units=units, time_text=time_text)
+    t = parse_time_text(time_text)
+    return ReadResult(
+        crs=layer_crs, grid=grid, names=names, units=units, valid_time=(t, t) if t else None
+    )
 
 
 def _is_meta(key: str) -> bool:

@@ -9,16 +9,21 @@ from pathlib import Path
 from typing import Any
 
 from rahat.geo.errors import CRSError, EmptyDataError, NoOverlapError, UnreadableFileError
+
+# the reader modules register themselves on READERS when imported
+from rahat.geo.hazards import netcdf, points, raster, vector  # noqa: F401
 from rahat.geo.hazards.classes import Classification, default_classes
 from rahat.geo.hazards.crs import parse_crs
 from rahat.geo.hazards.kinds import HazardKind, guess_kind, parse_kind
 from rahat.geo.hazards.layer import HazardLayer
 from rahat.geo.hazards.limits import DEFAULT_LIMITS, HazardLimits
 from rahat.geo.hazards.provenance import provenance_of
+from rahat.geo.hazards.readers import READERS, ReadRequest
 from rahat.geo.hazards.sniff import sniff_format
-from rahat.geo.hazards.time import TimeSelection, parse_time_text, to_datetime
+from rahat.geo.hazards.time import TimeSelection, to_datetime
 
-_VECTOR_FORMATS = {"geojson", "topojson", "gpkg", "shapefile", "parquet"}
+#: Format names recorded in ``HazardLayer.source_format`` where they differ from the sniffed name.
+_FORMAT_NAMES = {"tiff": "geotiff"}
 _NOT_A_LAYER = (
     "is neither a raster nor a vector layer Rahat can read; send GeoTIFF, NetCDF, GeoJSON, "
     "GeoPackage, zipped Shapefile, TopoJSON, GeoParquet or CSV lon,lat,value"
@@ -87,6 +92,16 @@ def read_hazard(
         A subclass naming the file and what to do: ``UnreadableFileError``, ``TooLargeError``,
         ``CRSError``, ``GeometryError``, ``UnsafeArchiveError``, ``AttributeFieldError``,
         ``EmptyDataError``, ``NoOverlapError``, ``SchemaError``.
+
+    Examples
+    --------
+    >>> from rahat.geo.paths import repo_root
+    >>> samples = repo_root() / "data" / "samples"
+    >>> layer = read_hazard(samples / "flood_depth_sample.tif", kind="flood_depth", name="depth")
+    >>> layer.kind.value, layer.crs.to_epsg(), (layer.grid.width, layer.grid.height)
+    ('flood_depth', 32642, (64, 64))
+    >>> layer.classes.labels
+    ('dry', 'low', 'medium', 'high')
     """
     path = Path(path)
     kind_ = parse_kind(kind)
@@ -99,76 +114,33 @@ def read_hazard(
 
         member, fmt = check_zip(path, limits)
         gdal_path = vsizip_path(path, member)
-    fields: dict[str, Any] = {"grid": None, "vector": None, "valid_time": None}
-    names: list[str] = []
-    units: str | None = None
     if fmt == "unknown":
         fmt = _probe(gdal_path, path)
-    if fmt in ("tiff", "gdal-raster"):
-        from rahat.geo.hazards.raster import open_raster
-
-        rs = open_raster(
-            gdal_path,
-            source=path,
-            crs=caller_crs,
-            limits=limits,
-            warnings=warnings,
-            registry_extent=registry_extent,
-        )
-        fields.update(grid=rs.grid, crs=rs.crs)
-        names, units = rs.names, rs.units
-        t = parse_time_text(rs.time_text)
-        fields["valid_time"] = (t, t) if t else None
-        fmt = "geotiff" if fmt == "tiff" else fmt
-    elif fmt == "netcdf":
-        from rahat.geo.hazards.netcdf import read_netcdf
-
-        nc = read_netcdf(
-            path,
-            crs=caller_crs,
-            variable=intensity_field,
-            time=time,
-            limits=limits,
-            warnings=warnings,
-            registry_extent=registry_extent,
-        )
-        fields.update(grid=nc.grid, crs=nc.crs, valid_time=nc.valid_time)
-        names, units = nc.names, nc.units
-        if nc.duration_units is not None:
-            units = nc.duration_units
-            if kind_ is None:
-                base = guess_kind(*names, path.stem)
-                floods = (HazardKind.FLOOD_DEPTH, HazardKind.FLOOD_EXTENT, None)
-                kind_ = HazardKind.FLOOD_DURATION if base in floods else HazardKind.GENERIC
-    elif fmt == "csv":
-        from rahat.geo.hazards.points import read_points
-
-        pts = read_points(
-            path, crs=caller_crs, value_field=intensity_field, limits=limits, warnings=warnings
-        )
-        fields.update(grid=pts.grid, crs=pts.crs)
-        names = pts.names
-    elif fmt in _VECTOR_FORMATS or fmt == "gdal-vector":
-        from rahat.geo.hazards.vector import read_vector
-
-        vs = read_vector(
-            gdal_path,
-            fmt,
-            source=path,
-            crs=caller_crs,
-            layer=layer,
-            intensity_field=intensity_field,
-            limits=limits,
-            warnings=warnings,
-        )
-        fields.update(vector=vs.frame, crs=vs.crs)
-        names = vs.names
-    else:  # pragma: no cover - _probe answers with a known format or raises
+    reader = READERS.get(fmt)
+    if reader is None:
         raise UnreadableFileError(_NOT_A_LAYER, source=path)
-
+    request = ReadRequest(
+        path=path,
+        gdal_path=gdal_path,
+        fmt=fmt,
+        crs=caller_crs,
+        intensity_field=intensity_field,
+        time=time,
+        limits=limits,
+        warnings=warnings,
+        registry_extent=registry_extent,
+        layer=layer,
+    )
+    found = reader(request)
+    names, units = found.names, found.units
+    if found.duration_units is not None:
+        units = found.duration_units
+        if kind_ is None:
+            base = guess_kind(*names, path.stem)
+            floods = (HazardKind.FLOOD_DEPTH, HazardKind.FLOOD_EXTENT, None)
+            kind_ = HazardKind.FLOOD_DURATION if base in floods else HazardKind.GENERIC
     kind_ = kind_ or guess_kind(*names, units, path.stem) or HazardKind.GENERIC
-    if valid_time is not None:
-        fields["valid_time"] = _valid_time(valid_time)
+    layer_time = _valid_time(valid_time) if valid_time is not None else found.valid_time
     if isinstance(classes, Classification):
         classification = classes
     else:
@@ -177,13 +149,13 @@ def read_hazard(
         name=name or path.stem,
         kind=kind_,
         units=units or classification.units or kind_.default_units,
-        crs=fields["crs"],
-        grid=fields["grid"],
-        vector=fields["vector"],
-        valid_time=fields["valid_time"],
+        crs=found.crs,
+        grid=found.grid,
+        vector=found.vector,
+        valid_time=layer_time,
         provenance=provenance_of(path, sender),
         classes=classification,
-        source_format=fmt,
+        source_format=_FORMAT_NAMES.get(fmt, fmt),
         warnings=tuple(warnings),
     )
     _check_coordinates(result, path)
@@ -303,10 +275,12 @@ def _scan(layer: HazardLayer, source: Path) -> Any:
     from rasterio.errors import RasterioError
 
     from rahat.geo.hazards.area import scan_raster
+    from rahat.geo.hazards.scan_store import stored_scan
 
-    assert layer.grid is not None
+    grid = layer.grid
+    assert grid is not None
     try:
-        stats = scan_raster(layer.grid, layer.crs, layer.classes)
+        stats = stored_scan(layer, lambda: scan_raster(grid, layer.crs, layer.classes))
     except RasterioError as exc:
         raise UnreadableFileError(
             f"a block of the raster cannot be decoded, the file is truncated or corrupt ({exc}); "

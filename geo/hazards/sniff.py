@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rahat.geo.errors import UnreadableFileError
@@ -24,6 +25,16 @@ FORMATS = (
 )
 
 _HEAD = 65536
+#: Leading bytes of the binary formats, and the format each marks.
+_MAGIC = (
+    *((m, "tiff") for m in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")),
+    *((m, "netcdf") for m in (b"\x89HDF", b"CDF\x01", b"CDF\x02", b"CDF\x05")),
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),
+    (b"SQLite format 3\x00", "gpkg"),
+    (b"PAR1", "parquet"),
+    (b"\x00\x00\x27\x0a", "shapefile"),
+)
 _TOPOLOGY = re.compile(rb'"type"\s*:\s*"Topology"')
 _LONLAT = re.compile(r"^\W*(lon|longitude|lng|long|x)\W*$", re.IGNORECASE)
 
@@ -66,42 +77,84 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def read_head(path: str | Path, size: int = _HEAD) -> bytes:
+def _not_regular(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "is a folder, not a file; zip it or name the file"
+    return (
+        f"is {_kind(mode)}, not a regular file; only regular files are read, send the layer as "
+        "a file"
+    )
+
+
+def _cannot_open(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "file not found; check the path"
+    return f"cannot be opened ({exc.strerror}); check the path"
+
+
+def read_head(
+    path: str | Path,
+    size: int = _HEAD,
+    *,
+    not_regular: Callable[[int], str] = _not_regular,
+    cannot_open: Callable[[OSError], str] = _cannot_open,
+) -> bytes:
     """Return the first ``size`` bytes of ``path``, refusing anything but a regular file.
 
     The file is opened without blocking and checked with ``fstat`` on the open descriptor, so
     a FIFO, socket or device never blocks the reader (and cannot be swapped in after a check).
+    Every format sniffer (hazard layers here, registries in :mod:`rahat.geo.registry.io`)
+    reads its sample with this function.
+
+    Parameters
+    ----------
+    path
+        The file.
+    size
+        Number of bytes to read at most.
+    not_regular
+        Message for a path that is not a regular file, given its ``st_mode``.
+    cannot_open
+        Message for a path that cannot be opened, given the error.
 
     Raises
     ------
     rahat.geo.errors.UnreadableFileError
         If the path is missing, a folder, a FIFO, a socket or a device, or cannot be read.
     """
+
+    def check_regular(mode: int) -> None:
+        if not stat.S_ISREG(mode):
+            raise UnreadableFileError(not_regular(mode), source=path)
+
     try:
-        _check_regular(os.stat(path).st_mode, path)
+        check_regular(os.stat(path).st_mode)
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise UnreadableFileError("file not found; check the path", source=path) from None
     except OSError as exc:
-        raise UnreadableFileError(
-            f"cannot be opened ({exc.strerror}); check the path", source=path
-        ) from None
+        raise UnreadableFileError(cannot_open(exc), source=path) from None
     try:
-        _check_regular(os.fstat(fd).st_mode, path)  # the file opened is the file checked
+        check_regular(os.fstat(fd).st_mode)  # the file opened is the file checked
         return os.read(fd, size)
     finally:
         os.close(fd)
 
 
-def _check_regular(mode: int, path: str | Path) -> None:
-    if stat.S_ISDIR(mode):
-        raise UnreadableFileError("is a folder, not a file; zip it or name the file", source=path)
-    if not stat.S_ISREG(mode):
-        raise UnreadableFileError(
-            f"is {_kind(mode)}, not a regular file; only regular files are read, send the "
-            "layer as a file",
-            source=path,
-        )
+def magic_format(head: bytes, magic: Sequence[tuple[bytes, str]]) -> str | None:
+    """Return the format of the first ``(prefix, format)`` of ``magic`` that ``head`` starts with.
+
+    Parameters
+    ----------
+    head
+        The first bytes of a file (:func:`read_head`).
+    magic
+        Leading bytes and the format they mark, tried in order.
+
+    Returns
+    -------
+    str or None
+        The format, or ``None`` if no prefix matches.
+    """
+    return next((fmt for prefix, fmt in magic if head.startswith(prefix)), None)
 
 
 def sniff_format(path: str | Path) -> str:
@@ -116,18 +169,9 @@ def sniff_format(path: str | Path) -> str:
     head = read_head(path)
     if not head:
         raise UnreadableFileError("file is empty (0 bytes); ask the sender again", source=path)
-    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        return "tiff"
-    if head[:4] == b"\x89HDF" or head[:4] in (b"CDF\x01", b"CDF\x02", b"CDF\x05"):
-        return "netcdf"
-    if head[:4] == b"PK\x03\x04" or head[:4] == b"PK\x05\x06":
-        return "zip"
-    if head.startswith(b"SQLite format 3\x00"):
-        return "gpkg"
-    if head[:4] == b"PAR1":
-        return "parquet"
-    if head[:4] == b"\x00\x00\x27\x0a":
-        return "shapefile"
+    found = magic_format(head, _MAGIC)
+    if found is not None:
+        return found
     if _is_text(head):
         stripped = head.lstrip(b"\xef\xbb\xbf \t\r\n")
         if stripped[:1] in (b"{", b"["):

@@ -7,7 +7,6 @@ footprint).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +22,7 @@ from rahat.geo.errors import (
 )
 from rahat.geo.hazards.crs import resolve_crs
 from rahat.geo.hazards.limits import HazardLimits
+from rahat.geo.hazards.readers import READERS, ReadRequest, ReadResult
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -30,14 +30,13 @@ if TYPE_CHECKING:
 
 _ARCS_LAYER = "TopoJSON"
 
-
-@dataclass
-class VectorSource:
-    """What the vector reader found."""
-
-    frame: gpd.GeoDataFrame
-    crs: pyproj.CRS
-    names: list[str] = field(default_factory=list)
+#: Formats read as polygon layers (``gdal-vector``: anything else OGR reads).
+VECTOR_FORMATS = ("geojson", "topojson", "gpkg", "shapefile", "parquet", "gdal-vector")
+#: Count limits of a vector layer: the ``HazardLimits`` field and what to do when above it.
+_COUNT_LIMITS = {
+    "features": ("max_features", "dissolve or clip it first, or raise"),
+    "vertices": ("max_vertices", "simplify it (e.g. ogr2ogr -simplify) or raise"),
+}
 
 
 def _few(index: np.ndarray, n: int = 5) -> str:
@@ -93,7 +92,7 @@ def _read_frame(
             rows = pq.ParquetFile(gdal_path).metadata.num_rows
         except Exception as exc:
             raise _unreadable(source, exc) from None
-        _check_features(rows, limits, source)
+        _check_count(rows, "features", limits, source)
         try:
             return gpd.read_parquet(gdal_path)
         except Exception as exc:
@@ -103,7 +102,7 @@ def _read_frame(
         info = pyogrio.read_info(gdal_path, layer=name)
     except Exception as exc:
         raise _unreadable(source, exc) from None
-    _check_features(int(info.get("features") or 0), limits, source)
+    _check_count(int(info.get("features") or 0), "features", limits, source)
     try:
         return pyogrio.read_dataframe(gdal_path, layer=name)
     except Exception as exc:
@@ -121,20 +120,13 @@ def _check_bytes(gdal_path: str, limits: HazardLimits, source: str | Path) -> No
             )
 
 
-def _check_features(n: int, limits: HazardLimits, source: str | Path) -> None:
-    if n > limits.max_features:
+def _check_count(n: int, what: str, limits: HazardLimits, source: str | Path) -> None:
+    """Raise :class:`TooLargeError` if the layer has more ``what`` than its limit allows."""
+    name, advice = _COUNT_LIMITS[what]
+    limit = getattr(limits, name)
+    if n > limit:
         raise TooLargeError(
-            f"has {n:,} features, more than the limit of {limits.max_features:,}; dissolve or "
-            "clip it first, or raise HazardLimits.max_features",
-            source=source,
-        )
-
-
-def _check_vertices(n: int, limits: HazardLimits, source: str | Path) -> None:
-    if n > limits.max_vertices:
-        raise TooLargeError(
-            f"has {n:,} vertices, more than the limit of {limits.max_vertices:,}; "
-            "simplify it (e.g. ogr2ogr -simplify) or raise HazardLimits.max_vertices",
+            f"has {n:,} {what}, more than the limit of {limit:,}; {advice} HazardLimits.{name}",
             source=source,
         )
 
@@ -181,7 +173,7 @@ def _check_geometries(
             source=source,
         )
     n_vertices = int(shapely.get_num_coordinates(geoms).sum())
-    _check_vertices(n_vertices, limits, source)
+    _check_count(n_vertices, "vertices", limits, source)
     invalid = np.flatnonzero(~shapely.is_valid(geoms))
     collections = np.flatnonzero(types == 7)
     todo = np.union1d(invalid, collections)
@@ -311,44 +303,24 @@ def _intensity(gdf: gpd.GeoDataFrame, field_name: str | None, source: str | Path
     return np.asarray(converted, dtype=float)
 
 
-def read_vector(
-    gdal_path: str,
-    fmt: str,
-    *,
-    source: str | Path,
-    crs: pyproj.CRS | None,
-    layer: str | None,
-    intensity_field: str | None,
-    limits: HazardLimits,
-    warnings: list[str],
-    store: bool = True,
-) -> VectorSource:
+@READERS.register(*VECTOR_FORMATS)
+def read_vector(request: ReadRequest, *, store: bool = True) -> ReadResult:
     """Read and validate a polygon layer, or take it prepared from the store.
 
     A layer of at least :data:`~rahat.geo.hazards.prepared.MIN_STORED_VERTICES` vertices is
     kept, repaired and validated, in the prepared store (:mod:`rahat.geo.hazards.prepared`)
-    under the sha256 of ``source`` and the options that change it; the next read of the same
+    under the sha256 of the file and the options that change it; the next read of the same
     bytes with the same options loads it (size limits checked again, warnings restored)
     instead of reading and repairing the file again.
 
     Parameters
     ----------
-    gdal_path
-        Path (or ``/vsizip/...`` path) to read.
-    fmt
-        Sniffed format (``parquet`` is read with pyarrow, all others with pyogrio).
-    source
-        The file as the user named it (for messages).
-    crs
-        CRS stated by the caller, used when the file has none.
-    layer
-        Layer to read from a multi-layer file.
-    intensity_field
-        Numeric attribute holding intensity or class; ``None`` gives every polygon 1.0.
-    limits
-        Size limits.
-    warnings
-        List that receives warnings (for example repaired geometries).
+    request
+        The file (``gdal_path`` is what is read, ``path`` names it in messages), its sniffed
+        format (``parquet`` is read with pyarrow, all others with pyogrio), the caller's CRS
+        (used when the file has none), the layer of a multi-layer file, the numeric attribute
+        holding intensity or class (``None`` gives every polygon 1.0), limits and the list
+        that receives warnings (for example repaired geometries).
     store
         Use and fill the prepared store (``False``: always read the file).
 
@@ -362,16 +334,19 @@ def read_vector(
 
     from rahat.geo.hazards import prepared
 
+    gdal_path, fmt, source, crs = request.gdal_path, request.fmt, request.path, request.crs
+    layer, intensity_field = request.layer, request.intensity_field
+    limits, warnings = request.limits, request.warnings
     names = [intensity_field or ""]
     key = _store_key(gdal_path, fmt, source, crs, layer, intensity_field) if store else None
     kept = prepared.load_prepared(key) if key else None
     if kept is not None:
         _check_bytes(gdal_path, limits, source)
-        _check_features(kept.features, limits, source)
-        _check_vertices(kept.vertices, limits, source)
+        _check_count(kept.features, "features", limits, source)
+        _check_count(kept.vertices, "vertices", limits, source)
         warnings.extend(kept.warnings)
         layer_crs = CRS.from_user_input(kept.frame.crs)
-        return VectorSource(frame=kept.frame, crs=layer_crs, names=names)
+        return ReadResult(crs=layer_crs, vector=kept.frame, names=names)
     found: list[str] = []
     gdf = _read_frame(gdal_path, fmt, layer, limits, source)
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
@@ -404,7 +379,7 @@ def read_vector(
     if key and n_vertices >= prepared.MIN_STORED_VERTICES:
         entry = prepared.Prepared(gdf, tuple(found), len(gdf), n_vertices)
         prepared.store_prepared(key, entry, source=source)
-    return VectorSource(frame=gdf, crs=layer_crs, names=names)
+    return ReadResult(crs=layer_crs, vector=gdf, names=names)
 
 
 def _store_key(
@@ -416,8 +391,8 @@ def _store_key(
     intensity_field: str | None,
 ) -> str | None:
     """Key of the prepared store: source bytes and every option that changes the layer."""
+    from rahat.geo.files import sha256_file
     from rahat.geo.hazards.prepared import prepared_key
-    from rahat.geo.hazards.provenance import sha256_file
 
     path = Path(source)
     if not path.is_file():

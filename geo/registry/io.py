@@ -23,12 +23,13 @@ from rahat.geo.registry.schema import COLUMNS
 #: File formats Rahat reads registries from, by the name used in messages.
 FORMATS = ("geoparquet", "parquet", "feather", "csv")
 
-_PARQUET_MAGIC = b"PAR1"
-_ARROW_MAGIC = b"ARROW1"
 _GEOMETRY = "geometry"
 
-#: Leading bytes of compressed files a registry is sometimes sent as (refused: unpack first).
-_COMPRESSED_MAGIC = (
+#: Leading bytes of the formats read, then of compressed files a registry is sometimes sent as
+#: (refused: unpack first).
+_MAGIC = (
+    (b"PAR1", "parquet"),
+    (b"ARROW1", "feather"),
     (b"\x1f\x8b", "gzip"),
     (b"PK\x03\x04", "zip"),
     (b"BZh", "bzip2"),
@@ -46,43 +47,28 @@ def sniff_format(path: Path) -> str:
         If the file is missing, not a regular file (a FIFO, socket or device), empty, or not
         one of :data:`FORMATS`.
     """
-    import os
-    import stat
+    from rahat.geo.hazards.sniff import magic_format, read_head
 
-    def check_regular(mode: int) -> None:
-        if not stat.S_ISREG(mode):
-            raise UnreadableFileError(
-                "is not a regular file (a folder, FIFO, socket or device); give the path of "
-                "a registry file",
-                source=path,
-            )
-
-    try:
-        # a FIFO, socket or device is refused instead of blocking the reader forever: checked
-        # before opening (non-blocking) and again on the open descriptor
-        check_regular(os.stat(path).st_mode)
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise UnreadableFileError(
-            f"cannot open the file ({exc.strerror}); check the path", source=path
-        ) from None
-    try:
-        check_regular(os.fstat(fd).st_mode)
-        head = os.read(fd, 8)
-    finally:
-        os.close(fd)
+    head = read_head(
+        path,
+        8,
+        # a FIFO, socket or device is refused instead of blocking the reader forever
+        not_regular=lambda mode: (
+            "is not a regular file (a folder, FIFO, socket or device); give the path of a "
+            "registry file"
+        ),
+        cannot_open=lambda exc: f"cannot open the file ({exc.strerror}); check the path",
+    )
     if not head:
         raise UnreadableFileError("the file is empty", source=path)
-    if head.startswith(_PARQUET_MAGIC):
-        return "parquet"
-    if head.startswith(_ARROW_MAGIC):
-        return "feather"
-    for magic, kind in _COMPRESSED_MAGIC:
-        if head.startswith(magic):
-            raise UnreadableFileError(
-                f"the file is {kind}-compressed; unpack it and give the registry file itself",
-                source=path,
-            )
+    fmt = magic_format(head, _MAGIC)
+    if fmt in ("parquet", "feather"):
+        return fmt
+    if fmt is not None:
+        raise UnreadableFileError(
+            f"the file is {fmt}-compressed; unpack it and give the registry file itself",
+            source=path,
+        )
     if path.suffix.lower() in (".csv", ".txt") or b"," in head or b"\n" in head:
         return "csv"
     raise UnreadableFileError(

@@ -31,7 +31,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from rahat.geo.units import PROVINCE_CODES, Level, Unit, gazetteer, slug
+from rahat.geo.units import PROVINCE_CODES, Gazetteer, Level, Unit, gazetteer, slug
 
 #: Households up to about this far outside Pakistan's boundary (degrees; 0.1 is about 11 km)
 #: are accepted: coastal and border households, GPS error. The boundary is simplified by
@@ -246,6 +246,15 @@ def _closest(value: str, names: Iterable[str]) -> str:
     return f" (closest: {lowered[best[0]]})" if best else ""
 
 
+def _coded_unit(places: Gazetteer, level: Level, column: str, code: str) -> Unit | str:
+    """The unit at ``level`` that ``code`` names, or why ``column`` names none (closest)."""
+    unit = places.get(code)
+    if unit is not None and unit.level == level:
+        return unit
+    codes = [u.code for u in places.units.values() if u.level == level]
+    return f"{column}: unknown '{code}'{_closest(code, codes)}"
+
+
 def _text(value: object) -> str | None:
     if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return None
@@ -348,11 +357,9 @@ def check_units(columns: dict[str, pd.Series], n: int) -> UnitCheck:
             d_reason[g] = reason_id(text, reasons)
             continue
         if pcode is not None:
-            by_code = places.get(pcode)
-            if by_code is None or by_code.level != Level.DISTRICT:
-                codes = [u.code for u in places.units.values() if u.level == Level.DISTRICT]
-                text = f"district_pcode: unknown '{pcode}'{_closest(pcode, codes)}"
-                d_reason[g] = reason_id(text, reasons)
+            by_code = _coded_unit(places, Level.DISTRICT, "district_pcode", pcode)
+            if isinstance(by_code, str):
+                d_reason[g] = reason_id(by_code, reasons)
                 continue
             if by_code != found:
                 text = f"district_pcode: {by_code.code} is {by_code.name}, not {district}"
@@ -380,12 +387,11 @@ def check_units(columns: dict[str, pd.Series], n: int) -> UnitCheck:
         names = index.tehsils_by_district.get(district_code, [])
         unit: Unit | None = None
         if pcode is not None:
-            unit = places.get(pcode)
-            if unit is None or unit.level != Level.TEHSIL:
-                codes = [u.code for u in places.units.values() if u.level == Level.TEHSIL]
-                text = f"tehsil_pcode: unknown '{pcode}'{_closest(pcode, codes)}"
-                t_reason[g] = reason_id(text, reasons)
+            coded = _coded_unit(places, Level.TEHSIL, "tehsil_pcode", pcode)
+            if isinstance(coded, str):
+                t_reason[g] = reason_id(coded, reasons)
                 continue
+            unit = coded
             if unit.parent != district_code:
                 parent = places.get(unit.parent or "")
                 text = (

@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -42,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 
 from rahat.geo.errors import EmptyDataError, SnapshotError
-from rahat.geo.files import atomic_write
+from rahat.geo.files import atomic_write, sha256_file
 from rahat.geo.registry.model import Registry
 from rahat.geo.registry.schema import COLUMNS, COLUMNS_BY_NAME, DATE_DTYPE, Column
 
@@ -55,7 +54,6 @@ REJECTS_FILE = "rejects.csv"
 LOCK_FILE = ".lock"
 
 _AGAIN = "run `rahat registry import` again"
-_HASH_BLOCK = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -119,15 +117,6 @@ class SnapshotInfo:
         data["bounds"] = list(self.bounds)
         data["ignored_columns"] = list(self.ignored_columns)
         return data
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _folder(path: str | Path) -> Path:

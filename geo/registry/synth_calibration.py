@@ -198,13 +198,9 @@ EXCLUSION_REMOTE_TILT = 0.45
 #: Logit tilt of exclusion per sd of ``-PMT`` (poorer: more).
 EXCLUSION_POVERTY_TILT = 0.35
 #: Relative exclusion of the provinces without a published figure (1 = the solved common rate).
-UNPUBLISHED_EXCLUSION_RELATIVE: dict[str, float] = {
-    PUNJAB: 1.0,
-    SINDH: 1.0,
-    ISLAMABAD: 1.0,
-    AJK: 1.0,
-    GILGIT_BALTISTAN: 1.0,
-}
+UNPUBLISHED_EXCLUSION_RELATIVE: dict[str, float] = dict.fromkeys(
+    (PUNJAB, SINDH, ISLAMABAD, AJK, GILGIT_BALTISTAN), 1.0
+)
 
 #: Registered households in each survey wave: ``(last updated 2010-11, desk 2012-18, 2019-21)``.
 UPDATE_WAVE_SHARES = (0.20, 0.10, 0.70)

@@ -495,6 +495,14 @@ def read_registry(path: str | Path, rejects_path: str | Path | None = None) -> L
         If the file cannot be read at all.
     SchemaError
         If required columns are missing.
+
+    Examples
+    --------
+    >>> from rahat.geo.paths import repo_root
+    >>> samples = repo_root() / "data" / "samples"
+    >>> report = read_registry(samples / "registry_sample.csv")
+    >>> len(report.registry), report.n_rejected  # rows that fail validation are counted, not kept
+    (34, 6)
     """
     table = read_table(path)
     report = validate_table(table, source=str(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import struct
@@ -9,7 +10,7 @@ import subprocess
 import sys
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,43 @@ def caseload_table(seed: int = 0) -> pa.Table:
             "score_poverty": pa.array(rng.random(n)),
         }
     )
+
+
+@contextlib.contextmanager
+def queued_run_jobs(
+    settings: Settings, organisation: str, role: str
+) -> Iterator[tuple[Any, Any, str]]:
+    """A started job manager whose runner writes :func:`caseload_table`, and one queued run.
+
+    The run belongs to a new ``organisation`` of ``role``. Yields the ``JobManager``, the
+    session factory and the run's id (not yet submitted); stops the manager after.
+    """
+    from rahat.api.service.db import create_schema, make_engine, make_sessionmaker
+    from rahat.api.service.jobs import JobManager
+
+    settings.ensure_dirs()
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    sessions = make_sessionmaker(engine)
+
+    def runner(scenario: dict[str, Any], *, out_dir: Path, **_: Any) -> dict[str, Any]:
+        pq.write_table(caseload_table(), out_dir / "caseload.parquet")
+        return {}
+
+    jobs = JobManager(settings, sessions, runner=runner)
+    jobs.start()
+    try:
+        with sessions() as session, session.begin():
+            org = add_organisation(session, organisation, role)
+            session.flush()
+            run = Run(scenario={"name": "x"}, hazards={}, status="queued", created_by=org.id)
+            session.add(run)
+            session.flush()
+            run_id = run.id
+        yield jobs, sessions, run_id
+    finally:
+        jobs.stop()
+        engine.dispose()
 
 
 def png_bytes() -> bytes:
@@ -319,13 +357,22 @@ REAL_HAZARD = (
 )
 
 
-def flood_scenario(layer: str = "warning") -> dict[str, object]:
-    """An inline scenario using an uploaded flood-extent layer keyed ``layer``."""
+def flood_scenario(
+    layer: str = "warning", name: str = "api_test_flood", pmt_cutoff: float = 40, **sections: Any
+) -> dict[str, object]:
+    """An inline scenario using an uploaded flood-extent layer keyed ``layer``.
+
+    ``sections`` adds top-level sections (a budget, quotas, ...).
+    """
     return {
-        "name": "api_test_flood",
+        "name": name,
         "hazards": [{"name": layer, "path": "upload", "kind": "flood_extent"}],
-        "eligibility": {"pmt_cutoff": 40, "hazard": [{"layer": layer, "min_intensity": 0.5}]},
+        "eligibility": {
+            "pmt_cutoff": pmt_cutoff,
+            "hazard": [{"layer": layer, "min_intensity": 0.5}],
+        },
         "benefit": {"kind": "fixed", "amount": 25000},
+        **sections,
     }
 
 
@@ -419,6 +466,16 @@ def api_client(proc: ServerProcess, token: str, timeout: float = 120) -> Any:
     )
 
 
+def run_succeeded(client: Any, run_id: str, timeout: float = 120) -> dict[str, Any]:
+    """Poll ``GET /runs/{id}`` with the ``httpx.Client`` ``client``; assert the run succeeded."""
+    deadline = time.monotonic() + timeout
+    while (status := client.get(f"/runs/{run_id}").json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+    assert status["status"] == "succeeded", status
+    return dict(status)
+
+
 def wait_for_run(service: Service, run_id: str, timeout: float = 120) -> dict[str, Any]:
     """Poll ``GET /runs/{id}`` as the agency until the run leaves queued/running."""
     deadline = time.monotonic() + timeout
@@ -430,17 +487,55 @@ def wait_for_run(service: Service, run_id: str, timeout: float = 120) -> dict[st
     raise AssertionError(f"run {run_id} did not finish in {timeout} s")
 
 
+@pytest.fixture(params=backends())
+def real_server(
+    request: pytest.FixtureRequest, tmp_path: Path, registry_file: Path
+) -> Iterator[Callable[..., tuple[ServerProcess, dict[str, str]]]]:
+    """On each backend: a starter of ``rahat serve`` on ``registry_file`` (stopped after).
+
+    Call it with the organisations (name -> role) and the agreement's arguments (see
+    :func:`start_server` and :func:`ngo_agreement`); it returns the server and the tokens.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(
+            organisations: dict[str, str], agreement: list[str]
+        ) -> tuple[ServerProcess, dict[str, str]]:
+            served = start_server(tmp_path, request.param, registry_file, organisations, agreement)
+            stack.callback(served.close)
+            return next(served)
+
+        yield start
+
+
+def ngo_agreement(organisation: str, units: str, fields: str, *more: str) -> list[str]:
+    """Arguments of ``rahat agreement add``: ``units`` and ``fields`` until 2099, for cash."""
+    return [
+        organisation,
+        "--units",
+        units,
+        "--fields",
+        fields,
+        *more,
+        "--valid-to",
+        "2099-12-31",
+        "--purpose",
+        "cash transfers after the floods",
+    ]
+
+
 def start_server(
     root: Path,
     backend: str,
     registry: Path,
     organisations: dict[str, str],
     agreement: list[str],
-) -> tuple[ServerProcess, dict[str, str]]:
-    """Start ``rahat serve`` with ``organisations`` (name -> role), one key each, an agreement.
+) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
+    """Serve ``rahat serve`` with ``organisations`` (name -> role), one key each, an agreement.
 
-    Returns the running server and the API token of each role. ``agreement`` is the argument
-    list of ``rahat agreement add`` after ``add``.
+    Yields the running server and the API token of each role, and stops the server after
+    (``yield from`` it in a fixture). ``agreement`` is the argument list of
+    ``rahat agreement add`` after ``add``.
     """
     settings = make_settings(root, backend, registry_path=registry)
     env = server_env(settings)
@@ -449,7 +544,11 @@ def start_server(
         cli_ok(env, "org", "add", org, "--role", role)
         tokens[role] = cli_ok(env, "key", "create", org).strip()
     cli_ok(env, "agreement", "add", *agreement)
-    return ServerProcess(env, root / "server.log").start(), tokens
+    proc = ServerProcess(env, root / "server.log").start()
+    try:
+        yield proc, tokens
+    finally:
+        proc.stop()
 
 
 def cli_ok(env: dict[str, str], *args: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from conftest import REAL_HAZARD, Service, cli_ok, server_env
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
+from testkit import zip_bytes
 
 from rahat.api.service import audit
 from rahat.api.service.models import AuditEvent, Hazard, Run
@@ -353,14 +353,6 @@ def geotiff_bytes(crs: str | None = "EPSG:4326") -> bytes:
         with mem.open(**profile) as dst:
             dst.write(data, 1)
         return bytes(mem.read())
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
 
 
 def bad_files() -> dict[str, bytes]:

@@ -7,12 +7,10 @@ import os
 import stat
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
-from conftest import REAL_HAZARD, Service, backends, caseload_table, make_settings
+from conftest import REAL_HAZARD, Service, backends, make_settings, queued_run_jobs
 from sqlalchemy import text
 
-from rahat.api.service.admin import add_organisation
 from rahat.api.service.db import make_engine
 from rahat.api.service.models import Hazard, Run
 
@@ -80,29 +78,8 @@ def test_a_failing_folder_fsync_means_no_acknowledged_upload(
 def test_a_failing_fsync_fails_the_run_and_keeps_no_folder(
     tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from rahat.api.service.db import create_schema, make_sessionmaker
-    from rahat.api.service.jobs import JobManager
-
     settings = make_settings(tmp_path, backend)
-    settings.ensure_dirs()
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
-    sessions = make_sessionmaker(engine)
-
-    def runner(scenario, *, registry_path, hazard_paths, out_dir, progress):
-        pq.write_table(caseload_table(), out_dir / "caseload.parquet")
-        return {"selected": 1}
-
-    jobs = JobManager(settings, sessions, runner=runner)
-    jobs.start()
-    try:
-        with sessions() as session, session.begin():
-            org = add_organisation(session, "PDMA", "agency")
-            session.flush()
-            run = Run(scenario={"name": "x"}, hazards={}, status="queued", created_by=org.id)
-            session.add(run)
-            session.flush()
-            run_id = run.id
+    with queued_run_jobs(settings, "PDMA", "agency") as (jobs, sessions, run_id):
         _failing_fsync(monkeypatch, folders=True, files=False)
         jobs.submit(run_id)
         jobs.wait(run_id, timeout=60)
@@ -111,6 +88,3 @@ def test_a_failing_fsync_fails_the_run_and_keeps_no_folder(
             stored = session.get(Run, run_id)
             assert stored is not None and stored.status == "failed", stored.status
         assert not list(settings.runs_dir.iterdir())
-    finally:
-        jobs.stop()
-        engine.dispose()

@@ -10,15 +10,21 @@ agreement does not grant.
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from conftest import REAL_HAZARD, ServerProcess, api_client, backends, start_server
+from conftest import (
+    REAL_HAZARD,
+    ServerProcess,
+    api_client,
+    flood_scenario,
+    ngo_agreement,
+    run_succeeded,
+)
 from privacy_attacks import compare_cells, lp_bounds, recovered, subtraction_attack, summary_cells
 
 K = 10
@@ -26,52 +32,21 @@ LEVELS = ("province", "district", "tehsil")
 
 
 def scenario(name: str, pmt_cutoff: float) -> dict[str, object]:
-    return {
-        "name": name,
-        "hazards": [{"name": "warning", "path": "upload", "kind": "flood_extent"}],
-        "eligibility": {
-            "pmt_cutoff": pmt_cutoff,
-            "hazard": [{"layer": "warning", "min_intensity": 0.5}],
-        },
-        "benefit": {"kind": "fixed", "amount": 25000},
-        "budget": {"total": 25000 * 150},
+    return flood_scenario(name=name, pmt_cutoff=pmt_cutoff, budget={"total": 25000 * 150})
+
+
+@pytest.fixture
+def server(real_server: Callable[..., Any]) -> tuple[ServerProcess, dict[str, str]]:
+    organisations = {
+        "PDMA Sindh": "agency",
+        "Planning": "planner",
+        "Relief NGO": "ngo",
+        "NDMA": "admin",
     }
-
-
-@pytest.fixture(params=backends())
-def server(
-    request: pytest.FixtureRequest, tmp_path: Path, registry_file: Path
-) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
-    proc, tokens = start_server(
-        tmp_path,
-        request.param,
-        registry_file,
-        {"PDMA Sindh": "agency", "Planning": "planner", "Relief NGO": "ngo", "NDMA": "admin"},
-        [
-            "Relief NGO",
-            "--units",
-            "district:Dadu,district:Larkana",
-            "--fields",
-            "district,benefit,rank",
-            "--valid-to",
-            "2099-12-31",
-            "--purpose",
-            "cash transfers after the floods",
-        ],
+    agreement = ngo_agreement(
+        "Relief NGO", "district:Dadu,district:Larkana", "district,benefit,rank"
     )
-    try:
-        yield proc, tokens
-    finally:
-        proc.stop()
-
-
-def finished(client: httpx.Client, run_id: str) -> dict:
-    deadline = time.monotonic() + 120
-    while (status := client.get(f"/runs/{run_id}").json())["status"] in ("queued", "running"):
-        assert time.monotonic() < deadline, status
-        time.sleep(0.2)
-    assert status["status"] == "succeeded", status
-    return status
+    return real_server(organisations, agreement)
 
 
 def truth(admin: httpx.Client, runs: dict[str, str]) -> pd.DataFrame:
@@ -115,12 +90,12 @@ def test_attacks_on_a_real_server(server: tuple[ServerProcess, dict[str, str]]) 
                 body = {"scenario": scenario(f"run_{tag}", cutoff), "hazards": {"warning": hazard}}
                 r = agency.post("/runs", json=body)
                 assert r.status_code == 202, r.text
-                runs[tag] = finished(agency, r.json()["id"])["id"]
+                runs[tag] = run_succeeded(agency, r.json()["id"])["id"]
             # A planner's what-if is its own; it cannot read the agency's runs.
             r = planner.post(
                 "/runs", json={"scenario": scenario("what_if", 100), "hazards": {"warning": hazard}}
             )
-            what_if = finished(planner, r.json()["id"])["id"]
+            what_if = run_succeeded(planner, r.json()["id"])["id"]
             assert planner.get(f"/runs/{runs['a']}/summary").status_code == 404
 
         # Finding 3: subtraction and linear algebra recover no blanked cell of 1..k-1.

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import io
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pyarrow.csv as pacsv
@@ -15,39 +14,22 @@ from conftest import (
     REAL_HAZARD,
     ServerProcess,
     api_client,
-    backends,
     flood_scenario,
-    start_server,
+    ngo_agreement,
+    run_succeeded,
 )
 
 
-@pytest.fixture(params=backends())
-def server(
-    request: pytest.FixtureRequest, tmp_path: Path, registry_file: Path
-) -> Iterator[tuple[ServerProcess, dict[str, str]]]:
-    proc, tokens = start_server(
-        tmp_path,
-        request.param,
-        registry_file,
-        {"PDMA Sindh": "agency", "Relief NGO": "ngo", "NDMA": "admin"},
-        [
-            "Relief NGO",
-            "--units",
-            "province:Sindh,province:Punjab",
-            "--fields",
-            "district,tehsil,benefit,rank",
-            "--valid-to",
-            "2099-12-31",
-            "--max-rows",
-            "100000",
-            "--purpose",
-            "cash transfers after the floods",
-        ],
+@pytest.fixture
+def server(real_server: Callable[..., Any]) -> tuple[ServerProcess, dict[str, str]]:
+    agreement = ngo_agreement(
+        "Relief NGO",
+        "province:Sindh,province:Punjab",
+        "district,tehsil,benefit,rank",
+        "--max-rows",
+        "100000",
     )
-    try:
-        yield proc, tokens
-    finally:
-        proc.stop()
+    return real_server({"PDMA Sindh": "agency", "Relief NGO": "ngo", "NDMA": "admin"}, agreement)
 
 
 def test_serve_upload_run_export_audit(server: tuple[ServerProcess, dict[str, str]]) -> None:
@@ -72,11 +54,7 @@ def test_serve_upload_run_export_audit(server: tuple[ServerProcess, dict[str, st
         )
         assert r.status_code == 202, r.text
         run_id = r.json()["id"]
-        deadline = time.monotonic() + 120
-        while (status := agency.get(f"/runs/{run_id}").json())["status"] in ("queued", "running"):
-            assert time.monotonic() < deadline, status
-            time.sleep(0.2)
-        assert status["status"] == "succeeded", status
+        run_succeeded(agency, run_id)
 
         # Private to the agency until it publishes the run under the NGO's agreement.
         assert ngo.get(f"/runs/{run_id}/households", params={"format": "csv"}).status_code == 404

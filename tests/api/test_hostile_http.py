@@ -366,31 +366,30 @@ def httpx_ok(server: ServerProcess) -> bool:
     return httpx.get(server.url + "/healthz", timeout=10).status_code == 200
 
 
-def test_idle_connection_is_timed_out(live: tuple[ServerProcess, str]) -> None:
-    server, _ = live
+def assert_closed_within(server: ServerProcess, sent: bytes, seconds: float) -> None:
+    """Connect, send ``sent`` (maybe nothing) and stall: the server must hang up in time."""
     sock = connect(server)
     try:
+        if sent:
+            sock.sendall(sent)
         started = time.monotonic()
-        read_until_closed(sock, started + 5)  # connected, sent nothing
-        assert time.monotonic() - started < 5
+        read_until_closed(sock, started + seconds)
+        assert time.monotonic() - started < seconds
     finally:
         sock.close()
+
+
+def test_idle_connection_is_timed_out(live: tuple[ServerProcess, str]) -> None:
+    assert_closed_within(live[0], b"", 5)  # connected, sent nothing
 
 
 def test_stalled_body_is_timed_out(live: tuple[ServerProcess, str]) -> None:
     server, token = live
-    sock = connect(server)
-    try:
-        sock.sendall(
-            b"POST /runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            + f"Authorization: Bearer {token}\r\nContent-Length: 1000\r\n\r\n".encode()
-            + b'{"scenario": '
-        )
-        started = time.monotonic()
-        read_until_closed(sock, started + 6)
-        assert time.monotonic() - started < 6
-    finally:
-        sock.close()
+    head = (
+        b"POST /runs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {token}\r\nContent-Length: 1000\r\n\r\n".encode()
+    )
+    assert_closed_within(server, head + b'{"scenario": ', 6)
 
 
 def test_oversized_headers_are_refused(live: tuple[ServerProcess, str]) -> None:

@@ -130,29 +130,13 @@ def test_inline_scenario_still_cannot_read_server_files(shipped: Service) -> Non
     assert "zones" in r.json()["detail"] and "cannot read files" in r.json()["detail"]
 
 
-#: A TopoJSON alert polygon over Sindh (TopoJSON states no CRS).
-TOPOLOGY = {
-    "type": "Topology",
-    "objects": {
-        "alerts": {
-            "type": "GeometryCollection",
-            "geometries": [{"type": "Polygon", "arcs": [[0]], "properties": {"Severity": 0.8}}],
-        },
-        "outline": {
-            "type": "GeometryCollection",
-            "geometries": [{"type": "Polygon", "arcs": [[1]], "properties": {"Severity": 0.1}}],
-        },
-    },
-    "arcs": [
-        [[66.5, 24.0], [70.0, 24.0], [70.0, 28.5], [66.5, 28.5], [66.5, 24.0]],
-        [[60.0, 23.0], [78.0, 23.0], [78.0, 37.0], [60.0, 37.0], [60.0, 23.0]],
-    ],
-}
+#: A TopoJSON alert polygon over Sindh (TopoJSON states no CRS), shared with tests/engine.
+TOPOJSON = Path(__file__).resolve().parents[1] / "data" / "alerts.topojson"
 
 
 def test_topojson_upload_with_crs_and_layer_runs(shipped: Service, tmp_path: Path) -> None:
     path = tmp_path / "alerts.topojson"
-    path.write_text(json.dumps(TOPOLOGY))
+    shutil.copyfile(TOPOJSON, path)
     form = {"name": "alerts", "crs": "EPSG:4326", "layer": "alerts", "intensity_field": "Severity"}
     with open(path, "rb") as fh:
         r = shipped.post("agency", "/hazards", files={"file": (path.name, fh)}, data=form)

@@ -17,10 +17,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import Service, caseload_table, make_settings, start_service
+from conftest import Service, make_settings, queued_run_jobs, start_service
 
 from rahat.api.service import aggregates, comparison
-from rahat.api.service.admin import add_organisation
 from rahat.api.service.aggregates import AGGREGATES_FILE, LEVELS, compute_aggregates
 from rahat.api.service.comparison import (
     COMPARE_COLUMNS,
@@ -29,9 +28,6 @@ from rahat.api.service.comparison import (
     compare_indexes,
     load_index,
 )
-from rahat.api.service.db import create_schema, make_engine, make_sessionmaker
-from rahat.api.service.jobs import JobManager
-from rahat.api.service.models import Run
 from rahat.engine.targeting import compare_caseloads
 
 K = 10
@@ -102,30 +98,9 @@ def test_index_comparison_equals_the_engine(tmp_path: Path, seed: int) -> None:
 def test_job_end_stores_aggregates_and_index(tmp_path: Path) -> None:
     """A succeeded run's folder holds its figures of every level and its comparison index."""
     settings = make_settings(tmp_path)
-    settings.ensure_dirs()
-    engine = make_engine(settings.database_url)
-    create_schema(engine)
-    sessions = make_sessionmaker(engine)
-
-    def runner(scenario: dict[str, Any], *, out_dir: Path, **_: Any) -> dict[str, Any]:
-        pq.write_table(caseload_table(), out_dir / "caseload.parquet")
-        return {}
-
-    jobs = JobManager(settings, sessions, runner=runner)
-    jobs.start()
-    try:
-        with sessions() as session, session.begin():
-            org = add_organisation(session, "planners", "planner")
-            session.flush()
-            run = Run(scenario={"name": "s"}, hazards={}, status="queued", created_by=org.id)
-            session.add(run)
-            session.flush()
-            run_id = run.id
+    with queued_run_jobs(settings, "planners", "planner") as (jobs, _, run_id):
         jobs.submit(run_id)
         jobs.wait(run_id, timeout=60)
-    finally:
-        jobs.stop()
-        engine.dispose()
     run_dir = settings.runs_dir / run_id
     caseload = run_dir / "caseload.parquet"
     stored = json.loads((run_dir / AGGREGATES_FILE).read_text())

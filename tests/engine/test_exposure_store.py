@@ -11,9 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +18,7 @@ import pandas as pd
 import pytest
 import rasterio
 from rasterio.transform import from_origin
+from testkit import run_concurrently
 
 from rahat.engine import exposure_store as stores
 from rahat.engine import pipeline
@@ -248,24 +246,8 @@ print(int(exposure.hazards["depth"].hazard_class.sum()))
 
 
 def test_concurrent_builders_leave_one_valid_entry(inputs, tmp_path) -> None:
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                textwrap.dedent(_BUILDER),
-                str(inputs["snap"]),
-                str(inputs["raster"]),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=120) for p in procs]
-    assert all(p.returncode == 0 for p in procs), outputs
-    assert len({out for out, _ in outputs}) == 1
+    outputs = run_concurrently(_BUILDER, str(inputs["snap"]), str(inputs["raster"]))
+    assert len(set(outputs)) == 1
     (entry,) = _entries(tmp_path)
     folder = entry.parent
     assert sorted(p.suffix for p in folder.iterdir()) == [".arrow", ".json"]  # no temp left

@@ -14,8 +14,8 @@ import pyogrio
 import pytest
 from typer.testing import CliRunner
 
+from rahat.benchmarks.policy import BENCH_SCENARIO, synthetic_exposure
 from rahat.engine.targeting import evaluate, load_scenario, write_outputs
-from rahat.engine.targeting.bench import BENCH_SCENARIO, synthetic_exposure
 from rahat.geo.errors import InputError
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numba
 import numpy as np
 import pytest
@@ -100,7 +102,8 @@ def points_for(transform: Affine, rng: np.random.Generator) -> tuple[np.ndarray,
 @pytest.mark.parametrize("grid", list(GRIDS))
 @pytest.mark.parametrize("dtype", ["float32", "float64-nan-nodata", "int16", "uint8"])
 def test_nearest_matches_rowcol(grid: str, dtype: str) -> None:
-    rng = np.random.default_rng(abs(hash((grid, dtype))) % 2**32)
+    # One fixed seed per case: str hashes change from process to process (PYTHONHASHSEED).
+    rng = np.random.default_rng(zlib.crc32(f"{grid}/{dtype}".encode()))
     transform = GRIDS[grid]
     values, nodata = grid_values(dtype, rng)
     x, y = points_for(transform, rng)
@@ -231,10 +234,20 @@ def test_radius_matches_numpy(grid: str, reducer: str) -> None:
     np.testing.assert_array_equal(zero, sample_nearest(x, y, values, transform, nodata))
 
 
-@pytest.mark.parametrize("grid", ["4326-north-up", "3857-north-up"])
+#: Grids for the ties, with two whose cell sizes are powers of two: there, a centre whole cells
+#: away from a point is exactly on the ellipse (no rounding moves it in or out).
+TIE_GRIDS = {
+    "4326-north-up": GRIDS["4326-north-up"],
+    "3857-north-up": GRIDS["3857-north-up"],
+    "dyadic-north-up": Affine(0.25, 0.0, -3.0, 0.0, -0.25, 12.0),
+    "dyadic-south-up": Affine(2.0, 0.0, 100.0, 0.0, 2.0, -40.0),
+}
+
+
+@pytest.mark.parametrize("grid", list(TIE_GRIDS))
 def test_radius_ties_on_centres_and_corners(grid: str) -> None:
     """Centres exactly on the ellipse: points on centres and corners, radii whole cells."""
-    transform = GRIDS[grid]
+    transform = TIE_GRIDS[grid]
     rng = np.random.default_rng(4)
     values, nodata = grid_values("float32", rng)
     rows = rng.integers(-1, SHAPE[0] + 1, 200)
@@ -248,6 +261,20 @@ def test_radius_ties_on_centres_and_corners(grid: str) -> None:
         got = sample_within_radius(x, y, values, transform, nodata, radius, radius, reducer)
         expected = reference_radius(x, y, values, transform, nodata, radius, radius, reducer)
         np.testing.assert_array_equal(got, expected)
+
+
+def test_one_zero_radius_is_the_containing_cell() -> None:
+    """Where either half-axis is 0 only the containing cell counts, whatever the other one."""
+    transform = GRIDS["32642-north-up"]
+    values, nodata = grid_values("float32", np.random.default_rng(7))
+    x, y = points_for(transform, np.random.default_rng(8))
+    x, y = x[:300], y[:300]
+    nearest = sample_nearest(x, y, values, transform, nodata)
+    cell = abs(transform.a)
+    for rx, ry in ((0.0, 2.5 * cell), (2.5 * cell, 0.0)):
+        for reducer in ("max", "mean"):
+            got = sample_within_radius(x, y, values, transform, nodata, rx, ry, reducer)
+            np.testing.assert_array_equal(got, nearest)
 
 
 def test_radius_window_offsets() -> None:

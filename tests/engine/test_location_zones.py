@@ -19,12 +19,12 @@ import pyarrow as pa
 import pytest
 import rasterio
 import shapely
-from rasterio.transform import from_origin
+from engine_helpers import depth_raster_over
 
+from rahat.benchmarks.policy import synthetic_registry
 from rahat.engine.exposure import Exposure
 from rahat.engine.pipeline import ExposureCache, layer_sampling, load_hazards, run_scenario
 from rahat.engine.targeting import evaluate, load_scenario
-from rahat.engine.targeting.bench import synthetic_registry
 from rahat.engine.targeting.caseload import CASELOAD_FIELDS
 from rahat.engine.targeting.rules import at_least, evaluate_rules
 from rahat.engine.targeting.scenario import Scenario
@@ -32,33 +32,6 @@ from rahat.geo.errors import ScenarioError
 from rahat.geo.registry.model import Registry
 
 RES = 1000.0  # metres per cell of the test raster (EPSG:32642)
-
-
-def _write_raster(path: Path, registry: Registry) -> Path:
-    """A random depth raster in UTM 42N covering every household, with a no-data band."""
-    from pyproj import Transformer
-
-    x, y = Transformer.from_crs(4326, 32642, always_xy=True).transform(registry.lon, registry.lat)
-    left, top = float(np.min(x)) - 5 * RES, float(np.max(y)) + 5 * RES
-    width = int((np.max(x) - left) / RES) + 6
-    height = int((top - np.min(y)) / RES) + 6
-    rng = np.random.default_rng(11)
-    values = np.round(rng.uniform(0, 3, (height, width)), 2).astype(np.float32)
-    values[:, 40:43] = -9999.0
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=1,
-        dtype="float32",
-        crs="EPSG:32642",
-        transform=from_origin(left, top, RES, RES),
-        nodata=-9999.0,
-    ) as dst:
-        dst.write(values, 1)
-    return path
 
 
 def _brute_force(path: Path, registry: Registry, radius: np.ndarray, reducer: str) -> np.ndarray:
@@ -97,7 +70,15 @@ def _scenario(path: Path, **extra: object) -> Scenario:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Registry, Path]:
     registry = synthetic_registry(150, seed=3)
-    path = _write_raster(tmp_path_factory.mktemp("raster") / "depth.tif", registry)
+    path = depth_raster_over(
+        tmp_path_factory.mktemp("raster") / "depth.tif",
+        registry,
+        "EPSG:32642",
+        RES,
+        margin=5,
+        seed=11,
+        no_data=(slice(None), slice(40, 43)),
+    )
     return registry, path
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from rahat.engine.targeting import evaluate, load_scenario, maps, outputs, write_outputs
-from rahat.engine.targeting.bench import BENCH_SCENARIO, synthetic_exposure
+from rahat.benchmarks.policy import BENCH_SCENARIO, synthetic_exposure
+from rahat.engine.targeting import evaluate, load_scenario, maps, write_outputs
+from rahat.geo.files import sha256_file
 
 FAST = ("parquet", "csv", "summary", "manifest")
 
@@ -45,7 +46,7 @@ def test_a_killed_write_leaves_only_a_temporary_folder(caseload, tmp_path) -> No
         f"""
         import os, signal
         from rahat.engine.targeting import evaluate, load_scenario, maps, write_outputs
-        from rahat.engine.targeting.bench import BENCH_SCENARIO, synthetic_exposure
+        from rahat.benchmarks.policy import BENCH_SCENARIO, synthetic_exposure
         scenario = load_scenario({{**BENCH_SCENARIO, "budget": {{"max_households": 50}}}})
         caseload = evaluate(scenario, synthetic_exposure(800, seed=3))
         maps.caseload_map = lambda *a: os.kill(os.getpid(), signal.SIGKILL)
@@ -77,7 +78,7 @@ def _consistent(folder: Path) -> bool:
     """Whether the manifest's sha256 of every output matches the file beside it."""
     manifest = json.loads((folder / "manifest.json").read_text())
     return all(
-        outputs._sha256(folder / entry["file"]) == entry["sha256"]
+        sha256_file(folder / entry["file"]) == entry["sha256"]
         for entry in manifest["outputs"].values()
     )
 

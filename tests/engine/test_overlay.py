@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
-from rasterio.transform import from_origin, rowcol
+from engine_helpers import depth_raster_over
+from rasterio.transform import rowcol
 
 from rahat.engine.overlay import district_mismatches, overlay, sample_hazard, spatially_sorted
 from rahat.engine.zones import ZoneLayer, admin_zone_layers
@@ -31,32 +32,18 @@ def _registry(n: int = 5000, seed: int = 3) -> Registry:
 
 
 def _write_raster(path: Path, crs: str, registry: Registry, res: float) -> Path:
-    from pyproj import Transformer
-
-    x, y = Transformer.from_crs(4326, crs, always_xy=True).transform(registry.lon, registry.lat)
-    left, top = float(np.min(x)) - 3 * res, float(np.max(y)) + 3 * res
-    width = int((np.max(x) - left) / res) + 4
-    height = int((top - np.min(y)) / res) + 4
-    rng = np.random.default_rng(1)
-    values = np.round(rng.uniform(0, 3, (height, width)), 2).astype(np.float32)
-    values[:5, :] = -9999.0
-    with rasterio.open(
+    return depth_raster_over(
         path,
-        "w",
-        driver="GTiff",
-        width=width,
-        height=height,
-        count=1,
-        dtype="float32",
-        crs=crs,
-        transform=from_origin(left, top, res, res),
-        nodata=-9999.0,
+        registry,
+        crs,
+        res,
+        margin=3,
+        seed=1,
+        no_data=(slice(None, 5), slice(None)),
         tiled=True,
         blockxsize=64,
         blockysize=64,
-    ) as dst:
-        dst.write(values, 1)
-    return path
+    )
 
 
 def _reference(path: Path, registry: Registry) -> np.ndarray:

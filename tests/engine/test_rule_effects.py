@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from engine_helpers import changed_scenario, flood_scenario
 
+from rahat.benchmarks.policy import synthetic_exposure
 from rahat.engine.exposure import Exposure
 from rahat.engine.targeting import evaluate, load_scenario
-from rahat.engine.targeting.bench import synthetic_exposure
 from rahat.engine.targeting.ranking import keyed_hash
 from rahat.engine.targeting.rules import evaluate_rules
 from rahat.geo.errors import ScenarioError
@@ -23,43 +24,22 @@ from rahat.geo.registry.model import Registry
 
 N = 3000
 
-BASE = {
-    "name": "effects",
-    "seed": 5,
-    "season": "kharif",
-    "hazards": [{"name": "depth", "path": "demo:flood_depth_sindh_2022", "kind": "flood_depth"}],
-    "eligibility": {
-        "pmt_cutoff": 50,
-        "hazard": [{"layer": "depth", "min_intensity": 0.3}],
-        "livelihood": [
-            {
-                "livelihoods": ["crop_farming", "livestock"],
-                "layer": "depth",
-                "min_intensity": 0.05,
-                "seasons": ["kharif"],
-            }
-        ],
+BASE = flood_scenario(
+    "effects",
+    5,
+    50,
+    {
         "area_relative": {"level": "tehsil", "bottom_percent": 60},
         "notified": {"level": "district", "units": ["Dadu", "Larkana", "Jacobabad", "Sanghar"]},
         "dwelling": ["kacha", "semi_pakka"],
         "exclude": {"programmes": ["bisp_taleemi"]},
     },
-    "benefit": {"kind": "fixed", "amount": 25000},
-}
+    benefit={"kind": "fixed", "amount": 25000},
+)
 
 
 def make(**changes: object):
-    data = copy.deepcopy(BASE)
-    for dotted, value in changes.items():
-        node = data
-        *head, last = dotted.split(".")
-        for part in head:
-            node = node.setdefault(part, {})
-        if value is None:
-            node.pop(last, None)
-        else:
-            node[last] = value
-    return load_scenario(data)
+    return changed_scenario(BASE, **changes)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,28 +13,13 @@ from rahat.engine.targeting.scenario import resolve_scenario_path
 from rahat.geo.errors import CRSError, ScenarioError, SchemaError
 from rahat.geo.paths import repo_root
 
-#: Two watersheds over Sindh as TopoJSON objects (TopoJSON states no CRS; the arcs are lon/lat).
-TOPOLOGY = {
-    "type": "Topology",
-    "objects": {
-        "alerts": {
-            "type": "GeometryCollection",
-            "geometries": [{"type": "Polygon", "arcs": [[0]], "properties": {"Severity": 0.8}}],
-        },
-        "outline": {
-            "type": "GeometryCollection",
-            "geometries": [{"type": "Polygon", "arcs": [[1]], "properties": {"Severity": 0.1}}],
-        },
-    },
-    "arcs": [
-        [[66.5, 24.0], [70.0, 24.0], [70.0, 28.5], [66.5, 28.5], [66.5, 24.0]],
-        [[60.0, 23.0], [78.0, 23.0], [78.0, 37.0], [60.0, 37.0], [60.0, 23.0]],
-    ],
-}
+#: Two watersheds over Sindh as TopoJSON objects (TopoJSON states no CRS; the arcs are lon/lat):
+#: ``alerts`` (Severity 0.8) and a wider ``outline`` (0.1). Shared with tests/api.
+TOPOJSON = Path(__file__).resolve().parents[1] / "data" / "alerts.topojson"
 
 
 def _scenario(folder: Path, **layer: object) -> Path:
-    (folder / "alerts.topojson").write_text(json.dumps(TOPOLOGY))
+    shutil.copyfile(TOPOJSON, folder / "alerts.topojson")
     data = {
         "name": "topo",
         "hazards": [

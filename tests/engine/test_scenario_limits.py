@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from rahat.benchmarks.policy import BENCH_SCENARIO, synthetic_exposure
 from rahat.engine.targeting import evaluate, load_scenario
-from rahat.engine.targeting.bench import BENCH_SCENARIO, synthetic_exposure
 from rahat.engine.targeting.benefit import benefits
 from rahat.engine.targeting.budget import allocate
 from rahat.engine.targeting.money import MAX_AMOUNT, MoneyOverflowError, checked_total

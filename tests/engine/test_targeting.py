@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from engine_helpers import FUNDED, changed_scenario, flood_scenario
 
+from rahat.benchmarks.policy import BENCH_SCENARIO, DISTRICTS, bench_policy, synthetic_exposure
 from rahat.engine.exposure import Exposure, HazardExposure
 from rahat.engine.targeting import evaluate, load_scenario
-from rahat.engine.targeting.bench import DISTRICTS, bench_policy, synthetic_exposure
 from rahat.engine.targeting.budget import largest_remainder
 from rahat.engine.targeting.ranking import keyed_hash
 from rahat.engine.targeting.rules import at_least
@@ -20,27 +20,16 @@ from rahat.geo.errors import ScenarioError
 N = 4000
 M64 = (1 << 64) - 1
 
-BASE = {
-    "name": "t",
-    "seed": 11,
-    "season": "kharif",
-    "hazards": [{"name": "depth", "path": "demo:flood_depth_sindh_2022", "kind": "flood_depth"}],
-    "eligibility": {
-        "pmt_cutoff": 45,
-        "hazard": [{"layer": "depth", "min_intensity": 0.3}],
-        "livelihood": [
-            {
-                "livelihoods": ["crop_farming", "livestock"],
-                "layer": "depth",
-                "min_intensity": 0.05,
-                "seasons": ["kharif"],
-            }
-        ],
+BASE = flood_scenario(
+    "t",
+    11,
+    45,
+    {
         "area_relative": {"level": "tehsil", "bottom_percent": 70},
         "dwelling": ["kacha", "semi_pakka"],
         "exclude": {"programmes": ["bisp_taleemi"]},
     },
-    "priority": {
+    priority={
         "weights": {
             "severity": 0.3,
             "poverty": 0.25,
@@ -52,10 +41,8 @@ BASE = {
             "livelihood_loss": 0.1,
         }
     },
-    "benefit": {"kind": "fixed", "amount": 25000},
-    "budget": {"total": 4_000_000},
-    "quotas": {"level": "district", "mode": "proportional"},
-}
+    **FUNDED,
+)
 
 
 @pytest.fixture(scope="module")
@@ -64,17 +51,7 @@ def exposure() -> Exposure:
 
 
 def scenario(**changes):
-    data = copy.deepcopy(BASE)
-    for dotted, value in changes.items():
-        node = data
-        *head, last = dotted.split(".")
-        for part in head:
-            node = node.setdefault(part, {})
-        if value is None:
-            node.pop(last, None)
-        else:
-            node[last] = value
-    return load_scenario(data)
+    return changed_scenario(BASE, **changes)
 
 
 # ----------------------------------------------------------------------------- reference
@@ -146,7 +123,7 @@ def reference(s, ex: Exposure) -> pd.DataFrame:
     )
     el = el.assign(rank=np.arange(1, len(el) + 1))
     # budget: quotas by largest remainder in whole households, fill in rank order per unit
-    cap = s.budget.total // s.benefit.amount
+    cap = len(el) if s.budget.total is None else s.budget.total // s.benefit.amount
     if s.budget.max_households is not None:
         cap = min(cap, s.budget.max_households)
     if s.quotas is None:
@@ -425,5 +402,14 @@ def test_missing_layer_in_exposure(exposure) -> None:
 
 
 def test_bench_policy_small() -> None:
-    out = bench_policy(20_000, repeats=1)
-    assert out["households"] == 20_000 and out["seconds"] > 0 and out["selected"] > 0
+    """The bench's figures are those of the pandas reference on the bench's own scenario."""
+    n = 20_000
+    out = bench_policy(n, repeats=1)
+    cap = n // 20  # the bench's budget: max_households
+    ref = reference(
+        load_scenario({**BENCH_SCENARIO, "budget": {"max_households": cap}}), synthetic_exposure(n)
+    )
+    assert out["households"] == n
+    assert out["eligible"] == len(ref) > cap  # enough eligible households for the budget to bind
+    assert out["selected"] == int(ref["selected"].sum()) == cap
+    assert out["seconds"] > 0 and out["first_run_s"] > 0 and out["households_per_s"] > 0

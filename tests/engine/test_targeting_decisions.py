@@ -2,42 +2,27 @@
 
 from __future__ import annotations
 
-import copy
 import re
 
 import numpy as np
 import pytest
+from engine_helpers import FUNDED, changed_scenario, flood_scenario
 
+from rahat.benchmarks.policy import synthetic_exposure
 from rahat.engine.exposure import Exposure, HazardExposure
-from rahat.engine.targeting import evaluate, load_scenario
-from rahat.engine.targeting.bench import synthetic_exposure
+from rahat.engine.targeting import evaluate
 from rahat.engine.targeting.caseload import CASELOAD_FIELDS, DECISIONS
 
 N = 4000
 
-BASE = {
-    "name": "decisions",
-    "seed": 11,
-    "season": "kharif",
-    "hazards": [{"name": "depth", "path": "demo:flood_depth_sindh_2022", "kind": "flood_depth"}],
-    "eligibility": {
-        "pmt_cutoff": 45,
-        "hazard": [{"layer": "depth", "min_intensity": 0.3}],
-        "livelihood": [
-            {
-                "livelihoods": ["crop_farming", "livestock"],
-                "layer": "depth",
-                "min_intensity": 0.05,
-                "seasons": ["kharif"],
-            }
-        ],
-        "dwelling": ["kacha", "semi_pakka"],
-    },
-    "priority": {"weights": {"severity": 0.5, "poverty": 0.5}},
-    "benefit": {"kind": "fixed", "amount": 25000},
-    "budget": {"total": 4_000_000},
-    "quotas": {"level": "district", "mode": "proportional"},
-}
+BASE = flood_scenario(
+    "decisions",
+    11,
+    45,
+    {"dwelling": ["kacha", "semi_pakka"]},
+    priority={"weights": {"severity": 0.5, "poverty": 0.5}},
+    **FUNDED,
+)
 
 _BUDGET_CAUSE = re.compile(
     r"budget: cut at rank (\d+) \(score (\d+\.\d+) ([<=]) (\d+\.\d+) at the cut"
@@ -51,9 +36,7 @@ def exposure() -> Exposure:
 
 
 def scenario(**changes):
-    data = copy.deepcopy(BASE)
-    data.update(changes)
-    return load_scenario(data)
+    return changed_scenario(BASE, **changes)
 
 
 def cause(reasons: str) -> str:

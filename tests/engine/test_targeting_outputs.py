@@ -9,8 +9,8 @@ import pandas as pd
 import pyogrio
 import pytest
 
+from rahat.benchmarks.policy import BENCH_SCENARIO, synthetic_exposure
 from rahat.engine.targeting import compare_caseloads, evaluate, load_scenario, sweep, write_outputs
-from rahat.engine.targeting.bench import BENCH_SCENARIO, synthetic_exposure
 from rahat.engine.targeting.maps import sweep_heatmap
 from rahat.engine.targeting.sweep import parse_range
 from rahat.geo.errors import ScenarioError

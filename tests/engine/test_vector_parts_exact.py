@@ -17,6 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
+from testkit import count_calls
 
 from rahat.engine.overlay import sample_hazard
 from rahat.geo.hazards import prepared, read_hazard
@@ -149,15 +150,7 @@ def test_complex_footprint_equals_the_union_reference_without_union(
     tmp_path, store, monkeypatch, fmt
 ) -> None:
     files = write_complex_footprint(tmp_path, n_parts=400, seed=7)
-    calls = {"make_valid": 0, "union_all": 0}
-    for name in calls:
-        original = getattr(shapely, name)
-
-        def counted(*args, _name=name, _original=original, **kwargs):
-            calls[_name] += 1
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(shapely, name, counted)
+    calls = count_calls(monkeypatch, shapely, ["make_valid", "union_all"])
     rng = np.random.default_rng(3)
     fresh = read_hazard(files[fmt], kind="flood_extent")
     west, south, east, north = fresh.bounds()

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hazard_files import sparse_geotiff, string_netcdf, unwritten_netcdf
 
 from rahat.geo.paths import data_dir
 
@@ -27,6 +28,10 @@ def hz() -> SimpleNamespace:
         TEHSILS=TEHSILS,
         depth_field=depth_field,
         write_raster=write_raster,
+        sparse_geotiff=sparse_geotiff,
+        unwritten_netcdf=unwritten_netcdf,
+        string_netcdf=string_netcdf,
+        utm_netcdf=utm_netcdf,
     )
 
 
@@ -84,6 +89,27 @@ def write_raster(
     }
     with rasterio.open(path, "w", **options) as dst:
         dst.write(array, 1)
+    return path
+
+
+def utm_netcdf(
+    path: Path, array: np.ndarray, west: float, north: float, name: str, cell: float = 250.0
+) -> Path:
+    """A north-up EPSG:32642 NetCDF of ``array`` (variable ``name``) from ``(west, north)``."""
+    import rioxarray  # noqa: F401
+    import xarray as xr
+
+    rows, cols = array.shape
+    da = xr.DataArray(
+        array,
+        dims=("y", "x"),
+        coords={
+            "x": west + cell * np.arange(cols) + cell / 2,
+            "y": north - cell * np.arange(rows) - cell / 2,
+        },
+        name=name,
+    ).rio.write_crs("EPSG:32642")
+    da.to_dataset().to_netcdf(path)
     return path
 
 

@@ -10,7 +10,7 @@ from rasterio.transform import from_origin
 from typer.testing import CliRunner
 
 from rahat.api.cli import hazard
-from rahat.geo.hazards import bench_inspect
+from rahat.benchmarks.hazards import bench_inspect
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def app() -> typer.Typer:
     def _root() -> None:
         """Root."""
 
-    hazard.register(root)
+    root.add_typer(hazard.app)
     return root
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
+from testkit import count_calls
 
 from rahat.geo.errors import TooLargeError
 from rahat.geo.hazards import HazardLimits, read_hazard
@@ -78,15 +79,7 @@ def test_stored_layer_round_trip_equals_the_fresh_one(footprint, store, monkeypa
 
 
 def test_repair_is_one_make_valid_and_no_union(footprint, store, monkeypatch) -> None:
-    calls = {"make_valid": 0, "union_all": 0, "unary_union": 0}
-    for name in calls:
-        original = getattr(shapely, name)
-
-        def counted(*args, _name=name, _original=original, **kwargs):
-            calls[_name] += 1
-            return _original(*args, **kwargs)
-
-        monkeypatch.setattr(shapely, name, counted)
+    calls = count_calls(monkeypatch, shapely, ["make_valid", "union_all", "unary_union"])
     layer = read_hazard(footprint["shapefile_zip"], kind="flood_extent")
     assert calls == {"make_valid": 1, "union_all": 0, "unary_union": 0}
     assert layer.vector.geometry.iloc[0].geom_type == "GeometryCollection"

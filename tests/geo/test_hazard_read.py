@@ -294,20 +294,9 @@ def test_uint8_extent_with_nodata(hz, tmp_path):
     assert (codes[0] == -1).all() and (codes[1:, :10] == 0).all() and (codes[1:, 10:] == 1).all()
 
 
-def test_projected_netcdf_with_grid_mapping(tmp_path):
-    import rioxarray  # noqa: F401
-    import xarray as xr
-
-    x = 350_000.0 + 250.0 * np.arange(40) + 125.0
-    y = 2_950_000.0 - 250.0 * np.arange(30) - 125.0
-    da = xr.DataArray(
-        np.full((30, 40), 7.0, dtype=np.float32),
-        dims=("y", "x"),
-        coords={"x": x, "y": y},
-        name="mmi",
-    ).rio.write_crs("EPSG:32642")
-    path = tmp_path / "shake.nc"
-    da.to_dataset().to_netcdf(path)
+def test_projected_netcdf_with_grid_mapping(hz, tmp_path):
+    mmi = np.full((30, 40), 7.0, dtype=np.float32)
+    path = hz.utm_netcdf(tmp_path / "shake.nc", mmi, 350_000.0, 2_950_000.0, "mmi")
     layer = read_hazard(path)
     assert layer.crs.to_epsg() == 32642 and layer.kind is HazardKind.EARTHQUAKE_MMI
     assert tuple(layer.grid.transform)[:6] == pytest.approx((250, 0, 350_000, 0, -250, 2_950_000))

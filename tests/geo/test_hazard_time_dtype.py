@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from rahat.benchmarks.policy import synthetic_registry
 from rahat.engine.overlay import overlay
 from rahat.engine.targeting import load_scenario
-from rahat.engine.targeting.bench import synthetic_registry
 from rahat.engine.targeting.rules import evaluate_rules
 from rahat.geo.hazards import read_hazard
 from rahat.geo.hazards.time import TimeSelection, reduce_time

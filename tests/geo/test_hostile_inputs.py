@@ -119,43 +119,32 @@ def _within_budget(result: dict) -> None:
     assert result["extra_mb"] < MAX_EXTRA_MB, result
 
 
-def _netcdf(path: Path, ny: int, nx: int, dtype: str = "f8", **var: object) -> Path:
-    """A NetCDF whose variable is never written: tiny on disk, ``ny x nx`` when decoded."""
-    import netCDF4
-
-    with netCDF4.Dataset(path, "w") as nc:
-        nc.createDimension("lat", ny)
-        nc.createDimension("lon", nx)
-        lat = nc.createVariable("lat", "f8", ("lat",))
-        lat.standard_name, lat.units = "latitude", "degrees_north"
-        lon = nc.createVariable("lon", "f8", ("lon",))
-        lon.standard_name, lon.units = "longitude", "degrees_east"
-        lat[:] = np.linspace(24.0, 28.0, ny)
-        lon[:] = np.linspace(66.0, 70.0, nx)
-        nc.createVariable("depth", dtype, ("lat", "lon"), **var)  # type: ignore[arg-type]
-    return path
+def _refused_as_too_large(path: Path, *needles: str) -> None:
+    """Reading ``path`` (in a forked child) is a ``TooLargeError`` naming ``needles``, in budget."""
+    result = _measure(lambda: read_hazard(path))
+    assert result["error"] == "TooLargeError", result
+    for needle in needles:
+        assert needle in result["message"], result
+    _within_budget(result)
 
 
 # -- 3. decompression and grid amplification -------------------------------------------------
 
 
-def test_zlib_netcdf_20000_squared_float64_refused_from_header(tmp_path):
-    path = _netcdf(tmp_path / "bomb.nc", 20_000, 20_000, zlib=True, chunksizes=(1000, 1000))
+def test_zlib_netcdf_20000_squared_float64_refused_from_header(hz, tmp_path):
+    path = hz.unwritten_netcdf(
+        tmp_path / "bomb.nc", 20_000, 20_000, zlib=True, chunksizes=(1000, 1000)
+    )
     assert path.stat().st_size < 4_000_000
-    result = _measure(lambda: read_hazard(path))
-    assert result["error"] == "TooLargeError", result
-    assert "400,000,000" in result["message"] and "max_pixels" in result["message"]
-    _within_budget(result)
+    _refused_as_too_large(path, "400,000,000", "max_pixels")
 
 
-def test_netcdf_decoded_bytes_limit_names_limit_and_size(tmp_path):
+def test_netcdf_decoded_bytes_limit_names_limit_and_size(hz, tmp_path):
     # 144 M cells are within max_pixels, but 144 M float64 are 1.07 GiB decoded
-    path = _netcdf(tmp_path / "wide.nc", 12_000, 12_000, zlib=True, chunksizes=(1000, 1000))
-    result = _measure(lambda: read_hazard(path))
-    assert result["error"] == "TooLargeError", result
-    message = result["message"]
-    assert "max_decoded_bytes" in message and "1,152,000,000 bytes" in message, message
-    _within_budget(result)
+    path = hz.unwritten_netcdf(
+        tmp_path / "wide.nc", 12_000, 12_000, zlib=True, chunksizes=(1000, 1000)
+    )
+    _refused_as_too_large(path, "max_decoded_bytes", "1,152,000,000 bytes")
 
 
 def test_netcdf_chunk_decoded_whole_is_limited(tmp_path):
@@ -192,49 +181,17 @@ def test_four_point_csv_spanning_a_huge_grid(tmp_path, span):
         f"lon,lat,value\n67.0,25.0,1\n67.0001,25.0001,2\n67.0002,25.0002,3\n{far[0]},{far[1]},4\n"
     )
     assert path.stat().st_size < 200
-    result = _measure(lambda: read_hazard(path))
-    assert result["error"] == "TooLargeError", result
-    assert f"{span + 1} x {span + 1}" in result["message"], result
-    _within_budget(result)
+    _refused_as_too_large(path, f"{span + 1} x {span + 1}")
 
 
-def _sparse_tiff(path: Path, size: int, dtype: str = "uint8", **kw: object) -> Path:
-    """A tiled deflate GeoTIFF of ``size`` x ``size`` with no tile written (sparse)."""
-    import rasterio
-
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=size,
-        height=size,
-        count=1,
-        dtype=dtype,
-        crs="EPSG:4326",
-        transform=from_origin(60.0, 38.0, 15.0 / size, 15.0 / size),
-        tiled=True,
-        blockxsize=512,
-        blockysize=512,
-        compress="deflate",
-        sparse_ok=True,
-        BIGTIFF="YES",
-        **kw,
-    ):
-        pass
-    return path
-
-
-def test_sparse_70000_squared_geotiff_refused_quickly(tmp_path):
-    path = _sparse_tiff(tmp_path / "sparse.tif", 70_000)
+def test_sparse_70000_squared_geotiff_refused_quickly(hz, tmp_path):
+    path = hz.sparse_geotiff(tmp_path / "sparse.tif", 70_000)
     assert path.stat().st_size < 2_000_000
-    result = _measure(lambda: read_hazard(path))
-    assert result["error"] == "TooLargeError", result
-    assert "4,900,000,000" in result["message"] and "max_pixels" in result["message"]
-    _within_budget(result)
+    _refused_as_too_large(path, "4,900,000,000", "max_pixels")
 
 
-def test_sparse_geotiff_only_the_registry_window_is_read(tmp_path):
-    path = _sparse_tiff(tmp_path / "sparse.tif", 70_000)
+def test_sparse_geotiff_only_the_registry_window_is_read(hz, tmp_path):
+    path = hz.sparse_geotiff(tmp_path / "sparse.tif", 70_000)
     extent = (67.0, 25.0, 67.05, 25.05)
     result = _measure_here(lambda: read_hazard(path, registry_extent=extent))
     assert result["error"] is None, result
@@ -301,18 +258,8 @@ def test_device_and_socket_are_refused():
 # -- 7. 500s: string NetCDF variables -------------------------------------------------------
 
 
-def test_netcdf_string_variable_is_a_schema_error(tmp_path):
-    import xarray as xr
-
-    ds = xr.Dataset(
-        {"depth": (("lat", "lon"), np.array([["a", "b"], ["c", "d"]]))},
-        coords={
-            "lat": ("lat", [25.0, 25.1], {"standard_name": "latitude", "units": "degrees_north"}),
-            "lon": ("lon", [67.0, 67.1], {"standard_name": "longitude", "units": "degrees_east"}),
-        },
-    )
-    path = tmp_path / "strings.nc"
-    ds.to_netcdf(path)
+def test_netcdf_string_variable_is_a_schema_error(hz, tmp_path):
+    path = hz.string_netcdf(tmp_path / "strings.nc")
     with pytest.raises(SchemaError, match="holds strings"):
         read_hazard(path)
 
@@ -360,7 +307,7 @@ def test_inspect_json_is_valid_with_infinite_nodata(hz, tmp_path):
     def _root() -> None:
         """Root."""
 
-    hazard.register(root)
+    root.add_typer(hazard.app)
     result = CliRunner().invoke(root, ["hazard", "inspect", str(path), "--json"])
     assert result.exit_code == 0, result.output
     assert "Infinity" not in result.stdout and "NaN" not in result.stdout

@@ -188,21 +188,9 @@ def test_window_of_0_to_360_longitudes(tmp_path):
     )
 
 
-def test_projected_netcdf_window(tmp_path):
-    import rioxarray  # noqa: F401
-    import xarray as xr
-
-    rng = np.random.default_rng(7)
-    x = 200_000.0 + 250.0 * np.arange(400) + 125.0
-    y = 2_800_000.0 - 250.0 * np.arange(300) - 125.0
-    da = xr.DataArray(
-        rng.uniform(0.0, 5.0, (300, 400)).astype(np.float32),
-        dims=("y", "x"),
-        coords={"x": x, "y": y},
-        name="depth",
-    ).rio.write_crs("EPSG:32642")
-    path = tmp_path / "utm.nc"
-    da.to_dataset().to_netcdf(path)
+def test_projected_netcdf_window(hz, tmp_path):
+    depth = np.random.default_rng(7).uniform(0.0, 5.0, (300, 400)).astype(np.float32)
+    path = hz.utm_netcdf(tmp_path / "utm.nc", depth, 200_000.0, 2_800_000.0, "depth")
     whole = read_hazard(path)
     extent = (66.5, 24.9, 66.6, 25.0)
     window = read_hazard(path, registry_extent=extent)

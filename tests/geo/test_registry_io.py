@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -44,6 +45,20 @@ def valid_rows(n: int = 6) -> pd.DataFrame:
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     frame.to_csv(path, index=False)
     return path
+
+
+def read_with_bad_row(tmp_path: Path, **changes: object) -> Any:
+    """Read :func:`valid_rows` with row 2 changed (rejects to ``tmp_path/rejects.csv``).
+
+    Asserts that every row is either valid or rejected, then returns the read report.
+    """
+    frame = valid_rows().astype(object)
+    for column, value in changes.items():
+        frame.loc[2, column] = value
+    rejects_path = tmp_path / "rejects.csv"
+    report = read_registry(write_csv(frame, tmp_path / "r.csv"), rejects_path=rejects_path)
+    assert report.n_valid + report.n_rejected == report.total_rows == 6
+    return report
 
 
 def test_csv_roundtrip_through_geoparquet(tmp_path: Path) -> None:
@@ -111,15 +126,10 @@ BAD_ROWS = {
 @pytest.mark.parametrize("case", sorted(BAD_ROWS))
 def test_bad_rows_are_rejected_with_reason_and_nothing_is_lost(tmp_path: Path, case: str) -> None:
     changes, reason = BAD_ROWS[case]
-    frame = valid_rows().astype(object)
-    for column, value in changes.items():
-        frame.loc[2, column] = value
-    rejects_path = tmp_path / "rejects.csv"
-    report = read_registry(write_csv(frame, tmp_path / "r.csv"), rejects_path=rejects_path)
-    assert report.n_valid + report.n_rejected == report.total_rows == 6
+    report = read_with_bad_row(tmp_path, **changes)
     assert report.rejects["row"].tolist() == [2]
     assert reason in report.rejects["reason"].iloc[0]
-    written = pd.read_csv(rejects_path)
+    written = pd.read_csv(tmp_path / "rejects.csv")
     assert written["row"].tolist() == [2] and reason in written["reason"].iloc[0]
     assert 2 * 7919 + 7919 not in report.registry.household_id
 

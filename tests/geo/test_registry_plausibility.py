@@ -9,23 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from test_registry_io import valid_rows, write_csv
+from test_registry_io import read_with_bad_row, valid_rows, write_csv
 
 from rahat.geo import boundaries
 from rahat.geo.registry.plausibility import LOCATION_FLAG, UNCHECKED_TEHSIL_FLAG, locate
 from rahat.geo.registry.validate import OUTSIDE_COUNTRY, read_registry
 
 LAHORE = (74.4079, 31.4571)
-
-
-def _one_bad_row(tmp_path: Path, **changes: object) -> pd.DataFrame:
-    frame = valid_rows().astype(object)
-    for column, value in changes.items():
-        frame.loc[2, column] = value
-    rejects_path = tmp_path / "rejects.csv"
-    report = read_registry(write_csv(frame, tmp_path / "r.csv"), rejects_path=rejects_path)
-    assert report.n_valid + report.n_rejected == report.total_rows == 6
-    return report.rejects
 
 
 @pytest.mark.parametrize(
@@ -52,7 +42,7 @@ def _one_bad_row(tmp_path: Path, **changes: object) -> pd.DataFrame:
 def test_implausible_rows_are_rejected_with_reason(
     tmp_path: Path, changes: dict[str, object], needles: list[str]
 ) -> None:
-    rejects = _one_bad_row(tmp_path, **changes)
+    rejects = read_with_bad_row(tmp_path, **changes).rejects
     assert rejects["row"].tolist() == [2]
     for needle in needles:
         assert needle in rejects["reason"].iloc[0]

@@ -12,12 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from testkit import run_concurrently
 
 from rahat.geo.errors import EmptyDataError, SnapshotError
 from rahat.geo.registry.order import canonical_order, hilbert_keys
@@ -196,18 +196,7 @@ print("households", len(registry))
 
 def test_concurrent_builders_build_one_valid_snapshot(registry_file, tmp_path) -> None:
     root = tmp_path / "cache"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", textwrap.dedent(_BUILDER), str(registry_file), str(root)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [p.communicate(timeout=120) for p in procs]
-    assert all(p.returncode == 0 for p in procs), outputs
-    stdout = "".join(out for out, _ in outputs)
+    stdout = "".join(run_concurrently(_BUILDER, str(registry_file), str(root)))
     assert stdout.count("imported registry") == 1  # the other one waited, then reused it
     assert len({line for line in stdout.splitlines() if line.startswith("households")}) == 1
     (folder,) = root.iterdir()
@@ -293,19 +282,6 @@ def test_consecutive_hilbert_keys_are_neighbouring_cells(order) -> None:
     walk = np.argsort(keys)
     steps = np.abs(np.diff(ix.ravel()[walk])) + np.abs(np.diff(iy.ravel()[walk]))
     assert np.all(steps == 1)
-
-
-def test_hilbert_keys_match_the_engine_kernel() -> None:
-    from rahat.engine.kernels.spatial import hilbert_keys as compiled
-
-    rng = np.random.default_rng(0)
-    lon, lat = rng.uniform(60, 78, 20_000), rng.uniform(23, 37, 20_000)
-    lon[:3], lat[3], lon[4] = np.nan, np.inf, -1e9
-    for order in (1, 11, 16):
-        bounds = (60.0, 23.0, 78.0, 37.0)
-        assert np.array_equal(
-            hilbert_keys(lon, lat, bounds, order), compiled(lon, lat, bounds, order)
-        )
 
 
 def test_canonical_order_does_not_depend_on_row_order(registry_file) -> None:

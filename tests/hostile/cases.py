@@ -9,6 +9,7 @@ warning that ``message_contains`` names).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,10 +72,15 @@ class Outcome:
     watched: list[Path] = field(default_factory=list)
 
 
+def registry_text(*rows: str, header: str = HEADER) -> str:
+    """The text of a CSV registry with ``header`` and ``rows``, one a line."""
+    return "\n".join((header, *rows)) + "\n"
+
+
 def registry_csv(tmp: Path, *rows: str, header: str = HEADER, name: str = "reg.csv") -> Path:
     """A CSV registry file with ``header`` and ``rows`` (UTF-8)."""
     path = tmp / name
-    path.write_text("\n".join((header, *rows)) + "\n", encoding="utf-8")
+    path.write_text(registry_text(*rows, header=header), encoding="utf-8")
     return path
 
 
@@ -92,3 +98,25 @@ def write(tmp: Path, name: str, data: bytes | str) -> Path:
     else:
         path.write_bytes(data)
     return path
+
+
+def fifo(name: str) -> Callable[[Path], Path]:
+    """A case input: a FIFO named ``name`` (a reader must refuse it without blocking)."""
+
+    def make(tmp: Path) -> Path:
+        path = tmp / name
+        os.mkfifo(path)
+        return path
+
+    return make
+
+
+def folder(name: str) -> Callable[[Path], Path]:
+    """A case input: a folder named ``name`` where a file is expected."""
+
+    def make(tmp: Path) -> Path:
+        path = tmp / name
+        path.mkdir()
+        return path
+
+    return make

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from cases import Case, write
+from cases import Case, fifo, folder, write
+from hazard_files import sparse_geotiff, string_netcdf, unwritten_netcdf
+from testkit import zip_bytes
 
 G = "hazard"
 BOX = [[67.0, 25.0], [68.0, 25.0], [68.0, 26.0], [67.0, 26.0], [67.0, 25.0]]
@@ -66,35 +68,11 @@ def _header_only_tiff(tmp: Path) -> Path:
 
 
 def _netcdf(tmp: Path, ny: int, nx: int, name: str = "bomb.nc", **var: Any) -> Path:
-    import netCDF4
-
-    path = tmp / name
-    with netCDF4.Dataset(path, "w") as nc:
-        nc.createDimension("lat", ny)
-        nc.createDimension("lon", nx)
-        lat = nc.createVariable("lat", "f8", ("lat",))
-        lat.standard_name, lat.units = "latitude", "degrees_north"
-        lon = nc.createVariable("lon", "f8", ("lon",))
-        lon.standard_name, lon.units = "longitude", "degrees_east"
-        lat[:] = np.linspace(24.0, 28.0, ny)
-        lon[:] = np.linspace(66.0, 70.0, nx)
-        nc.createVariable("depth", "f8", ("lat", "lon"), **var)
-    return path
+    return unwritten_netcdf(tmp / name, ny, nx, **var)
 
 
 def _netcdf_strings(tmp: Path) -> Path:
-    import xarray as xr
-
-    ds = xr.Dataset(
-        {"depth": (("lat", "lon"), np.array([["a", "b"], ["c", "d"]]))},
-        coords={
-            "lat": ("lat", [25.0, 25.1], {"standard_name": "latitude", "units": "degrees_north"}),
-            "lon": ("lon", [67.0, 67.1], {"standard_name": "longitude", "units": "degrees_east"}),
-        },
-    )
-    path = tmp / "strings.nc"
-    ds.to_netcdf(path)
-    return path
+    return string_netcdf(tmp / "strings.nc")
 
 
 def _netcdf_no_coords(tmp: Path) -> Path:
@@ -132,12 +110,8 @@ def _crs_member(name: str) -> dict[str, Any]:
     return {"crs": {"type": "name", "properties": {"name": name}}}
 
 
-def _zip(tmp: Path, members: dict[str, bytes], name: str = "h.zip", **kw: Any) -> Path:
-    path = tmp / name
-    with zipfile.ZipFile(path, "w", **kw) as zf:
-        for member, data in members.items():
-            zf.writestr(member, data)
-    return path
+def _zip(tmp: Path, members: dict[str, bytes], name: str = "h.zip") -> Path:
+    return write(tmp, name, zip_bytes(members))
 
 
 def _shapefile_parts(tmp: Path) -> dict[str, bytes]:
@@ -194,18 +168,6 @@ def _nested_zip(tmp: Path) -> Path:
     return _zip(tmp, {"inner.zip": inner})
 
 
-def _fifo(tmp: Path) -> Path:
-    path = tmp / "depth.tif"
-    os.mkfifo(path)
-    return path
-
-
-def _folder(tmp: Path) -> Path:
-    path = tmp / "depth.tif"
-    path.mkdir()
-    return path
-
-
 def _csv_points(tmp: Path, text: str, name: str = "points.csv") -> Path:
     return write(tmp, name, text)
 
@@ -239,30 +201,7 @@ def _all_nan_tiff(tmp: Path) -> Path:
 
 
 def _sparse_tiff(tmp: Path) -> Path:
-    import rasterio
-    from rasterio.transform import from_origin
-
-    path = tmp / "sparse.tif"
-    size = 70_000
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=size,
-        height=size,
-        count=1,
-        dtype="uint8",
-        crs="EPSG:4326",
-        transform=from_origin(60.0, 38.0, 15.0 / size, 15.0 / size),
-        tiled=True,
-        blockxsize=512,
-        blockysize=512,
-        compress="deflate",
-        sparse_ok=True,
-        BIGTIFF="YES",
-    ):
-        pass
-    return path
+    return sparse_geotiff(tmp / "sparse.tif", 70_000)
 
 
 def _gpkg_empty(tmp: Path) -> Path:
@@ -398,8 +337,8 @@ CASES = [
         lambda t: write(t, "h.zip", b"PK\x03\x04" + b"\0" * 20),
         "UnreadableFileError",
     ),
-    Case("fifo", G, _fifo, "UnreadableFileError", "FIFO"),
-    Case("directory", G, _folder, "UnreadableFileError"),
+    Case("fifo", G, fifo("depth.tif"), "UnreadableFileError", "FIFO"),
+    Case("directory", G, folder("depth.tif"), "UnreadableFileError"),
     Case("missing-file", G, lambda t: t / "nope.tif", "UnreadableFileError"),
     Case("csv-points-huge-grid", G, _huge_grid_csv, "TooLargeError"),
     Case(

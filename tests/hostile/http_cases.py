@@ -8,13 +8,12 @@ and ``{hazard_id}`` name the service's fixtures.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
 from cases import Case
+from testkit import zip_bytes
 
 G = "http"
 JSON = {"content-type": "application/json"}
@@ -34,14 +33,6 @@ def req(method: str, url: str, who: str | None = "agency", **kw: Any) -> Any:
 def upload(data: bytes, filename: str = "h.tif", who: str = "agency", **fields: str) -> Any:
     """``POST /hazards`` of ``data`` as ``filename`` with form ``fields``."""
     return req("POST", "/hazards", who, files={"file": (filename, data)}, data=fields)
-
-
-def _zip(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()
 
 
 def _geojson() -> bytes:
@@ -302,11 +293,11 @@ CASES = [
     Case("upload-oversized", G, upload(b"\0" * 100_001), 413),
     Case("upload-empty-file", G, upload(b""), 400),
     Case("upload-truncated-tiff", G, upload(b"II*\x00" + b"\0" * 100), 400),
-    Case("upload-zip-slip", G, upload(_zip({"../../evil.geojson": _geojson()}), "h.zip"), 422),
+    Case("upload-zip-slip", G, upload(zip_bytes({"../../evil.geojson": _geojson()}), "h.zip"), 422),
     Case(
         "upload-nested-zip",
         G,
-        upload(_zip({"inner.zip": _zip({"a.geojson": _geojson()})}), "h.zip"),
+        upload(zip_bytes({"inner.zip": zip_bytes({"a.geojson": _geojson()})}), "h.zip"),
         422,
     ),
     Case(

@@ -10,13 +10,22 @@ import dataclasses
 import gzip
 import io
 import json
-import os
-import zipfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from cases import HEADER, ROW, Case, registry_csv, rows, write
+from cases import (
+    HEADER,
+    ROW,
+    Case,
+    fifo,
+    folder,
+    registry_csv,
+    registry_text,
+    rows,
+    write,
+)
+from testkit import zip_bytes
 
 G = "registry"
 
@@ -36,7 +45,7 @@ def _bad_row(tmp: Path, **values: str) -> Path:
 def _table(n: int = 3) -> pa.Table:
     import pyarrow.csv as pacsv
 
-    data = "\n".join([HEADER, *rows(n)]) + "\n"
+    data = registry_text(*rows(n))
     return pacsv.read_csv(io.BytesIO(data.encode()))
 
 
@@ -114,10 +123,7 @@ def _geoparquet_utm(tmp: Path) -> Path:
 
 
 def _zip_of_csv(tmp: Path) -> Path:
-    path = tmp / "reg.zip"
-    with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr("reg.csv", "\n".join([HEADER, *rows()]) + "\n")
-    return path
+    return write(tmp, "reg.zip", zip_bytes({"reg.csv": registry_text(*rows())}))
 
 
 def _gzip_bomb(tmp: Path, name: str) -> Path:
@@ -126,18 +132,6 @@ def _gzip_bomb(tmp: Path, name: str) -> Path:
         chunk = b"\0" * (1 << 20)
         for _ in range(64):  # 64 MB of zeros in about 64 kB
             gz.write(chunk)
-    return path
-
-
-def _fifo(tmp: Path) -> Path:
-    path = tmp / "reg.csv"
-    os.mkfifo(path)
-    return path
-
-
-def _folder(tmp: Path) -> Path:
-    path = tmp / "reg.csv"
-    path.mkdir()
     return path
 
 
@@ -228,17 +222,14 @@ CASES = [
         lambda t: write(
             t,
             "reg.csv",
-            ("\n".join([HEADER, *rows()]) + "\n").encode()
-            + _row(tehsil="X").encode().replace(b"X", b"\xff\xfe"),
+            registry_text(*rows()).encode() + _row(tehsil="X").encode().replace(b"X", b"\xff\xfe"),
         ),
         "UnreadableFileError",
     ),
     Case(
         "nul-bytes",
         G,
-        lambda t: write(
-            t, "reg.csv", ("\n".join([HEADER, *rows()]) + "\n").encode() + b"\0" * 64 + b"\n"
-        ),
+        lambda t: write(t, "reg.csv", registry_text(*rows()).encode() + b"\0" * 64 + b"\n"),
         "UnreadableFileError",
     ),
     Case("name-1mb", G, lambda t: _bad_row(t, tehsil="x" * 1_000_000), "rejected"),
@@ -293,8 +284,8 @@ CASES = [
     Case("geoparquet-3d", G, _geoparquet_3d, "ok"),
     Case("geoparquet-polygons", G, _geoparquet_polygons, "SchemaError"),
     Case("geoparquet-utm", G, _geoparquet_utm, "SchemaError"),
-    Case("fifo", G, _fifo, "UnreadableFileError", "regular file"),
-    Case("directory", G, _folder, "UnreadableFileError", "regular file"),
+    Case("fifo", G, fifo("reg.csv"), "UnreadableFileError", "regular file"),
+    Case("directory", G, folder("reg.csv"), "UnreadableFileError", "regular file"),
     Case("missing-file", G, lambda t: t / "nope.csv", "UnreadableFileError"),
 ]
 

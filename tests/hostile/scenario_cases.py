@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cases import Case, write
+from cases import Case, folder, write
 
 G = "scenario"
 
@@ -77,12 +77,6 @@ def _cli_run(doc: dict[str, Any], hazard: str | None = None) -> Any:
 
 def _inline(doc: Any) -> Any:
     return lambda t: {"method": "POST", "url": "/runs", "json": {"scenario": doc}}
-
-
-def _folder(tmp: Path) -> Path:
-    path = tmp / "s.yaml"
-    path.mkdir()
-    return path
 
 
 def _many_hazards(n: int) -> dict[str, Any]:
@@ -207,7 +201,7 @@ CASES = [
     Case(
         "scenario-is-a-folder",
         G,
-        _folder,
+        folder("s.yaml"),
         "UnreadableFileError",
     ),
     # through ``rahat run``: files the scenario names are checked when it runs

@@ -5,24 +5,24 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from rahat.api.service import audit
 from rahat.api.service.audit_export import (
     COLUMNS,
     FORMATS,
     AuditFilter,
-    ExportFormat,
     encode,
     iter_entries,
     snapshot,
 )
+from rahat.api.service.deps import AuditDep, SessionDep, SessionsDep
+from rahat.api.service.enums import AuditFormat
 from rahat.api.service.models import AuditEvent
 from rahat.api.service.problems import problem_docs
 from rahat.api.service.schemas import MAX_OFFSET, AuditOut
-from rahat.api.service.security import AdminPrincipal, SessionDep
+from rahat.api.service.security import AdminPrincipal
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -65,10 +65,11 @@ def read_audit(
     },
 )
 def export_audit(
-    request: Request,
     session: SessionDep,
+    sessions: SessionsDep,
+    audit: AuditDep,
     principal: AdminPrincipal,
-    format: ExportFormat = "csv",
+    format: AuditFormat = AuditFormat.CSV,
     run_id: RunIdQuery = None,
     organisation: OrganisationQuery = None,
     action: ActionQuery = None,
@@ -83,9 +84,9 @@ def export_audit(
     flt = AuditFilter(run_id, organisation, action, since, until)
     up_to, count = snapshot(session, flt)
     session.close()
-    audit.note(request, rows=count, fields=COLUMNS, filter={"format": format, **flt.as_dict()})
+    audit.add(rows=count, fields=COLUMNS, filter={"format": str(format), **flt.as_dict()})
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    body = encode(iter_entries(request.app.state.sessionmaker, flt, up_to), format)
+    body = encode(iter_entries(sessions, flt, up_to), format)
     return StreamingResponse(
         body,
         media_type=FORMATS[format],

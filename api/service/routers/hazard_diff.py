@@ -9,19 +9,15 @@ README's threat model).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.orm import Session
 
-from rahat.api.service import audit
-from rahat.api.service.models import Hazard
+from rahat.api.service.deps import AuditDep, SessionDep, SettingsDep
+from rahat.api.service.hazard_requests import household_changes, stored_layer
 from rahat.api.service.problems import problem_docs
-from rahat.api.service.scenarios import READ_OPTIONS, READ_OPTIONS_KEY
-from rahat.api.service.security import ReaderPrincipal, SessionDep
-from rahat.geo.errors import NotFoundError
+from rahat.api.service.security import ReaderPrincipal
 
 router = APIRouter(prefix="/hazards", tags=["hazards"])
 
@@ -47,21 +43,6 @@ class DiffOut(BaseModel):
     )
 
 
-def _layer(session: Session, hazard_id: str) -> Any:
-    from rahat.geo.hazards import read_hazard
-
-    hazard = session.get(Hazard, hazard_id)
-    if hazard is None:
-        raise NotFoundError(f"No hazard with id '{hazard_id}'; list them with GET /hazards.")
-    options = (hazard.inspect or {}).get(READ_OPTIONS_KEY) or {}
-    return read_hazard(
-        Path(hazard.path),
-        kind=hazard.kind,
-        name=hazard.name,
-        **{key: options[key] for key in READ_OPTIONS if options.get(key)},
-    )
-
-
 @router.post(
     "/diff",
     response_model=DiffOut,
@@ -69,7 +50,11 @@ def _layer(session: Session, hazard_id: str) -> Any:
     responses=problem_docs(400, 401, 403, 404, 422),
 )
 def diff(
-    body: DiffRequest, request: Request, session: SessionDep, principal: ReaderPrincipal
+    body: DiffRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    audit: AuditDep,
+    principal: ReaderPrincipal,
 ) -> DiffOut:
     """Km² per class added, removed and kept between two uploaded versions of one event.
 
@@ -78,17 +63,9 @@ def diff(
     """
     from rahat.engine.footprint_changes import area_changes
 
-    audit.note(request, filter=body.model_dump())
-    old, new = _layer(session, body.old), _layer(session, body.new)
+    audit.add(filter=body.model_dump())
+    old, new = stored_layer(session, body.old), stored_layer(session, body.new)
     households = None
     if principal.is_admin:
-        from rahat.engine.footprint_changes import footprint_changes
-        from rahat.engine.pipeline import load_registry
-
-        registry = load_registry(request.app.state.settings.registry_path).registry
-        changes = footprint_changes(registry, old, new)
-        households = {
-            "totals": changes.totals,
-            "by_district": changes.by_district.to_dict(orient="records"),
-        }
+        households = household_changes(settings.registry_path, old, new)
     return DiffOut(old=body.old, new=body.new, area=area_changes(old, new), households=households)

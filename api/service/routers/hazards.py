@@ -6,28 +6,25 @@ import shutil
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 
-from rahat.api.service import audit
+from rahat.api.service.deps import AuditDep, SessionDep, SessionsDep, SettingsDep
 from rahat.api.service.extent import registry_extent
+from rahat.api.service.hazard_requests import MAX_KIND_CHARS, check_form, find_hazard
 from rahat.api.service.models import Hazard, new_id
 from rahat.api.service.problems import problem_docs
 from rahat.api.service.redact import redact_paths
 from rahat.api.service.scenarios import READ_OPTIONS_KEY, upload_read_options
 from rahat.api.service.schemas import MAX_OFFSET, HazardOut
-from rahat.api.service.security import ReaderPrincipal, SessionDep, UploaderPrincipal
+from rahat.api.service.security import ReaderPrincipal, UploaderPrincipal
 from rahat.api.service.settings import Settings
 from rahat.api.service.uploads import receive_upload
 from rahat.geo.errors import InputError
 
 router = APIRouter(prefix="/hazards", tags=["hazards"])
-
-_FORM_FIELDS = ("name", "kind", "crs", "intensity_field", "layer")
-#: Longest accepted ``kind`` (the length of its database column).
-MAX_KIND_CHARS = 50
 
 __all__ = ["MAX_KIND_CHARS", "registry_extent", "router"]
 
@@ -97,17 +94,22 @@ def _validate(
     openapi_extra=_UPLOAD_BODY,
     responses=problem_docs(400, 401, 403, 413, 415, 422, 507),
 )
-async def upload_hazard(request: Request, principal: UploaderPrincipal) -> HazardOut:
+async def upload_hazard(
+    request: Request,
+    settings: SettingsDep,
+    sessions: SessionsDep,
+    audit: AuditDep,
+    principal: UploaderPrincipal,
+) -> HazardOut:
     """Stream a hazard file to disk (size-capped), validate it, and store it.
 
     The answer is 201 only once the file is validated, synced and renamed into place and its
     record committed (durably); a refused or interrupted upload leaves nothing behind, and a
     full disk is answered 507.
     """
-    settings: Settings = request.app.state.settings
     hazard_id = new_id()
     target = settings.hazards_dir / hazard_id
-    audit.note(request, filter={"hazard_id": hazard_id})
+    audit.add(filter={"hazard_id": hazard_id})
     try:
         received = await receive_upload(request, target, max_bytes=settings.max_upload_bytes)
     except BaseException:
@@ -116,19 +118,11 @@ async def upload_hazard(request: Request, principal: UploaderPrincipal) -> Hazar
     assert received.file is not None
     upload = received.file
     filename = upload.final_path.name
-    audit.note(request, filter={"filename": filename})
-    unknown = sorted(set(received.fields) - set(_FORM_FIELDS))
+    audit.add(filter={"filename": filename})
     try:
-        if unknown:
-            raise HTTPException(
-                422, f"Unknown form field(s) {unknown}; allowed: {', '.join(_FORM_FIELDS)}."
-            )
-        if len(received.fields.get("kind") or "") > MAX_KIND_CHARS:
-            raise HTTPException(
-                422, f"Form field 'kind' is longer than {MAX_KIND_CHARS} characters."
-            )
+        check_form(received.fields)
         temp_path = await run_in_threadpool(upload.finish)
-        audit.note(request, filter={"size": upload.size})
+        audit.add(filter={"size": upload.size})
         try:
             info = await run_in_threadpool(
                 _validate, temp_path, received.fields, principal.organisation, settings
@@ -159,13 +153,12 @@ async def upload_hazard(request: Request, principal: UploaderPrincipal) -> Hazar
 
     def store() -> HazardOut:
         try:
-            with request.app.state.sessionmaker() as session, session.begin():
+            with sessions() as session, session.begin():
                 session.add(hazard)
         except BaseException:
             shutil.rmtree(target, ignore_errors=True)
             raise
-        audit.note(
-            request,
+        audit.add(
             action="hazards.upload",
             filter={"hazard_id": hazard_id, "filename": hazard.filename, "size": hazard.size},
         )
@@ -226,7 +219,4 @@ def get_hazard(
     hazard_id: Annotated[str, PathParam(max_length=64)],
 ) -> HazardOut:
     """Describe one uploaded hazard."""
-    hazard = session.get(Hazard, hazard_id)
-    if hazard is None:
-        raise HTTPException(404, f"No hazard with id '{hazard_id}'; list them with GET /hazards.")
-    return HazardOut.model_validate(hazard)
+    return HazardOut.model_validate(find_hazard(session, hazard_id))

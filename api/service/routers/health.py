@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from rahat.api.service.deps import SessionDep, SettingsDep
+from rahat.api.service.enums import IN_FLIGHT
 from rahat.api.service.models import Run
 from rahat.api.service.problems import problem_docs
 from rahat.api.service.registry_status import NO_REGISTRY_HINT, registry_status
 from rahat.api.service.schemas import Health
-from rahat.api.service.security import SessionDep
+from rahat.geo.errors import UnavailableError
 
 router = APIRouter(tags=["health"])
 
@@ -32,7 +34,7 @@ class HealthOut(Health):
 
 
 @router.get("/healthz", response_model=HealthOut, responses=problem_docs(503))
-def healthz(request: Request, session: SessionDep) -> HealthOut:
+def healthz(session: SessionDep, settings: SettingsDep) -> HealthOut:
     """Liveness and readiness: 200 when the database answers, 503 otherwise (no auth).
 
     Also tells which registry runs use and whether it exists; without one, ``POST /runs``
@@ -41,11 +43,11 @@ def healthz(request: Request, session: SessionDep) -> HealthOut:
     try:
         session.execute(text("SELECT 1"))
         in_flight = session.scalar(
-            select(func.count()).select_from(Run).where(Run.status.in_(("queued", "running")))
+            select(func.count()).select_from(Run).where(Run.status.in_(IN_FLIGHT))
         )
     except SQLAlchemyError as exc:
-        raise HTTPException(503, "The metadata database does not answer; retry shortly.") from exc
-    status = registry_status(request.app.state.settings.registry_path)
+        raise UnavailableError("The metadata database does not answer; retry shortly.") from exc
+    status = registry_status(settings.registry_path)
     return HealthOut(
         status="ok",
         database=session.get_bind().dialect.name,

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rahat.engine.benchmark import peak_rss_mb, reset_peak_rss, rss_mb, timed
+from rahat.benchmarks.common import peak_rss_mb, reset_peak_rss, rss_mb, timed
 
 #: Depth (m) at or above which a household counts as affected in the reference pipeline.
 AFFECTED_DEPTH = np.float32(0.3)

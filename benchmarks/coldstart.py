@@ -19,7 +19,7 @@ started = time.perf_counter()
 import numpy as np
 from rahat.engine.overlay import overlay, spatially_sorted
 from rahat.engine.zones import admin_zone_layers, climate_zone_layer
-from rahat.engine.bench_overlay import bench_dataset
+from rahat.benchmarks.overlay import bench_dataset
 from rahat.geo.hazards import read_hazard
 from rahat.geo.registry.model import Registry
 households, raster = bench_dataset(10_000)
@@ -35,7 +35,7 @@ print(json.dumps({"import_s": imported - started, "first_overlay_s": done - impo
 
 def run_cold_start_bench() -> dict[str, float]:
     """Return seconds to the first overlay with an empty, then a warm, numba cache."""
-    from rahat.engine.bench_overlay import bench_dataset
+    from rahat.benchmarks.overlay import bench_dataset
 
     bench_dataset(10_000)  # build the cached input files outside the timing
     result: dict[str, float] = {}

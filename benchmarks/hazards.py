@@ -1,4 +1,4 @@
-"""Benchmark of ``rahat hazard inspect`` on a large tiled GeoTIFF (wired as a CLI command)."""
+"""``rahat bench hazard-inspect``: ``rahat hazard inspect`` on a large tiled GeoTIFF."""
 
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ def bench_inspect(
     }
     script = Path(sys.executable).with_name("rahat")
     if run_cli and script.exists():
-        # the installed console script, run as a program (geo never imports the api layer)
+        # the installed console script, run as a program (process start included)
         t0 = time.perf_counter()
         proc = subprocess.run(
             [str(script), "hazard", "inspect", str(path), "--json"],
