@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -93,9 +92,10 @@ HEADLINE = (
 class E2EResult:
     """Figures of ``rahat bench e2e`` (seconds, MiB), one :class:`ScenarioFigures` a scenario.
 
-    ``peak_rss_mb`` is the largest peak of the ``rahat run`` processes; the reference runs in
-    the benchmark's own process (``reference_peak_rss_mb``, inputs of the untimed budget pass
-    included). ``identical`` holds when both scenarios select the reference's households.
+    ``peak_rss_mb`` is the largest peak of the ``rahat`` commands (each measured by the command
+    itself, per run in each scenario's ``peak_rss_mb``); the reference runs in the benchmark's
+    own process (``reference_peak_rss_mb``, inputs of the untimed budget pass included).
+    ``identical`` holds when both scenarios select the reference's households.
     """
 
     households: int
@@ -223,7 +223,8 @@ def _eligible_budget(kind: str, paths: dict[str, Path]) -> int:
 def _run_rahat(arguments: list[str], cache: Path) -> tuple[float, dict]:
     """``rahat ARGUMENTS --json`` in a child process: wall seconds and the payload.
 
-    The payload gains ``peak_rss_mb``: the child's own peak resident memory (``wait4``).
+    The payload holds ``peak_rss_mb``, the command's own peak resident memory (``VmHWM``:
+    ``wait4``'s figure would include this process's memory at the fork).
     """
     env = {**os.environ, "RAHAT_CACHE_DIR": str(cache), "COLUMNS": "200"}
     rahat = Path(sys.executable).with_name("rahat")  # the console script of this environment
@@ -231,7 +232,7 @@ def _run_rahat(arguments: list[str], cache: Path) -> tuple[float, dict]:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         child = subprocess.Popen(command, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(child.pid, 0)
+        _, status, _ = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
@@ -239,9 +240,7 @@ def _run_rahat(arguments: list[str], cache: Path) -> tuple[float, dict]:
         stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
     if child.returncode not in (0, 1):  # 1: some registry rows rejected
         raise RuntimeError(f"rahat {arguments[0]} failed ({child.returncode}): {stderr[-2000:]}")
-    payload = json.loads(stdout)
-    payload["peak_rss_mb"] = round(usage.ru_maxrss / 1024, 1)
-    return wall, payload
+    return wall, json.loads(stdout)
 
 
 def _selected_ids(out: Path) -> np.ndarray:
@@ -330,7 +329,7 @@ def run_e2e_bench(n: int, *, workdir: Path | None = None) -> E2EResult:
         work = Path(scratch)
         raster = _one("raster", paths, work)
         vector = _one("vector", paths, work)
-    children_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    children_mb = max(max(s.peak_rss_mb.values()) for s in (raster, vector))
     return E2EResult(
         households=n,
         identical=raster.identical and vector.identical,

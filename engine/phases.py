@@ -83,3 +83,24 @@ def seconds_since_process_start() -> float:
         import psutil
 
         return max(time.time() - psutil.Process().create_time(), 0.0)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MiB.
+
+    On Linux ``VmHWM`` from ``/proc/self/status``: the high-water mark of this program's own
+    memory, which starts afresh at ``exec`` (``getrusage``'s ``ru_maxrss`` keeps the parent's
+    size at ``fork``, so a child of a large process would report the parent's memory).
+    Elsewhere ``ru_maxrss``.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)

@@ -17,7 +17,7 @@ from rahat.api.cli._common import (
     user_errors,
 )
 from rahat.api.cli._outputs import check_output_folder
-from rahat.engine.phases import seconds_since_process_start
+from rahat.engine.phases import peak_memory_mb, seconds_since_process_start
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -156,6 +156,7 @@ def run_payload(name: str, result: RunResult) -> dict[str, Any]:
         "explanations": caseload.explain(),
         "outputs": {k: str(v) for k, v in result.outputs.items()},
         "phases": result.phases,
+        "peak_rss_mb": peak_memory_mb(),
     }
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rahat.api.cli._common import console, esc, print_json, user_errors
-from rahat.engine.phases import seconds_since_process_start
+from rahat.engine.phases import peak_memory_mb, seconds_since_process_start
 
 if TYPE_CHECKING:
     from rahat.engine.whatif import WhatIfResult
@@ -33,6 +33,7 @@ def whatif_payload(name: str, result: WhatIfResult, phases: dict[str, float]) ->
         "by_district": result.comparison.by_district.to_dict(orient="records"),
         "warnings": result.warnings,
         "phases": phases,
+        "peak_rss_mb": peak_memory_mb(),
     }
 
 

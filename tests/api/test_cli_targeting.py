@@ -61,6 +61,7 @@ def test_run_json_writes_outputs_and_is_deterministic(registry, tmp_path) -> Non
     phases = outs[0]["phases"]
     assert set(phases) >= {"startup", "registry", "hazards", "overlay", "evaluate", "write"}
     assert all(seconds >= 0 for seconds in phases.values())
+    assert 30 < outs[0]["peak_rss_mb"] < 16_000  # this process's high-water mark, in MiB
 
     cmp = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json"])
     assert cmp.exit_code == 0, cmp.output

@@ -9,7 +9,7 @@ import pytest
 from test_targeting_same_as import scenario, write
 
 from rahat.engine.targeting import load_scenario
-from rahat.engine.targeting.budget import allocate, resolve_same_as
+from rahat.engine.targeting.budget import allocate, capacities, resolve_same_as
 from rahat.engine.targeting.money import MAX_BUDGET
 from rahat.engine.targeting.scenario import Budget
 from rahat.geo.errors import ScenarioError
@@ -34,6 +34,9 @@ def test_a_household_that_reaches_the_quota_exactly_is_selected() -> None:
     by_money = allocate(units, costs, 1, Budget(total=300), None)
     assert by_money.selected.tolist() == [True, True, False, False, False]
     assert by_money.quotas["amount"].tolist() == [300, 0]
+    assert by_money.quotas["quota_amount"].tolist() == [300, 0]
+    assert by_money.quotas["quota_households"].isna().all()
+    assert by_count.quotas["quota_amount"].isna().all()
     # A fixed transfer turns the money into a count: 3 x 100 fit in 300 exactly.
     fixed = allocate(units, np.full(5, 100, dtype=np.int64), 1, Budget(total=300), 100)
     assert fixed.selected.tolist() == [True, True, True, False, False]
@@ -47,3 +50,9 @@ def test_quotas_per_unit_are_filled_exactly_in_rank_order() -> None:
     assert allocation.selected.tolist() == [True, True, True, False, False, False]
     assert allocation.quotas["quota_households"].tolist() == [2, 1, 0]
     assert allocation.quotas["selected"].tolist() == [2, 1, 0]
+
+
+def test_a_zero_fixed_transfer_leaves_no_limit() -> None:
+    assert capacities(Budget(total=300), 0) == (None, None)
+    assert capacities(Budget(total=300, max_households=5), 100) == (3, None)
+    assert capacities(Budget(total=300, max_households=2), 100) == (2, None)
