@@ -20,8 +20,9 @@ Both scenarios rank by poverty only and pay Rs 25,000 per household from a budge
 exactly between two PMT values (all eligible households at PMT <= 20 fit, none above), so the
 selected households do not depend on how ties are broken, and the **reference** (what an
 analyst writes with the standard tools, timed in this process) must select the same ones:
-``geopandas.read_parquet``; rioxarray ``.sel(method="nearest")`` sampling, or ``make_valid`` of
-each part (``method="structure"``), ``union_all`` and prepared ``shapely.intersects_xy``;
+``geopandas.read_parquet``; the raster opened with rioxarray and sampled with rasterio's
+``rowcol`` (:func:`_reference_depth`), or ``make_valid`` of each part
+(``method="structure"``), ``union_all`` and prepared ``shapely.intersects_xy``;
 pandas filter, sort and budget cut; ``to_csv`` of the caseload. ``identical`` compares the two
 sets of selected household ids.
 """
@@ -162,9 +163,7 @@ def _reference(kind: str, paths: dict[str, Path], out_csv: Path) -> tuple[np.nda
     pmt = households["pmt_score"].to_numpy(np.float32)
     poor = pmt <= PMT_CUTOFF
     if kind == "raster":
-        from rahat.benchmarks.overlay import _reference_sample
-
-        depth = _reference_sample(paths["raster"], lon, lat)
+        depth = _reference_depth(paths["raster"], lon, lat)
         eligible = poor & (depth >= MIN_DEPTH)
     else:
         import shapely
@@ -191,6 +190,34 @@ def _reference(kind: str, paths: dict[str, Path], out_csv: Path) -> tuple[np.nda
     selected.to_csv(out_csv, index=False)
     phases["write"] = time.perf_counter() - t
     return np.sort(selected["household_id"].to_numpy(np.int64)), phases
+
+
+def _reference_depth(raster: Path, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Depth at each household as an analyst writes it: rioxarray, then ``rasterio`` ``rowcol``.
+
+    ``rowcol`` (rasterio's own point-to-cell rule, as ``DatasetReader.index``) rather than
+    ``.sel(method="nearest")``: registry coordinates are rounded (4 decimals here), so many
+    households lie exactly on a cell edge, where the nearest cell centre is a tie that
+    ``.sel`` settles the other way (one household of 10 M in this data set). Points outside the
+    grid get NaN.
+    """
+    import rioxarray
+    import xarray as xr
+    from rasterio.transform import rowcol
+
+    opened = rioxarray.open_rasterio(raster, masked=True)
+    assert isinstance(opened, xr.DataArray)  # a single-band GeoTIFF opens as one DataArray
+    band = opened.squeeze("band", drop=True)
+    try:
+        values = band.to_numpy()
+        rows, cols = rowcol(band.rio.transform(), lon, lat)
+    finally:
+        band.close()
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    inside = (rows >= 0) & (rows < values.shape[0]) & (cols >= 0) & (cols < values.shape[1])
+    depth = np.full(len(lon), np.nan, dtype=np.float32)
+    depth[inside] = values[rows[inside], cols[inside]]
+    return depth
 
 
 def _budget_of(eligible_pmt: np.ndarray) -> int:

@@ -97,6 +97,7 @@ def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, Regist
     """
     from rahat.engine.pipeline import ExposureCache, load_registry, run_scenario
     from rahat.engine.targeting import load_scenario
+    from rahat.engine.targeting.outputs import ALL_FORMATS
     from rahat.geo.paths import scenarios_dir
 
     registry_path = demo_registry(households)
@@ -114,6 +115,7 @@ def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, Regist
                 out_dir=out / folder,
                 progress=progress,
                 cache=cache,
+                formats=ALL_FORMATS,
             )
         runs.append((scenario.name, out / folder, result))
     runs.append(_at_equal_spend(runs, loaded, out, cache))
@@ -129,6 +131,7 @@ def _at_equal_spend(runs: list, loaded: Any, out: Path, cache: Any) -> tuple[str
     bottom 40% per tehsil, poorest first) at the footprint rule's spend.
     """
     from rahat.engine.pipeline import run_scenario
+    from rahat.engine.targeting.outputs import ALL_FORMATS
 
     (_, _, first), (_, _, second) = runs[0], runs[1]
     base = first.caseload.scenario
@@ -143,7 +146,12 @@ def _at_equal_spend(runs: list, loaded: Any, out: Path, cache: Any) -> tuple[str
     )
     with progress_bar() as progress:
         result = run_scenario(
-            scenario, registry=loaded, out_dir=out / name, progress=progress, cache=cache
+            scenario,
+            registry=loaded,
+            out_dir=out / name,
+            progress=progress,
+            cache=cache,
+            formats=ALL_FORMATS,
         )
     return name, out / name, result
 

@@ -239,7 +239,7 @@ def run(
         typer.Option(
             "--outputs",
             help="Files to write, comma-separated: parquet,csv,gpkg,summary,map,manifest "
-            "(default all; parquet, summary and manifest always).",
+            "(default all but csv; parquet, summary and manifest always).",
         ),
     ] = None,
 ) -> None:

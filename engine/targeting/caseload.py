@@ -135,6 +135,10 @@ def registry_sha256(registry: Registry) -> str:
     return digest.hexdigest()
 
 
+#: Columns of :attr:`Caseload.core`.
+CORE_COLUMNS = ("household_id", "province", "district", "selected", "exposed", "amount")
+
+
 @dataclass
 class Caseload:
     """Result of evaluating a scenario on an exposure.
@@ -155,6 +159,8 @@ class Caseload:
         The registry evaluated (for the manifest's snapshot hash).
     build_frame
         Function building :attr:`frame` (called once, on first access).
+    build_core
+        Function building :attr:`core` without the whole frame (optional).
     registry_rejected
         Rows of the registry file that failed validation (``None``: not read from a file).
     warnings
@@ -174,6 +180,7 @@ class Caseload:
     warnings: tuple[str, ...] = ()
     location_mismatches: int | None = None
     build_frame: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
+    build_core: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
     _manifest: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -185,6 +192,18 @@ class Caseload:
             self._frame = self.build_frame()
             self.build_frame = None
         return self._frame
+
+    @property
+    def core(self) -> pd.DataFrame:
+        """The columns a comparison needs, in :attr:`frame`'s row order, without building it.
+
+        ``household_id``, ``province``, ``district``, ``selected``, ``exposed`` and ``amount``:
+        a what-if compares two caseloads of millions of households on these alone, while the
+        whole frame (reasons, scores, registry fields) costs seconds to build.
+        """
+        if self._frame is not None or self.build_core is None:
+            return self.frame[list(CORE_COLUMNS)]
+        return self.build_core()
 
     def __len__(self) -> int:
         return int(self.totals["considered"])

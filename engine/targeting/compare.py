@@ -36,7 +36,7 @@ class Comparison:
 
 
 def _frame(c: Caseload | pd.DataFrame) -> pd.DataFrame:
-    return c.frame if isinstance(c, Caseload) else c
+    return c.core if isinstance(c, Caseload) else c
 
 
 def _side(frame: pd.DataFrame) -> pd.DataFrame:

@@ -230,11 +230,27 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
     )
     messages = explain(scenario, exposure, rules, totals, quotas)
 
-    def build_frame() -> pd.DataFrame:
+    def row_order() -> tuple[np.ndarray, np.ndarray]:
         # Eligible households in rank order, then the others by household id.
         others = np.flatnonzero(~eligible_c)
         others = others[np.argsort(hid[idx[others]], kind="stable")]
-        row = np.concatenate([ranked, others])
+        return others, np.concatenate([ranked, others])
+
+    def build_core() -> pd.DataFrame:
+        row = row_order()[1]
+        rows = idx[row]
+        core = {
+            "household_id": hid[rows],
+            "province": _column(exposure, "province", rows),
+            "district": _column(exposure, "district", rows),
+            "selected": selected[row],
+            "exposed": exposed_c[row],
+            "amount": amount[row],
+        }
+        return pd.DataFrame(core)
+
+    def build_frame() -> pd.DataFrame:
+        others, row = row_order()
         rows = idx[row]
         causes = decision_causes(
             decision[row],
@@ -291,6 +307,7 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
         hazard_sha256={name: h.sha256 for name, h in exposure.hazards.items()},
         registry=registry,
         build_frame=build_frame,
+        build_core=build_core,
         warnings=tuple(rules.warnings),
     )
 

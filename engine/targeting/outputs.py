@@ -54,8 +54,12 @@ FILES: dict[str, str] = {
 
 #: Outputs written whatever ``--outputs`` asks for.
 ALWAYS: tuple[str, ...] = ("parquet", "summary", "manifest")
-#: Outputs of a run by default: every file (the GeoPackage and map hold the selected households).
-DEFAULT_FORMATS: tuple[str, ...] = tuple(FILES)
+#: Every output (``rahat demo`` writes them all).
+ALL_FORMATS: tuple[str, ...] = tuple(FILES)
+#: Outputs of a run by default: all but the CSV, whose rows the Parquet holds too (a national
+#: run's CSV is gigabytes; ``--outputs`` adds it). The GeoPackage and map hold the selected
+#: households.
+DEFAULT_FORMATS: tuple[str, ...] = tuple(key for key in FILES if key != "csv")
 
 
 def parse_formats(text: str | None) -> tuple[str, ...]:

@@ -75,9 +75,9 @@ def test_verify_refuses_a_folder_that_is_no_snapshot(tmp_path) -> None:
 
 def _run(registry: Path, out: Path) -> tuple[dict, str]:
     scenario = scenarios_dir() / "flood_2022_footprint.yaml"
-    result = runner.invoke(
-        app, ["run", str(scenario), "--registry", str(registry), "--out", str(out), "--json"]
-    )
+    arguments = ["run", str(scenario), "--registry", str(registry), "--out", str(out)]
+    # the CSV is written on request only: ask for it, to compare it too
+    result = runner.invoke(app, [*arguments, "--outputs", "csv,gpkg,map", "--json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout), result.stderr
 
@@ -87,6 +87,7 @@ def test_runs_from_a_snapshot_and_from_the_raw_file_write_identical_files(
 ) -> None:
     from rahat.engine.pipeline import run_scenario
     from rahat.engine.targeting import load_scenario
+    from rahat.engine.targeting.outputs import ALL_FORMATS
 
     # the raw file read and validated in memory, as before snapshots
     validated = tmp_path / "validated"
@@ -94,6 +95,7 @@ def test_runs_from_a_snapshot_and_from_the_raw_file_write_identical_files(
         load_scenario(scenarios_dir() / "flood_2022_footprint.yaml"),
         registry_path=registry,
         out_dir=validated,
+        formats=ALL_FORMATS,
     )
     _import(registry, tmp_path / "snap")
     from_snapshot, _ = _run(tmp_path / "snap", tmp_path / "from-snapshot")

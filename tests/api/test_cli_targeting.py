@@ -41,6 +41,8 @@ def test_run_json_writes_outputs_and_is_deterministic(registry, tmp_path) -> Non
                 str(registry),
                 "--out",
                 str(tmp_path / name),
+                "--outputs",
+                "parquet,csv,gpkg,summary,map",
                 "--json",
             ],
         )

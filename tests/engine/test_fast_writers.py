@@ -149,7 +149,7 @@ def test_outputs_option_writes_what_it_names_plus_parquet_summary_manifest(tmp_p
     assert set(manifest["outputs"]) == {"parquet", "csv", "summary", "rejects"}
     from rahat.engine.targeting.outputs import parse_formats
 
-    assert parse_formats(None) == ("parquet", "csv", "gpkg", "summary", "map", "manifest")
+    assert parse_formats(None) == ("parquet", "gpkg", "summary", "map", "manifest")  # no csv
     assert parse_formats(" map , gpkg") == ("parquet", "gpkg", "summary", "map", "manifest")
     with pytest.raises(InputError, match="unknown output pdf"):
         parse_formats("csv,pdf")

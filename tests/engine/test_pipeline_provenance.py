@@ -17,6 +17,7 @@ import pytest
 
 from rahat.engine.pipeline import REJECTS_FILE, RunResult, run_scenario
 from rahat.engine.targeting import load_scenario
+from rahat.engine.targeting.outputs import ALL_FORMATS
 from rahat.geo.paths import scenarios_dir
 
 #: Invalid rows written into the registry file, by how they are broken.
@@ -87,7 +88,9 @@ def _run(frame: pd.DataFrame, scenario: Path, folder: Path) -> RunResult:
     folder.mkdir(parents=True, exist_ok=True)
     csv = folder / "registry.csv"
     frame.to_csv(csv, index=False)
-    return run_scenario(load_scenario(scenario), registry_path=csv, out_dir=folder / "out")
+    return run_scenario(
+        load_scenario(scenario), registry_path=csv, out_dir=folder / "out", formats=ALL_FORMATS
+    )
 
 
 @pytest.fixture(scope="module")
