@@ -39,19 +39,36 @@ def _frame(c: Caseload | pd.DataFrame) -> pd.DataFrame:
     return c.core if isinstance(c, Caseload) else c
 
 
+#: The admin units a comparison is broken down by.
+_KEYS = ["province", "district"]
+
+
 def _side(frame: pd.DataFrame) -> pd.DataFrame:
-    sel = frame["selected"].to_numpy(dtype=bool)
-    exp = frame["exposed"].to_numpy(dtype=bool)
+    """The columns compared, admin units kept categorical (grouped by code, not by string)."""
+
+    def units(column: pd.Series) -> Any:
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            return column.array
+        return column.astype(str).to_numpy()
+
     return pd.DataFrame(
         {
             "household_id": frame["household_id"].to_numpy(np.int64),
-            "province": frame["province"].astype(str).to_numpy(),
-            "district": frame["district"].astype(str).to_numpy(),
-            "selected": sel,
-            "exposed": exp,
+            "province": units(frame["province"]),
+            "district": units(frame["district"]),
+            "selected": frame["selected"].to_numpy(dtype=bool),
+            "exposed": frame["exposed"].to_numpy(dtype=bool),
             "amount": frame["amount"].to_numpy(np.int64),
         }
     )
+
+
+def _by_unit(grouped: pd.DataFrame) -> pd.DataFrame:
+    """A small per-unit table with its admin units as plain text (for merging and sorting)."""
+    out = grouped.reset_index()
+    for key in _KEYS:
+        out[key] = out[key].astype(str)
+    return out
 
 
 def compare_caseloads(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) -> Comparison:
@@ -68,8 +85,10 @@ def compare_caseloads(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) ->
         Totals, a by-district table and the per-household status.
     """
     fa, fb = _side(_frame(a)), _side(_frame(b))
-    ids_a = np.sort(fa.loc[fa["selected"], "household_id"].to_numpy())
-    ids_b = np.sort(fb.loc[fb["selected"], "household_id"].to_numpy())
+    chosen_a = fa[fa["selected"].to_numpy()].sort_values("household_id", kind="stable")
+    chosen_b = fb[fb["selected"].to_numpy()].sort_values("household_id", kind="stable")
+    ids_a = chosen_a["household_id"].to_numpy()
+    ids_b = chosen_b["household_id"].to_numpy()
     in_b = np.isin(ids_a, ids_b, assume_unique=True)
     in_a = np.isin(ids_b, ids_a, assume_unique=True)
     status = pd.concat(
@@ -79,15 +98,22 @@ def compare_caseloads(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) ->
         ]
     ).sort_values("household_id", ignore_index=True)
 
-    # Admin units and exposure per household, from whichever caseload considered it.
-    both = pd.concat([fa, fb]).drop_duplicates("household_id")
-    both = both[["household_id", "province", "district"]]
-    flags = status.merge(both, on="household_id", how="left")
-    keys = ["province", "district"]
-    counts = (
-        pd.crosstab([flags["province"], flags["district"]], flags["status"])
+    # Admin units of each household, from whichever caseload considered it (A first).
+    added = chosen_b[~in_a]
+    in_a_rows = pd.Index(fa["household_id"]).get_indexer(added["household_id"])
+    found = in_a_rows >= 0
+    flags = pd.concat(
+        [
+            chosen_a[_KEYS].assign(status=np.where(in_b, "kept", "dropped")),
+            fa.iloc[in_a_rows[found]][_KEYS].assign(status="added"),
+            added.loc[~found, _KEYS].assign(status="added"),
+        ]
+    )
+    counts = _by_unit(
+        flags.groupby([*_KEYS, "status"], observed=True)
+        .size()
+        .unstack("status", fill_value=0)
         .reindex(columns=["added", "dropped", "kept"], fill_value=0)
-        .reset_index()
     )
     counts.columns.name = None
 
@@ -96,7 +122,7 @@ def compare_caseloads(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) ->
     b_amount = checked_total(fb["amount"].to_numpy(np.int64), "amount of caseload B")
 
     def per_side(f: pd.DataFrame, tag: str) -> pd.DataFrame:
-        g = f.assign(reached=f["selected"] & f["exposed"]).groupby(keys, sort=True)
+        g = f.assign(reached=f["selected"] & f["exposed"]).groupby(_KEYS, observed=True)
         out = g.agg(
             households=("selected", "sum"),
             amount=("amount", "sum"),
@@ -106,12 +132,12 @@ def compare_caseloads(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) ->
         with np.errstate(divide="ignore", invalid="ignore"):
             out["coverage"] = out["reached"] / out["exposed"].where(out["exposed"] > 0)
         out = out.drop(columns="reached")
-        return out.add_prefix(f"{tag}_").reset_index()
+        return _by_unit(out.add_prefix(f"{tag}_"))
 
-    table = per_side(fa, "a").merge(per_side(fb, "b"), on=keys, how="outer")
-    table = table.merge(counts, on=keys, how="left").sort_values(keys, ignore_index=True)
+    table = per_side(fa, "a").merge(per_side(fb, "b"), on=_KEYS, how="outer")
+    table = table.merge(counts, on=_KEYS, how="left").sort_values(_KEYS, ignore_index=True)
     for col in table.columns:
-        if col not in keys and not col.endswith("coverage"):
+        if col not in _KEYS and not col.endswith("coverage"):
             table[col] = table[col].fillna(0).astype(np.int64)
 
     def coverage(f: pd.DataFrame) -> float | None:
