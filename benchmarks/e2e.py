@@ -250,24 +250,20 @@ def _eligible_budget(kind: str, paths: dict[str, Path]) -> int:
 def _run_rahat(arguments: list[str], cache: Path) -> tuple[float, dict]:
     """``rahat ARGUMENTS --json`` in a child process: wall seconds and the payload.
 
-    The payload holds ``peak_rss_mb``, the command's own peak resident memory (``VmHWM``:
-    ``wait4``'s figure would include this process's memory at the fork).
+    The payload holds ``peak_rss_mb``, the command's own peak resident memory (``VmHWM``;
+    ``getrusage`` of the child would include this process's memory at the fork).
     """
     env = {**os.environ, "RAHAT_CACHE_DIR": str(cache), "COLUMNS": "200"}
     rahat = Path(sys.executable).with_name("rahat")  # the console script of this environment
-    command = [str(rahat), *arguments, "--json"]
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        child = subprocess.Popen(command, env=env, stdout=out, stderr=err)
-        _, status, _ = os.wait4(child.pid, 0)
-        wall = time.perf_counter() - started
-        child.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
-    if child.returncode not in (0, 1):  # 1: some registry rows rejected
-        raise RuntimeError(f"rahat {arguments[0]} failed ({child.returncode}): {stderr[-2000:]}")
-    return wall, json.loads(stdout)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(rahat), *arguments, "--json"], env=env, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - started
+    if done.returncode not in (0, 1):  # 1: some registry rows rejected
+        failed = f"rahat {arguments[0]} failed ({done.returncode})"
+        raise RuntimeError(f"{failed}: {done.stderr[-2000:]}")
+    return wall, json.loads(done.stdout)
 
 
 def _selected_ids(out: Path) -> np.ndarray:

@@ -28,7 +28,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -208,6 +208,12 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_json_safe(v) for v in value]
     return value
+
+
+def print_warnings(warnings: Iterable[str]) -> None:
+    """Print each warning on its own line, prefixed ``warning:`` in yellow (markup escaped)."""
+    for warning in warnings:
+        console.print(f"[yellow]warning:[/] {esc(warning)}", highlight=False)
 
 
 def print_json(payload: Any) -> None:

@@ -95,9 +95,8 @@ def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, Regist
     The overlay is computed once and shared by both scenarios (what-if reuse); the footprint
     scenario's budget (``same_as: bisp_2022_as_done``) is what the first run spends.
     """
-    from rahat.engine.pipeline import ExposureCache, load_registry, run_scenario
+    from rahat.engine.pipeline import ExposureCache, load_registry
     from rahat.engine.targeting import load_scenario
-    from rahat.engine.targeting.outputs import ALL_FORMATS
     from rahat.geo.paths import scenarios_dir
 
     registry_path = demo_registry(households)
@@ -108,16 +107,7 @@ def run_demo(out: Path, households: int = DEMO_HOUSEHOLDS) -> tuple[Path, Regist
     runs = []
     for file_name, folder in DEMO_SCENARIOS:
         scenario = load_scenario(scenarios_dir() / file_name)
-        with progress_bar() as progress:
-            result = run_scenario(
-                scenario,
-                registry=loaded,
-                out_dir=out / folder,
-                progress=progress,
-                cache=cache,
-                formats=ALL_FORMATS,
-            )
-        runs.append((scenario.name, out / folder, result))
+        runs.append((scenario.name, out / folder, _run(scenario, loaded, out / folder, cache)))
     runs.append(_at_equal_spend(runs, loaded, out, cache))
     return registry_path, loaded.registry, runs
 
@@ -130,9 +120,6 @@ def _at_equal_spend(runs: list, loaded: Any, out: Path, cache: Any) -> tuple[str
     Rs 614 m with one that spends Rs 259 m. This run caps BISP's own rule (notified districts,
     bottom 40% per tehsil, poorest first) at the footprint rule's spend.
     """
-    from rahat.engine.pipeline import run_scenario
-    from rahat.engine.targeting.outputs import ALL_FORMATS
-
     (_, _, first), (_, _, second) = runs[0], runs[1]
     base = first.caseload.scenario
     spent = int(second.caseload.totals["amount"])
@@ -144,16 +131,23 @@ def _at_equal_spend(runs: list, loaded: Any, out: Path, cache: Any) -> tuple[str
             "budget": base.budget.model_copy(update={"total": spent, "same_as": None}),
         }
     )
+    return name, out / name, _run(scenario, loaded, out / name, cache)
+
+
+def _run(scenario: Any, loaded: Any, folder: Path, cache: Any) -> Any:
+    """One demo run, every output written (the CSV included), with a progress bar."""
+    from rahat.engine.pipeline import run_scenario
+    from rahat.engine.targeting.outputs import ALL_FORMATS
+
     with progress_bar() as progress:
-        result = run_scenario(
+        return run_scenario(
             scenario,
             registry=loaded,
-            out_dir=out / name,
+            out_dir=folder,
             progress=progress,
             cache=cache,
             formats=ALL_FORMATS,
         )
-    return name, out / name, result
 
 
 @app.command("demo")

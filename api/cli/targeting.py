@@ -13,6 +13,7 @@ from rahat.api.cli._common import (
     esc,
     format_cell,
     print_json,
+    print_warnings,
     progress_bar,
     user_errors,
 )
@@ -63,8 +64,7 @@ def print_registry_notes(rejected: int, rejects_file: Path | None, warnings: lis
             f"out{esc(where)}",
             highlight=False,
         )
-    for warning in warnings:
-        console.print(f"[yellow]warning:[/] {esc(warning)}", highlight=False)
+    print_warnings(warnings)
 
 
 def load_cli_registry(path: Path, rejects_path: Path | None) -> Any:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from rahat.api.cli._common import console, esc, print_json, user_errors
+from rahat.api.cli._common import console, esc, print_json, print_warnings, user_errors
 from rahat.engine.phases import peak_memory_mb, seconds_since_process_start
 
 if TYPE_CHECKING:
@@ -63,8 +63,7 @@ def print_whatif(name: str, result: WhatIfResult) -> None:
         f"cost Rs {t['a_amount']:,} -> Rs {t['b_amount']:,} ({t['amount_change']:+,})",
         highlight=False,
     )
-    for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {esc(warning)}", highlight=False)
+    print_warnings(result.warnings)
 
 
 @app.command("whatif")

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ _FILE_GRIDS = frozenset({"geotiff", "gdal-raster"})
 _VERSION = 1
 
 
+@cache
 def _code_sha256() -> str:
     """The sources that compute a scan: a changed rule is a new key."""
     from rahat.geo.hazards import area, classes, grid
