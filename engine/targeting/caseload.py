@@ -36,19 +36,26 @@ households by household id; neither depends on the order of the registry's rows.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from rahat.engine.targeting.money import checked_total
 from rahat.engine.targeting.priority import COMPONENTS
 from rahat.engine.targeting.scenario import Scenario
 from rahat.geo.files import sha256_file
 from rahat.geo.registry.model import Registry
+
+if TYPE_CHECKING:
+    from rahat.engine.targeting.rows import CaseloadRows
+
+#: Rows per slice of :meth:`Caseload.batches` (the caseload Parquet's row group).
+BATCH_ROWS = 1024 * 1024
 
 #: Registry columns copied into the caseload (when the registry has them).
 REGISTRY_FIELDS: tuple[str, ...] = (
@@ -139,6 +146,23 @@ def registry_sha256(registry: Registry) -> str:
 CORE_COLUMNS = ("household_id", "province", "district", "selected", "exposed", "amount")
 
 
+def arrow_columns(columns: dict[str, Any], schema: pa.Schema | None = None) -> pa.Table:
+    """The caseload's columns as an Arrow table, as ``pa.Table.from_pandas`` would make it.
+
+    Each column is converted on its own (no pandas frame, whose block consolidation copies
+    every column); the schema, with its ``pandas`` metadata, is that of the frame's first row
+    unless given (the schema of an earlier slice of the same caseload).
+    """
+    if schema is None:
+        head = pd.DataFrame({name: values[:1] for name, values in columns.items()})
+        schema = pa.Schema.from_pandas(head, preserve_index=False)
+    arrays = [
+        pa.array(values, type=schema.field(name).type, from_pandas=True)
+        for name, values in columns.items()
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 @dataclass
 class Caseload:
     """Result of evaluating a scenario on an exposure.
@@ -157,10 +181,9 @@ class Caseload:
         sha256 of each hazard layer's source file, by layer name.
     registry
         The registry evaluated (for the manifest's snapshot hash).
-    build_frame
-        Function building :attr:`frame` (called once, on first access).
-    build_core
-        Function building :attr:`core` without the whole frame (optional).
+    rows
+        The per-household arrays the columns are built from, on first access
+        (:class:`~rahat.engine.targeting.rows.CaseloadRows`).
     registry_rejected
         Rows of the registry file that failed validation (``None``: not read from a file).
     warnings
@@ -179,19 +202,98 @@ class Caseload:
     registry_rejected: int | None = None
     warnings: tuple[str, ...] = ()
     location_mismatches: int | None = None
-    build_frame: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
-    build_core: Callable[[], pd.DataFrame] | None = field(default=None, repr=False)
+    rows: CaseloadRows | None = field(default=None, repr=False)
+    _columns: dict[str, Any] | None = field(default=None, repr=False)
+    _some: dict[str, Any] = field(default_factory=dict, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
+    _table: pa.Table | None = field(default=None, repr=False)
     _manifest: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        """The caseload's columns by name (NumPy arrays, categoricals), built on first access."""
+        if self._columns is None:
+            assert self.rows is not None
+            self._columns = self.rows.columns(self.rows.positions())
+        return self._columns
 
     @property
     def frame(self) -> pd.DataFrame:
         """One row per household considered (module docstring), built on first access."""
         if self._frame is None:
-            assert self.build_frame is not None
-            self._frame = self.build_frame()
-            self.build_frame = None
+            self._frame = pd.DataFrame(self.columns)
         return self._frame
+
+    @property
+    def table(self) -> pa.Table:
+        """:attr:`frame` as an Arrow table, converted column by column (no pandas frame built).
+
+        Equal, schema metadata included, to ``pa.Table.from_pandas(frame, preserve_index=False)``.
+        """
+        if self._table is None:
+            self._table = arrow_columns(self.columns)
+        return self._table
+
+    def batches(
+        self, *, selected_only: bool = False, rows_per_batch: int = BATCH_ROWS
+    ) -> Iterator[pa.Table]:
+        """The rows of :attr:`table` slice by slice (at least one slice, maybe empty).
+
+        While neither :attr:`columns` nor :attr:`table` is built, each slice is built from its
+        own rows, so writing a caseload slice by slice holds one slice at a time.
+
+        Parameters
+        ----------
+        selected_only
+            Only the selected households (rank order).
+        rows_per_batch
+            Rows of each slice (the last may be shorter).
+        """
+        if self._columns is not None or self.rows is None:
+            table = self.table
+            if selected_only:
+                table = table.filter(table["selected"])
+            return (
+                table.slice(start, rows_per_batch)
+                for start in range(0, max(table.num_rows, 1), rows_per_batch)
+            )
+        source = self.rows
+        positions = source.positions(selected_only=selected_only)  # now, in the caller's thread
+
+        def slices() -> Iterator[pa.Table]:
+            schema: pa.Schema | None = None
+            for start in range(0, max(len(positions), 1), rows_per_batch):
+                part = source.columns(positions[start : start + rows_per_batch])
+                table = arrow_columns(part, schema)
+                schema = table.schema
+                yield table
+
+        return slices()
+
+    @property
+    def selected_table(self) -> pa.Table:
+        """The rows of :attr:`table` of the selected households (rank order)."""
+        return pa.concat_tables(self.batches(selected_only=True))
+
+    @property
+    def column_names(self) -> list[str]:
+        """Names of the columns, in file order."""
+        if self._columns is None and self.rows is not None:
+            return list(self.rows.columns(np.zeros(0, dtype=np.int64), threads=1))
+        return list(self.columns)
+
+    def column(self, name: str) -> pd.Series:
+        """One column as a pandas Series (built alone while :attr:`columns` is not built)."""
+        if self._frame is not None:
+            return self._frame[name]
+        if self._columns is not None or self.rows is None:
+            values = self.columns[name]
+        else:
+            if name not in self._some:
+                rows = self.rows
+                self._some.update(rows.columns(rows.positions(), names={name}, threads=1))
+            values = self._some[name]
+        return pd.Series(values, name=name, copy=False)
 
     @property
     def core(self) -> pd.DataFrame:
@@ -201,9 +303,9 @@ class Caseload:
         a what-if compares two caseloads of millions of households on these alone, while the
         whole frame (reasons, scores, registry fields) costs seconds to build.
         """
-        if self._frame is not None or self.build_core is None:
-            return self.frame[list(CORE_COLUMNS)]
-        return self.build_core()
+        if self._columns is not None or self.rows is None:
+            return pd.DataFrame({name: self.column(name) for name in CORE_COLUMNS})
+        return self.rows.core()
 
     def __len__(self) -> int:
         return int(self.totals["considered"])
@@ -211,7 +313,7 @@ class Caseload:
     @property
     def selected(self) -> pd.DataFrame:
         """Return the rows of the selected households, in rank order."""
-        return self.frame[self.frame["selected"].to_numpy()]
+        return self.frame[self.column("selected").to_numpy()]
 
     def explain(self) -> list[str]:
         """Return plain-language explanations of an empty or surprising result."""
@@ -225,20 +327,20 @@ class Caseload:
         ``exposed_reached_share``, ``exposed_bottom40``, ``exposed_bottom40_reached_share``.
         Shares are NaN where the denominator is 0.
         """
-        f = self.frame
-        sel = f["selected"].to_numpy()
-        exp = f["exposed"].to_numpy()
-        b40 = f["bottom40"].to_numpy()
+        f = self.column
+        sel = f("selected").to_numpy()
+        exp = f("exposed").to_numpy()
+        b40 = f("bottom40").to_numpy()
         base = pd.DataFrame(
             {
-                "province": f["province"],
-                "district": f["district"],
-                "tehsil": f["tehsil"],
+                "province": f("province"),
+                "district": f("district"),
+                "tehsil": f("tehsil"),
                 "exposed": exp.astype(np.int64),
-                "eligible": f["eligible"].to_numpy().astype(np.int64),
+                "eligible": f("eligible").to_numpy().astype(np.int64),
                 "households": sel.astype(np.int64),
-                "people": np.where(sel, f["household_size"].to_numpy(np.int64), 0),
-                "amount": f["amount"].to_numpy(np.int64),
+                "people": np.where(sel, f("household_size").to_numpy(np.int64), 0),
+                "amount": f("amount").to_numpy(np.int64),
                 "exposed_reached": (sel & exp).astype(np.int64),
                 "exposed_bottom40": (exp & b40).astype(np.int64),
                 "exposed_bottom40_reached": (sel & exp & b40).astype(np.int64),
@@ -258,10 +360,10 @@ class Caseload:
             for k in keys:  # by name, not by category code: independent of the row order
                 g[k] = g[k].astype(object).where(g[k].notna(), None)
             g = g.sort_values(keys, na_position="last", kind="stable", ignore_index=True)
-            if level in pcode_of and pcode_of[level] in f.columns:
+            if level in pcode_of and pcode_of[level] in self.column_names:
                 codes = (
-                    pd.DataFrame({k: f[k] for k in keys})
-                    .assign(pcode=f[pcode_of[level]].astype(object))
+                    pd.DataFrame({k: f(k) for k in keys})
+                    .assign(pcode=f(pcode_of[level]).astype(object))
                     .dropna(subset=["pcode"])
                     .drop_duplicates(subset=keys)
                 )

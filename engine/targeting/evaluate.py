@@ -19,17 +19,14 @@ from rahat.engine.targeting.benefit import benefits, fixed_amount
 from rahat.engine.targeting.budget import allocate
 from rahat.engine.targeting.caseload import (
     DECISIONS,
-    REGISTRY_FIELDS,
-    ZONE_COLUMNS,
-    ZONE_FIELD_SUFFIX,
     Caseload,
 )
-from rahat.engine.targeting.explain import explain, failure_causes
+from rahat.engine.targeting.explain import explain
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.money import checked_total
-from rahat.engine.targeting.priority import COMPONENTS, components, score
+from rahat.engine.targeting.priority import components, score
 from rahat.engine.targeting.ranking import keyed_hash, rank_order
-from rahat.engine.targeting.reasons import budget_causes, decision_causes, reasons_column
+from rahat.engine.targeting.rows import CaseloadRows
 from rahat.engine.targeting.rules import RuleSet, evaluate_rules
 from rahat.engine.targeting.scenario import Scenario
 from rahat.engine.targeting.units import admin_units
@@ -80,26 +77,6 @@ def _quota_shares(scenario: Scenario, exposure: Exposure) -> tuple[Any, np.ndarr
         if hit.any():
             shares[hit] += share / hit.sum()
     return units, shares
-
-
-def _column(exposure: Exposure, name: str, rows: np.ndarray) -> Any:
-    column = exposure.registry.frame[name]
-    if isinstance(column.dtype, pd.CategoricalDtype):
-        codes = exposure.registry.array(name)[rows]
-        return pd.Categorical.from_codes(codes, dtype=column.dtype)
-    return exposure.registry.array(name)[rows]
-
-
-def _zone_column(exposure: Exposure, layer: str, rows: np.ndarray) -> Any:
-    """Zone name per household at ``rows`` (categorical; missing where in no zone or no layer)."""
-    zone = exposure.zones.get(layer)
-    if zone is None:
-        return pd.Categorical.from_codes(np.full(len(rows), -1), categories=pd.Index([]))
-    names = zone.table["name"].astype(str).to_numpy(dtype=object)
-    categories = sorted(set(names))
-    position = {n: i for i, n in enumerate(categories)}
-    lookup = np.array([position[n] for n in names] + [-1], dtype=np.int64)
-    return pd.Categorical.from_codes(lookup[zone.codes[rows]], categories=pd.Index(categories))
 
 
 def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
@@ -230,75 +207,27 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
     )
     messages = explain(scenario, exposure, rules, totals, quotas)
 
-    def row_order() -> tuple[np.ndarray, np.ndarray]:
-        # Eligible households in rank order, then the others by household id.
-        others = np.flatnonzero(~eligible_c)
-        others = others[np.argsort(hid[idx[others]], kind="stable")]
-        return others, np.concatenate([ranked, others])
-
-    def build_core() -> pd.DataFrame:
-        row = row_order()[1]
-        rows = idx[row]
-        core = {
-            "household_id": hid[rows],
-            "province": _column(exposure, "province", rows),
-            "district": _column(exposure, "district", rows),
-            "selected": selected[row],
-            "exposed": exposed_c[row],
-            "amount": amount[row],
-        }
-        return pd.DataFrame(core)
-
-    def build_frame() -> pd.DataFrame:
-        others, row = row_order()
-        rows = idx[row]
-        causes = decision_causes(
-            decision[row],
-            quota_unit[row],
-            unit_labels,
-            units is not None,
-            failure_causes(scenario, exposure, rules, idx[others]),
-        )
-        cut_rows = np.flatnonzero(decision[row] == DECISIONS.index("cut_budget"))
-        cut_texts = budget_causes(
-            rank[row][cut_rows], scores[row][cut_rows], totals["cut"]["score_at_cut"]
-        )
-        data: dict[str, Any] = {
-            "household_id": hid[rows],
-            "rank": pd.array(rank[row], dtype="Int64"),
-            "selected": selected[row],
-            "eligible": eligible_c[row],
-            "exposed": exposed_c[row],
-            "bottom40": bottom40_c[row],
-            "score": scores[row],
-        }
-        data["rank"][~eligible_c[row]] = pd.NA
-        for name in COMPONENTS:
-            data[f"score_{name}"] = parts[name][row]
-        data["benefit"] = entitled[row]
-        data["amount"] = amount[row]
-        data["decision"] = pd.Categorical.from_codes(
-            decision[row], categories=pd.Index(list(DECISIONS))
-        )
-        data["reasons"] = reasons_column(rules, rows, causes, cut_rows, cut_texts)
-        for name in REGISTRY_FIELDS:
-            if name in registry.frame.columns:
-                data[name] = _column(exposure, name, rows)
-        for spec in scenario.hazards:
-            layer = exposure.hazards.get(spec.name)
-            if layer is None:
-                continue
-            data[f"{spec.name}_intensity"] = layer.intensity[rows]
-            codes = layer.hazard_class[rows].astype(np.int64)
-            data[f"{spec.name}_class"] = pd.Categorical.from_codes(
-                np.where(codes >= 0, codes, -1), categories=pd.Index(list(layer.class_labels))
-            )
-        for name, zone_name in ZONE_COLUMNS.items():
-            data[name] = _zone_column(exposure, zone_name, rows)
-        for zspec in scenario.zones:
-            data[f"{zspec.name}{ZONE_FIELD_SUFFIX}"] = _zone_column(exposure, zspec.name, rows)
-        return pd.DataFrame(data)
-
+    rows = CaseloadRows(
+        scenario=scenario,
+        exposure=exposure,
+        rules=rules,
+        idx=idx,
+        ranked=ranked,
+        eligible=eligible_c,
+        exposed=exposed_c,
+        bottom40=bottom40_c,
+        selected=selected,
+        rank=rank,
+        scores=scores,
+        parts=parts,
+        entitled=entitled,
+        amount=amount,
+        decision=decision,
+        quota_unit=quota_unit,
+        unit_labels=unit_labels,
+        with_quotas=units is not None,
+        score_at_cut=totals["cut"]["score_at_cut"],
+    )
     return Caseload(
         scenario=scenario,
         totals=totals,
@@ -306,8 +235,7 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
         messages=messages,
         hazard_sha256={name: h.sha256 for name, h in exposure.hazards.items()},
         registry=registry,
-        build_frame=build_frame,
-        build_core=build_core,
+        rows=rows,
         warnings=tuple(rules.warnings),
     )
 

@@ -104,15 +104,15 @@ def caseload_map(caseload: Caseload, path: str | Path) -> Path:
 
     from rahat.geo.boundaries import districts
 
-    frame = caseload.frame
-    lon = frame["lon"].to_numpy()
-    lat = frame["lat"].to_numpy()
-    selected = frame["selected"].to_numpy()
-    exposed = frame["exposed"].to_numpy()
+    column = caseload.column
+    lon = column("lon").to_numpy()
+    lat = column("lat").to_numpy()
+    selected = column("selected").to_numpy()
+    exposed = column("exposed").to_numpy()
     fig = Figure(figsize=(8, 8), dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_axes((0.09, 0.07, 0.74, 0.85))
-    if len(frame):
+    if len(lon):
         pad = 0.5
         x0, x1 = float(np.nanmin(lon)) - pad, float(np.nanmax(lon)) + pad
         y0, y1 = float(np.nanmin(lat)) - pad, float(np.nanmax(lat)) + pad
@@ -120,7 +120,7 @@ def caseload_map(caseload: Caseload, path: str | Path) -> Path:
         x0, x1, y0, y1 = 60.8, 77.9, 23.6, 37.1
     shapes = districts()
     shapes = shapes.cx[x0:x1, y0:y1]
-    counts = frame.loc[selected, "district"].astype(str).value_counts()
+    counts = column("district")[selected].astype(str).value_counts()
     values = shapes["district"].map(counts).fillna(0).to_numpy(dtype=float)
     norm = Normalize(vmin=float(values.min(initial=0.0)), vmax=float(values.max(initial=0.0)))
     ax.add_collection(_district_patches(shapes, values, norm))

@@ -22,15 +22,16 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from rahat.engine.targeting.caseload import Caseload
+from rahat.engine.targeting.caseload import BATCH_ROWS, Caseload
 from rahat.engine.targeting.folders import (
     TEMP_PREFIX,
     commit_dir,
@@ -38,7 +39,7 @@ from rahat.engine.targeting.folders import (
     sweep_stale,
     temp_dir_for,
 )
-from rahat.engine.targeting.tables import arrow_table, point_table, write_csv
+from rahat.engine.targeting.tables import point_table, write_csv
 from rahat.geo.errors import InputError
 from rahat.geo.files import sha256_file
 
@@ -113,19 +114,28 @@ HXL_TAGS: dict[str, str] = {
 _GPKG_DATE = "2000-01-01T00:00:00.000Z"
 
 
-def _parquet(table: pa.Table, tmp: Path) -> None:
+def _parquet(batches: Iterable[pa.Table], tmp: Path) -> None:
+    """Write the caseload slice by slice, one row group a slice (:meth:`Caseload.batches`)."""
     import pyarrow.parquet as pq
 
-    pq.write_table(
-        table,
-        tmp,
-        compression="zstd",
-        compression_level=1,
-        use_dictionary=True,
-        write_statistics=True,
-        version="2.6",
-        data_page_version="1.0",
-    )
+    writer: pq.ParquetWriter | None = None
+    try:
+        for batch in batches:
+            if writer is None:
+                writer = pq.ParquetWriter(
+                    tmp,
+                    batch.schema,
+                    compression="zstd",
+                    compression_level=1,
+                    use_dictionary=True,
+                    write_statistics=True,
+                    version="2.6",
+                    data_page_version="1.0",
+                )
+            writer.write_table(batch, row_group_size=BATCH_ROWS)
+    finally:
+        if writer is not None:
+            writer.close()
 
 
 def _summary_csv(summary: pd.DataFrame, tmp: Path) -> None:
@@ -136,16 +146,19 @@ def _summary_csv(summary: pd.DataFrame, tmp: Path) -> None:
         summary.to_csv(fh, index=False, header=False, lineterminator="\n", float_format="%.6g")
 
 
-def _gpkg(table: pa.Table, tmp: Path) -> None:
-    """The selected households as GeoPackage points, written from Arrow (no per-row Python)."""
+def _gpkg(selected: Iterable[pa.Table], tmp: Path) -> None:
+    """The ``selected`` households as GeoPackage points, slice by slice from Arrow."""
     import pyogrio
 
-    selected = table.filter(pc.fill_null(table["selected"], False))
+    slices = iter(selected)
+    first = point_table(next(slices))
+    rest = (batch for part in slices for batch in point_table(part).to_batches())
+    stream = pa.RecordBatchReader.from_batches(first.schema, chain(first.to_batches(), rest))
     previous = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
     pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _GPKG_DATE})
     try:
         pyogrio.write_arrow(
-            point_table(selected),
+            stream,
             tmp,
             layer="caseload",
             driver="GPKG",
@@ -222,47 +235,54 @@ def _write_files(
 ) -> dict[str, str]:
     """Write the ``wanted`` outputs into the (temporary) ``folder``; return name -> file name.
 
-    The Arrow writers (Parquet, CSV, GeoPackage: C++ that releases the GIL) run in two threads
-    while this thread draws the summary and the map (matplotlib stays on one thread); the
-    manifest's file hashes are computed in the same way. A failing writer fails the whole write
+    The GeoPackage (selected households) and the Parquet (every considered household) are
+    written by worker threads slice by slice (:meth:`Caseload.batches`: each slice built from
+    its own rows, so memory holds a slice, not the caseload), the CSV from the whole table
+    (its quoting depends on all of it), while this thread draws the summary and the map
+    (matplotlib stays on one thread) from the few columns they need. Each file is hashed by
+    the thread that wrote it, as soon as it is written. A failing writer fails the whole write
     after every other writer has stopped, so nothing is left writing into the folder.
     """
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor
 
-    arrow_writers: dict[str, Callable[[pa.Table, Path], None]] = {
-        "parquet": _parquet,
-        "csv": write_csv,
-        "gpkg": _gpkg,
-    }
-    local_writers: dict[str, Callable[[Path], None]] = {
-        "summary": lambda path: _summary_csv(caseload.summary(), path),
-        "map": lambda path: _map(caseload, path),
-    }
-    table = arrow_table(caseload.frame) if set(arrow_writers) & set(wanted) else None
+    def written(key: str, write: Callable[[Path], None]) -> str:
+        path = folder / FILES[key]
+        write(path)
+        return sha256_file(path)
+
+    digests: dict[str, Future[str] | str] = {}
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="rahat-write") as pool:
-        futures = [
-            pool.submit(write, table, folder / FILES[key])
-            for key, write in arrow_writers.items()
-            if key in wanted
-        ]
-        for key, draw in local_writers.items():
+        # leaving the block waits for every writer, also when this thread fails
+        if "gpkg" in wanted:
+            selected = caseload.batches(selected_only=True)
+            digests["gpkg"] = pool.submit(written, "gpkg", partial(_gpkg, selected))
+        if "csv" in wanted:  # quoted or not as the whole file needs: from the whole table
+            digests["csv"] = pool.submit(written, "csv", partial(write_csv, caseload.table))
+        if "parquet" in wanted:
+            digests["parquet"] = pool.submit(
+                written, "parquet", partial(_parquet, caseload.batches())
+            )
+        local: dict[str, Callable[[Path], None]] = {
+            "summary": lambda path: _summary_csv(caseload.summary(), path),
+            "map": lambda path: _map(caseload, path),
+        }
+        for key, draw in local.items():
             if key in wanted:
-                draw(folder / FILES[key])
-        for future in futures:
-            future.result()
-        written = {key: FILES[key] for key in FILES if key in wanted and key != "manifest"}
-        if "manifest" in wanted:
-            files = {**extra, **written}
-            digests = pool.map(sha256_file, [folder / name for name in files.values()])
-            manifest: dict[str, Any] = dict(caseload.manifest)
-            manifest["outputs"] = {
-                key: {"file": name, "sha256": digest}
-                for (key, name), digest in zip(files.items(), digests, strict=True)
-            }
-            text = json.dumps(manifest, indent=2, sort_keys=True, default=_json_default) + "\n"
-            (folder / FILES["manifest"]).write_text(text, encoding="utf-8")
-            written["manifest"] = FILES["manifest"]
-    return written
+                digests[key] = written(key, draw)
+        for key, name in extra.items():
+            digests[key] = sha256_file(folder / name)
+    done = {key: d.result() if isinstance(d, Future) else d for key, d in digests.items()}
+    names = {key: FILES[key] for key in FILES if key in wanted and key != "manifest"}
+    if "manifest" in wanted:
+        manifest: dict[str, Any] = dict(caseload.manifest)
+        files = {**extra, **names}
+        manifest["outputs"] = {
+            key: {"file": name, "sha256": done[key]} for key, name in files.items()
+        }
+        text = json.dumps(manifest, indent=2, sort_keys=True, default=_json_default) + "\n"
+        (folder / FILES["manifest"]).write_text(text, encoding="utf-8")
+        names["manifest"] = FILES["manifest"]
+    return names
 
 
 def _map(caseload: Caseload, path: Path) -> None:
