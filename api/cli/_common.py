@@ -28,7 +28,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -157,6 +157,54 @@ def install_help_style() -> None:
 
         TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
     TyperOption._rahat_help_style = True  # type: ignore[attr-defined]
+
+
+class _DeferredCoercion:
+    """Stand-in for typer's value coercer of one parameter, built when a value needs it.
+
+    typer (0.2x) builds each parameter's coercer with pydantic the first time the parameter is
+    processed, even when its value is ``None`` (every group's unused ``--help``), so every
+    command imported pydantic (a few hundred milliseconds) before running. ``None`` coerces to
+    ``None`` (``()`` for a repeatable parameter) whatever the type, as typer does; any other
+    value goes to the coercer typer builds.
+    """
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._built: Any = None
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        """Return ``value`` coerced to the parameter's type, as typer's coercer does."""
+        if value is None:
+            return () if param.multiple or param.nargs == -1 else None
+        if self._built is None:
+            self._built = self._build()
+        return self._built.coerce(value, param=param, ctx=ctx)
+
+
+def defer_option_coercion() -> None:
+    """Build typer's coercer of a parameter only for a value (none for an absent option).
+
+    Applied once; a typer without this hook (``_TyperParameter.get_runtime_param``) is left as
+    it is.
+    """
+    try:
+        from typer.core import _TyperParameter, build_runtime_param
+    except ImportError:  # pragma: no cover - other typer layouts
+        return
+    if not hasattr(_TyperParameter, "get_runtime_param"):  # pragma: no cover
+        return
+    if getattr(_TyperParameter, "_rahat_deferred", False):
+        return
+
+    def get_runtime_param(self: Any) -> Any:
+        if self._runtime_param is None:
+            descriptor = self.type_descriptor
+            self._runtime_param = _DeferredCoercion(lambda: build_runtime_param(descriptor))
+        return self._runtime_param
+
+    _TyperParameter.get_runtime_param = get_runtime_param  # type: ignore[method-assign]
+    _TyperParameter._rahat_deferred = True  # type: ignore[attr-defined]
 
 
 @contextmanager

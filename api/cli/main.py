@@ -12,10 +12,11 @@ from __future__ import annotations
 import typer
 
 from rahat.api.cli import bench, demo, hazard, registry, service, targeting, whatif
-from rahat.api.cli._common import install_help_style
+from rahat.api.cli._common import defer_option_coercion, install_help_style
 from rahat.api.cli._safety import SafeGroup, run_safely
 
 install_help_style()
+defer_option_coercion()  # no pydantic import for an absent option
 
 app = typer.Typer(
     name="rahat",

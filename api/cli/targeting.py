@@ -244,10 +244,12 @@ def run(
     ] = None,
 ) -> None:
     """Evaluate a scenario on a registry and write caseload, summary, map and manifest."""
+    startup = seconds_since_process_start()  # interpreter and command line, up to this line
+    started = time.perf_counter()
     from rahat.engine.pipeline import run_scenario
     from rahat.engine.targeting.outputs import parse_formats
 
-    startup = seconds_since_process_start()
+    modules_s = time.perf_counter() - started
     with user_errors():
         check_output_folder(out)
         formats = parse_formats(outputs)
@@ -263,6 +265,7 @@ def run(
             )
     result.phases = {
         "startup": round(startup, 3),
+        "modules": round(modules_s, 3),
         "scenario": round(scenario_s, 3),
         **result.phases,
         "registry": round(registry_s + result.phases.get("registry", 0.0), 3),
