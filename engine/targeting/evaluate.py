@@ -24,7 +24,7 @@ from rahat.engine.targeting.caseload import (
 from rahat.engine.targeting.explain import explain
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.money import checked_total
-from rahat.engine.targeting.priority import components, score
+from rahat.engine.targeting.priority import components, score, weighted
 from rahat.engine.targeting.ranking import keyed_hash, rank_order
 from rahat.engine.targeting.rows import CaseloadRows
 from rahat.engine.targeting.rules import RuleSet, evaluate_rules
@@ -141,8 +141,7 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
     idx = np.flatnonzero(considered)
     eligible_c = rules.eligible[idx]
 
-    parts = components(scenario, exposure, idx)
-    scores = score(scenario, parts)
+    scores = score(scenario, components(scenario, exposure, idx, weighted(scenario)), len(idx))
     entitled = np.where(eligible_c, benefits(scenario, exposure, idx), 0).astype(np.int64)
 
     hid = registry.household_id
@@ -219,7 +218,6 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
         selected=selected,
         rank=rank,
         scores=scores,
-        parts=parts,
         entitled=entitled,
         amount=amount,
         decision=decision,

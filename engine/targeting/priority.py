@@ -53,41 +53,65 @@ def _by_category(exposure: Exposure, column: str, values: dict[str, float]) -> n
     return table
 
 
-def components(scenario: Scenario, exposure: Exposure, idx: np.ndarray) -> dict[str, np.ndarray]:
-    """Return every component (float64 in [0, 1]) for the households at positions ``idx``."""
+def weighted(scenario: Scenario) -> tuple[str, ...]:
+    """The components with a weight above 0 (the only ones the score needs), in order."""
+    weights = scenario.priority.weights
+    return tuple(name for name in COMPONENTS if float(getattr(weights, name)) > 0)
+
+
+def components(
+    scenario: Scenario,
+    exposure: Exposure,
+    idx: np.ndarray,
+    names: tuple[str, ...] = COMPONENTS,
+) -> dict[str, np.ndarray]:
+    """Return the components ``names`` (float64 in [0, 1]) for the households at ``idx``.
+
+    Each value depends on its household alone, so the components of any subset of households
+    are the same subset of everyone's.
+    """
     registry = exposure.registry
     p = scenario.priority
     out: dict[str, np.ndarray] = {}
 
-    layer_name = scenario.severity_layer()
-    severity = np.zeros(len(idx), dtype=np.float64)
-    if layer_name is not None and layer_name in exposure.hazards:
+    def severity() -> np.ndarray:
+        layer_name = scenario.severity_layer()
+        if layer_name is None or layer_name not in exposure.hazards:
+            return np.zeros(len(idx), dtype=np.float64)
         layer = exposure.hazards[layer_name]
         if p.severity_by == "class":
             top = max(len(layer.class_labels) - 1, 1)
-            severity = np.clip(layer.hazard_class[idx].astype(np.float64), 0, None) / top
-        else:
-            assert p.severity_max is not None
-            values = layer.intensity[idx].astype(np.float64)
-            severity = np.nan_to_num(np.clip(values / p.severity_max, 0.0, 1.0), nan=0.0)
-    out["severity"] = severity
-    out["poverty"] = np.clip(1.0 - registry.array("pmt_score")[idx].astype(np.float64) / 100, 0, 1)
+            return np.clip(np.take(layer.hazard_class, idx).astype(np.float64), 0, None) / top
+        assert p.severity_max is not None
+        values = np.take(layer.intensity, idx).astype(np.float64)
+        return np.nan_to_num(np.clip(values / p.severity_max, 0.0, 1.0), nan=0.0)
+
+    def column(name: str) -> np.ndarray:
+        return np.take(registry.array(name), idx)
+
+    if "severity" in names or "livelihood_loss" in names:
+        out["severity"] = severity()
+    if "poverty" in names:
+        out["poverty"] = np.clip(1.0 - column("pmt_score").astype(np.float64) / 100, 0, 1)
     for name, cap in MEMBER_CAPS.items():
-        count = registry.array(name)[idx].astype(np.float64)
-        out[name] = np.minimum(count, cap) / cap
-    out["female_headed"] = registry.array("female_headed")[idx].astype(np.float64)
-    out["kacha"] = _by_category(exposure, "dwelling", DWELLING_NEED)[
-        registry.array("dwelling")[idx]
-    ]
-    loss = _by_category(exposure, "livelihood", {v.value: 1.0 for v in p.loss_livelihoods})
-    out["livelihood_loss"] = loss[registry.array("livelihood")[idx]] * (severity > 0)
-    return out
+        if name in names:
+            out[name] = np.minimum(column(name).astype(np.float64), cap) / cap
+    if "female_headed" in names:
+        out["female_headed"] = column("female_headed").astype(np.float64)
+    if "kacha" in names:
+        out["kacha"] = _by_category(exposure, "dwelling", DWELLING_NEED)[column("dwelling")]
+    if "livelihood_loss" in names:
+        loss = _by_category(exposure, "livelihood", {v.value: 1.0 for v in p.loss_livelihoods})
+        out["livelihood_loss"] = loss[column("livelihood")] * (out["severity"] > 0)
+    return {name: out[name] for name in names}
 
 
-def score(scenario: Scenario, parts: dict[str, np.ndarray]) -> np.ndarray:
-    """Return the weighted mean of ``parts`` with the scenario's weights (float64)."""
+def score(scenario: Scenario, parts: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Return the weighted mean of ``parts`` with the scenario's weights (float64).
+
+    ``parts`` holds at least the :func:`weighted` components of ``n`` households.
+    """
     weights = scenario.priority.weights
-    n = len(next(iter(parts.values())))
     total = np.zeros(n, dtype=np.float64)
     wsum = 0.0
     for name in COMPONENTS:

@@ -30,7 +30,7 @@ from rahat.engine.targeting.caseload import (
     ZONE_FIELD_SUFFIX,
 )
 from rahat.engine.targeting.explain import failure_causes
-from rahat.engine.targeting.priority import COMPONENTS
+from rahat.engine.targeting.priority import COMPONENTS, components
 from rahat.engine.targeting.reasons import budget_causes, decision_causes, reasons_column
 from rahat.engine.targeting.rules import RuleSet
 from rahat.engine.targeting.scenario import Scenario
@@ -76,8 +76,8 @@ class CaseloadRows:
         Flags per considered household.
     rank
         1-based rank (0 for a household that is not eligible).
-    scores, parts
-        Priority score and its components.
+    scores
+        Priority score (its components are computed for the rows asked for).
     entitled, amount
         Benefit (0 if not eligible) and amount paid (0 if not selected).
     decision
@@ -103,7 +103,6 @@ class CaseloadRows:
     selected: np.ndarray
     rank: np.ndarray
     scores: np.ndarray
-    parts: dict[str, np.ndarray]
     entitled: np.ndarray
     amount: np.ndarray
     decision: np.ndarray
@@ -192,7 +191,7 @@ class CaseloadRows:
             "score": take(self.scores),
         }
         for name in COMPONENTS:
-            jobs[f"score_{name}"] = take(self.parts[name])
+            jobs[f"score_{name}"] = partial(self._component, name, rows)
         jobs["benefit"] = take(self.entitled)
         jobs["amount"] = take(self.amount)
         jobs["decision"] = decision_column
@@ -212,6 +211,10 @@ class CaseloadRows:
                 zone_column, exposure, zspec.name, rows
             )
         return jobs
+
+    def _component(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Priority component ``name`` of the households at registry positions ``rows``."""
+        return components(self.scenario, self.exposure, rows, (name,))[name]
 
     def _reasons(self, row: np.ndarray) -> Any:
         """The ``reasons`` text of the rows at positions ``row``."""
