@@ -198,10 +198,15 @@ def _sides_by_position(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) -
     frame = registry.frame
     if any(not isinstance(frame[k].dtype, pd.CategoricalDtype) for k in _KEYS):
         return None
-    province, district = (registry.array(k).astype(np.int64) for k in _KEYS)
+    province, district = (registry.array(k) for k in _KEYS)  # category codes
     n_districts = len(frame["district"].cat.categories)
-    unit = np.where((province >= 0) & (district >= 0), province * n_districts + district, -1)
     n_units = len(frame["province"].cat.categories) * n_districts
+
+    def unit_of(positions: np.ndarray) -> np.ndarray:
+        """(province, district) unit code of the households at ``positions``; -1 if unknown."""
+        p = np.take(province, positions).astype(np.int64)
+        d = np.take(district, positions).astype(np.int64)
+        return np.where((p >= 0) & (d >= 0), p * n_districts + d, -1)
     hid = registry.household_id
 
     def chosen(rows: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +219,7 @@ def _sides_by_position(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) -
     in_b, in_a = _status(ids_a, ids_b)
 
     def tally(positions: np.ndarray) -> np.ndarray:
-        units = np.take(unit, positions)
+        units = unit_of(positions)
         return np.bincount(units[units >= 0], minlength=n_units)
 
     counts = _unit_table(
@@ -230,7 +235,7 @@ def _sides_by_position(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) -
     counts = _by_unit(counts.set_index(_KEYS))
 
     def per_side(rows: Any, tag: str) -> tuple[pd.DataFrame, int]:
-        units = np.take(unit, rows.idx)
+        units = unit_of(rows.idx)
         known = units >= 0
         keys = units[known]
         selected, exposed = rows.selected[known], rows.exposed[known]
