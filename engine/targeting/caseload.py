@@ -48,6 +48,7 @@ import pyarrow as pa
 from rahat.engine.targeting.money import checked_total
 from rahat.engine.targeting.priority import COMPONENTS
 from rahat.engine.targeting.scenario import Scenario
+from rahat.engine.targeting.unit_sums import unit_sums
 from rahat.geo.files import sha256_file
 from rahat.geo.registry.model import Registry
 
@@ -331,46 +332,31 @@ class Caseload:
         sel = f("selected").to_numpy()
         exp = f("exposed").to_numpy()
         b40 = f("bottom40").to_numpy()
-        base = pd.DataFrame(
-            {
-                "province": f("province"),
-                "district": f("district"),
-                "tehsil": f("tehsil"),
-                "exposed": exp.astype(np.int64),
-                "eligible": f("eligible").to_numpy().astype(np.int64),
-                "households": sel.astype(np.int64),
-                "people": np.where(sel, f("household_size").to_numpy(np.int64), 0),
-                "amount": f("amount").to_numpy(np.int64),
-                "exposed_reached": (sel & exp).astype(np.int64),
-                "exposed_bottom40": (exp & b40).astype(np.int64),
-                "exposed_bottom40_reached": (sel & exp & b40).astype(np.int64),
-            }
-        )
-        checked_total(base["amount"].to_numpy(), "caseload amount")  # bounds every group sum
+        counted = {
+            "exposed": exp,
+            "eligible": f("eligible").to_numpy(),
+            "households": sel,
+            "people": np.where(sel, f("household_size").to_numpy(np.int64), 0),
+            "amount": f("amount").to_numpy(np.int64),
+            "exposed_reached": sel & exp,
+            "exposed_bottom40": exp & b40,
+            "exposed_bottom40_reached": sel & exp & b40,
+        }
+        checked_total(counted["amount"], "caseload amount")  # bounds every group sum
         pcode_of = {"district": "district_pcode", "tehsil": "tehsil_pcode"}
-        counts = [c for c in base.columns if c not in ("province", "district", "tehsil")]
-        blocks = []
-        total = base[counts].sum().to_frame().T
+        counts = list(counted)
+        total = pd.DataFrame(
+            {name: [int(np.sum(values, dtype=np.int64))] for name, values in counted.items()}
+        )
         total.insert(0, "level", "total")
-        blocks.append(total)
+        blocks = [total]
         for level in levels:
             keys = list(LEVEL_COLUMNS[level])
-            g = base.groupby(keys, observed=True, sort=False, dropna=False)[counts].sum()
-            g = g.reset_index()  # every unit with a considered household (notified: even at 0)
-            for k in keys:  # by name, not by category code: independent of the row order
-                g[k] = g[k].astype(object).where(g[k].notna(), None)
+            pcode = pcode_of.get(level)
+            first = {"pcode": f(pcode)} if pcode in self.column_names else None
+            # every unit with a considered household (notified: even at 0), by name
+            g = unit_sums({k: f(k) for k in keys}, counted, first)
             g = g.sort_values(keys, na_position="last", kind="stable", ignore_index=True)
-            if level in pcode_of and pcode_of[level] in self.column_names:
-                codes = (
-                    pd.DataFrame({k: f(k) for k in keys})
-                    .assign(pcode=f(pcode_of[level]).astype(object))
-                    .dropna(subset=["pcode"])
-                    .drop_duplicates(subset=keys)
-                )
-                for k in keys:
-                    codes[k] = codes[k].astype(object)
-                    g[k] = g[k].astype(object)
-                g = g.merge(codes, on=keys, how="left")
             g.insert(0, "level", level)
             blocks.append(g)
         out = pd.concat(blocks, ignore_index=True)
