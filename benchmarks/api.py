@@ -3,11 +3,16 @@
 The benchmark starts ``rahat serve`` as a separate process on 127.0.0.1 (a free port), records
 a finished run whose caseload is a synthetic table of ``rows`` households, then
 
-* sends ``requests`` ``GET /runs/{id}/summary`` calls from ``clients`` concurrent httpx
-  clients and reports the p50/p99 latency and the requests served per second (each client
-  sends its next request when the last is answered, so latency is about ``clients`` divided
-  by that rate once the server is saturated), and
+* sends ``requests`` ``GET /runs/{id}/summary`` calls from ``clients`` concurrent keep-alive
+  connections (a light HTTP/1.1 client, :class:`_Connection`) and reports the p50/p99
+  latency and the requests served per second (each client sends its next request when the
+  last is answered, so latency is about ``clients`` divided by that rate once the server is
+  saturated), and
 * downloads every household as CSV (admin, so nothing is cut) and reports rows per second.
+
+Next to the figures it reports the CPU time the server process and this (client) process
+spent per summary request and on the export, since on a small machine the client's share can
+be larger than the server's and so bound the figures.
 
 All traffic stays on the loopback interface, every loop is bounded in count and time, and the
 server is stopped at the end.
@@ -72,6 +77,23 @@ def synthetic_caseload(rows: int, path: Path, seed: int = 0) -> Path:
     return path
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (``None`` where /proc is missing)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _per(spent: tuple[float | None, float | None], count: int, scale: float) -> float | None:
+    """CPU spent between two readings, per item and scaled (``None`` if unreadable)."""
+    start, end = spent
+    if start is None or end is None or count <= 0:
+        return None
+    return round((end - start) / count * scale, 3)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -112,32 +134,76 @@ def _prepare(state: Path, rows: int) -> tuple[dict[str, str], str, str]:
     return env, token, run_id
 
 
+class _Connection:
+    """One keep-alive HTTP/1.1 connection sending ``GET`` requests (a light client).
+
+    The summary phase measures the server, so its clients must cost little: a pure-Python
+    HTTP client can spend more CPU per request than the server, and on a small machine the
+    two share the cores. Only what the summary needs is understood: ``Content-Length`` bodies.
+    """
+
+    def __init__(self, host: str, port: int, request: bytes) -> None:
+        self.host, self.port, self.request = host, port, request
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, timeout: float) -> int:
+        """Send the request, read the whole response and return its status."""
+        if self.reader is None or self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(self.request)
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), timeout)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value)
+        await asyncio.wait_for(self.reader.readexactly(length), timeout)
+        return status
+
+    async def close(self) -> None:
+        """Close the connection."""
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+
+
 async def _latencies(
     url: str, headers: dict[str, str], clients: int, requests: int, time_limit: float
 ) -> list[float]:
-    import httpx
+    from urllib.parse import urlsplit
 
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}"]
+    lines += [f"{k}: {v}" for k, v in headers.items()]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(requests):
         queue.put_nowait(i)
     results: list[float] = []
     deadline = time.monotonic() + time_limit
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as client:
-
-        async def worker() -> None:
+    async def worker() -> None:
+        connection = _Connection(host, port, request)
+        try:
             while time.monotonic() < deadline:
                 try:
                     queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
                 start = time.perf_counter()
-                response = await client.get(url)
+                status = await connection.get(timeout=60)
                 results.append(time.perf_counter() - start)
-                response.raise_for_status()
+                if status != 200:
+                    raise RuntimeError(f"GET {target} answered {status}")
+        finally:
+            await connection.close()
 
-        await asyncio.gather(*(worker() for _ in range(clients)))
+    await asyncio.gather(*(worker() for _ in range(clients)))
     return results
 
 
@@ -168,7 +234,10 @@ def bench_api(
     dict
         ``summary_p50_ms``, ``summary_p99_ms``, ``summary_requests_per_s``,
         ``summary_requests``, ``clients``,
-        ``csv_rows``, ``csv_bytes``, ``csv_seconds`` and ``csv_rows_per_s``.
+        ``csv_rows``, ``csv_bytes``, ``csv_seconds``, ``csv_rows_per_s``, and the CPU spent
+        by the server and the client: ``summary_server_cpu_ms_per_request``,
+        ``summary_client_cpu_ms_per_request``, ``csv_server_cpu_s``, ``csv_client_cpu_s``
+        (``None`` where ``/proc`` cannot be read).
     """
     import httpx
     import numpy as np
@@ -200,9 +269,13 @@ def bench_api(
             headers = {"Authorization": f"Bearer {token}"}
             summary_url = f"{base}/runs/{run_id}/summary"
             httpx.get(summary_url, headers=headers, timeout=120).raise_for_status()  # warm-up
+            server_cpu = [_cpu_seconds(proc.pid)]
+            client_cpu = [time.process_time()]
             started = time.perf_counter()
             latencies = asyncio.run(_latencies(summary_url, headers, clients, requests, time_limit))
             summary_seconds = time.perf_counter() - started
+            server_cpu.append(_cpu_seconds(proc.pid))
+            client_cpu.append(time.process_time())
             start = time.perf_counter()
             size = 0
             lines = 0
@@ -218,7 +291,9 @@ def bench_api(
                     size += len(chunk)
                     lines += chunk.count(b"\n")
             seconds = time.perf_counter() - start
-        except httpx.HTTPError as exc:
+            server_cpu.append(_cpu_seconds(proc.pid))
+            client_cpu.append(time.process_time())
+        except (httpx.HTTPError, OSError, RuntimeError, asyncio.IncompleteReadError) as exc:
             raise RuntimeError(
                 f"API benchmark failed ({exc!r}); server log:\n"
                 + log_path.read_text(errors="replace")[-3000:]
@@ -231,6 +306,7 @@ def bench_api(
                 proc.kill()
             log.close()
     ms = np.asarray(latencies) * 1000
+    n = len(latencies)
     csv_rows = lines - 1
     return {
         "clients": clients,
@@ -242,4 +318,8 @@ def bench_api(
         "csv_bytes": size,
         "csv_seconds": round(seconds, 3),
         "csv_rows_per_s": round(csv_rows / seconds),
+        "summary_server_cpu_ms_per_request": _per((server_cpu[0], server_cpu[1]), n, 1000),
+        "summary_client_cpu_ms_per_request": _per((client_cpu[0], client_cpu[1]), n, 1000),
+        "csv_server_cpu_s": _per((server_cpu[1], server_cpu[2]), 1, 1),
+        "csv_client_cpu_s": _per((client_cpu[1], client_cpu[2]), 1, 1),
     }

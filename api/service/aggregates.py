@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ AGGREGATES_FILE = "aggregates.json"
 _CACHE: LRUCache[tuple[str, int], dict[str, Any]] = LRUCache(64)
 #: Published views by (run folder, caseload stamp, k): suppression is a function of these.
 _VIEWS: LRUCache[tuple[str, int, int | None], dict[str, Any]] = LRUCache(256)
+#: Encoded summaries by (run folder, caseload stamp, k, level, tag).
+_ENCODED: LRUCache[tuple[str, int, int | None, str, str], bytes] = LRUCache(256)
 
 
 def _metrics_frame(caseload: Path) -> Any:
@@ -215,6 +218,28 @@ def summary(run_dir: Path, level: str, k: int | None) -> dict[str, Any]:
     """Totals and per-unit figures of a run at ``level``, suppressed below ``k`` (``None``: not)."""
     view = published(run_dir, k)
     return {"level": level, "k": k, "totals": view["totals"], "units": view["levels"][level]}
+
+
+def encoded_summary(
+    run_dir: Path,
+    level: str,
+    k: int | None,
+    encode: Callable[[dict[str, Any]], bytes],
+    tag: str = "",
+) -> bytes:
+    """:func:`summary` as ``encode`` writes it, encoded once per run, threshold and level.
+
+    The bytes are kept with the stamp of the caseload they were computed from (like the
+    aggregates), so a rewritten caseload is encoded again. ``tag`` tells apart encodings
+    that differ in more than the summary (the run id of the response, for instance).
+    """
+    key, _ = _stored(run_dir)
+    full = (*key, k, level, tag)
+    body = _ENCODED.get(full)
+    if body is None:
+        body = encode(summary(run_dir, level, k))
+        _ENCODED.put(full, body)
+    return body
 
 
 def _figures(row: dict[str, Any]) -> dict[str, Any]:

@@ -5,16 +5,22 @@ Every HTTP request except the health check and the static docs is written to the
 known. Routes do not write events themselves: they *enrich* the request's event with
 :meth:`AuditNote.add` (the run and agreement concerned, the rows and fields released, a better
 action name or filter). :func:`record` writes one event directly, for callers outside HTTP
-(the CLI).
+(the CLI); :func:`append` queues one for the group-commit writer (:class:`AuditWriter`) and
+waits until it is committed, which is how the middleware writes them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.to_thread
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -184,10 +190,108 @@ def event_row(
     )
 
 
-def write(factory: sessionmaker[Session], event: AuditEvent) -> None:
-    """Append ``event`` in its own transaction (so it survives a failing request)."""
+def write(factory: sessionmaker[Session], *events: AuditEvent) -> None:
+    """Append ``events`` in one transaction of their own (so they survive a failing request)."""
     with factory() as session, session.begin():
-        session.add(event)
+        session.add_all(events)
+
+
+class AuditWriter:
+    """Group commit: one thread writes every queued event of a database in one transaction.
+
+    A request's event is queued with :meth:`submit`; the writer thread takes everything
+    queued, writes it with :func:`write` in one transaction and only then resolves the
+    events' futures, so a response waiting on its future is sent only once its event is
+    committed. While a commit (and its fsync) runs, the next events gather, so under load
+    one commit serves many requests instead of each request queueing for its own. If a
+    transaction fails, its events are written again one by one, so that only the events
+    that cannot be written fail. The thread stops after ``idle`` seconds without events and
+    is started again by the next one.
+
+    Parameters
+    ----------
+    factory
+        Session factory of the service database.
+    idle
+        Seconds the writer thread waits for events before it stops.
+    """
+
+    def __init__(self, factory: sessionmaker[Session], idle: float = 5.0) -> None:
+        self.factory = factory
+        self.idle = idle
+        self._queue: list[tuple[AuditEvent, Future[None]]] = []
+        self._ready = threading.Condition()
+        self._running = False
+
+    def submit(self, event: AuditEvent) -> Future[None]:
+        """Queue ``event``; the future is done once it is committed (or failed)."""
+        done: Future[None] = Future()
+        with self._ready:
+            self._queue.append((event, done))
+            if not self._running:
+                self._running = True
+                threading.Thread(target=self._run, name="rahat-audit", daemon=True).start()
+            self._ready.notify()
+        return done
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                if not self._queue:
+                    self._ready.wait(self.idle)
+                if not self._queue:
+                    self._running = False
+                    return
+                batch, self._queue = self._queue, []
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[AuditEvent, Future[None]]]) -> None:
+        try:
+            write(self.factory, *(event for event, _ in batch))
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
+            for event, done in batch:  # find the events that cannot be written
+                try:
+                    write(self.factory, event)
+                except Exception as one:
+                    done.set_exception(one)
+                else:
+                    done.set_result(None)
+            return
+        for _, done in batch:
+            done.set_result(None)
+
+
+_WRITERS: weakref.WeakKeyDictionary[sessionmaker[Session], AuditWriter] = (
+    weakref.WeakKeyDictionary()
+)
+_WRITERS_LOCK = threading.Lock()
+
+
+def writer_for(factory: sessionmaker[Session]) -> AuditWriter:
+    """Return the group-commit writer of ``factory``, creating it on first use."""
+    with _WRITERS_LOCK:
+        writer = _WRITERS.get(factory)
+        if writer is None:
+            writer = _WRITERS[factory] = AuditWriter(factory)
+        return writer
+
+
+async def append(factory: sessionmaker[Session], event: AuditEvent) -> None:
+    """Queue ``event`` for the group-commit writer and wait until it is committed.
+
+    Raises what writing it raised. The event loop is never blocked: under asyncio the
+    future is awaited directly, under another event loop in a worker thread.
+    """
+    done = writer_for(factory).submit(event)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        await anyio.to_thread.run_sync(done.result)
+        return
+    await asyncio.wrap_future(done)
 
 
 def record(

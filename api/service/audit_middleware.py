@@ -7,8 +7,9 @@ key resolved, else ``""`` / ``anonymous``; the key's lookup prefix, never the to
 with what the route noted), the outcome (the HTTP status) and how much was released (rows,
 fields). Routes add to it with :meth:`rahat.api.service.audit.AuditNote.add`.
 
-The event is written when the response *starts*, before any of it reaches the client, in a
-worker thread (the event loop never waits on the database). If that write fails, the failure
+The event is written when the response *starts*, before any of it reaches the client, by the
+group-commit writer (:class:`~rahat.api.service.audit.AuditWriter`: the event loop never waits
+on the database, and concurrent requests share one commit). If that write fails, the failure
 is logged and a response that would have succeeded (status below 400) is replaced by a 500
 problem document: an access that could not be audited is refused, streamed downloads
 included, since nothing has been sent yet. Error responses (4xx/5xx) are passed on unchanged,
@@ -22,7 +23,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-import anyio.to_thread
+import anyio
 from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -148,7 +149,7 @@ class AuditMiddleware:
             await self._write(scope, 500, started_at)
 
     async def _write(self, scope: Scope, status: int, started_at: dt.datetime) -> bool:
-        """Write the request's event in a worker thread; ``False`` (logged) if that failed."""
+        """Write the request's event (group commit); ``False`` (logged) if that failed."""
         event = self._event(scope, status, started_at)
         if event is None:
             return True
@@ -156,7 +157,7 @@ class AuditMiddleware:
             factory = scope["app"].state.sessionmaker
             # shielded: a client hanging up must not leave its request unaudited
             with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(audit.write, factory, event)
+                await audit.append(factory, event)
         except Exception as exc:
             scope.setdefault("state", {})[_AUDIT_ERROR] = exc
             logger.exception(

@@ -136,6 +136,8 @@ def _requested_units(grant: Grant, requested: Sequence[str]) -> list[Unit]:
     Whether a filter is allowed depends only on the agreement and the boundaries, never on
     the caseload's rows, so the answer cannot reveal where households are.
     """
+    if not requested:
+        return []
     places = gazetteer()
     units = []
     for text in requested:

@@ -207,6 +207,7 @@ def _sides_by_position(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) -
         p = np.take(province, positions).astype(np.int64)
         d = np.take(district, positions).astype(np.int64)
         return np.where((p >= 0) & (d >= 0), p * n_districts + d, -1)
+
     hid = registry.household_id
 
     def chosen(rows: Any) -> tuple[np.ndarray, np.ndarray]:

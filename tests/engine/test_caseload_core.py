@@ -53,4 +53,5 @@ def test_comparison_by_registry_position_equals_the_comparison_of_the_frames() -
     assert fast.totals["added"] > 0 and fast.totals["dropped"] > 0 and fast.totals["kept"] > 0
     pd.testing.assert_frame_equal(fast.by_district, slow.by_district)
     pd.testing.assert_frame_equal(fast.households, slow.households)
-    assert ("Alpha", "D0") in set(zip(fast.by_district["province"], fast.by_district["district"]))
+    units = zip(fast.by_district["province"], fast.by_district["district"], strict=True)
+    assert ("Alpha", "D0") in set(units)

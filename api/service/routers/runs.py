@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, Query, Response
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from pydantic import TypeAdapter
 
 from rahat.api.service import access, run_requests
-from rahat.api.service.deps import AuditDep, JobsDep, SessionDep, SettingsDep
+from rahat.api.service.aggregates import encoded_summary
+from rahat.api.service.deps import AuditDep, JobsDep, SessionDep, SessionsDep, SettingsDep
 from rahat.api.service.enums import HouseholdFormat, RunStatus
 from rahat.api.service.export import (
     MEDIA_TYPES,
@@ -147,20 +150,36 @@ def rerun(
     response_model=SummaryOut,
     responses=problem_docs(401, 403, 404, 409),
 )
-def get_summary(
+async def get_summary(
     run_id: RunId,
-    session: SessionDep,
+    sessions: SessionsDep,
     settings: SettingsDep,
     principal: ReaderPrincipal,
     level: Level = "district",
-) -> SummaryOut:
+) -> Response:
     """Households, eligible, selected, persons and benefit per admin unit.
 
     Figures describing fewer than k households (``RAHAT_K_ANONYMITY``, default 10) are
     ``null`` for everyone but admins.
     """
-    figures = run_requests.run_summary(session, principal, run_id, settings, level)
-    return SummaryOut(run_id=run_id, **figures)
+
+    def body() -> bytes:
+        with sessions() as session:
+            run_dir = run_requests.figures_dir(session, principal, run_id, settings)
+        return encoded_summary(
+            run_dir,
+            level,
+            run_requests.threshold(principal, settings),
+            lambda figures: _SUMMARY_JSON.dump_json(SummaryOut(run_id=run_id, **figures)),
+            tag=run_id,
+        )
+
+    # One worker-thread hop (access check, then the summary encoded once per run and level).
+    return Response(await anyio.to_thread.run_sync(body), media_type="application/json")
+
+
+#: Encoder of summaries, as FastAPI encodes a ``SummaryOut`` response.
+_SUMMARY_JSON = TypeAdapter(SummaryOut)
 
 
 @router.get(
