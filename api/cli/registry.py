@@ -31,23 +31,36 @@ __all__ = ["EXIT_ROWS_REJECTED", "app", "print_summary"]
 
 @app.command()
 def synth(
-    out: Annotated[Path, typer.Option("--out", help="Folder for population/registry.parquet.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for population/survey/registry.parquet.")
+    ],
     households: Annotated[int, typer.Option(min=1, help="Households in the population.")] = 300_000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same files).")] = 2022,
+    survey_households: Annotated[
+        int | None,
+        typer.Option(
+            min=16,
+            help="Households of the sample survey (default: 60,000, at most 5% of them).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Build a census-calibrated demo population and its registered subset."""
+    """Build a census-calibrated demo population, a sample survey of it, and its registry."""
     import time
 
-    from rahat.geo.registry.synth import write_demo
+    from rahat.geo.registry.synth import SURVEY_FILE, write_demo
 
     started = time.perf_counter()
     with user_errors():
         check_output_folder(out)
     with user_errors(), progress_bar(not as_json) as progress:
-        population_path, registry_path = write_demo(households, seed, out, progress=progress)
+        population_path, registry_path = write_demo(
+            households, seed, out, progress=progress, survey_households=survey_households
+        )
+    survey_path = Path(out) / SURVEY_FILE
     payload = {
         "population": str(population_path),
+        "survey": str(survey_path),
         "registry": str(registry_path),
         "households": households,
         "seed": seed,
@@ -57,7 +70,7 @@ def synth(
         print_json(payload)
     else:
         console.print(
-            f"wrote {esc(population_path)} and {esc(registry_path)} "
+            f"wrote {esc(population_path)}, {esc(survey_path)} and {esc(registry_path)} "
             f"({households:,} households, seed {seed}) in {payload['seconds']} s"
         )
 

@@ -71,6 +71,12 @@ MAX_HOUSEHOLDS = 100_000_000
 #: File names written by :func:`write_demo`.
 POPULATION_FILE = "population.parquet"
 REGISTRY_FILE = "registry.parquet"
+SURVEY_FILE = "survey.parquet"
+#: Population columns a registry does not have: the household's urban status and its village
+#: cluster (the survey's primary sampling unit).
+URBAN_COLUMN = "urban"
+CLUSTER_COLUMN = "cluster"
+POPULATION_ONLY: tuple[str, ...] = (URBAN_COLUMN, CLUSTER_COLUMN)
 
 Progress = Callable[[str, float], None]
 _SOLVER_BINS = 2048
@@ -334,6 +340,8 @@ def _to_frame(plan: _Plan, cols: _Columns) -> pd.DataFrame:
         "programmes": categorical(cols.programmes, programme_categories()),
         "registered_on": cols.registered_on,
         REGISTERED_COLUMN: cols.registered,
+        URBAN_COLUMN: cols.urban,
+        CLUSTER_COLUMN: cols.cluster,
     }
     return pd.DataFrame(data, copy=False)
 
@@ -347,14 +355,21 @@ def _registered_subset(frame: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     mask = frame.pop(REGISTERED_COLUMN).to_numpy()
+    for name in POPULATION_ONLY:
+        frame.pop(name)
     subset = {name: frame.pop(name)[mask].reset_index(drop=True) for name in list(frame.columns)}
     return pd.DataFrame(subset, copy=False)
 
 
 def write_demo(
-    n_households: int, seed: int, out_dir: str | Path, progress: Progress | None = None
+    n_households: int,
+    seed: int,
+    out_dir: str | Path,
+    progress: Progress | None = None,
+    *,
+    survey_households: int | None = None,
 ) -> tuple[Path, Path]:
-    """Generate a demo population and write ``population.parquet`` and ``registry.parquet``.
+    """Generate a demo population; write its population, survey and registry files.
 
     Parameters
     ----------
@@ -362,14 +377,19 @@ def write_demo(
         As for :func:`synthesize`.
     out_dir
         Folder to write into (created if missing). Each file is written atomically.
+    survey_households
+        Households the survey aims at (:func:`~rahat.geo.registry.survey.draw_survey`; default
+        :func:`~rahat.geo.registry.survey.default_survey_size`).
 
     Returns
     -------
     tuple of pathlib.Path
-        Paths of the population file (every household, with ``registered``) and the registry
-        file (registered households only, without ``registered``).
+        Paths of the population file (every household, with ``registered``, ``urban`` and
+        ``cluster``) and the registry file (registered households only, with the registry's
+        columns). The survey is ``survey.parquet`` next to them (:data:`SURVEY_FILE`).
     """
     from rahat.geo.registry.io import write_registry
+    from rahat.geo.registry.survey import default_survey_size, draw_survey, write_survey
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -377,6 +397,8 @@ def write_demo(
     if progress is not None:
         progress("writing", 0.0)
     population = write_registry(frame, out / POPULATION_FILE)
+    size = default_survey_size(len(frame)) if survey_households is None else survey_households
+    write_survey(draw_survey(frame, size, seed), out / SURVEY_FILE)
     if progress is not None:
         progress("writing", 0.5)
     registry = write_registry(_registered_subset(frame), out / REGISTRY_FILE)

@@ -15,6 +15,8 @@ from rahat.geo.registry import synth_calibration as cal
 from rahat.geo.registry.synth_plan import _KM_PER_DEG_LAT, _KM_PER_DEG_LON, _District
 
 _MAX_GAUSSIAN_ROUNDS = 8
+#: Cluster codes of one district (more than the settlements near any district).
+CLUSTERS_PER_DISTRICT = 10_000
 _MAX_ROUNDS = 10_000
 _ID_BITS = (1 << 53) - 1
 _ID_MASK = np.uint64(_ID_BITS)
@@ -138,20 +140,27 @@ def _assign_tehsils(
 
 def _nearest_settlement(
     d: _District, lon: np.ndarray, lat: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Return km to the nearest settlement (float32) and whether the point is urban."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return km to the nearest settlement, whether the point is urban, and which settlement.
+
+    The settlement is its index among the district's nearby ones: the household's village
+    cluster.
+    """
     coslat = np.float32(np.cos(np.radians(d.centre[1])))
     best = np.full(len(lon), np.inf, np.float32)
     ratio = np.full(len(lon), np.inf, np.float32)
+    nearest = np.zeros(len(lon), np.int32)
     x = lon.astype(np.float32)
     y = lat.astype(np.float32)
-    for sx, sy, radius in zip(d.near_lon, d.near_lat, d.near_radius_km, strict=True):
+    places = zip(d.near_lon, d.near_lat, d.near_radius_km, strict=True)
+    for i, (sx, sy, radius) in enumerate(places):
         dx = (x - np.float32(sx)) * (coslat * np.float32(_KM_PER_DEG_LON))
         dy = (y - np.float32(sy)) * np.float32(_KM_PER_DEG_LAT)
         d2 = dx * dx + dy * dy
+        nearest[d2 < best] = i
         np.minimum(best, d2, out=best)
         np.minimum(ratio, d2 / np.float32(radius * radius), out=ratio)
-    return np.sqrt(best), ratio <= 1.0
+    return np.sqrt(best), ratio <= 1.0, nearest
 
 
 # ------------------------------------------------------------------------------------------
@@ -189,6 +198,11 @@ class _Columns:
     registered: np.ndarray = field(metadata={"dtype": np.bool_})
     #: log1p(km to the nearest settlement), a working array.
     remote: np.ndarray = field(metadata={"dtype": np.float32})
+    #: Within a settlement's urban radius (population file only).
+    urban: np.ndarray = field(metadata={"dtype": np.bool_})
+    #: Village cluster: district code * CLUSTERS_PER_DISTRICT + nearest settlement's index
+    #: (population file only; the survey's primary sampling units).
+    cluster: np.ndarray = field(metadata={"dtype": np.int32})
 
     @classmethod
     def empty(cls, n: int) -> _Columns:
@@ -269,9 +283,11 @@ def _fill_district(
     cols.district[s] = d.district_code
     cols.district_pcode[s] = d.district_pcode_code
     cols.tehsil[s], cols.tehsil_pcode[s] = _assign_tehsils(d, lon, lat)
-    km, urban = _nearest_settlement(d, lon, lat)
+    km, urban, nearest = _nearest_settlement(d, lon, lat)
     remote = np.log1p(km)
     cols.remote[s] = remote
+    cols.urban[s] = urban
+    cols.cluster[s] = d.district_code * CLUSTERS_PER_DISTRICT + nearest
 
     welfare = (
         np.float32(cal.PROVINCE_WELFARE[d.province] + cal.DEVELOPMENT_WELFARE * d.development)

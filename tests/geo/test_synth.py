@@ -297,4 +297,5 @@ def test_write_demo(tmp_path) -> None:
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [
         "population.parquet",
         "registry.parquet",
+        "survey.parquet",
     ]
