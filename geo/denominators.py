@@ -399,6 +399,9 @@ def _raster_cells(
     from rasterio.warp import transform_bounds
     from rasterio.windows import from_bounds
 
+    from rahat.geo.hazards.limits import HazardLimits
+    from rahat.geo.hazards.raster import check_pixels
+
     try:
         src = rasterio.open(path)
     except RasterioIOError as exc:
@@ -435,6 +438,13 @@ def _raster_cells(
             raise NoOverlapError(
                 "the population raster does not cover any of the units", source=path
             ) from None
+        check_pixels(  # bounded memory: the window is read whole
+            int(window.width),
+            int(window.height),
+            HazardLimits(),
+            path,
+            what="the population raster's window over the units is",
+        )
         band = src.read(1, window=window, masked=True).astype("float64").filled(0.0)
         transform = src.window_transform(window)
     band[~np.isfinite(band)] = 0.0

@@ -290,3 +290,28 @@ def test_raster_without_crs_is_refused(tmp_path: Path, sindh_population: dict[st
     totals, units = _sindh_units()
     with pytest.raises(CRSError, match="no CRS"):
         allocate(totals, path, units=units, raster_unit="people")
+
+
+def test_a_raster_window_past_the_pixel_limit_is_refused_before_reading(
+    tmp_path, monkeypatch
+) -> None:
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    import rahat.geo.hazards.limits as limits_module
+    from rahat.geo import denominators
+    from rahat.geo.errors import TooLargeError
+    from rahat.geo.hazards.limits import HazardLimits
+
+    path = tmp_path / "people.tif"
+    profile = {"driver": "GTiff", "width": 200, "height": 200, "count": 1, "dtype": "float32"}
+    with rasterio.open(
+        path, "w", **profile, crs="EPSG:4326", transform=from_origin(60.0, 38.0, 0.1, 0.1)
+    ) as dst:
+        dst.write(np.ones((1, 200, 200), dtype="float32"))
+    monkeypatch.setattr(limits_module, "HazardLimits", lambda: HazardLimits(max_pixels=1_000))
+    units = denominators.unit_polygons("district")
+    totals = dict.fromkeys(units["code"].head(5), 100.0)
+    with pytest.raises(TooLargeError, match="population raster"):
+        denominators.allocate(totals, path, units=units, raster_unit="people")
