@@ -11,7 +11,8 @@ whom the registry misses can be checked against the population's truth:
   settlement), drawn with probability proportional to their size by systematic sampling within
   each stratum; a cluster larger than the sampling interval is taken with certainty;
 * **second stage**: :data:`HOUSEHOLDS_PER_CLUSTER` households per cluster, by simple random
-  sampling (all of them in a smaller cluster).
+  sampling (all of them in a smaller cluster); a stratum with fewer clusters than it needs
+  takes every cluster and as many households of each as reach its share.
 
 The clusters of a stratum share its households in proportion to their sizes (the *number* of
 clusters per stratum is proportional to the stratum's households, at least two where it has
@@ -98,6 +99,18 @@ def _systematic_pps(
     return positions[order], p[order]
 
 
+def _second_stage(sizes: np.ndarray, share: float) -> int:
+    """Households per cluster so that taking every cluster gives ``share`` households."""
+    low, high = HOUSEHOLDS_PER_CLUSTER, int(sizes.max())
+    while low < high:  # the smallest m with sum(min(size, m)) >= share
+        middle = (low + high) // 2
+        if np.minimum(sizes, middle).sum() >= share:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
 def draw_survey(population: pd.DataFrame, households: int, seed: int) -> pd.DataFrame:
     """Draw a stratified two-stage sample of ``population`` (module docstring).
 
@@ -155,12 +168,16 @@ def draw_survey(population: pd.DataFrame, households: int, seed: int) -> pd.Data
         # second stage give all they have, so more are drawn to reach the stratum's share
         per_cluster = np.sum(sizes * np.minimum(sizes, HOUSEHOLDS_PER_CLUSTER)) / stratum_size
         share = households * stratum_size / total
-        wanted = min(len(psus), max(min(2, len(psus)), round(share / per_cluster)))
+        wanted = max(min(2, len(psus)), round(share / per_cluster))
+        # a stratum with fewer clusters than it needs takes them all, and more of each
+        second_stage = HOUSEHOLDS_PER_CLUSTER
+        if wanted > len(psus):
+            wanted, second_stage = len(psus), _second_stage(sizes, share)
         drawn, p_drawn = _systematic_pps(sizes.astype(np.float64), wanted, rng)
         for psu, p_cluster in zip(psus[drawn], p_drawn, strict=True):
             size = int(psu_size[psu])
             members = by_psu[first[psu] : first[psu] + size]
-            take = min(HOUSEHOLDS_PER_CLUSTER, size)
+            take = min(second_stage, size)
             picked = np.sort(rng.choice(members, take, replace=False))
             rows.append(picked)
             weights.append(np.full(take, size / (p_cluster * take)))

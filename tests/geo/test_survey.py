@@ -93,3 +93,14 @@ def test_write_demo_writes_the_survey_and_keeps_the_registry_columns(tmp_path: P
     assert {"urban", "cluster"} <= set(pq.read_schema(population).names)
     assert not {"urban", "cluster"} & set(pq.read_schema(registry).names)
     assert survey["weight"].sum() == pytest.approx(3_000, rel=1e-9)
+
+
+def test_a_survey_larger_than_the_clusters_allow_takes_more_per_cluster(population) -> None:
+    clusters = population.groupby(["province", "urban", "cluster"], observed=True).ngroups
+    wanted = 2 * clusters * HOUSEHOLDS_PER_CLUSTER  # more than 16 per cluster can give
+    survey = draw_survey(population, wanted, seed=5)
+    assert len(survey) >= 0.9 * min(wanted, len(population))
+    weighted = survey.groupby("stratum", observed=True)["weight"].sum()
+    truth = _strata(population).value_counts()
+    for name, total in weighted.items():
+        assert total == pytest.approx(truth[name], rel=1e-9)
