@@ -75,7 +75,9 @@ def district_frame(
         ``urban`` and ``district_pcode`` (rows with ``registered`` False are ignored).
     households
         Census households per district (``province``, ``district``, ``households``); the
-        survey's Horvitz-Thompson estimate where ``None`` or where a district has none.
+        survey's Horvitz-Thompson estimate where ``None`` or where a district has none, and
+        where it has no sample either, its registry count over its province's surveyed
+        coverage.
 
     Returns
     -------
@@ -112,6 +114,10 @@ def district_frame(
     if "households" not in frame:
         frame["households"] = np.nan
     frame["households"] = frame["households"].fillna(frame["households_ht"])
+    # no census and no sample: the registry's count over its province's surveyed coverage
+    coverage = _province_coverage(survey)
+    by_coverage = frame["registry"] / frame["province"].map(coverage)
+    frame["households"] = frame["households"].fillna(by_coverage.where(by_coverage > 0))
     if frame["households"].isna().any():
         unknown = ", ".join(frame.index[frame["households"].isna()][:5])
         raise InputError(f"no households known for districts {unknown} (no census, no sample)")
@@ -119,16 +125,35 @@ def district_frame(
     return frame.fillna({"registry": 0, "registry_low": 0.0, "registry_urban": 0.0})
 
 
-def _covariates(frame: pd.DataFrame) -> np.ndarray:
-    households = frame["households"].to_numpy(np.float64)
-    return np.column_stack(
-        [
-            np.ones(len(frame)),
-            np.clip(frame["registry"].to_numpy(np.float64) / households, 0.0, 1.5),
-            frame["registry_low"].to_numpy(np.float64),
-            frame["registry_urban"].to_numpy(np.float64),
-        ]
+def _province_coverage(survey: pd.DataFrame) -> pd.Series:
+    """Weighted share of surveyed households that are registered, per province."""
+    weight = survey["weight"].to_numpy(np.float64)
+    registered = survey[REGISTERED_COLUMN].to_numpy(bool)
+    frame = pd.DataFrame(
+        {
+            "province": survey["province"].astype(str).to_numpy(),
+            "all": weight,
+            "registered": weight * registered,
+        }
     )
+    sums = frame.groupby("province")[["all", "registered"]].sum()
+    return sums["registered"] / sums["all"]
+
+
+def _covariates(frame: pd.DataFrame) -> np.ndarray:
+    """Intercept and the covariates that vary between districts.
+
+    A constant one is dropped: a registry without ``urban``, or denominators that make every
+    ratio the same.
+    """
+    households = frame["households"].to_numpy(np.float64)
+    candidates = [
+        np.clip(frame["registry"].to_numpy(np.float64) / households, 0.0, 1.5),
+        frame["registry_low"].to_numpy(np.float64),
+        frame["registry_urban"].to_numpy(np.float64),
+    ]
+    varying = [column for column in candidates if np.ptp(column) > 1e-12]
+    return np.column_stack([np.ones(len(frame)), *varying])
 
 
 def small_area_shares(frame: pd.DataFrame, options: GapOptions) -> SmallAreaResult:
@@ -235,7 +260,7 @@ def _provinces(survey: pd.DataFrame, districts: pd.DataFrame, z: float) -> pd.Da
         {
             "level": "province",
             "unit": totals.index.to_numpy(),
-            "pcode": totals.index.to_numpy(),
+            "pcode": "",  # provinces have no P-code here
             "households_est": N.to_numpy(),
             "registered": totals["registered"].to_numpy(),
             "unregistered_b40_est": (share * N).to_numpy(),

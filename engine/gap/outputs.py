@@ -1,0 +1,82 @@
+"""Write the coverage-gap table: ``gap_by_unit.csv`` and ``manifest.json``, all or nothing.
+
+The files are built in a temporary sibling folder and renamed into place
+(:mod:`rahat.engine.targeting.folders`), so an output folder is complete or absent. Household
+figures are written as whole households (estimates rounded to the nearest), coverage as a share
+with four decimals; the manifest records the inputs' sha256, the options and each file's
+sha256, and no timestamp, so the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rahat.engine.targeting.folders import commit_dir, sweep_stale, temp_dir_for
+from rahat.geo.files import sha256_file
+
+#: File names of the outputs.
+GAP_FILE = "gap_by_unit.csv"
+MANIFEST_FILE = "manifest.json"
+#: Columns written as whole households.
+_COUNTS = (
+    "households_est",
+    "registered",
+    "unregistered_b40_est",
+    "unregistered_b40_lo90",
+    "unregistered_b40_hi90",
+)
+
+
+def gap_csv_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` as written: counts rounded to whole households, coverage to 4 decimals."""
+    out = table.copy()
+    for name in _COUNTS:
+        if name in out:
+            out[name] = np.rint(out[name].to_numpy(np.float64)).astype(np.int64)
+    if "coverage" in out:
+        out["coverage"] = out["coverage"].to_numpy(np.float64).round(4)
+    return out
+
+
+def write_gap(
+    table: pd.DataFrame, out_dir: str | Path, provenance: dict[str, Any]
+) -> dict[str, Path]:
+    """Write the gap table and its manifest into ``out_dir`` (created or replaced whole).
+
+    Parameters
+    ----------
+    table
+        :func:`~rahat.engine.gap.estimate.estimate_gap`'s table.
+    out_dir
+        Output folder.
+    provenance
+        Inputs, their sha256 and the options, recorded in the manifest.
+
+    Returns
+    -------
+    dict
+        ``gap`` and ``manifest`` -> their paths.
+    """
+    out = Path(out_dir)
+    sweep_stale(out)
+    temp = temp_dir_for(out)
+    try:
+        gap_csv_frame(table).to_csv(temp / GAP_FILE, index=False, lineterminator="\n")
+        manifest = {
+            **provenance,
+            "methods": {str(k): int(v) for k, v in table["method"].value_counts().items()},
+            "outputs": {"gap": {"file": GAP_FILE, "sha256": sha256_file(temp / GAP_FILE)}},
+        }
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        (temp / MANIFEST_FILE).write_text(text, encoding="utf-8")
+        commit_dir(temp, out)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return {"gap": out / GAP_FILE, "manifest": out / MANIFEST_FILE}
