@@ -112,6 +112,28 @@ def policy_bench(
     _show(f"policy, {households:,} households", bench_policy(households), as_json)
 
 
+@app.command("gap")
+def gap_bench(
+    households: Annotated[int, typer.Option(min=1000, help="Households.")] = 1_000_000,
+    survey_households: Annotated[
+        int | None, typer.Option(min=16, help="Surveyed households (default: by size).")
+    ] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Seed of population, survey, bootstrap.")] = 1,
+    as_json: JsonFlag = False,
+) -> None:
+    """Coverage-gap estimates vs the synthetic population's truth: accuracy, time, memory."""
+    from rahat.benchmarks.gap import run_gap_bench
+
+    figures = run_gap_bench(households, survey_households, seed)
+    if as_json:
+        print_json(figures)
+        return
+    flat = {k: v for k, v in figures.items() if not isinstance(v, dict | list)}
+    for part in ("methods", "met"):
+        flat.update({f"{part}.{k}": v for k, v in figures[part].items()})
+    _show(f"gap, {households:,} households", flat, as_json=False)
+
+
 @app.command("hazard-inspect")
 def hazard_inspect_bench(as_json: JsonFlag = False) -> None:
     """'rahat hazard inspect' on a 7000 x 5500 float32 GeoTIFF: seconds and peak memory."""
