@@ -53,6 +53,10 @@ def estimate(
         int, typer.Option(min=20, max=5000, help="Bootstrap replicates for the 90% intervals.")
     ] = 200,
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    stale_years: Annotated[
+        float,
+        typer.Option(min=0, max=100, help="A record not updated for longer is counted stale."),
+    ] = 5.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Estimate, per province and district, households, coverage and unregistered poor."""
@@ -66,7 +70,7 @@ def estimate(
         frame = _read_survey(survey)
         loaded = load_cli_registry(registry, None)
         households = _census() if denominators is Denominators.census else None
-        options = GapOptions(bootstrap=bootstrap, seed=seed)
+        options = GapOptions(bootstrap=bootstrap, seed=seed, stale_years=stale_years)
         table = estimate_gap(frame, loaded.registry.frame, households, options)
         provenance = {
             "registry": {"file": registry.name, "households": len(loaded.registry)},
@@ -81,6 +85,7 @@ def estimate(
                 "max_cv": options.max_cv,
                 "bootstrap": options.bootstrap,
                 "seed": options.seed,
+                "stale_years": options.stale_years,
             },
         }
         paths = write_gap(table, out, provenance)

@@ -10,6 +10,7 @@ households and its direct estimate a CV at most ``max_cv``, else ``fay_herriot``
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from rahat.engine.gap.small_area import SmallAreaResult, fay_herriot_shares
 from rahat.geo.errors import InputError
 from rahat.geo.registry.schema import REGISTERED_COLUMN
 
-#: Columns of the gap table (issue 14, item 7; ``stale_records`` comes later).
+#: Columns of the gap table (issue 14, item 7).
 GAP_COLUMNS: tuple[str, ...] = (
     "level",
     "unit",
@@ -31,6 +32,7 @@ GAP_COLUMNS: tuple[str, ...] = (
     "unregistered_b40_est",
     "unregistered_b40_lo90",
     "unregistered_b40_hi90",
+    "stale_records",
     "method",
 )
 
@@ -49,12 +51,19 @@ class GapOptions:
         Replicates of the parametric bootstrap of the Fay-Herriot MSE.
     seed
         Seed of the bootstrap.
+    stale_years
+        A registry record not updated for more than this many years counts as stale.
+    as_of
+        Date the records' age is counted to (default: the registry's latest ``last_updated``,
+        so the same registry gives the same table whenever it is run).
     """
 
     min_households: int = 300
     max_cv: float = 0.2
     bootstrap: int = 200
     seed: int = 0
+    stale_years: float = 5.0
+    as_of: date | None = None
 
 
 def _key(frame: pd.DataFrame) -> pd.Series:
@@ -62,7 +71,10 @@ def _key(frame: pd.DataFrame) -> pd.Series:
 
 
 def district_frame(
-    survey: pd.DataFrame, registry: pd.DataFrame, households: pd.DataFrame | None
+    survey: pd.DataFrame,
+    registry: pd.DataFrame,
+    households: pd.DataFrame | None,
+    options: GapOptions | None = None,
 ) -> pd.DataFrame:
     """Per district: direct estimates, registry counts, covariates and denominators.
 
@@ -92,12 +104,14 @@ def district_frame(
     reg = pd.DataFrame({"key": _key(registry).to_numpy()})
     reg["low"] = registry["pmt_score"].to_numpy(np.float64) <= threshold
     reg["urban"] = registry["urban"].to_numpy(bool) if "urban" in registry else False
+    reg["stale"] = stale_records(registry, options or GapOptions())
     by = reg.groupby("key")
     frame = pd.DataFrame(
         {
             "registry": by.size(),
             "registry_low": by["low"].mean(),
             "registry_urban": by["urban"].mean(),
+            "stale_records": by["stale"].sum(),
         }
     )
     if households is not None:
@@ -122,7 +136,27 @@ def district_frame(
         unknown = ", ".join(frame.index[frame["households"].isna()][:5])
         raise InputError(f"no households known for districts {unknown} (no census, no sample)")
     frame["pcode"] = frame["pcode"].fillna("")
-    return frame.fillna({"registry": 0, "registry_low": 0.0, "registry_urban": 0.0})
+    fill = {"registry": 0, "registry_low": 0.0, "registry_urban": 0.0, "stale_records": 0}
+    return frame.fillna(fill)
+
+
+def stale_records(registry: pd.DataFrame, options: GapOptions) -> np.ndarray:
+    """Whether each registry record is older than ``options.stale_years`` at ``options.as_of``.
+
+    Records without ``last_updated`` (or a registry without the column) are not counted stale.
+    """
+    if "last_updated" not in registry:
+        return np.zeros(len(registry), dtype=bool)
+    updated = pd.to_datetime(registry["last_updated"]).to_numpy("datetime64[s]")
+    known = ~np.isnat(updated)
+    if options.as_of is not None:
+        as_of = np.datetime64(options.as_of, "s")
+    elif known.any():
+        as_of = updated[known].max()
+    else:
+        return np.zeros(len(registry), dtype=bool)
+    age_days = (as_of - updated).astype("timedelta64[s]").astype(np.float64) / 86_400
+    return known & (age_days > options.stale_years * 365.25)
 
 
 def _province_coverage(survey: pd.DataFrame) -> pd.Series:
@@ -217,7 +251,7 @@ def estimate_gap(
     missing = [c for c in ("province", "district", "pmt_score") if c not in registry]
     if missing:
         raise InputError(f"the registry has no {', '.join(missing)} column")
-    frame = district_frame(survey, registry, households)
+    frame = district_frame(survey, registry, households, options)
     z = float(norm.ppf(0.95))
     N = frame["households"].to_numpy(np.float64)
     share = frame["unregistered_b40_share"].to_numpy(np.float64)
@@ -237,6 +271,7 @@ def estimate_gap(
             "province": frame["province"].to_numpy(),
             "households_est": N,
             "registered": frame["registry"].to_numpy(np.float64),
+            "stale_records": frame["stale_records"].to_numpy(np.int64),
             "unregistered_b40_est": est * N,
             "unregistered_b40_lo90": lo * N,
             "unregistered_b40_hi90": hi * N,
@@ -252,7 +287,8 @@ def estimate_gap(
 def _provinces(survey: pd.DataFrame, districts: pd.DataFrame, z: float) -> pd.DataFrame:
     """Province rows: direct ratio estimates scaled to the districts' households."""
     direct = direct_estimates(survey, "province").set_index("unit")
-    totals = districts.groupby("province")[["households_est", "registered"]].sum()
+    columns = ["households_est", "registered", "stale_records"]
+    totals = districts.groupby("province")[columns].sum()
     share = direct["unregistered_b40_share"].reindex(totals.index)
     sd = np.sqrt(direct["unregistered_b40_share_var"].reindex(totals.index))
     N = totals["households_est"]
@@ -263,6 +299,7 @@ def _provinces(survey: pd.DataFrame, districts: pd.DataFrame, z: float) -> pd.Da
             "pcode": "",  # provinces have no P-code here
             "households_est": N.to_numpy(),
             "registered": totals["registered"].to_numpy(),
+            "stale_records": totals["stale_records"].to_numpy(np.int64),
             "unregistered_b40_est": (share * N).to_numpy(),
             "unregistered_b40_lo90": (np.clip(share - z * sd, 0, 1) * N).to_numpy(),
             "unregistered_b40_hi90": (np.clip(share + z * sd, 0, 1) * N).to_numpy(),

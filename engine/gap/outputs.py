@@ -30,6 +30,7 @@ _COUNTS = (
     "unregistered_b40_est",
     "unregistered_b40_lo90",
     "unregistered_b40_hi90",
+    "stale_records",
 )
 
 

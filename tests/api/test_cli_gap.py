@@ -35,13 +35,20 @@ def test_gap_estimate_writes_the_table_and_its_manifest(demo, tmp_path) -> None:
     table = pd.read_csv(tmp_path / "gap" / "gap_by_unit.csv", keep_default_na=False)
     assert list(table.columns) == [
         "level", "unit", "pcode", "households_est", "registered", "coverage",
-        "unregistered_b40_est", "unregistered_b40_lo90", "unregistered_b40_hi90", "method",
+        "unregistered_b40_est", "unregistered_b40_lo90", "unregistered_b40_hi90",
+        "stale_records", "method",
     ]  # fmt: skip
     provinces = table[table["level"] == "province"]
     assert set(provinces["method"]) == {"direct"} and (provinces["pcode"] == "").all()
     assert set(table["method"]) <= {"direct", "fay_herriot", "synthetic"}
-    registered = pd.read_parquet(demo / "registry.parquet", columns=["province"])
+    registered = pd.read_parquet(demo / "registry.parquet", columns=["province", "last_updated"])
     assert provinces["registered"].sum() == len(registered)  # every registered household
+    updated = pd.to_datetime(registered["last_updated"])
+    stale = int((updated < updated.max() - pd.Timedelta(days=5 * 365.25)).sum())
+    assert 0 < stale < len(registered)
+    assert provinces["stale_records"].sum() == stale  # older than 5 years at the latest update
+    districts = table[table["level"] == "district"]
+    assert districts["stale_records"].sum() == stale
     ordered = table["unregistered_b40_lo90"] <= table["unregistered_b40_est"]
     assert (ordered & (table["unregistered_b40_est"] <= table["unregistered_b40_hi90"])).all()
     manifest = json.loads((tmp_path / "gap" / "manifest.json").read_text())

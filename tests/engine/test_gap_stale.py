@@ -1,0 +1,25 @@
+"""Stale registry records: not updated for more than N years at a given date."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from rahat.engine.gap.estimate import GapOptions, stale_records
+
+
+def test_records_older_than_the_limit_are_stale_and_missing_dates_are_not() -> None:
+    registry = pd.DataFrame(
+        {
+            "last_updated": pd.to_datetime(
+                ["2011-03-01", "2017-06-30", "2017-07-02", None, "2022-07-01"]
+            )
+        }
+    )
+    at = stale_records(registry, GapOptions(stale_years=5, as_of=date(2022, 7, 1)))
+    np.testing.assert_array_equal(at, [True, True, False, False, False])
+    # by default the age runs to the registry's latest update (the same answer here)
+    np.testing.assert_array_equal(stale_records(registry, GapOptions(stale_years=5)), at)
+    assert not stale_records(pd.DataFrame({"x": [1, 2]}), GapOptions()).any()
