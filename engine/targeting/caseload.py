@@ -280,7 +280,7 @@ class Caseload:
     def column_names(self) -> list[str]:
         """Names of the columns, in file order."""
         if self._columns is None and self.rows is not None:
-            return list(self.rows.columns(np.zeros(0, dtype=np.int64), threads=1))
+            return self.rows.column_names()
         return list(self.columns)
 
     def column(self, name: str) -> pd.Series:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from rahat.engine.targeting.caseload import Caseload
 from rahat.engine.targeting.money import checked_total
+from rahat.engine.targeting.unit_sums import bin_sums
 
 
 @dataclass(frozen=True)
@@ -240,16 +241,14 @@ def _sides_by_position(a: Caseload | pd.DataFrame, b: Caseload | pd.DataFrame) -
         known = units >= 0
         keys = units[known]
         selected, exposed = rows.selected[known], rows.exposed[known]
-        amount = np.zeros(n_units, dtype=np.int64)
-        np.add.at(amount, keys[selected], rows.amount[known][selected])
         table = _unit_table(
             frame,
             n_districts,
             {
-                "households": np.bincount(keys, weights=selected, minlength=n_units),
-                "amount": amount,
-                "exposed": np.bincount(keys, weights=exposed, minlength=n_units),
-                "reached": np.bincount(keys, weights=selected & exposed, minlength=n_units),
+                "households": bin_sums(keys, selected, n_units),
+                "amount": bin_sums(keys, rows.amount[known], n_units),
+                "exposed": bin_sums(keys, exposed, n_units),
+                "reached": bin_sums(keys, selected & exposed, n_units),
             },
             observed=np.bincount(keys, minlength=n_units) > 0,
         )

@@ -113,6 +113,16 @@ HXL_TAGS: dict[str, str] = {
 
 _GPKG_DATE = "2000-01-01T00:00:00.000Z"
 
+#: Writer options of ``caseload.parquet`` (fixed: the same caseload gives the same bytes).
+PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "compression_level": 1,
+    "use_dictionary": True,
+    "write_statistics": True,
+    "version": "2.6",
+    "data_page_version": "1.0",
+}
+
 
 def _parquet(batches: Iterable[pa.Table], tmp: Path) -> None:
     """Write the caseload slice by slice, one row group a slice (:meth:`Caseload.batches`)."""
@@ -122,16 +132,7 @@ def _parquet(batches: Iterable[pa.Table], tmp: Path) -> None:
     try:
         for batch in batches:
             if writer is None:
-                writer = pq.ParquetWriter(
-                    tmp,
-                    batch.schema,
-                    compression="zstd",
-                    compression_level=1,
-                    use_dictionary=True,
-                    write_statistics=True,
-                    version="2.6",
-                    data_page_version="1.0",
-                )
+                writer = pq.ParquetWriter(tmp, batch.schema, **PARQUET_OPTIONS)
             writer.write_table(batch, row_group_size=BATCH_ROWS)
     finally:
         if writer is not None:

@@ -131,6 +131,10 @@ class CaseloadRows:
         columns = self.columns(self.positions(), names=CORE_COLUMNS, threads=1)
         return pd.DataFrame({name: columns[name] for name in CORE_COLUMNS})
 
+    def column_names(self) -> list[str]:
+        """Names of the caseload's columns, in file order (nothing is built)."""
+        return list(self._jobs(np.zeros(0, dtype=np.int64)))
+
     def columns(
         self, row: np.ndarray, *, names: Collection[str] | None = None, threads: int = 2
     ) -> dict[str, Any]:

@@ -28,8 +28,8 @@ def _codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return np.where(codes >= 0, codes, n), cat.categories
 
 
-def _sum(bins: np.ndarray, values: np.ndarray, n_bins: int) -> np.ndarray:
-    """Exact int64 sums of the non-negative integer ``values`` per bin."""
+def bin_sums(bins: np.ndarray, values: np.ndarray, n_bins: int) -> np.ndarray:
+    """Exact int64 sums of the non-negative integer (or boolean) ``values`` per bin."""
     values = np.asarray(values)
     if len(values) == 0:
         return np.zeros(n_bins, dtype=np.int64)
@@ -94,7 +94,7 @@ def unit_sums(
         table = np.append(labels, np.array([None], dtype=object))
         out[name] = pd.Series(table[codes], dtype=object)  # not inferred as text: None stays
     for name, column in values.items():
-        out[name] = _sum(key, column, bins)[used]
+        out[name] = bin_sums(key, column, bins)[used]
     for name, series in (first or {}).items():
         out[name] = pd.Series(_first(key, series, bins)[used], dtype=object)
     return pd.DataFrame(out)

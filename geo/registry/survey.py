@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from rahat.geo.errors import InputError
+from rahat.geo.files import atomic_write
 from rahat.geo.registry.schema import REGISTERED_COLUMN
 
 #: Households visited per cluster (the second stage).
@@ -210,16 +211,9 @@ def draw_survey(population: pd.DataFrame, households: int, seed: int) -> pd.Data
 
 
 def write_survey(survey: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``survey`` to Parquet atomically (temporary name, then rename)."""
+    """Write ``survey`` to Parquet atomically (:func:`~rahat.geo.files.atomic_write`)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    temp = path.with_name(f".{path.name}.tmp")
-    try:
-        pq.write_table(pa.Table.from_pandas(survey, preserve_index=False), temp)
-        temp.replace(path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return path
+    table = pa.Table.from_pandas(survey, preserve_index=False)
+    return atomic_write(path, lambda temp: pq.write_table(table, temp))

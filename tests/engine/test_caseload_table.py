@@ -100,17 +100,7 @@ def test_the_parquet_written_by_slices_is_the_parquet_of_the_table(
     monkeypatch.setattr(outputs, "BATCH_ROWS", 100)
     outputs._parquet(caseload.batches(rows_per_batch=100), tmp_path / "sliced.parquet")
     whole = evaluate(scenario, exposure).table
-    pq.write_table(
-        whole,
-        tmp_path / "whole.parquet",
-        row_group_size=100,
-        compression="zstd",
-        compression_level=1,
-        use_dictionary=True,
-        write_statistics=True,
-        version="2.6",
-        data_page_version="1.0",
-    )
+    pq.write_table(whole, tmp_path / "whole.parquet", row_group_size=100, **outputs.PARQUET_OPTIONS)
     sliced = (tmp_path / "sliced.parquet").read_bytes()
     groups = pq.ParquetFile(tmp_path / "sliced.parquet").metadata.num_row_groups
     assert groups == -(-len(caseload) // 100)
