@@ -18,8 +18,9 @@ How it is calibrated (numbers in :mod:`rahat.geo.registry.synth_calibration`):
 * A welfare latent (province, census development indicators, urban, remoteness) maps to the
   PMT score, shifted so that 40 % of households score at or below 32.
 * NSER exclusion follows *Mind the Gap*: 16 % nationally, 26.2 % in Balochistan, 10.5 % in
-  Khyber Pakhtunkhwa, higher for remote and poorer households; province totals hold exactly in
-  expectation.
+  Khyber Pakhtunkhwa and about 15 % of the bottom 40 %, driven by distance to the nearest
+  registration centre, remoteness, female headship and poverty
+  (:mod:`rahat.geo.registry.synth_exclusion`); province totals hold exactly in expectation.
 
 Results are deterministic for a seed: each district draws from its own stream of a
 :class:`numpy.random.SeedSequence`, so the output does not depend on chunking.
@@ -41,6 +42,12 @@ from rahat.geo.registry.schema import (
     REGISTERED_COLUMN,
     Dwelling,
     Livelihood,
+)
+from rahat.geo.registry.synth_exclusion import (
+    driver_tilt,
+    province_exclusion,
+    solve_intercept,
+    solve_poverty_tilt,
 )
 from rahat.geo.registry.synth_households import (
     _calibrate_pmt,
@@ -79,7 +86,6 @@ CLUSTER_COLUMN = "cluster"
 POPULATION_ONLY: tuple[str, ...] = (URBAN_COLUMN, CLUSTER_COLUMN)
 
 Progress = Callable[[str, float], None]
-_SOLVER_BINS = 2048
 
 
 def _allocate(total: int, weights: np.ndarray) -> np.ndarray:
@@ -91,55 +97,6 @@ def _allocate(total: int, weights: np.ndarray) -> np.ndarray:
         order = np.argsort(-(quota - counts), kind="stable")
         counts[order[:short]] += 1
     return counts
-
-
-def province_exclusion(households: dict[str, float]) -> dict[str, float]:
-    """Return the NSER exclusion rate of each province.
-
-    Balochistan and Khyber Pakhtunkhwa take their published *Mind the Gap* rates; the other
-    provinces share one rate (times their documented relative factor) solved so that the
-    household-weighted national coverage is :data:`~synth_calibration.NATIONAL_COVERAGE`.
-
-    Parameters
-    ----------
-    households
-        Households (or shares) per province.
-
-    Returns
-    -------
-    dict
-        Exclusion rate (0-1) per province.
-    """
-    total = sum(households.values())
-    target = (1.0 - cal.NATIONAL_COVERAGE) * total
-    published = sum(households.get(p, 0.0) * rate for p, rate in cal.PUBLISHED_EXCLUSION.items())
-    others = {p: h for p, h in households.items() if p not in cal.PUBLISHED_EXCLUSION}
-    relative = sum(h * cal.UNPUBLISHED_EXCLUSION_RELATIVE.get(p, 1.0) for p, h in others.items())
-    base = (target - published) / relative if relative > 0 else 0.0
-    rates = {p: cal.PUBLISHED_EXCLUSION[p] for p in households if p in cal.PUBLISHED_EXCLUSION}
-    for p in others:
-        rates[p] = float(np.clip(base * cal.UNPUBLISHED_EXCLUSION_RELATIVE.get(p, 1.0), 0, 1))
-    return rates
-
-
-def _solve_intercept(tilt: np.ndarray, target: float) -> float:
-    """Return ``a`` with ``mean(sigmoid(a + tilt)) == target`` (binned, bisection)."""
-    if target <= 0.0:
-        return -np.inf
-    if target >= 1.0:
-        return np.inf
-    lo_t, hi_t = float(tilt.min()), float(tilt.max())
-    counts, edges = np.histogram(tilt, bins=_SOLVER_BINS, range=(lo_t, hi_t + 1e-6))
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    weights = counts / counts.sum()
-    lo, hi = -40.0, 40.0
-    for _ in range(80):
-        mid = 0.5 * (lo + hi)
-        if float((weights * _sigmoid(mid + centres)).sum()) < target:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
 
 
 _PROGRAMME_BIT = {name: 1 << i for i, name in enumerate(PROGRAMMES)}
@@ -197,42 +154,36 @@ def _register_all(
     rngs: list[np.random.Generator],
     report: Progress,
 ) -> None:
-    """Stage 3: register households province by province (exclusion solved per province).
+    """Stage 3: register households province by province (:mod:`.synth_exclusion`).
 
     ``rngs`` are the districts' registration streams; ``starts`` the first row of each
     district (and the total last).
     """
-    # Exclusion tilt: remote and poorer households are more often left out.
-    remote = cols.remote
-    pmt = cols.pmt_score
-    r_mean, r_sd = float(remote.mean()), float(remote.std()) or 1.0
-    p_mean, p_sd = float(pmt.mean()), float(pmt.std()) or 1.0
     per_province: dict[str, float] = {}
     for d, n in zip(dists, counts, strict=True):
         per_province[d.province] = per_province.get(d.province, 0.0) + float(n)
     exclusion = province_exclusion(per_province)
     report("registration", 0.0)
     # Districts are sorted by province, so each province is one contiguous slice.
+    members: dict[str, list[int]] = {}
+    for i, d in enumerate(dists):
+        members.setdefault(d.province, []).append(i)
+    rows = {p: slice(int(starts[idx[0]]), int(starts[idx[-1] + 1])) for p, idx in members.items()}
+    tilt, poverty = driver_tilt(cols)
+    low = cols.pmt_score <= np.float32(cal.PMT_CUTOFF)
+    slope = solve_poverty_tilt(tilt, poverty, low, [(rows[p], exclusion[p]) for p in members])
+    tilt += np.float32(slope) * poverty
+    del poverty, low
     done = 0
-    for province in dict.fromkeys(d.province for d in dists):
-        members = [i for i, d in enumerate(dists) if d.province == province]
-        s = slice(int(starts[members[0]]), int(starts[members[-1] + 1]))
+    for province, idx in members.items():
+        s = rows[province]
         if s.stop == s.start:
             continue
-        tilt = np.float32(cal.EXCLUSION_REMOTE_TILT / r_sd) * (remote[s] - np.float32(r_mean))
-        tilt -= np.float32(cal.EXCLUSION_POVERTY_TILT / p_sd) * (pmt[s] - np.float32(p_mean))
-        intercept = _solve_intercept(tilt, exclusion[province])
-        for i in members:
+        intercept = solve_intercept(tilt[s], exclusion[province])
+        for i in idx:
             ds = slice(int(starts[i]), int(starts[i + 1]))
             if ds.stop > ds.start:
-                _register_district(
-                    dists[i],
-                    cols,
-                    ds,
-                    intercept,
-                    tilt[ds.start - s.start : ds.stop - s.start],
-                    rngs[i],
-                )
+                _register_district(dists[i], cols, ds, intercept, tilt[ds], rngs[i])
         done += s.stop - s.start
         report("registration", done / len(cols.registered))
 

@@ -193,10 +193,21 @@ LIVELIHOOD_WELFARE_SLOPE: tuple[float, ...] = (0.0, -0.1, -0.2, -0.5, 0.5, 0.4, 
 # Assumptions: NSER exclusion tilt and programme take-up
 # --------------------------------------------------------------------------------------------
 
+#: Share of bottom-40 % households (PMT at or below the cut-off) not in the NSER (fact, *Mind the
+#: Gap*: about 2.2 M of about 14.5 M). The generator solves its poverty tilt to hold it.
+B40_EXCLUSION = 2.2 / 14.5
+#: Logit tilt of exclusion per sd of ``log1p(km to the district's nearest registration centre)``
+#: (one Dynamic Registration Centre per tehsil, :mod:`rahat.geo.registration_centres`; far: more).
+EXCLUSION_CENTRE_TILT = 0.45
 #: Logit tilt of exclusion per sd of ``log1p(km to the nearest settlement)`` (remote: more).
-EXCLUSION_REMOTE_TILT = 0.45
-#: Logit tilt of exclusion per sd of ``-PMT`` (poorer: more).
-EXCLUSION_POVERTY_TILT = 0.35
+EXCLUSION_REMOTE_TILT = 0.25
+#: Logit tilt of exclusion of a female-headed household (fewer documents, less mobility).
+EXCLUSION_FEMALE_HEAD_TILT = 0.35
+#: Extra logit tilt of a female-headed household with children under five (rarely travels).
+EXCLUSION_FEMALE_CHILDREN_TILT = 0.30
+#: Range searched for the poverty tilt (logit per sd of ``-PMT``) that holds
+#: :data:`B40_EXCLUSION` given the other drivers.
+EXCLUSION_POVERTY_TILT_RANGE = (-3.0, 3.0)
 #: Relative exclusion of the provinces without a published figure (1 = the solved common rate).
 UNPUBLISHED_EXCLUSION_RELATIVE: dict[str, float] = dict.fromkeys(
     (PUNJAB, SINDH, ISLAMABAD, AJK, GILGIT_BALTISTAN), 1.0

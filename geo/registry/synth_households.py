@@ -163,6 +163,21 @@ def _nearest_settlement(
     return np.sqrt(best), ratio <= 1.0, nearest
 
 
+def _km_to_nearest(
+    d: _District, lon: np.ndarray, lat: np.ndarray, to_lon: np.ndarray, to_lat: np.ndarray
+) -> np.ndarray:
+    """Return km (equirectangular at the district's latitude) to the nearest of some points."""
+    coslat = np.float32(np.cos(np.radians(d.centre[1])))
+    best = np.full(len(lon), np.inf, np.float32)
+    x = lon.astype(np.float32)
+    y = lat.astype(np.float32)
+    for sx, sy in zip(to_lon, to_lat, strict=True):
+        dx = (x - np.float32(sx)) * (coslat * np.float32(_KM_PER_DEG_LON))
+        dy = (y - np.float32(sy)) * np.float32(_KM_PER_DEG_LAT)
+        np.minimum(best, dx * dx + dy * dy, out=best)
+    return np.sqrt(best)
+
+
 # ------------------------------------------------------------------------------------------
 # Generation
 # ------------------------------------------------------------------------------------------
@@ -198,6 +213,8 @@ class _Columns:
     registered: np.ndarray = field(metadata={"dtype": np.bool_})
     #: log1p(km to the nearest settlement), a working array.
     remote: np.ndarray = field(metadata={"dtype": np.float32})
+    #: log1p(km to the district's nearest registration centre), a working array.
+    centre: np.ndarray = field(metadata={"dtype": np.float32})
     #: Within a settlement's urban radius (population file only).
     urban: np.ndarray = field(metadata={"dtype": np.bool_})
     #: Village cluster: district code * CLUSTERS_PER_DISTRICT + nearest settlement's index
@@ -286,6 +303,7 @@ def _fill_district(
     km, urban, nearest = _nearest_settlement(d, lon, lat)
     remote = np.log1p(km)
     cols.remote[s] = remote
+    cols.centre[s] = np.log1p(_km_to_nearest(d, lon, lat, d.drc_lon, d.drc_lat))
     cols.urban[s] = urban
     cols.cluster[s] = d.district_code * CLUSTERS_PER_DISTRICT + nearest
 

@@ -60,6 +60,9 @@ class _District:
     tehsil_pcode_codes: np.ndarray
     #: Elsewhere: tehsil category codes by angular sector (empty: no tehsil).
     sector_codes: np.ndarray
+    #: The district's NSER registration centres (:mod:`rahat.geo.registration_centres`).
+    drc_lon: np.ndarray
+    drc_lat: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -235,10 +238,12 @@ def _plan() -> _Plan:
     import shapely
 
     from rahat.geo import boundaries
+    from rahat.geo.registration_centres import registration_centres
 
     frame = boundaries.districts()
     towns_frame = boundaries.settlements()
     tehsils = _tehsils()
+    centres = registration_centres().groupby(["province", "district"], sort=False)
 
     names = frame["district"].tolist()
     provs = frame["province"].tolist()
@@ -283,6 +288,8 @@ def _plan() -> _Plan:
                 **_mixture(geom, centre, population, towns),
                 **_near_settlements(bounds, centre, towns),
                 **_district_tehsils(names[i], provs[i], pcode, tehsils),
+                drc_lon=centres.get_group((provs[i], names[i]))["lon"].to_numpy(),
+                drc_lat=centres.get_group((provs[i], names[i]))["lat"].to_numpy(),
             )
         )
     return _Plan(
