@@ -2,11 +2,12 @@
 
 The synthetic population (:func:`rahat.geo.registry.synth.synthesize`) knows which households
 are unregistered. :func:`run_gap_bench` draws the survey from it
-(:func:`rahat.geo.registry.survey.draw_survey`), runs :func:`rahat.engine.gap.estimate_gap`
-with the population's registered households as the registry and its households per district as
-the census, and compares the district estimates with the truth: the unregistered households in
-the bottom 40 % of the whole population by PMT score (at or below its 40th percentile), counted
-on every household, registered or not (issue 14, "Validation on synthetic truth").
+(:func:`rahat.geo.registry.survey.draw_survey`), runs :func:`rahat.engine.gap.table.gap_table`
+with the population's registered households as the registry and its households per district and
+per tehsil as the census, and compares the district and tehsil estimates with the truth: the
+unregistered households in the bottom 40 % of the whole population by PMT score (at or below its
+40th percentile), counted on every household, registered or not (issue 14, "Validation on
+synthetic truth").
 """
 
 from __future__ import annotations
@@ -18,10 +19,13 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from rahat.engine.gap import GapOptions, estimate_gap
+from rahat.engine.gap import GapOptions
+from rahat.engine.gap.table import gap_table
+from rahat.engine.gap.tehsils import unit_codes
 from rahat.engine.phases import peak_memory_mb
 from rahat.geo.registry.survey import default_survey_size, draw_survey
 from rahat.geo.registry.synth import synthesize
+from rahat.geo.units import Level
 
 #: Households at which the issue's targets apply.
 TARGET_HOUSEHOLDS = 1_000_000
@@ -37,24 +41,66 @@ TARGETS: dict[str, Any] = {
 }
 
 
-def true_unregistered_b40(population: pd.DataFrame) -> pd.Series:
-    """Unregistered bottom-40 % households per district of the synthetic population.
+def true_unregistered_b40(population: pd.DataFrame, keys: np.ndarray | None = None) -> pd.Series:
+    """Unregistered bottom-40 % households per district (or other unit) of the population.
 
     Parameters
     ----------
     population
         The whole population (:func:`rahat.geo.registry.synth.synthesize`), registered or not.
+    keys
+        Each household's unit key (tehsil codes, say; ``None`` keys left out); default the
+        district's name.
 
     Returns
     -------
     pandas.Series
-        Count per district name, every district of the population (zeros included).
+        Count per key, every key of the population (zeros included).
     """
     scores = population["pmt_score"].to_numpy(np.float64)
     poor = scores <= np.quantile(scores, 0.4)
     missed = poor & ~population["registered"].to_numpy(bool)
-    district = population["district"].astype(str).to_numpy()
-    return pd.Series(missed, index=district).groupby(level=0).sum().astype(np.int64)
+    if keys is None:
+        keys = population["district"].astype(str).to_numpy()
+    known = pd.notna(keys)
+    return pd.Series(missed[known], index=keys[known]).groupby(level=0).sum().astype(np.int64)
+
+
+def compare_tehsils(table: pd.DataFrame, keys: pd.Series, truth: pd.Series) -> dict[str, Any]:
+    """Accuracy of the tehsil rows of a gap table against the truth per tehsil code.
+
+    Parameters
+    ----------
+    table
+        The gap table.
+    keys
+        Each row's unit key (:class:`rahat.engine.gap.table.GapResult` ``keys``).
+    truth
+        True unregistered bottom-40 % households per tehsil code.
+
+    Returns
+    -------
+    dict
+        ``tehsils``, ``tehsil_mape``, ``tehsil_bias`` and ``tehsil_interval_coverage`` (over
+        tehsils whose truth is positive; ``None`` without tehsil rows).
+    """
+    rows = table["level"] == "tehsil"
+    true = truth.reindex(keys[rows].to_numpy()).fillna(0).to_numpy(np.float64)
+    est = table.loc[rows, "unregistered_b40_est"].to_numpy(np.float64)
+    lo = table.loc[rows, "unregistered_b40_lo90"].to_numpy(np.float64)
+    hi = table.loc[rows, "unregistered_b40_hi90"].to_numpy(np.float64)
+    positive = true > 0
+    if not positive.any():
+        return {"tehsils": int(rows.sum()), "tehsil_mape": None, "tehsil_bias": None,
+                "tehsil_interval_coverage": None}  # fmt: skip
+    relative = (est[positive] - true[positive]) / true[positive]
+    inside = (lo[positive] <= true[positive]) & (true[positive] <= hi[positive])
+    return {
+        "tehsils": int(rows.sum()),
+        "tehsil_mape": _round(np.abs(relative).mean()),
+        "tehsil_bias": _round(relative.mean()),
+        "tehsil_interval_coverage": _round(inside.mean()),
+    }
 
 
 def compare_districts(table: pd.DataFrame, truth: pd.Series) -> dict[str, Any]:
@@ -130,8 +176,18 @@ def targets_met(figures: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+#: Outreach sites the benchmark plans, and the footprint they are weighted toward (the demo
+#: flood, :mod:`rahat.geo.demo_hazards`).
+OUTREACH_SITES = 25
+OUTREACH_FOOTPRINT = "flood_depth_sindh_2022"
+
+
 def run_gap_bench(
-    n: int, survey_households: int | None = None, seed: int = 1, bootstrap: int = 200
+    n: int,
+    survey_households: int | None = None,
+    seed: int = 1,
+    bootstrap: int = 200,
+    outreach_sites: int = OUTREACH_SITES,
 ) -> dict[str, Any]:
     """Estimate the coverage gap of a synthetic population and compare it with the truth.
 
@@ -146,6 +202,10 @@ def run_gap_bench(
         Seed of the population, the survey and the Fay-Herriot bootstrap.
     bootstrap
         Replicates of the parametric bootstrap.
+    outreach_sites
+        Sites of the outreach plan (:func:`rahat.benchmarks.gap_outreach.outreach_capture`),
+        weighted toward the demo flood footprint and measured on the truly unregistered poor
+        inside it.
 
     Returns
     -------
@@ -154,8 +214,8 @@ def run_gap_bench(
         (building the population and drawing the survey), ``seconds`` (the estimator alone),
         ``peak_rss_mb``, ``national_estimate`` and ``national_truth`` (sum of the district
         rows; sum of the truth), ``national_relative_error``, the figures of
-        :func:`compare_districts`, ``tehsil_mape``, ``outreach_capture`` and
-        ``outreach_capture_best`` (``None`` until built, see ``notes``), ``methods`` (district
+        :func:`compare_districts` and :func:`compare_tehsils`, the figures of
+        :func:`rahat.benchmarks.gap_outreach.outreach_capture`, ``methods`` (district
         rows per method), ``targets``, ``targets_at_households``, ``met`` and ``notes``.
     """
     started = time.perf_counter()
@@ -166,9 +226,25 @@ def run_gap_bench(
 
     counts = population.groupby(["province", "district"], observed=True).size()
     census = counts.rename("households").reset_index()
+    tehsil_codes = unit_codes(population, Level.TEHSIL)
+    tehsil_census = (
+        (pd.Series(1, index=tehsil_codes[pd.notna(tehsil_codes)]).groupby(level=0).sum())
+        .rename("households")
+        .rename_axis("code")
+        .reset_index()
+    )
+    for name in ("province", "district", "tehsil"):  # names only label unmatched rows: none here
+        tehsil_census[name] = ""
     started = time.perf_counter()
-    table = estimate_gap(survey, population, census, GapOptions(bootstrap=bootstrap, seed=seed))
+    result = gap_table(
+        survey,
+        population,
+        census,
+        GapOptions(bootstrap=bootstrap, seed=seed),
+        tehsil_households=tehsil_census,
+    )
     seconds = time.perf_counter() - started
+    table = result.table
 
     truth = true_unregistered_b40(population)
     districts = table[table["level"] == "district"]
@@ -187,17 +263,29 @@ def run_gap_bench(
         if national_truth
         else None,
         **compare_districts(table, truth),
-        "tehsil_mape": None,
-        "outreach_capture": None,
-        "outreach_capture_best": None,
+        **compare_tehsils(table, result.keys, true_unregistered_b40(population, tehsil_codes)),
+        **_outreach(population, table, outreach_sites),
         "methods": {str(k): int(v) for k, v in districts["method"].value_counts().items()},
         "targets": TARGETS,
         "targets_at_households": TARGET_HOUSEHOLDS,
     }
     figures["met"] = targets_met(figures)
     figures["notes"] = [
-        "tehsil_mape is null: the estimator has no tehsil level yet",
-        "outreach_capture and outreach_capture_best are null: the outreach plan is not built yet",
+        "tehsil figures are over tehsils with truth > 0 (households without a tehsil in the "
+        "population are left out); tehsils are benchmarked to their districts",
+        f"outreach: {outreach_sites} sites within 15 km planned from the district estimates "
+        f"(demand 3x inside the demo flood '{OUTREACH_FOOTPRINT}'), measured on the truly "
+        "unregistered bottom-40% households inside it; best = greedy on the truth",
         "district_mape, district_bias and interval_coverage are over districts with truth > 0",
     ]
     return figures
+
+
+def _outreach(population: pd.DataFrame, table: pd.DataFrame, k: int) -> dict[str, Any]:
+    """The outreach figures of the benchmark: ``k`` sites toward the demo flood footprint."""
+    from rahat.benchmarks.gap_outreach import outreach_capture
+    from rahat.geo.demo_hazards import resolve_demo_hazard
+    from rahat.geo.hazards import read_hazard
+
+    footprint = read_hazard(resolve_demo_hazard(OUTREACH_FOOTPRINT))
+    return outreach_capture(population, table, k, footprint=footprint)

@@ -119,12 +119,15 @@ def gap_bench(
         int | None, typer.Option(min=16, help="Surveyed households (default: by size).")
     ] = None,
     seed: Annotated[int, typer.Option(min=0, help="Seed of population, survey, bootstrap.")] = 1,
+    outreach_sites: Annotated[
+        int, typer.Option(min=1, max=500, help="Outreach sites planned toward the demo flood.")
+    ] = 25,
     as_json: JsonFlag = False,
 ) -> None:
     """Coverage-gap estimates vs the synthetic population's truth: accuracy, time, memory."""
     from rahat.benchmarks.gap import run_gap_bench
 
-    figures = run_gap_bench(households, survey_households, seed)
+    figures = run_gap_bench(households, survey_households, seed, outreach_sites=outreach_sites)
     if as_json:
         print_json(figures)
         return

@@ -53,11 +53,16 @@ def check_survey(survey: pd.DataFrame, level: str | None = None) -> None:
     survey
         The survey (:data:`rahat.geo.registry.survey.SURVEY_COLUMNS`).
     level
-        ``"province"`` or ``"district"``: that unit's columns are needed too.
+        ``"province"``, ``"district"`` or ``"tehsil"``: that unit's columns are needed too (a
+        tehsil's P-code is optional: only Sindh has them).
     """
     needs = list(SURVEY_NEEDS)
-    if level is not None:
-        needs += ["province"] if level == "province" else ["province", level, f"{level}_pcode"]
+    if level == "province":
+        needs += ["province"]
+    elif level == "district":
+        needs += ["province", "district", "district_pcode"]
+    elif level == "tehsil":
+        needs += ["province", "district", "tehsil"]
     missing = [c for c in needs if c not in survey]
     if missing:
         what = {"weight": "design weights", REGISTERED_COLUMN: "registration status"}
@@ -108,7 +113,10 @@ def _cluster_variance(
 
 
 def direct_estimates(
-    survey: pd.DataFrame, level: str = "district", threshold: float | None = None
+    survey: pd.DataFrame,
+    level: str = "district",
+    threshold: float | None = None,
+    keys: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Horvitz-Thompson estimates and their design variances per unit of ``level``.
 
@@ -116,33 +124,45 @@ def direct_estimates(
     ----------
     survey
         The survey: ``weight``, ``registered``, ``pmt_score``, ``stratum``, ``cluster`` and the
-        unit's columns (``province``; or ``district`` and ``district_pcode``).
+        unit's columns (``province``; or ``district`` and ``district_pcode``; or ``district``,
+        ``tehsil`` and optionally ``tehsil_pcode``).
     level
-        ``"province"`` or ``"district"``.
+        ``"province"``, ``"district"`` or ``"tehsil"``.
     threshold
         PMT at or below which a household is in the bottom 40 %; default :func:`b40_threshold`.
+    keys
+        Each surveyed household's unit key (for tehsils: the unit code of
+        :meth:`rahat.geo.units.Gazetteer.codes_of`); default: the province's name, or
+        ``province|district`` for districts. Households with a ``None`` key are left out.
 
     Returns
     -------
     pandas.DataFrame
-        :data:`DIRECT_COLUMNS`, one row per unit with a surveyed household, sorted by unit
-        within its province (``pcode`` is the province's name for provinces, ``""`` for a
-        district without one). Variances of a unit with one cluster per
-        stratum are zero (no second cluster to compare with).
+        :data:`DIRECT_COLUMNS` and ``key``, one row per unit with a surveyed household, sorted
+        by key (``pcode`` is the province's name for provinces, ``""`` for a unit without
+        one). Variances of a unit with one cluster per stratum are zero (no second cluster to
+        compare with).
 
     Raises
     ------
     rahat.geo.errors.InputError
         For a survey without weights, registration status or the other columns needed.
     """
-    if level not in ("province", "district"):
-        raise InputError(f"level must be 'province' or 'district', got {level!r}")
+    if level not in ("province", "district", "tehsil"):
+        raise InputError(f"level must be 'province', 'district' or 'tehsil', got {level!r}")
     check_survey(survey, level)
     if threshold is None:
         threshold = b40_threshold(survey)
-    # units by name (within their province): pcodes are known only for some districts
     names = survey[level].astype(str).to_numpy(dtype=object)
-    key = names if level == "province" else survey["province"].astype(str).to_numpy() + "|" + names
+    if keys is not None:
+        keep = pd.notna(keys)
+        if not keep.all():  # households without a unit at this level
+            survey, names, keys = survey[keep], names[keep], np.asarray(keys)[keep]
+        key = np.asarray(keys, dtype=object)
+    elif level == "province":
+        key = names
+    else:  # units by name (within their province): pcodes are known only for some districts
+        key = survey["province"].astype(str).to_numpy() + "|" + names
     unit_code, units = pd.factorize(key, sort=True)
     if (unit_code < 0).any():
         raise InputError(f"some surveyed households have no {level}")
@@ -174,11 +194,12 @@ def direct_estimates(
     }
     province = survey["province"].astype(str).groupby(unit_code).first().to_numpy()
     first_name = pd.Series(names).groupby(unit_code).first().to_numpy()
-    pcodes = (
-        first_name
-        if level == "province"
-        else survey[f"{level}_pcode"].astype(object).groupby(unit_code).first().to_numpy()
-    )
+    if level == "province":
+        pcodes = first_name
+    elif f"{level}_pcode" in survey:
+        pcodes = survey[f"{level}_pcode"].astype(object).groupby(unit_code).first().to_numpy()
+    else:
+        pcodes = np.full(k, "", dtype=object)
     clusters = pd.Series(psu).groupby(unit_code).nunique().to_numpy()
     return pd.DataFrame(
         {
@@ -197,5 +218,6 @@ def direct_estimates(
             "unregistered_b40_var": var["b40"],
             "unregistered_b40_share": share,
             "unregistered_b40_share_var": var["share"],
+            "key": np.asarray(units, dtype=object),
         }
-    )[list(DIRECT_COLUMNS)]
+    )[[*DIRECT_COLUMNS, "key"]]

@@ -1,5 +1,6 @@
-"""Write the coverage-gap table: ``gap_by_unit.csv`` and ``manifest.json``, all or nothing.
+"""Write the coverage-gap table: ``gap_by_unit.csv``, ``gap_map.png`` and ``manifest.json``.
 
+All or nothing.
 The files are built in a temporary sibling folder and renamed into place
 (:mod:`rahat.engine.targeting.folders`), so an output folder is complete or absent. Household
 figures are written as whole households (estimates rounded to the nearest), coverage as a share
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -20,9 +21,13 @@ import pandas as pd
 from rahat.engine.targeting.folders import commit_dir, sweep_stale, temp_dir_for
 from rahat.geo.files import sha256_file
 
+if TYPE_CHECKING:
+    from rahat.geo.hazards.layer import HazardLayer
+
 #: File names of the outputs.
 GAP_FILE = "gap_by_unit.csv"
 MANIFEST_FILE = "manifest.json"
+MAP_FILE = "gap_map.png"
 #: Columns written as whole households.
 _COUNTS = (
     "households_est",
@@ -46,9 +51,14 @@ def gap_csv_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_gap(
-    table: pd.DataFrame, out_dir: str | Path, provenance: dict[str, Any]
+    table: pd.DataFrame,
+    out_dir: str | Path,
+    provenance: dict[str, Any],
+    *,
+    map_districts: pd.DataFrame | None = None,
+    footprint: HazardLayer | None = None,
 ) -> dict[str, Path]:
-    """Write the gap table and its manifest into ``out_dir`` (created or replaced whole).
+    """Write the gap table, its map and its manifest into ``out_dir`` (created or replaced whole).
 
     Parameters
     ----------
@@ -58,21 +68,35 @@ def write_gap(
         Output folder.
     provenance
         Inputs, their sha256 and the options, recorded in the manifest.
+    map_districts
+        ``key`` and ``unregistered_b40_est`` per district for ``gap_map.png``
+        (:func:`rahat.engine.gap.maps.gap_map`); no map where ``None``.
+    footprint
+        The hazard layer whose outline the map shows, or ``None``.
 
     Returns
     -------
     dict
-        ``gap`` and ``manifest`` -> their paths.
+        ``gap``, ``map`` (where drawn) and ``manifest`` -> their paths.
     """
     out = Path(out_dir)
     sweep_stale(out)
     temp = temp_dir_for(out)
     try:
         gap_csv_frame(table).to_csv(temp / GAP_FILE, index=False, lineterminator="\n")
+        files = {"gap": GAP_FILE}
+        if map_districts is not None:
+            from rahat.engine.gap.maps import gap_map
+
+            gap_map(map_districts, temp / MAP_FILE, footprint)
+            files["map"] = MAP_FILE
         manifest = {
             **provenance,
             "methods": {str(k): int(v) for k, v in table["method"].value_counts().items()},
-            "outputs": {"gap": {"file": GAP_FILE, "sha256": sha256_file(temp / GAP_FILE)}},
+            "outputs": {
+                key: {"file": name, "sha256": sha256_file(temp / name)}
+                for key, name in files.items()
+            },
         }
         text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
         (temp / MANIFEST_FILE).write_text(text, encoding="utf-8")
@@ -80,4 +104,4 @@ def write_gap(
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    return {"gap": out / GAP_FILE, "manifest": out / MANIFEST_FILE}
+    return {**{key: out / name for key, name in files.items()}, "manifest": out / MANIFEST_FILE}

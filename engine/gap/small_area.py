@@ -6,9 +6,10 @@ bottom 40 % (:mod:`rahat.engine.gap.direct`) is modelled as
 .. math:: y_d = \theta_d + e_d, \quad \theta_d = x_d^\top \beta + v_d,
           \quad v_d \sim N(0, \sigma_v^2), \quad e_d \sim N(0, \psi_d),
 
-with covariates ``x_d`` an agency has without the survey: the registry's households over the
-census households of the district, the registry's share of households at or below the survey's
-PMT threshold, and the registry's urban share. ``sigma_v^2`` is fitted by REML (a 1-D bounded
+with covariates ``x_d`` an agency has without the survey: the share of the district's census
+households the registry does not hold times the registry's share of households at or below the
+survey's PMT threshold, and the registry's urban share
+(:func:`rahat.engine.gap.estimate.covariates`). ``sigma_v^2`` is fitted by REML (a 1-D bounded
 search with :func:`scipy.optimize.minimize_scalar`), ``beta`` by generalised least squares, and
 ``theta_d`` predicted by the EBLUP ``gamma_d y_d + (1 - gamma_d) x_d' beta``,
 ``gamma_d = sigma_v^2 / (sigma_v^2 + psi_d)``; a district without sample gets the synthetic

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from rahat.api.cli import app
-from rahat.benchmarks.gap import true_unregistered_b40
+from rahat.benchmarks.gap import compare_tehsils, true_unregistered_b40
 
 runner = CliRunner()
 
@@ -34,7 +36,7 @@ REQUIRED = {
     "met",
     "notes",
 }
-TIMINGS = ("seconds", "synth_s", "peak_rss_mb")
+TIMINGS = ("seconds", "synth_s", "peak_rss_mb", "outreach_seconds")
 
 
 def _bench(*args: str) -> dict[str, Any]:
@@ -71,9 +73,15 @@ def test_figures_in_range_against_the_whole_population(figures: dict[str, Any]) 
     assert sum(figures["methods"].values()) == figures["districts"]
     assert figures["survey_households"] > 0
     assert figures["seconds"] > 0 and figures["peak_rss_mb"] > 0
-    # not built yet: null and said so
-    assert figures["tehsil_mape"] is None and figures["outreach_capture"] is None
+    # tehsils: every tehsil of the population, compared with its own truth
+    assert figures["tehsils"] > 400
+    assert 0 < figures["tehsil_mape"] < 1.0 and abs(figures["tehsil_bias"]) < 0.5
+    assert 0.5 <= figures["tehsil_interval_coverage"] <= 1
     assert any("tehsil" in note for note in figures["notes"])
+    # outreach: 25 sites toward the demo flood, measured on the truth inside it
+    assert figures["outreach_sites"] == 25
+    assert figures["outreach_target_households"] > 0
+    assert 0 < figures["outreach_capture"] <= 1 and 0 < figures["outreach_capture_best"] <= 1
     assert any("outreach" in note for note in figures["notes"])
 
 
@@ -93,9 +101,12 @@ def test_deterministic_for_a_seed(figures: dict[str, Any]) -> None:
 
 
 def test_table_without_json() -> None:
-    result = runner.invoke(app, ["bench", "gap", "--households", "3000", "--seed", "2"])
+    result = runner.invoke(
+        app, ["bench", "gap", "--households", "3000", "--seed", "2", "--outreach-sites", "3"]
+    )
     assert result.exit_code == 0, result.output
     assert "national_truth" in result.stdout and "met.district_mape_max" in result.stdout
+    assert re.search(r"outreach_sites\s*│\s*3\s*│", result.stdout)
 
 
 def test_truth_is_the_whole_populations_bottom_forty_unregistered() -> None:
@@ -111,3 +122,26 @@ def test_truth_is_the_whole_populations_bottom_forty_unregistered() -> None:
     )
     truth = true_unregistered_b40(population)
     assert truth.to_dict() == {"A": 2, "B": 0}
+    # per other keys (tehsil codes): households without one are left out
+    keys = np.array(["t1", "t1", "t2", None, "t3", "t3", "t3", "t3", "t3", "t3"], dtype=object)
+    assert true_unregistered_b40(population, keys).to_dict() == {"t1": 0, "t2": 1, "t3": 0}
+
+
+def test_tehsil_comparison_matches_rows_by_code_not_name() -> None:
+    # two tehsils share the name "Nowshera": only their codes tell them apart
+    table = pd.DataFrame(
+        {
+            "level": ["district", "tehsil", "tehsil"],
+            "unit": ["D", "Nowshera", "Nowshera"],
+            "unregistered_b40_est": [30.0, 10.0, 20.0],
+            "unregistered_b40_lo90": [20.0, 5.0, 19.0],
+            "unregistered_b40_hi90": [40.0, 15.0, 30.0],
+        }
+    )
+    keys = pd.Series(["P|D", "PK-KP/nowshera/nowshera", "PK-PB/khushab/nowshera"])
+    truth = pd.Series({"PK-KP/nowshera/nowshera": 10, "PK-PB/khushab/nowshera": 40})
+    figures = compare_tehsils(table, keys, truth)
+    assert figures["tehsils"] == 2
+    assert figures["tehsil_mape"] == 0.25  # (0 + 0.5) / 2
+    assert figures["tehsil_bias"] == -0.25
+    assert figures["tehsil_interval_coverage"] == 0.5

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
+import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pytest
+import shapely
 from typer.testing import CliRunner
 
 from rahat.api.cli.main import app
@@ -20,13 +25,49 @@ def demo(tmp_path_factory) -> Path:
     return folder
 
 
-def _estimate(demo: Path, out: Path, survey: Path | None = None) -> object:
+def _estimate(demo: Path, out: Path, survey: Path | None = None, *more: str) -> Any:
     arguments = [
         "gap", "estimate", "--registry", str(demo / "registry.parquet"),
         "--survey", str(survey or demo / SURVEY_FILE), "--out", str(out),
-        "--denominators", "survey", "--bootstrap", "40", "--json",
+        "--denominators", "survey", "--bootstrap", "40", "--json", *more,
     ]  # fmt: skip
     return CliRunner().invoke(app, arguments)
+
+
+@pytest.fixture(scope="module")
+def rasters(demo: Path, tmp_path_factory) -> dict[str, Path]:
+    """People per 0.1 degree cell of the demo population; and the same without a CRS."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    folder = tmp_path_factory.mktemp("rasters")
+    population = gpd.read_parquet(demo / "population.parquet")
+    west, north, cell, width, height = 60.8, 37.2, 0.1, 172, 137
+    grid = np.zeros((height, width), dtype=np.float32)
+    col = ((population.geometry.x.to_numpy() - west) / cell).astype(int)
+    row = ((north - population.geometry.y.to_numpy()) / cell).astype(int)
+    np.add.at(grid, (row, col), population["household_size"].to_numpy(np.float32))
+    out = {}
+    for name, crs in (("people", "EPSG:4326"), ("no_crs", None)):
+        transform = from_origin(west, north, cell, cell)
+        profile = {"driver": "GTiff", "width": width, "height": height, "count": 1,
+                   "dtype": "float32", "transform": transform}  # fmt: skip
+        if crs:
+            profile["crs"] = crs
+        with rasterio.open(folder / f"{name}.tif", "w", **profile) as dst:
+            dst.write(grid, 1)
+        out[name] = folder / f"{name}.tif"
+    return out
+
+
+@pytest.fixture(scope="module")
+def flood(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("flood") / "flood.geojson"
+    ring = [[67.4, 24.9], [69.3, 25.3], [69.0, 27.6], [68.1, 28.2], [67.2, 26.8], [67.4, 24.9]]
+    geometry = {"type": "Polygon", "coordinates": [ring]}
+    feature = {"type": "Feature", "properties": {}, "geometry": geometry}
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
+    return path
 
 
 def test_gap_estimate_writes_the_table_and_its_manifest(demo, tmp_path) -> None:
@@ -67,4 +108,85 @@ def test_a_survey_without_weights_is_refused_and_nothing_is_written(demo, tmp_pa
     done = _estimate(demo, tmp_path / "gap", survey=path)
     assert done.exit_code != 0
     assert "weight" in done.output and "Traceback" not in done.output
+    assert not (tmp_path / "gap").exists()
+
+
+def test_footprint_and_population_raster_end_to_end(demo, tmp_path, flood, rasters) -> None:
+    done = _estimate(
+        demo, tmp_path / "gap", None, "--footprint", str(flood),
+        "--population-raster", str(rasters["people"]), "--raster-unit", "people",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    payload = json.loads(done.stdout)
+    folder = tmp_path / "gap"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "gap_by_unit.csv", "gap_map.png", "manifest.json",
+    ]  # fmt: skip
+    manifest = json.loads((folder / "manifest.json").read_text())
+    png = (folder / "gap_map.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+    assert manifest["outputs"]["map"] == {
+        "file": "gap_map.png",
+        "sha256": hashlib.sha256(png).hexdigest(),
+    }
+    assert manifest["footprint_share_source"] == "population_raster"
+    assert manifest["footprint"]["file"] == "flood.geojson"
+    assert manifest["population_raster"]["file"] == "people.tif"
+    table = pd.read_csv(folder / "gap_by_unit.csv", keep_default_na=False)
+    levels = set(table["level"])
+    assert {"province", "district", "tehsil"} <= levels
+    assert {"province_footprint", "district_footprint", "tehsil_footprint"} <= levels
+    # exact: the registry's households inside the polygon
+    points = gpd.read_parquet(demo / "registry.parquet", columns=["geometry"]).geometry
+    ring = json.loads(flood.read_text())["features"][0]["geometry"]["coordinates"][0]
+    inside = shapely.contains_xy(shapely.Polygon(ring), points.x, points.y).sum()
+    in_provinces = table[table["level"] == "province_footprint"]
+    assert in_provinces["registered"].sum() == inside > 0
+    assert payload["footprint"]["registered"] == inside
+    assert payload["footprint"]["share_source"] == "population_raster"
+    assert payload["outputs"]["map"].endswith("gap_map.png")
+
+
+def test_unmatched_units_are_reported(demo, tmp_path) -> None:
+    done = CliRunner().invoke(
+        app,
+        [
+            "gap", "estimate", "--registry", str(demo / "registry.parquet"),
+            "--survey", str(demo / SURVEY_FILE), "--out", str(tmp_path / "gap"),
+            "--bootstrap", "20",
+        ],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    manifest = json.loads((tmp_path / "gap" / "manifest.json").read_text())
+    found = manifest["tehsils_without_census"]
+    assert found["count"] > 0 and len(found["first"]) == min(found["count"], 10)
+    text = " ".join(done.output.split())
+    assert f"not matched: {found['count']} tehsils without census: {found['first'][0]}" in text
+    assert manifest["census_tehsils_matching_no_unit"]["count"] > 0
+    assert "gap_map.png" in {entry["file"] for entry in manifest["outputs"].values()}
+
+
+@pytest.mark.parametrize(
+    ("raster", "more", "words"),
+    [
+        ("no_crs", ["--raster-unit", "people"], "no CRS"),
+        ("people", [], "declare the unit"),
+        ("people", ["--raster-unit", "people per km2"], "counts of people"),
+    ],
+)
+def test_a_bad_population_raster_is_a_clear_error(
+    demo, tmp_path, flood, rasters, raster, more, words
+) -> None:
+    done = _estimate(
+        demo, tmp_path / "gap", None, "--footprint", str(flood),
+        "--population-raster", str(rasters[raster]), *more,
+    )  # fmt: skip
+    assert done.exit_code == 2
+    assert words in " ".join(done.output.split()) and "Traceback" not in done.output
+    assert not (tmp_path / "gap").exists()
+
+
+def test_a_population_raster_needs_a_footprint(demo, tmp_path, rasters) -> None:
+    done = _estimate(demo, tmp_path / "gap", None, "--population-raster", str(rasters["people"]))
+    assert done.exit_code == 2 and "--footprint" in done.output
     assert not (tmp_path / "gap").exists()
