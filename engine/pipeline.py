@@ -38,6 +38,7 @@ from rahat.geo.registry.model import Registry
 if TYPE_CHECKING:
     from rahat.engine.overlay import Radius, Reducer
     from rahat.engine.targeting.caseload import Caseload
+    from rahat.engine.targeting.gap_join import GapTable
     from rahat.engine.targeting.scenario import Scenario
     from rahat.geo.hazards import HazardLayer
     from rahat.geo.registry.snapshot import SnapshotInfo
@@ -464,6 +465,7 @@ def run_scenario(
     cache: ExposureCache | None = None,
     scenarios_dir: Path | None = None,
     formats: Iterable[str] | None = None,
+    gap: GapTable | None = None,
 ) -> RunResult:
     """Run a scenario end to end and write its outputs.
 
@@ -492,6 +494,9 @@ def run_scenario(
     formats
         Outputs to write (keys of :data:`rahat.engine.targeting.outputs.FILES`, e.g. from
         :func:`~rahat.engine.targeting.outputs.parse_formats`); ``None`` for all of them.
+    gap
+        The coverage-gap table (:func:`rahat.engine.targeting.gap_join.read_gap`), joined to
+        the summary and read by ``budget.reserve_for_unregistered``.
 
     Returns
     -------
@@ -531,7 +536,7 @@ def run_scenario(
             scenario, households, hazard_paths=hazard_paths, cache=cache, folder=scenarios_dir
         )
     report("evaluating the scenario", 0.7)
-    caseload = evaluate(scenario, exposure)
+    caseload = evaluate(scenario, exposure, gap)
     if chain:
         caseload.totals["budget_same_as"] = chain[0][0]
     caseload.registry_rejected = loaded.rejected if loaded is not None else None

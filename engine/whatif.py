@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from rahat.engine.pipeline import ExposureCache, LoadedRegistry
     from rahat.engine.targeting.caseload import Caseload
     from rahat.engine.targeting.compare import Comparison
+    from rahat.engine.targeting.gap_join import GapTable
     from rahat.engine.targeting.scenario import Scenario
     from rahat.geo.registry.model import Registry
     from rahat.geo.registry.synth import Progress
@@ -183,6 +184,7 @@ def whatif(
     scenarios_dir: Path | None = None,
     check: Callable[[Scenario], None] | None = None,
     progress: Progress | None = None,
+    gap: GapTable | None = None,
 ) -> WhatIfResult:
     """Evaluate ``base`` and ``base`` with ``overrides`` on one exposure; write nothing.
 
@@ -205,6 +207,9 @@ def whatif(
         refuse it.
     progress
         ``progress(stage, fraction)`` callback (the phases are timed from it).
+    gap
+        The coverage-gap table both sides are evaluated with
+        (:func:`rahat.engine.targeting.gap_join.read_gap`).
 
     Returns
     -------
@@ -241,7 +246,8 @@ def whatif(
     before_scenario = budgeted(base)
     if base.budget.same_as is not None and not any(p.startswith("budget") for p in resolved):
         variant = before_scenario.with_updates(resolved)  # the same money, resolved once
-    before, after = evaluate(before_scenario, exposure), evaluate(budgeted(variant), exposure)
+    before = evaluate(before_scenario, exposure, gap)
+    after = evaluate(budgeted(variant), exposure, gap)
     phases = clock.phases()
     started = time.perf_counter()
     comparison = compare_caseloads(before, after)

@@ -28,6 +28,39 @@ if TYPE_CHECKING:
 
 _SCENARIO_SUFFIXES = {".yaml", ".yml", ".json"}
 
+#: Help of ``--gap`` (``run``, ``sweep``, ``whatif``).
+GAP_HELP = (
+    "Coverage-gap table (gap_by_unit.csv, or its folder, from `rahat gap estimate`): adds the "
+    "estimated unregistered bottom-40% households per district to the summary; needed by "
+    "budget.reserve_for_unregistered."
+)
+#: Summary columns ``rahat run`` prints when the run has them.
+OPTION_COLUMNS = (
+    "unregistered_b40_est",
+    "unregistered_b40_lo90",
+    "unregistered_b40_hi90",
+    "stale_in_footprint",
+    "stale_selected",
+)
+
+
+def read_gap_option(path: Path | None, *scenarios: Scenario) -> Any:
+    """The ``--gap`` table (``None`` when not given), read before any registry.
+
+    Raises
+    ------
+    rahat.geo.errors.ScenarioError
+        When one of ``scenarios`` reserves budget for the unregistered and no table is given.
+    """
+    from rahat.engine.targeting.gap_join import read_gap, require_gap
+
+    if path is None:
+        for scenario in scenarios:
+            if scenario.budget.reserve_share() > 0:
+                require_gap(None)
+        return None
+    return read_gap(path)
+
 
 def _load(path: Path) -> Scenario:
     from rahat.engine.targeting import known_admin_units, load_scenario, validate_against
@@ -157,6 +190,7 @@ def run_payload(name: str, result: RunResult) -> dict[str, Any]:
         "outputs": {k: str(v) for k, v in result.outputs.items()},
         "phases": result.phases,
         "peak_rss_mb": peak_memory_mb(),
+        **caseload.report,  # stale_records, gap: only when the run has them
     }
 
 
@@ -199,6 +233,7 @@ def print_run(
         "amount",
         "exposed_reached_share",
         "exposed_bottom40_reached_share",
+        *(c for c in OPTION_COLUMNS if c in summary.columns),
     ]
     _table(f"{name}: caseload by {levels[-1]}", summary[cols])
     totals = caseload.totals
@@ -242,6 +277,7 @@ def run(
             "(default all but csv; parquet, summary and manifest always).",
         ),
     ] = None,
+    gap: Annotated[Path | None, typer.Option("--gap", help=GAP_HELP)] = None,
 ) -> None:
     """Evaluate a scenario on a registry and write caseload, summary, map and manifest."""
     startup = seconds_since_process_start()  # interpreter and command line, up to this line
@@ -255,13 +291,19 @@ def run(
         formats = parse_formats(outputs)
         started = time.perf_counter()
         loaded = _load(scenario)
+        gap_table = read_gap_option(gap, loaded)
         scenario_s = time.perf_counter() - started
         started = time.perf_counter()
         households = load_cli_registry(registry, None)  # its rejects go with the outputs
         registry_s = time.perf_counter() - started
         with progress_bar(not as_json) as progress:
             result = run_scenario(
-                loaded, registry=households, out_dir=out, progress=progress, formats=formats
+                loaded,
+                registry=households,
+                out_dir=out,
+                progress=progress,
+                formats=formats,
+                gap=gap_table,
             )
     result.phases = {
         "startup": round(startup, 3),
@@ -342,6 +384,7 @@ def sweep_command(
     out: Annotated[Path, typer.Option("--out", help="Folder for sweep.csv and sweep.png.")],
     metric: Annotated[str, typer.Option("--metric", help="Heatmap metric.")] = "selected",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    gap: Annotated[Path | None, typer.Option("--gap", help=GAP_HELP)] = None,
 ) -> None:
     """Evaluate a scenario over a parameter grid on one overlay; write a table and heatmap."""
     from rahat.engine.pipeline import (
@@ -369,6 +412,7 @@ def sweep_command(
                 raise InputError(f"--vary '{item}': use NAME=start:stop:step")
             grid[name.strip()] = parse_range(values.strip())
         loaded = _load(scenario)
+        gap_table = read_gap_option(gap, loaded)
         rejects_path = out / REJECTS_FILE
         reg = load_cli_registry(registry, rejects_path)
         hazards = load_hazards(loaded, registry_extent=reg.registry.bounds())
@@ -379,7 +423,7 @@ def sweep_command(
             from rahat.engine.pipeline import resolve_budget
 
             loaded = resolve_budget(loaded, reg.registry, cache=cache)[0]
-        result = sweep(loaded, exposure, grid)
+        result = sweep(loaded, exposure, grid, gap=gap_table)
     table = result.table
     csv_path = atomic_write(out / "sweep.csv", lambda t: table.to_csv(t, index=False))
     png_path = atomic_write(out / "sweep.png", lambda t: sweep_heatmap(result, t, metric))

@@ -9,10 +9,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from rahat.api.cli._common import console, esc, print_json, print_warnings, user_errors
+from rahat.api.cli.targeting import GAP_HELP
 from rahat.engine.phases import peak_memory_mb, seconds_since_process_start
 
 if TYPE_CHECKING:
     from rahat.engine.whatif import WhatIfResult
+
+#: Totals of the ``stale_records`` option and of ``--gap``, shown when a side has them.
+OPTION_TOTALS = (
+    "stale_in_footprint",
+    "stale_selected",
+    "unregistered_b40_footprint_est",
+    "reserved_for_unregistered",
+)
 
 #: ``rahat whatif``, added to the root application (no group of its own).
 app = typer.Typer()
@@ -34,7 +43,14 @@ def whatif_payload(name: str, result: WhatIfResult, phases: dict[str, float]) ->
         "warnings": result.warnings,
         "phases": phases,
         "peak_rss_mb": peak_memory_mb(),
+        **_reports(result),
     }
+
+
+def _reports(result: WhatIfResult) -> dict[str, Any]:
+    """The stale-record and gap blocks of both sides (``{}`` when neither has any)."""
+    base, variant = result.base.report, result.variant.report
+    return {"reports": {"base": base, "variant": variant}} if base or variant else {}
 
 
 def print_whatif(name: str, result: WhatIfResult) -> None:
@@ -48,7 +64,8 @@ def print_whatif(name: str, result: WhatIfResult) -> None:
     table = Table(title=esc(f"{name}: base vs {shown}"))
     for column in ("figure", "base", "variant", "change"):
         table.add_column(column, justify="left" if column == "figure" else "right")
-    for key in ("exposed", *METRICS):  # the sweep's figures, and the exposed households
+    options = [k for k in OPTION_TOTALS if k in result.base.totals or k in result.variant.totals]
+    for key in ("exposed", *METRICS, *options):  # the sweep's figures, the exposed, the options
         a, b = result.base.totals.get(key), result.variant.totals.get(key)
         change = b - a if isinstance(a, int | float) and isinstance(b, int | float) else None
         cells = [format_cell(v, key) for v in (a, b)]
@@ -78,11 +95,12 @@ def whatif_command(
         ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    gap: Annotated[Path | None, typer.Option("--gap", help=GAP_HELP)] = None,
 ) -> None:
     """Evaluate a scenario and its variant on one overlay; print totals; write nothing."""
     startup = seconds_since_process_start()  # interpreter and command line, up to this line
     started = time.perf_counter()
-    from rahat.api.cli.targeting import load_cli_registry
+    from rahat.api.cli.targeting import load_cli_registry, read_gap_option
     from rahat.engine.pipeline import ExposureCache
     from rahat.engine.targeting import known_admin_units, load_scenario, validate_against
     from rahat.engine.whatif import parse_override, variant_of, whatif
@@ -94,12 +112,14 @@ def whatif_command(
         base = load_scenario(scenario)
         units = known_admin_units()
         validate_against(base, units)
-        validate_against(variant_of(base, overrides)[0], units)  # before reading anything
+        variant = variant_of(base, overrides)[0]
+        validate_against(variant, units)  # before reading anything
+        gap_table = read_gap_option(gap, base, variant)
         scenario_s = time.perf_counter() - started
         started = time.perf_counter()
         loaded = load_cli_registry(registry, None)
         registry_s = time.perf_counter() - started
-        result = whatif(base, overrides, loaded, ExposureCache())
+        result = whatif(base, overrides, loaded, ExposureCache(), gap=gap_table)
     phases = {
         "startup": round(startup, 3),
         "modules": round(modules_s, 3),

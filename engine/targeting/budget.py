@@ -266,7 +266,8 @@ def resolve_same_as(
     Returns
     -------
     (Scenario, list)
-        The scenario with ``budget.total`` set (``same_as`` removed, ``max_households`` kept),
+        The scenario with ``budget.total`` set (``same_as`` removed, ``max_households`` and
+        ``reserve_for_unregistered`` kept),
         and the chain followed as ``(scenario name, amount spent)``, nearest first.
 
     Raises
@@ -303,6 +304,6 @@ def _resolve(
             f"budget.same_as: '{other.name}' spends Rs {amount:,}, more than a budget may be "
             f"(Rs {MAX_BUDGET:,})"
         )
-    budget = Budget(total=amount, max_households=scenario.budget.max_households)
+    budget = scenario.budget.model_copy(update={"total": amount, "same_as": None})
     out = scenario.model_copy(update={"budget": budget})
     return out, [(other.name, amount), *deeper]

@@ -15,7 +15,9 @@ where the registry has them), ``pmt_score``, ``household_size``, ``lon``, ``lat`
 for a household recorded elsewhere, a data-quality flag, not a rejection), ``climate_zone``
 (the Köppen-Geiger code at the point, e.g. ``BWh``; both missing where the point lies in no
 polygon), per hazard layer ``<layer>_intensity`` (layer dtype) and ``<layer>_class`` (label),
-and per scenario zone layer ``<zone>_zone`` (zone name).
+and per scenario zone layer ``<zone>_zone`` (zone name). A scenario with ``stale_records``
+adds ``stale_record`` (after ``bottom40``): the record was not updated for more than its
+``older_than_years`` (:mod:`rahat.engine.targeting.stale`).
 
 The cause that ends ``reasons`` is one of
 
@@ -53,6 +55,7 @@ from rahat.geo.files import sha256_file
 from rahat.geo.registry.model import Registry
 
 if TYPE_CHECKING:
+    from rahat.engine.targeting.gap_join import GapJoin
     from rahat.engine.targeting.rows import CaseloadRows
 
 #: Rows per slice of :meth:`Caseload.batches` (the caseload Parquet's row group).
@@ -97,6 +100,27 @@ DECISIONS: tuple[str, ...] = ("selected", "cut_budget", "cut_quota", "not_eligib
 #: Suffixes of the per-layer columns: ``<layer>_intensity`` and ``<layer>_class`` per hazard
 #: layer, ``<zone>_zone`` per scenario zone layer.
 LAYER_FIELD_SUFFIXES: tuple[str, ...] = ("_intensity", "_class", ZONE_FIELD_SUFFIX)
+
+#: Columns of :meth:`Caseload.summary`, in order (before the options' own).
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "level",
+    "province",
+    "district",
+    "tehsil",
+    "pcode",
+    "exposed",
+    "eligible",
+    "households",
+    "people",
+    "amount",
+    "exposed_reached",
+    "exposed_reached_share",
+    "exposed_bottom40",
+    "exposed_bottom40_reached",
+    "exposed_bottom40_reached_share",
+)
+#: Summary columns a scenario with ``stale_records`` adds at the end.
+STALE_SUMMARY_COLUMNS: tuple[str, ...] = ("stale_in_footprint", "stale_selected")
 
 #: Admin levels of the summary, with their grouping columns.
 LEVEL_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -192,6 +216,11 @@ class Caseload:
     location_mismatches
         Households whose recorded district differs from the district at their location
         (``None``: not checked).
+    gap
+        The coverage-gap table matched to the caseload's districts (``None``: none given).
+    report
+        Blocks the manifest and the run's JSON add (``stale_records``, ``gap``); empty for a
+        scenario without these options.
     """
 
     scenario: Scenario
@@ -204,6 +233,8 @@ class Caseload:
     warnings: tuple[str, ...] = ()
     location_mismatches: int | None = None
     rows: CaseloadRows | None = field(default=None, repr=False)
+    gap: GapJoin | None = field(default=None, repr=False)
+    report: dict[str, Any] = field(default_factory=dict)
     _columns: dict[str, Any] | None = field(default=None, repr=False)
     _some: dict[str, Any] = field(default_factory=dict, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
@@ -326,7 +357,10 @@ class Caseload:
         Columns: ``level``, ``province``, ``district``, ``tehsil``, ``pcode``, ``exposed``,
         ``eligible``, ``households`` (selected), ``people``, ``amount``, ``exposed_reached``,
         ``exposed_reached_share``, ``exposed_bottom40``, ``exposed_bottom40_reached_share``.
-        Shares are NaN where the denominator is 0.
+        Shares are NaN where the denominator is 0. With ``stale_records`` also
+        ``stale_in_footprint`` (exposed) and ``stale_selected``; with a gap table
+        ``unregistered_b40_est``, ``unregistered_b40_lo90`` and ``unregistered_b40_hi90`` after
+        ``households``, on the district rows (empty elsewhere and where no gap row matches).
         """
         f = self.column
         sel = f("selected").to_numpy()
@@ -342,6 +376,10 @@ class Caseload:
             "exposed_bottom40": exp & b40,
             "exposed_bottom40_reached": sel & exp & b40,
         }
+        if "stale_record" in self.column_names:
+            stale = f("stale_record").to_numpy()
+            counted["stale_in_footprint"] = exp & stale
+            counted["stale_selected"] = sel & stale
         checked_total(counted["amount"], "caseload amount")  # bounds every group sum
         pcode_of = {"district": "district_pcode", "tehsil": "tehsil_pcode"}
         counts = list(counted)
@@ -373,24 +411,16 @@ class Caseload:
             out["exposed_bottom40_reached_share"] = out["exposed_bottom40_reached"] / out[
                 "exposed_bottom40"
             ].where(out["exposed_bottom40"] > 0)
-        order = [
-            "level",
-            "province",
-            "district",
-            "tehsil",
-            "pcode",
-            "exposed",
-            "eligible",
-            "households",
-            "people",
-            "amount",
-            "exposed_reached",
-            "exposed_reached_share",
-            "exposed_bottom40",
-            "exposed_bottom40_reached",
-            "exposed_bottom40_reached_share",
-        ]
-        return out[order]
+        out = out[[*SUMMARY_COLUMNS, *(c for c in STALE_SUMMARY_COLUMNS if c in counted)]]
+        if self.gap is not None:
+            district = (out["level"] == "district").to_numpy()
+            estimates = self.gap.estimates(out[district])
+            at = list(out.columns).index("households") + 1
+            for offset, name in enumerate(estimates.columns):
+                column = pd.Series(pd.NA, index=out.index, dtype="Int64")
+                column[district] = estimates[name].to_numpy()
+                out.insert(at + offset, name, column)
+        return out
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -403,7 +433,7 @@ class Caseload:
         registry = dict(base["registry"])
         registry["rejected_rows"] = self.registry_rejected
         registry["location_mismatches"] = self.location_mismatches
-        return {**base, "registry": registry, "warnings": list(self.warnings)}
+        return {**base, "registry": registry, "warnings": list(self.warnings), **self.report}
 
     def _base_manifest(self) -> dict[str, Any]:
         if self._manifest is None:

@@ -9,6 +9,7 @@ are ordered by rank, then by household id, never by the registry's row order.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -22,13 +23,22 @@ from rahat.engine.targeting.caseload import (
     Caseload,
 )
 from rahat.engine.targeting.explain import explain
+from rahat.engine.targeting.gap_join import (
+    GapJoin,
+    GapTable,
+    join_gap,
+    require_gap,
+    reserve_budget,
+    reserve_transfer,
+)
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.money import checked_total
 from rahat.engine.targeting.priority import components, score, weighted
 from rahat.engine.targeting.ranking import keyed_hash, rank_order
 from rahat.engine.targeting.rows import CaseloadRows
 from rahat.engine.targeting.rules import RuleSet, evaluate_rules
-from rahat.engine.targeting.scenario import Scenario
+from rahat.engine.targeting.scenario import Budget, Scenario
+from rahat.engine.targeting.stale import registry_stale
 from rahat.engine.targeting.units import admin_units
 
 #: Share of households defining the registry-wide "bottom 40 %" by PMT.
@@ -79,7 +89,7 @@ def _quota_shares(scenario: Scenario, exposure: Exposure) -> tuple[Any, np.ndarr
     return units, shares
 
 
-def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
+def evaluate(scenario: Scenario, exposure: Exposure, gap: GapTable | None = None) -> Caseload:
     """Evaluate ``scenario`` on ``exposure`` and return the ranked, budgeted caseload.
 
     Parameters
@@ -88,6 +98,10 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
         A validated scenario (:func:`~rahat.engine.targeting.scenario.load_scenario`).
     exposure
         The overlay of the scenario's hazard layers on a registry.
+    gap
+        The coverage-gap table (:func:`~rahat.engine.targeting.gap_join.read_gap`): its
+        estimates join the summary's districts, and ``budget.reserve_for_unregistered``
+        holds money back for them (:mod:`~rahat.engine.targeting.gap_join`).
 
     Returns
     -------
@@ -98,7 +112,8 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
     Raises
     ------
     rahat.geo.errors.ScenarioError
-        If the exposure lacks a hazard layer the scenario's rules need.
+        If the exposure lacks a hazard layer the scenario's rules need, or the budget reserves
+        for the unregistered households without a ``gap`` table.
 
     Examples
     --------
@@ -142,7 +157,13 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
     eligible_c = rules.eligible[idx]
 
     scores = score(scenario, components(scenario, exposure, idx, weighted(scenario)), len(idx))
+    stale_c, stale_notes = _stale(scenario, exposure, idx)
+    option = scenario.stale_records
+    if stale_c is not None and option is not None and option.action == "down_weight":
+        assert option.weight is not None  # the scenario checks require it
+        scores = np.where(stale_c, scores * option.weight, scores)
     entitled = np.where(eligible_c, benefits(scenario, exposure, idx), 0).astype(np.int64)
+    exposed_c = exposed[idx]
 
     hid = registry.household_id
     e_pos = np.flatnonzero(eligible_c)
@@ -157,9 +178,15 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
     else:
         unit_codes = np.zeros(len(ranked), dtype=np.int64)
         n_units = 1
-    alloc = allocate(
-        unit_codes, entitled[ranked], n_units, scenario.budget, fixed_amount(scenario), shares
-    )
+    joined = join_gap(gap, exposure, idx, exposed_c) if gap is not None else None
+    budget: Budget = scenario.budget
+    if budget.reserve_share() > 0:
+        joined = require_gap(joined)
+        transfer = reserve_transfer(fixed_amount(scenario), entitled[e_pos])
+        reserve = reserve_budget(budget, budget.reserve_share(), joined.footprint_est, transfer)
+        joined = replace(joined, reserve=reserve)
+        budget = reserve.budget
+    alloc = allocate(unit_codes, entitled[ranked], n_units, budget, fixed_amount(scenario), shares)
 
     rank = np.zeros(len(idx), dtype=np.int64)
     rank[ranked] = np.arange(1, len(ranked) + 1)
@@ -182,7 +209,6 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
     else:
         unit_labels = ["(all)", "(unknown unit)"]
     amount = np.where(selected, entitled, 0).astype(np.int64)
-    exposed_c = exposed[idx]
     bottom40_c = registry.array("pmt_score")[idx] <= bottom40_bound(exposure)
 
     quotas = _quota_table(alloc.quotas, units, ranked, unit_codes, alloc.selected, scores, rank)
@@ -204,7 +230,9 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
     totals["cut"]["quota_units_full"] = len(
         np.unique(quota_unit[decision == DECISIONS.index("cut_quota")])
     )
+    report = _options_totals(totals, scenario, exposure, stale_c, selected, exposed_c, joined)
     messages = explain(scenario, exposure, rules, totals, quotas)
+    messages.extend(_reserve_messages(joined))
 
     rows = CaseloadRows(
         scenario=scenario,
@@ -225,6 +253,7 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
         unit_labels=unit_labels,
         with_quotas=units is not None,
         score_at_cut=totals["cut"]["score_at_cut"],
+        stale=stale_c,
     )
     return Caseload(
         scenario=scenario,
@@ -234,8 +263,84 @@ def evaluate(scenario: Scenario, exposure: Exposure) -> Caseload:
         hazard_sha256={name: h.sha256 for name, h in exposure.hazards.items()},
         registry=registry,
         rows=rows,
-        warnings=tuple(rules.warnings),
+        warnings=(*rules.warnings, *stale_notes, *(joined.warnings() if joined else ())),
+        gap=joined,
+        report=report,
     )
+
+
+def _stale(
+    scenario: Scenario, exposure: Exposure, idx: np.ndarray
+) -> tuple[np.ndarray | None, list[str]]:
+    """Whether each considered household's record is stale (``None``: no option), and notes."""
+    option = scenario.stale_records
+    if option is None:
+        return None, []
+    found = registry_stale(exposure.registry, option.older_than_years)
+    notes = []
+    if not found.has_dates:
+        notes.append(
+            "stale_records: the registry has no last_updated column; no record is counted stale"
+        )
+    return found.stale[idx], notes
+
+
+def _options_totals(
+    totals: dict[str, Any],
+    scenario: Scenario,
+    exposure: Exposure,
+    stale: np.ndarray | None,
+    selected: np.ndarray,
+    exposed: np.ndarray,
+    gap: GapJoin | None,
+) -> dict[str, Any]:
+    """Add the stale-record and gap figures to ``totals``; return the run's report blocks.
+
+    Nothing is added for a scenario without ``stale_records`` run without a gap table.
+    """
+    report: dict[str, Any] = {}
+    option = scenario.stale_records
+    if stale is not None and option is not None:
+        totals["stale_in_footprint"] = int((stale & exposed).sum())
+        totals["stale_selected"] = int((stale & selected).sum())
+        as_of = registry_stale(exposure.registry, option.older_than_years).as_of
+        report["stale_records"] = {
+            "older_than_years": option.older_than_years,
+            "as_of": None if as_of is None else str(as_of),
+            "action": option.action,
+            "weight": option.weight,
+            "considered": int(stale.sum()),
+            "in_footprint": totals["stale_in_footprint"],
+            "selected": totals["stale_selected"],
+        }
+    if gap is not None:
+        totals["unregistered_b40_footprint_est"] = round(gap.footprint_est)
+        report["gap"] = gap.report()
+        if gap.reserve is not None:
+            held = gap.reserve.amount
+            totals["reserved_for_unregistered"] = held
+            totals["reserved_households"] = gap.reserve.households
+            if held is not None and totals["unspent"] is not None:
+                totals["unspent"] -= held
+    return report
+
+
+def _reserve_messages(gap: GapJoin | None) -> list[str]:
+    """One line saying how much the budget holds back for the unregistered households."""
+    if gap is None or gap.reserve is None:
+        return []
+    r = gap.reserve
+    held = []
+    if r.amount is not None:
+        held.append(f"Rs {r.amount:,}")
+    if r.count is not None:
+        held.append(f"{r.count:,} of the households")
+    what = " and ".join(held) or "nothing (the budget has no limit)"
+    return [
+        f"the budget holds back {what} for {r.households:,} unregistered bottom-40% "
+        f"households of the footprint ({r.share:.0%} of the {round(gap.footprint_est):,} "
+        f"estimated, Rs {r.transfer:,} each); selection used the rest"
+    ]
 
 
 def _quota_table(

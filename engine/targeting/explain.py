@@ -8,7 +8,8 @@ eligible households, much unspent money, units with eligible households but no q
 notified units absent from the registry.
 
 :func:`failure_causes` says, for each household that is not eligible, which rule failed and with
-what value (``pmt<=32: fail (41.2)``), for the ``reasons`` column of the caseload.
+what value (``pmt<=32: fail (41.2)``; a stale record excluded by ``stale_records``: ``stale
+record: last updated 2015-03-01 (older than 5 years)``), for the ``reasons`` column.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pandas as pd
 from rahat.engine.exposure import Exposure
 from rahat.engine.targeting.rules import RuleResult, RuleSet, at_least, at_most
 from rahat.engine.targeting.scenario import Scenario
+from rahat.engine.targeting.stale import registry_stale, stale_texts
 from rahat.engine.targeting.units import admin_units
 
 
@@ -282,6 +284,10 @@ def _rule_values(
 
 
 def _failures(scenario: Scenario, exposure: Exposure, rule: RuleResult, rows: np.ndarray) -> Coded:
+    if rule.key == "stale":  # stale record: last updated 2015-03-01 (older than 5 years)
+        assert scenario.stale_records is not None
+        years = scenario.stale_records.older_than_years
+        return stale_texts(registry_stale(exposure.registry, years).updated[rows], years)
     codes, values = _rule_values(scenario, exposure, rule, rows)
     return codes, [f"{rule.label}: fail ({v})" if v else f"{rule.label}: fail" for v in values]
 

@@ -82,6 +82,22 @@ def _district_patches(shapes: gpd.GeoDataFrame, values: np.ndarray, norm: Any) -
     return collection
 
 
+def option_lines(totals: dict[str, Any]) -> list[str]:
+    """Title lines for the stale-record and gap figures of a caseload (none without them)."""
+    lines = []
+    if "stale_in_footprint" in totals:
+        lines.append(
+            f"stale records: {totals['stale_in_footprint']:,} in the footprint, "
+            f"{totals['stale_selected']:,} selected"
+        )
+    if "unregistered_b40_footprint_est" in totals:
+        line = f"unregistered bottom-40% (est.): {totals['unregistered_b40_footprint_est']:,}"
+        if totals.get("reserved_for_unregistered") is not None:
+            line += f"; reserved Rs {totals['reserved_for_unregistered']:,}"
+        lines.append(line)
+    return lines
+
+
 def caseload_map(caseload: Caseload, path: str | Path) -> Path:
     """Draw the caseload map into ``path`` (PNG).
 
@@ -111,7 +127,8 @@ def caseload_map(caseload: Caseload, path: str | Path) -> Path:
     exposed = column("exposed").to_numpy()
     fig = Figure(figsize=(8, 8), dpi=110)
     FigureCanvasAgg(fig)
-    ax = fig.add_axes((0.09, 0.07, 0.74, 0.85))
+    extra = option_lines(caseload.totals)  # a title line each: the axes make room
+    ax = fig.add_axes((0.09, 0.07, 0.74, 0.85 - 0.025 * len(extra)))
     if len(lon):
         pad = 0.5
         x0, x1 = float(np.nanmin(lon)) - pad, float(np.nanmax(lon)) + pad
@@ -151,7 +168,8 @@ def caseload_map(caseload: Caseload, path: str | Path) -> Path:
     ax.set_title(
         f"{shorten(caseload.scenario.name)}: {t['selected']:,} households, {t['people']:,} people, "
         f"Rs {t['amount']:,}\nexposed reached: "
-        + (f"{t['exposed_reached_share']:.0%}" if t["exposed_reached_share"] is not None else "-"),
+        + (f"{t['exposed_reached_share']:.0%}" if t["exposed_reached_share"] is not None else "-")
+        + "".join(f"\n{line}" for line in extra),
         fontsize=10,
     )
     ax.set_xlim(x0, x1)

@@ -109,6 +109,11 @@ HXL_TAGS: dict[str, str] = {
     "exposed_bottom40": "#affected+hh+b40",
     "exposed_bottom40_reached": "#targeted+hh+b40",
     "exposed_bottom40_reached_share": "#targeted+hh+b40+pct",
+    "stale_in_footprint": "#affected+hh+stale",
+    "stale_selected": "#targeted+hh+stale",
+    "unregistered_b40_est": "#affected+hh+b40+unregistered",
+    "unregistered_b40_lo90": "#affected+hh+b40+unregistered+lo90",
+    "unregistered_b40_hi90": "#affected+hh+b40+unregistered+hi90",
 }
 
 _GPKG_DATE = "2000-01-01T00:00:00.000Z"

@@ -150,9 +150,14 @@ def budget_causes(rank: np.ndarray, scores: np.ndarray, cut_score: float | None)
 
 
 def reasons_column(
-    rules: RuleSet, idx: np.ndarray, causes: Coded, cut_rows: np.ndarray, cut_texts: pa.Array
+    rules: RuleSet,
+    idx: np.ndarray,
+    causes: Coded,
+    cut_rows: np.ndarray,
+    cut_texts: pa.Array,
+    notes: Coded | None = None,
 ) -> pd.Series:
-    """The ``reasons`` text of each household: rule results, then the decision's cause.
+    """The ``reasons`` text of each household: rule results, notes, then the decision's cause.
 
     Parameters
     ----------
@@ -164,20 +169,27 @@ def reasons_column(
         Positions (in ``idx``) of the households cut by the budget.
     cut_texts
         Their :func:`budget_causes`, in the same order.
+    notes
+        Text between the rules and the cause (empty for most households): the stale-record
+        flag of ``stale_records``.
 
     Returns
     -------
     pandas.Series
         Arrow-backed text, one per household.
     """
-    codes, texts = join_codes(rule_combinations(rules, idx), causes, ";")
+    rule_part = rule_combinations(rules, idx)
+    if notes is not None:
+        rule_part = join_codes(rule_part, notes, ";")
+    codes, texts = join_codes(rule_part, causes, ";")
     shared = pa.array(texts, pa.string()).take(pa.array(codes))
     if len(cut_rows):
         rules_part = pc.take(shared, pa.array(cut_rows.astype(np.int64)))
-        # no rules: the cause alone, as for every other household
-        cut_text = (
-            pc.binary_join_element_wise(rules_part, cut_texts, ";") if rules.rules else cut_texts
-        )
+        joined = pc.binary_join_element_wise(rules_part, cut_texts, ";")
+        if notes is not None:  # a household with no rule nor note: the cause alone
+            cut_text = pc.if_else(pc.equal(rules_part, ""), cut_texts, joined)
+        else:  # no rules: the cause alone, as for every other household
+            cut_text = joined if rules.rules else cut_texts
         mask = np.zeros(len(codes), dtype=bool)
         mask[cut_rows] = True
         shared = pc.replace_with_mask(shared, pa.array(mask), cut_text)

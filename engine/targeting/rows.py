@@ -29,11 +29,12 @@ from rahat.engine.targeting.caseload import (
     ZONE_COLUMNS,
     ZONE_FIELD_SUFFIX,
 )
-from rahat.engine.targeting.explain import failure_causes
+from rahat.engine.targeting.explain import Coded, failure_causes
 from rahat.engine.targeting.priority import COMPONENTS, components
 from rahat.engine.targeting.reasons import budget_causes, decision_causes, reasons_column
 from rahat.engine.targeting.rules import RuleSet
 from rahat.engine.targeting.scenario import Scenario
+from rahat.engine.targeting.stale import registry_stale, stale_texts
 
 _CUT_BUDGET = DECISIONS.index("cut_budget")
 
@@ -90,6 +91,10 @@ class CaseloadRows:
         Whether the scenario has quotas.
     score_at_cut
         Score of the last selected household (``None`` when nobody is).
+    stale
+        Whether each record is stale (``stale_records``; ``None``: the scenario has no such
+        option): the ``stale_record`` column, and for ``flag`` and ``down_weight`` a part of
+        the reasons (``stale record: last updated 2015-03-01 (older than 5 years)``).
     """
 
     scenario: Scenario
@@ -110,6 +115,7 @@ class CaseloadRows:
     unit_labels: list[str]
     with_quotas: bool
     score_at_cut: float | None
+    stale: np.ndarray | None = None
     _order: np.ndarray | None = field(default=None, repr=False)
 
     def positions(self, *, selected_only: bool = False) -> np.ndarray:
@@ -192,8 +198,10 @@ class CaseloadRows:
             "eligible": take(self.eligible),
             "exposed": take(self.exposed),
             "bottom40": take(self.bottom40),
-            "score": take(self.scores),
         }
+        if self.stale is not None:
+            jobs["stale_record"] = take(self.stale)
+        jobs["score"] = take(self.scores)
         for name in COMPONENTS:
             jobs[f"score_{name}"] = partial(self._component, name, rows)
         jobs["benefit"] = take(self.entitled)
@@ -233,4 +241,19 @@ class CaseloadRows:
         cut_rows = np.flatnonzero(decision == _CUT_BUDGET)
         cut = row[cut_rows]
         texts = budget_causes(np.take(self.rank, cut), np.take(self.scores, cut), self.score_at_cut)
-        return reasons_column(self.rules, np.take(self.idx, row), causes, cut_rows, texts)
+        rows = np.take(self.idx, row)
+        return reasons_column(self.rules, rows, causes, cut_rows, texts, self._stale_notes(row))
+
+    def _stale_notes(self, row: np.ndarray) -> Coded | None:
+        """The stale-record part of the reasons of the rows at ``row`` (``None``: none)."""
+        option = self.scenario.stale_records
+        if self.stale is None or option is None or option.action == "exclude":
+            return None  # excluded records: the failing gate says it (explain.failure_causes)
+        flagged = np.flatnonzero(np.take(self.stale, row))
+        years = option.older_than_years
+        updated = registry_stale(self.exposure.registry, years).updated
+        suffix = f", priority x{option.weight:g}" if option.action == "down_weight" else ""
+        codes, texts = stale_texts(updated[np.take(self.idx, row[flagged])], years, suffix)
+        out = np.zeros(len(row), dtype=np.int64)
+        out[flagged] = codes + 1
+        return out, ["", *texts]

@@ -66,6 +66,7 @@ from rahat.engine.kernels.grouping import group_positions
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.ranking import keyed_hash
 from rahat.engine.targeting.scenario import HazardRule, LivelihoodRule, Scenario, ZoneRule
+from rahat.engine.targeting.stale import registry_stale, stale_label
 from rahat.engine.targeting.units import admin_units
 from rahat.geo.errors import ScenarioError, SchemaError, UnreadableFileError
 from rahat.geo.registry.schema import PROGRAMME_SEPARATOR
@@ -81,7 +82,7 @@ class RuleResult:
     ----------
     key
         Rule kind: ``pmt``, ``area_relative``, ``hazard``, ``livelihood``, ``notified``,
-        ``zone``, ``dwelling``, ``assisted``, ``programmes``.
+        ``zone``, ``dwelling``, ``assisted``, ``programmes``, ``stale``.
     label
         Compact label used in the reasons string (``pmt<=32``, ``depth>=0.3``...).
     passed
@@ -375,7 +376,9 @@ def evaluate_rules(scenario: Scenario, exposure: Exposure) -> RuleSet:
     -------
     RuleSet
         Rules in a fixed order (hazard, livelihood, pmt, area_relative, notified, zone,
-        dwelling, assisted, programmes), the ``affected`` mask and the ``eligible`` mask.
+        dwelling, assisted, programmes, stale), the ``affected`` mask and the ``eligible``
+        mask. ``stale`` is the gate of ``stale_records: {action: exclude}``: a record not
+        updated for more than N years fails it (:mod:`rahat.engine.targeting.stale`).
     """
     e = scenario.eligibility
     registry = exposure.registry
@@ -468,6 +471,11 @@ def evaluate_rules(scenario: Scenario, exposure: Exposure) -> RuleSet:
         mask = ~_programme_mask(exposure, e.exclude.programmes)
         label = "not_in=" + "/".join(sorted(e.exclude.programmes))
         rules.append(RuleResult("programmes", label, mask))
+
+    stale = scenario.stale_records
+    if stale is not None and stale.action == "exclude":
+        mask = ~registry_stale(registry, stale.older_than_years).stale
+        rules.append(RuleResult("stale", stale_label(stale.older_than_years), mask))
 
     eligible = affected.copy()
     for r in rules:

@@ -44,7 +44,14 @@ Shape (every block but ``name``, ``eligibility`` and ``benefit`` is optional)::
     benefit: {kind: fixed, amount: 25000}
     budget: {total: 2_600_000_000}  # rupees; and/or max_households
     # or: budget: {same_as: bisp_2022_as_done}  # what that scenario spends, same registry
+    # budget: {total: 2_600_000_000, reserve_for_unregistered: true}  # or a share, 0.5:
+    #   hold back the transfer for the estimated unregistered bottom-40% households of the
+    #   footprint (needs `rahat run --gap`; rahat.engine.targeting.gap_join)
     quotas: {level: district, mode: proportional}
+    stale_records:                  # records not updated for > 5 years (to the registry's
+      older_than_years: 5           # latest last_updated): flag | down_weight | exclude
+      action: down_weight
+      weight: 0.5                   # priority x 0.5 (down_weight only)
 """
 
 from __future__ import annotations

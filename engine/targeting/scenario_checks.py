@@ -1,8 +1,8 @@
 """Cross-field checks of a targeting scenario: what the schema alone cannot say.
 
 :func:`cross_checks` runs one named step per block of the scenario (hazard layers, zone
-layers, eligibility rules, priority, benefit, budget and quotas) and returns every problem
-found, each with its field path and, where it helps, the closest valid name.
+layers, eligibility rules, priority, benefit, budget and quotas, stale records) and returns
+every problem found, each with its field path and, where it helps, the closest valid name.
 :func:`raise_problems` turns them into one :class:`~rahat.geo.errors.ScenarioError`.
 """
 
@@ -343,6 +343,29 @@ def _budget_and_quotas(c: _Checks) -> None:
             c.add("quotas: need a budget (total or max_households) to split")
     if budget.same_as is not None and budget.total is not None:
         c.add("budget.same_as: give either total or same_as, not both")
+    if budget.reserve_share() > 0 and (
+        budget.total is None and budget.max_households is None and not budget.same_as
+    ):
+        c.add(
+            "budget.reserve_for_unregistered: needs a budget (total, max_households or same_as) "
+            "to hold the reserve back from"
+        )
+
+
+def _stale_records(c: _Checks) -> None:
+    option = c.s.stale_records
+    if option is None:
+        return
+    if option.action == "down_weight" and option.weight is None:
+        c.add(
+            "stale_records.weight: required when action is 'down_weight' (the factor, 0 to 1, "
+            "a stale record's priority score is multiplied by)"
+        )
+    if option.action != "down_weight" and option.weight is not None:
+        c.add(
+            f"stale_records.weight: only used with action 'down_weight', not '{option.action}'; "
+            "remove it or set action: down_weight"
+        )
 
 
 #: The checks, in the order their problems are listed (hazard layers first: others use them).
@@ -355,6 +378,7 @@ _STEPS: tuple[Callable[[_Checks], None], ...] = (
     _priority,
     _benefit,
     _budget_and_quotas,
+    _stale_records,
 )
 
 

@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from rahat.engine.targeting.money import MAX_AMOUNT, MAX_BUDGET, MAX_HOUSEHOLDS
 from rahat.engine.targeting.scenario_files import resolve_scenario_path
@@ -56,6 +64,21 @@ Intensity = Annotated[float, Field(ge=-MAX_INTENSITY, le=MAX_INTENSITY)]
 ClassRef = Annotated[str, Field(max_length=MAX_NAME_LENGTH)] | Annotated[int, Field(ge=0, le=1000)]
 Weight = Annotated[float, Field(ge=0, le=MAX_WEIGHT)]
 
+
+def _share_or_flag(value: Any) -> Any:
+    """``true``/``false`` (also as text) as the share 1 or 0; anything else unchanged."""
+    if isinstance(value, str) and value.strip().lower() in _FLAG_TEXTS:
+        return _FLAG_TEXTS[value.strip().lower()]
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    return value
+
+
+_FLAG_TEXTS = {"true": 1.0, "yes": 1.0, "on": 1.0, "false": 0.0, "no": 0.0, "off": 0.0}
+
+#: A share from 0 to 1; ``true`` stands for 1 and ``false`` for 0.
+Share = Annotated[float, BeforeValidator(_share_or_flag), Field(ge=0, le=1)]
+
 AdminLevel = Literal["province", "district", "tehsil"]
 Season = Literal["kharif", "rabi"]
 
@@ -78,6 +101,24 @@ BUILTIN_ZONE_LAYERS: tuple[str, ...] = ("province", "district", "tehsil", "clima
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class _Optional(_Strict):
+    """A model with options added later: those at ``None`` are left out when dumped.
+
+    A scenario without them therefore dumps (and hashes, :meth:`Scenario.canonical_json`)
+    exactly as before they existed.
+    """
+
+    _OPTIONAL: tuple[str, ...] = ()
+
+    @model_serializer(mode="wrap")
+    def _leave_out_unset(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for name in self._OPTIONAL:
+            if getattr(self, name) is None:
+                data.pop(name, None)
+        return data
 
 
 class HazardLayerSpec(_Strict):
@@ -271,7 +312,7 @@ class Benefit(_Strict):
     by_class: dict[Name, Amount] | None = Field(default=None, max_length=MAX_ITEMS)
 
 
-class Budget(_Strict):
+class Budget(_Optional):
     """Total envelope in rupees and/or a maximum number of households (``None``: no limit).
 
     ``same_as`` instead of ``total``: the envelope is what another scenario spends on the same
@@ -281,7 +322,14 @@ class Budget(_Strict):
     scenarios) the scenarios folder (``RAHAT_SCENARIOS_DIR``). The named scenario is evaluated
     first in the same run, on the same overlay; its own ``same_as`` is followed in turn and a
     cycle is an error (:func:`rahat.engine.targeting.budget.resolve_same_as`).
+
+    ``reserve_for_unregistered`` (``true`` or a share from 0 to 1) holds back, before
+    selection, the transfer for that share of the estimated unregistered bottom-40 %
+    households of the footprint (read from ``rahat run --gap``; capped at the budget):
+    :mod:`rahat.engine.targeting.gap_join`.
     """
+
+    _OPTIONAL = ("reserve_for_unregistered",)
 
     # Bounded so that money never overflows int64 (rahat.engine.targeting.money).
     total: int | None = Field(default=None, ge=0, le=MAX_BUDGET)
@@ -292,6 +340,16 @@ class Budget(_Strict):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
         description="Spend what this scenario (file or name, same folder) spends",
     )
+    reserve_for_unregistered: Share | None = Field(
+        default=None,
+        description="Hold back the transfer for the estimated unregistered bottom-40% "
+        "households of the footprint (true = 1, or the share of them to reserve for); "
+        "needs the coverage-gap table (rahat run --gap)",
+    )
+
+    def reserve_share(self) -> float:
+        """The share of the unregistered households reserved for (0: no reserve)."""
+        return float(self.reserve_for_unregistered or 0.0)
 
 
 class Quotas(_Strict):
@@ -306,8 +364,27 @@ class Quotas(_Strict):
     shares: dict[Name, float] | None = Field(default=None, max_length=MAX_UNITS)
 
 
-class Scenario(_Strict):
+class StaleRecordsOption(_Strict):
+    """What to do with registry records not updated for more than ``older_than_years``.
+
+    Age is counted from ``last_updated`` to the registry's latest ``last_updated``
+    (:mod:`rahat.engine.targeting.stale`, the rule of the coverage-gap table). ``flag``: the
+    household's reasons say so; ``down_weight``: its priority score is multiplied by
+    ``weight``; ``exclude``: it is not eligible. Every action adds the ``stale_record`` column
+    and counts stale records in the footprint and among the selected.
+    """
+
+    older_than_years: float = Field(default=5.0, gt=0, le=100)
+    action: Literal["flag", "down_weight", "exclude"] = "flag"
+    weight: float | None = Field(
+        default=None, ge=0, le=1, description="Priority multiplier for action down_weight"
+    )
+
+
+class Scenario(_Optional):
     """A complete targeting scenario (see the module docstring for the YAML shape)."""
+
+    _OPTIONAL = ("stale_records",)
 
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     description: str = Field(default="", max_length=MAX_DESCRIPTION_LENGTH)
@@ -322,6 +399,7 @@ class Scenario(_Strict):
     benefit: Benefit
     budget: Budget = Field(default_factory=Budget)
     quotas: Quotas | None = None
+    stale_records: StaleRecordsOption | None = None
 
     _base_dir: Path | None = PrivateAttr(default=None)
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from rahat.engine.exposure import Exposure
 from rahat.engine.targeting.evaluate import evaluate
+from rahat.engine.targeting.gap_join import GapTable
 from rahat.engine.targeting.scenario import Scenario
 from rahat.geo.errors import ScenarioError
 
@@ -138,7 +139,11 @@ def resolve_parameter(scenario: Scenario, name: str) -> str:
 
 
 def sweep(
-    scenario: Scenario, exposure: Exposure, vary: Mapping[str, Sequence[float]]
+    scenario: Scenario,
+    exposure: Exposure,
+    vary: Mapping[str, Sequence[float]],
+    *,
+    gap: GapTable | None = None,
 ) -> SweepResult:
     """Evaluate ``scenario`` at every combination of the ``vary`` values.
 
@@ -150,6 +155,8 @@ def sweep(
         The exposure, reused for every grid point.
     vary
         Parameter name -> values (first parameter varies slowest).
+    gap
+        The coverage-gap table every point is evaluated with (``--gap``).
 
     Returns
     -------
@@ -164,7 +171,7 @@ def sweep(
             p: int(v) if p in _INTEGER_PATHS else v for p, v in zip(paths, combo, strict=True)
         }
         variant = scenario.with_updates(updates)
-        totals = evaluate(variant, exposure).totals
+        totals = evaluate(variant, exposure, gap).totals
         rows.append({**dict(zip(names, combo, strict=True)), **{m: totals[m] for m in METRICS}})
     table = pd.DataFrame(rows, columns=[*names, *METRICS])
     return SweepResult(scenario_name=scenario.name, parameters=names, table=table)
