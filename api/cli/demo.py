@@ -21,7 +21,9 @@ from rahat.geo.demo_registry import DEMO_HOUSEHOLDS, DEMO_SEED, demo_registry_pa
 if TYPE_CHECKING:
     import pandas as pd
 
+    from rahat.engine.gap.table import GapResult
     from rahat.engine.targeting.truth import Truth
+    from rahat.geo.hazards import HazardLayer
     from rahat.geo.registry.model import Registry
 
 #: ``rahat demo``, added to the root application (no group of its own).
@@ -43,40 +45,92 @@ TRUTH_MIN_INTENSITY = 0.3
 #: File of the truth comparison in the demo's output folder.
 TRUTH_FILE = "truth_comparison.csv"
 
+#: Folder of the coverage-gap table in the demo's output folder.
+GAP_FOLDER = "gap"
+#: Districts the demo's gap table shows (most unregistered poor in the footprint first).
+GAP_TOP = 8
+
 
 def demo_registry(households: int = DEMO_HOUSEHOLDS, seed: int = DEMO_SEED) -> Path:
     """Return the cached demo registry file, building it on first use."""
-    from rahat.geo.registry.synth import write_demo
+    from rahat.geo.registry.synth import SURVEY_FILE, write_demo
 
     registry = demo_registry_path(households, seed)
     folder = registry.parent
-    if not registry.exists():
+    # a cache from before the survey existed is built again, survey included
+    if not registry.exists() or not (folder / SURVEY_FILE).exists():
         with progress_bar() as progress:
             write_demo(households, seed, folder, progress=progress)
     return registry
 
 
-def demo_truth(registry_path: Path, runs: list) -> tuple[Truth, pd.DataFrame]:
+def demo_truth(registry_path: Path, runs: list) -> tuple[Truth, pd.DataFrame, HazardLayer]:
     """Measure the demo runs against the truly exposed poor of the demo population.
 
     The population file lies next to the registry (:func:`demo_registry`); exposure is the
     first run's layer :data:`TRUTH_LAYER` (the synthetic 2022 depth raster) at
-    :data:`TRUTH_MIN_INTENSITY` m or more.
+    :data:`TRUTH_MIN_INTENSITY` m or more. Returns the truth, its table and that layer.
     """
-    from rahat.engine.pipeline import load_hazards
     from rahat.engine.targeting.truth import load_population, synthetic_truth, truth_table
     from rahat.geo.registry.synth import POPULATION_FILE
 
-    scenario = runs[0][2].caseload.scenario
     population, registered = load_population(registry_path.parent / POPULATION_FILE)
-    spec = scenario.model_copy(
-        update={"hazards": [h for h in scenario.hazards if h.name == TRUTH_LAYER]}
-    )
-    (layer,) = load_hazards(spec, registry_extent=population.bounds())
+    layer = flood_layer(runs, population.bounds())
     truth = synthetic_truth(
         population, layer, min_intensity=TRUTH_MIN_INTENSITY, registered=registered
     )
-    return truth, truth_table(truth, [(name, result.caseload) for name, _, result in runs])
+    return truth, truth_table(truth, [(name, result.caseload) for name, _, result in runs]), layer
+
+
+def flood_layer(runs: list, extent: tuple[float, float, float, float]) -> HazardLayer:
+    """The demo flood: layer :data:`TRUTH_LAYER` of the first run's scenario, over ``extent``."""
+    from rahat.engine.pipeline import load_hazards
+
+    scenario = runs[0][2].caseload.scenario
+    spec = scenario.model_copy(
+        update={"hazards": [h for h in scenario.hazards if h.name == TRUTH_LAYER]}
+    )
+    (layer,) = load_hazards(spec, registry_extent=extent)
+    return layer
+
+
+def demo_gap(
+    registry_path: Path, registry: Registry, layer: HazardLayer, out: Path
+) -> tuple[GapResult, dict[str, Path]]:
+    """Estimate whom the demo registry misses, per unit and in the flood footprint.
+
+    The survey is the one the demo generator wrote next to the registry; households per
+    district are the survey's own estimates (the demo registry is a scaled-down sample of the
+    country, so census totals would not fit it). The table goes to ``out/gap``
+    (:func:`rahat.engine.gap.outputs.write_gap`).
+    """
+    import dataclasses
+
+    import pandas as pd
+
+    from rahat.engine.gap import GapOptions
+    from rahat.engine.gap.footprint import Footprint
+    from rahat.engine.gap.outputs import write_gap
+    from rahat.engine.gap.table import gap_table
+    from rahat.geo.files import sha256_file
+    from rahat.geo.registry.synth import SURVEY_FILE
+
+    survey_path = registry_path.parent / SURVEY_FILE
+    survey = pd.read_parquet(survey_path)
+    options = GapOptions()
+    result = gap_table(survey, registry.frame, None, options, footprint=Footprint(layer=layer))
+    provenance = {
+        "registry": {"file": registry_path.name, "households": len(registry)},
+        "survey": {
+            "file": survey_path.name,
+            "sha256": sha256_file(survey_path),
+            "households": len(survey),
+        },
+        "denominators": "survey",
+        "footprint": {"layer": layer.name, "sha256": layer.provenance.sha256},
+        "options": {k: v for k, v in dataclasses.asdict(options).items() if v is not None},
+    }
+    return result, write_gap(result.table, out / GAP_FOLDER, provenance)
 
 
 def _tell(message: str) -> None:
@@ -177,8 +231,9 @@ def demo(
         registry_path, registry, runs = run_demo(out, households)
         summary = describe(registry)
         comparison = compare_caseloads(runs[0][2].caseload, runs[1][2].caseload)
-        truth, table = demo_truth(registry_path, runs)
+        truth, table, layer = demo_truth(registry_path, runs)
         table_path = atomic_write(out / TRUTH_FILE, lambda t: table.to_csv(t, index=False))
+        gap, gap_paths = demo_gap(registry_path, registry, layer, out)
     if as_json:
         print_json(
             {
@@ -193,6 +248,7 @@ def demo(
                     "file": str(table_path),
                     "rows": table.to_dict(orient="records"),
                 },
+                "gap": gap_payload(gap.table, gap_paths),
             }
         )
         return
@@ -213,6 +269,9 @@ def demo(
     )
     print_truth(truth, table)
     console.print(f"table in {esc(table_path)}", highlight=False)
+    console.print(f"\n[bold]{len(runs) + 4}. Whom the registry misses[/] (survey estimates)")
+    print_gap(gap)
+    console.print(f"table in {esc(gap_paths['gap'])}", highlight=False)
 
 
 def print_truth(truth: Truth, table: pd.DataFrame) -> None:
@@ -252,5 +311,78 @@ def print_truth(truth: Truth, table: pd.DataFrame) -> None:
             pct(row["exclusion_error"]),
             num(row["people_per_million"]),
             num(row["truth_people_per_million"]),
+        )
+    console.print(grid)
+
+
+def _national(table: pd.DataFrame, level: str) -> int | None:
+    """The unregistered bottom-40% households of ``level``'s rows summed (``None``: no rows)."""
+    rows = table[table["level"] == level]
+    return None if rows.empty else round(float(rows["unregistered_b40_est"].sum()))
+
+
+def gap_payload(table: pd.DataFrame, paths: dict[str, Path]) -> dict[str, Any]:
+    """What ``rahat demo --json`` says of the gap estimate."""
+    return {
+        "file": str(paths["gap"]),
+        "units": len(table),
+        "methods": {str(k): int(v) for k, v in table["method"].value_counts().items()},
+        "unregistered_b40_est": _national(table, "province"),
+        "unregistered_b40_in_footprint": _national(table, "province_footprint"),
+    }
+
+
+def gap_districts(result: GapResult, top: int = GAP_TOP) -> pd.DataFrame:
+    """The ``top`` districts with the most unregistered poor in the footprint (else in all).
+
+    One row per district: its whole-district figures and, as ``*_footprint``, the footprint's
+    (matched by name and P-code).
+    """
+    figures = ["unregistered_b40_est", "unregistered_b40_lo90", "unregistered_b40_hi90"]
+    table = result.table
+    key = table["unit"].astype(str) + "|" + table["pcode"].fillna("").astype(str)
+    whole = table[table["level"] == "district"].set_index(key[table["level"] == "district"])
+    inside = table["level"] == "district_footprint"
+    cut = table[inside].set_index(key[inside])[figures].add_suffix("_footprint")
+    joined = whole.join(cut)
+    order = "unregistered_b40_est_footprint" if not cut.empty else "unregistered_b40_est"
+    return joined.sort_values(order, ascending=False, kind="stable").head(top)
+
+
+def print_gap(result: GapResult) -> None:
+    """Print the national gap, in the footprint, and the districts that miss the most poor."""
+    import math
+
+    from rich.table import Table
+
+    def households(est: float, lo: float, hi: float) -> str:
+        if any(math.isnan(v) for v in (est, lo, hi)):
+            return "-"
+        return f"{max(round(est), 0):,} ({round(lo):,}-{round(hi):,})"
+
+    table = result.table
+    national, inside = _national(table, "province"), _national(table, "province_footprint")
+    line = f"about {national:,} bottom-40% households are not in the registry"
+    if inside is not None:
+        line += f", {inside:,} of them in the flood footprint"
+    console.print(line + " (estimates, 90% intervals in brackets)", highlight=False)
+    grid = Table()
+    for header in ("district", "households", "coverage", "unregistered poor", "in the footprint"):
+        grid.add_column(header, justify="left" if header == "district" else "right")
+    for row in gap_districts(result).to_dict(orient="records"):
+        grid.add_row(
+            esc(row["unit"]),
+            f"{round(row['households_est']):,}",
+            f"{row['coverage']:.1%}",
+            households(
+                row["unregistered_b40_est"],
+                row["unregistered_b40_lo90"],
+                row["unregistered_b40_hi90"],
+            ),
+            households(
+                row.get("unregistered_b40_est_footprint", math.nan),
+                row.get("unregistered_b40_lo90_footprint", math.nan),
+                row.get("unregistered_b40_hi90_footprint", math.nan),
+            ),
         )
     console.print(grid)

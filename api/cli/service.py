@@ -63,20 +63,47 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    survey: Annotated[
+        Path | None,
+        typer.Option(
+            help="Survey of the coverage-gap estimates (GET /gap), Parquet or CSV with design "
+            "weights and registration status (RAHAT_SURVEY_PATH; default: survey.parquet next "
+            "to the registry). Checked at start."
+        ),
+    ] = None,
+    gap_denominators: Annotated[
+        Literal["census", "survey"] | None,
+        typer.Option(
+            help="Households per district of GET /gap: census (a real registry) or survey (a "
+            "synthetic or scaled-down one, such as the demo's); RAHAT_GAP_DENOMINATORS."
+        ),
+    ] = None,
 ) -> None:
     """Run the Relief API (OpenAPI docs at /docs); settings come from RAHAT_* variables.
 
     Runs use the registry RAHAT_REGISTRY_PATH (default: the one 'rahat demo' builds in the
     cache); the server says at start and at /healthz which one, and without one refuses runs.
+    GET /gap estimates whom that registry misses from the survey next to it or --survey.
     """
+    import os
+
     import uvicorn
 
+    from rahat.api.cli._common import user_errors
+    from rahat.api.service.gap import survey_status
     from rahat.api.service.registry_status import registry_status
     from rahat.api.service.server import protocol_class
     from rahat.api.service.settings import Settings
 
+    # the application is built by uvicorn from RAHAT_* variables: the options go there
+    if survey is not None:
+        os.environ["RAHAT_SURVEY_PATH"] = str(survey.expanduser().absolute())
+    if gap_denominators is not None:
+        os.environ["RAHAT_GAP_DENOMINATORS"] = gap_denominators
     settings = Settings()
     typer.echo(f"rahat serve: {registry_status(settings.registry_path).describe()}", err=True)
+    with user_errors():
+        typer.echo(f"rahat serve: {survey_status(settings, strict=True)}", err=True)
     uvicorn.run(
         "rahat.api.service.app:create_app",
         factory=True,

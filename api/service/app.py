@@ -30,16 +30,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     from rahat.api.service.audit_middleware import AuditMiddleware
     from rahat.api.service.db import create_schema, make_engine, make_sessionmaker
+    from rahat.api.service.gap import GapService, survey_status
     from rahat.api.service.jobs import JobManager
     from rahat.api.service.limits import BodyLimitMiddleware
     from rahat.api.service.problems import document_validation_problems, install_problem_handlers
     from rahat.api.service.registry_status import registry_status
-    from rahat.api.service.routers import audit, hazard_diff, hazards, health, runs, whatif
+    from rahat.api.service.routers import audit, gap, hazard_diff, hazards, health, runs, whatif
 
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     jobs = JobManager(settings, sessions)
+    gap_service = GapService(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -48,11 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Say which registry runs will use (file name only, never the server path).
         status = registry_status(settings.registry_path)
         (logger.info if status.exists else logger.warning)("Rahat serves %s", status.describe())
+        logger.info("Rahat serves %s", survey_status(settings, strict=False))
         jobs.start()
         try:
             yield
         finally:
             jobs.stop()
+            gap_service.close()
             engine.dispose()
 
     app = FastAPI(
@@ -65,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessionmaker = sessions
     app.state.jobs = jobs
+    app.state.gap = gap_service
     install_problem_handlers(app)
     document_validation_problems(app)
     # Authenticate before a body is read and cap bodies (inside the audit middleware, which
@@ -72,6 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     # One audit event per request (inside the 500 handler, outside the 4xx handlers).
     app.add_middleware(AuditMiddleware)
-    for module in (health, hazard_diff, hazards, runs, whatif, audit):
+    for module in (health, hazard_diff, hazards, runs, whatif, gap, audit):
         app.include_router(module.router)
     return app

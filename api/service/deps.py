@@ -1,8 +1,8 @@
 """What routes get from the application, as FastAPI dependencies (``Annotated`` aliases).
 
 Routes never read ``request.app.state`` themselves: they declare the database session, the
-settings, the job manager, the session factory or their request's audit note as a parameter
-of one of these types.
+settings, the job manager, the session factory, the gap estimate or their request's audit
+note as a parameter of one of these types.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from rahat.api.service.audit import AuditNote, notes_of
+from rahat.api.service.gap import GapService
 from rahat.api.service.jobs import JobManager
 from rahat.api.service.settings import Settings
 from rahat.api.service.whatif import WhatIfService
@@ -49,6 +50,12 @@ def get_jobs(request: Request) -> JobManager:
     return jobs
 
 
+def get_gap(request: Request) -> GapService:
+    """The application's coverage-gap estimate (:mod:`rahat.api.service.gap`)."""
+    gap: GapService = request.app.state.gap
+    return gap
+
+
 def get_audit(request: Request) -> AuditNote:
     """The audit note of ``request``, which the audit middleware writes with its event."""
     return notes_of(request)
@@ -79,5 +86,6 @@ SessionsDep = Annotated[sessionmaker[Session], Depends(get_sessions)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 JobsDep = Annotated[JobManager, Depends(get_jobs)]
 AuditDep = Annotated[AuditNote, Depends(get_audit)]
+GapDep = Annotated[GapService, Depends(get_gap)]
 WhatIfServiceDep = Annotated[WhatIfService, Depends(get_whatif_service)]
 WhatIfLimiterDep = Annotated[anyio.CapacityLimiter, Depends(get_whatif_limiter)]

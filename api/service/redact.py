@@ -43,6 +43,8 @@ def server_paths(settings: Settings) -> list[str]:
         settings.registry_path,
         settings.registry_path.parent,
         settings.scenarios_dir,
+        settings.survey_file,
+        settings.survey_file.parent,
     ):
         forms |= _forms(path)
     return sorted(forms, key=len, reverse=True)

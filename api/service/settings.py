@@ -47,6 +47,18 @@ class Settings(BaseSettings):
         Household registry the runs use, ``RAHAT_REGISTRY_PATH`` (default: the registry
         ``rahat demo`` builds in the cache). ``/healthz`` and the start-up log name it (file
         name only); when it does not exist ``POST /runs`` answers 503.
+    survey_path
+        Household survey (Parquet or CSV, with design weights and registration status) of the
+        coverage-gap estimates ``GET /gap`` serves, ``RAHAT_SURVEY_PATH`` or ``rahat serve
+        --survey``; default: ``survey.parquet`` next to the registry, where ``rahat demo`` and
+        ``rahat registry synth`` write it. Without one ``GET /gap`` answers 503.
+    gap_denominators
+        Households per district of the gap estimates: the 2023 ``census`` (a real registry) or
+        the ``survey``'s own weighted estimate (a synthetic or scaled-down registry, such as
+        the demo's).
+    gap_wait_seconds
+        Seconds a ``GET /gap`` request waits for the estimate (computed once, on the first
+        request, then cached); a longer computation answers 503 with ``Retry-After``.
     scenarios_dir
         Folder of named scenario files that ``POST /runs`` may refer to.
     guard_scope
@@ -88,6 +100,9 @@ class Settings(BaseSettings):
     k_anonymity: int = Field(default=10, ge=1)
     workers: int = Field(default=2, ge=1, le=64)
     registry_path: Path = Field(default_factory=_default_registry_path)
+    survey_path: Path | None = None
+    gap_denominators: Literal["census", "survey"] = "census"
+    gap_wait_seconds: float = Field(default=60.0, gt=0, le=3600)
     scenarios_dir: Path = Field(default_factory=_default_scenarios_dir)
     log_level: str = "info"
     guard_scope: Literal["organisation", "all"] = "organisation"
@@ -107,6 +122,15 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite:///{self.state_dir.resolve() / 'rahat.db'}"
         return self
+
+    @property
+    def survey_file(self) -> Path:
+        """The survey of the gap estimates: :attr:`survey_path`, or the one next to the registry."""
+        if self.survey_path is not None:
+            return self.survey_path
+        from rahat.geo.registry.synth import SURVEY_FILE
+
+        return self.registry_path.parent / SURVEY_FILE
 
     @property
     def hazards_dir(self) -> Path:
