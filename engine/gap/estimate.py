@@ -25,7 +25,9 @@ from rahat.geo.registry.schema import REGISTERED_COLUMN
 
 #: The normal quantile of the two-sided 90 % intervals.
 Z90 = float(norm.ppf(0.95))
-#: Columns of the gap table (issue 14, item 7).
+#: Columns of the gap table (issue 14, item 7), and last the unit's province (the unit itself
+#: for a province), so that a district without a P-code is matched by its code at the
+#: district level, (province, district), never by its bare name.
 GAP_COLUMNS: tuple[str, ...] = (
     "level",
     "unit",
@@ -38,6 +40,7 @@ GAP_COLUMNS: tuple[str, ...] = (
     "unregistered_b40_hi90",
     "stale_records",
     "method",
+    "province",
 )
 
 
@@ -93,7 +96,8 @@ def district_frame(
         Census households per district (``province``, ``district``, ``households``); the
         survey's Horvitz-Thompson estimate where ``None`` or where a district has none, and
         where it has no sample either, its registry count over its province's surveyed
-        coverage.
+        coverage. Where ``None``, the districts are then scaled to their province's survey
+        total (:func:`_raked_to_survey_totals`).
 
     Returns
     -------
@@ -137,9 +141,25 @@ def district_frame(
     if frame["households"].isna().any():
         unknown = ", ".join(frame.index[frame["households"].isna()][:5])
         raise InputError(f"no households known for districts {unknown} (no census, no sample)")
+    if households is None:
+        frame["households"] = _raked_to_survey_totals(frame, survey)
     frame["pcode"] = frame["pcode"].fillna("")
     fill = {"registry": 0, "registry_low": 0.0, "registry_urban": 0.0, "stale_records": 0}
     return frame.fillna(fill)
+
+
+def _raked_to_survey_totals(frame: pd.DataFrame, survey: pd.DataFrame) -> pd.Series:
+    """Districts' households scaled so that each province adds up to its survey total.
+
+    The design weights of a province add up to its households; the districts' estimates,
+    the unsampled ones' by coverage included, would add up to more wherever a district has
+    no sample (the sampled ones already carry its share of the weights).
+    """
+    totals = survey.groupby(survey["province"].astype(str))["weight"].sum()
+    sums = frame.groupby("province")["households"].transform("sum")
+    target = frame["province"].map(totals)
+    factor = (target / sums).where((sums > 0) & target.notna(), 1.0)
+    return frame["households"] * factor
 
 
 def registered_only(registry: pd.DataFrame) -> pd.DataFrame:

@@ -147,6 +147,8 @@ def gap_table(
         rows += [cut[cut["level"] == f"{level}_footprint"] for level in parts]
     table = pd.concat(rows, ignore_index=True)
     table["coverage"] = table["registered"] / table["households_est"]
+    province_rows = table["level"].isin(["province", "province_footprint"]).to_numpy()
+    table["province"] = np.where(province_rows, table["unit"], table["province"])
     return GapResult(table=table[list(GAP_COLUMNS)], keys=table["key"], report=report)
 
 

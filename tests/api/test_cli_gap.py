@@ -77,7 +77,7 @@ def test_gap_estimate_writes_the_table_and_its_manifest(demo, tmp_path) -> None:
     assert list(table.columns) == [
         "level", "unit", "pcode", "households_est", "registered", "coverage",
         "unregistered_b40_est", "unregistered_b40_lo90", "unregistered_b40_hi90",
-        "stale_records", "method",
+        "stale_records", "method", "province",
     ]  # fmt: skip
     provinces = table[table["level"] == "province"]
     assert set(provinces["method"]) == {"direct"} and (provinces["pcode"] == "").all()

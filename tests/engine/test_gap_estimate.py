@@ -98,6 +98,25 @@ def test_table_columns_and_totals(
     assert districts["registered"].sum() == population["registered"].sum()
     ok = districts["unregistered_b40_lo90"] <= districts["unregistered_b40_est"]
     assert (ok & (districts["unregistered_b40_est"] <= districts["unregistered_b40_hi90"])).all()
+    # every unit carries its province: a district is matched by (province, district)
+    province = population.groupby("district", observed=True)["province"].first().astype(str)
+    assert (districts["province"] == districts["unit"].map(province)).all()
+    provinces = table[table["level"] == "province"]
+    assert (provinces["province"] == provinces["unit"]).all()
+
+
+def test_survey_denominators_add_up_to_each_provinces_survey_total(
+    population: pd.DataFrame,
+) -> None:
+    # A small survey leaves districts unsampled; the sampled ones already carry the province's
+    # weights, so filling the others by coverage alone would overshoot the province.
+    small = draw_survey(population, 1_500, SEED)
+    table = estimate_gap(small, population, None, GapOptions(bootstrap=20))
+    districts = table[table["level"] == "district"]
+    assert (districts["method"] == "synthetic").any()
+    sums = districts.groupby("province")["households_est"].sum()
+    totals = small.groupby(small["province"].astype(str))["weight"].sum()
+    assert np.allclose(sums.to_numpy(), totals.reindex(sums.index).to_numpy(), rtol=1e-9)
 
 
 def test_deterministic_for_a_seed(
