@@ -130,7 +130,9 @@ def demo_gap(
         "footprint": {"layer": layer.name, "sha256": layer.provenance.sha256},
         "options": {k: v for k, v in dataclasses.asdict(options).items() if v is not None},
     }
-    return result, write_gap(result.table, out / GAP_FOLDER, provenance)
+    return result, write_gap(
+        result.table, out / GAP_FOLDER, provenance, keys=result.keys, footprint=layer
+    )
 
 
 def _tell(message: str) -> None:

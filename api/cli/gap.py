@@ -137,10 +137,8 @@ def estimate(
                 "sha256": sha256_file(population_raster),
                 "unit": raster_unit,
             }
-        districts = table["level"] == "district"
-        map_districts = table[districts].assign(key=result.keys[districts])
         layer = cut.layer if cut is not None else None
-        paths = write_gap(table, out, provenance, map_districts=map_districts, footprint=layer)
+        paths = write_gap(table, out, provenance, keys=result.keys, footprint=layer)
     national = table[table["level"] == "province"]["unregistered_b40_est"].sum()
     methods = {str(k): int(v) for k, v in table["method"].value_counts().items()}
     unmatched = _unmatched(result.report)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,12 +51,46 @@ def gap_csv_frame(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def write_folder(
+    out_dir: str | Path, write_files: Callable[[Path], dict[str, str]], manifest: dict[str, Any]
+) -> dict[str, Path]:
+    """Write a folder of outputs and its ``manifest.json``, all or nothing.
+
+    Parameters
+    ----------
+    out_dir
+        Output folder (created, or replaced whole).
+    write_files
+        Writes the files into the temporary folder it is given; returns output key -> file name.
+    manifest
+        Contents of the manifest; ``outputs`` (each file's name and sha256) is added.
+
+    Returns
+    -------
+    dict
+        Each output key, and ``manifest``, -> its final path.
+    """
+    out = Path(out_dir)
+    sweep_stale(out)
+    temp = temp_dir_for(out)
+    try:
+        files = write_files(temp)
+        outputs = {k: {"file": f, "sha256": sha256_file(temp / f)} for k, f in files.items()}
+        text = json.dumps({**manifest, "outputs": outputs}, indent=2, sort_keys=True) + "\n"
+        (temp / MANIFEST_FILE).write_text(text, encoding="utf-8")
+        commit_dir(temp, out)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return {**{key: out / name for key, name in files.items()}, "manifest": out / MANIFEST_FILE}
+
+
 def write_gap(
     table: pd.DataFrame,
     out_dir: str | Path,
     provenance: dict[str, Any],
     *,
-    map_districts: pd.DataFrame | None = None,
+    keys: pd.Series | None = None,
     footprint: HazardLayer | None = None,
 ) -> dict[str, Path]:
     """Write the gap table, its map and its manifest into ``out_dir`` (created or replaced whole).
@@ -63,14 +98,15 @@ def write_gap(
     Parameters
     ----------
     table
-        :func:`~rahat.engine.gap.estimate.estimate_gap`'s table.
+        :func:`~rahat.engine.gap.table.gap_table`'s table.
     out_dir
         Output folder.
     provenance
         Inputs, their sha256 and the options, recorded in the manifest.
-    map_districts
-        ``key`` and ``unregistered_b40_est`` per district for ``gap_map.png``
-        (:func:`rahat.engine.gap.maps.gap_map`); no map where ``None``.
+    keys
+        The table's unit keys (:attr:`~rahat.engine.gap.table.GapResult.keys`): with them the
+        districts are drawn in ``gap_map.png`` (:func:`rahat.engine.gap.maps.gap_map`); no map
+        where ``None``.
     footprint
         The hazard layer whose outline the map shows, or ``None``.
 
@@ -79,29 +115,17 @@ def write_gap(
     dict
         ``gap``, ``map`` (where drawn) and ``manifest`` -> their paths.
     """
-    out = Path(out_dir)
-    sweep_stale(out)
-    temp = temp_dir_for(out)
-    try:
+
+    def write_files(temp: Path) -> dict[str, str]:
         gap_csv_frame(table).to_csv(temp / GAP_FILE, index=False, lineterminator="\n")
         files = {"gap": GAP_FILE}
-        if map_districts is not None:
+        if keys is not None:
             from rahat.engine.gap.maps import gap_map
 
-            gap_map(map_districts, temp / MAP_FILE, footprint)
+            districts = (table["level"] == "district").to_numpy()
+            gap_map(table[districts].assign(key=keys[districts]), temp / MAP_FILE, footprint)
             files["map"] = MAP_FILE
-        manifest = {
-            **provenance,
-            "methods": {str(k): int(v) for k, v in table["method"].value_counts().items()},
-            "outputs": {
-                key: {"file": name, "sha256": sha256_file(temp / name)}
-                for key, name in files.items()
-            },
-        }
-        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-        (temp / MANIFEST_FILE).write_text(text, encoding="utf-8")
-        commit_dir(temp, out)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return {**{key: out / name for key, name in files.items()}, "manifest": out / MANIFEST_FILE}
+        return files
+
+    methods = {str(k): int(v) for k, v in table["method"].value_counts().items()}
+    return write_folder(out_dir, write_files, {**provenance, "methods": methods})

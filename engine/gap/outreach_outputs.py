@@ -10,23 +10,18 @@ timestamp, so the same inputs give the same bytes. The map is drawn with matplot
 
 from __future__ import annotations
 
-import json
-import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from rahat.engine.gap.outputs import write_folder
 from rahat.engine.gap.outreach import OutreachPlan
-from rahat.engine.targeting.folders import commit_dir, sweep_stale, temp_dir_for
-from rahat.geo.files import sha256_file
 
 #: File names of the outputs.
 SITES_FILE = "outreach_sites.csv"
 MAP_FILE = "outreach_map.png"
-MANIFEST_FILE = "manifest.json"
 #: Sites labelled with their rank on the map.
 _LABELLED = 15
 
@@ -146,40 +141,6 @@ def outreach_map(plan: OutreachPlan, path: str | Path) -> Path:
     )
     fig.savefig(path, format="png", metadata={"Software": None})
     return Path(path)
-
-
-def write_folder(
-    out_dir: str | Path, write_files: Callable[[Path], dict[str, str]], manifest: dict[str, Any]
-) -> dict[str, Path]:
-    """Write a folder of outputs and its ``manifest.json``, all or nothing.
-
-    Parameters
-    ----------
-    out_dir
-        Output folder (created, or replaced whole).
-    write_files
-        Writes the files into the temporary folder it is given; returns output key -> file name.
-    manifest
-        Contents of the manifest; ``outputs`` (each file's name and sha256) is added.
-
-    Returns
-    -------
-    dict
-        Each output key, and ``manifest``, -> its final path.
-    """
-    out = Path(out_dir)
-    sweep_stale(out)
-    temp = temp_dir_for(out)
-    try:
-        files = write_files(temp)
-        outputs = {k: {"file": f, "sha256": sha256_file(temp / f)} for k, f in files.items()}
-        text = json.dumps({**manifest, "outputs": outputs}, indent=2, sort_keys=True) + "\n"
-        (temp / MANIFEST_FILE).write_text(text, encoding="utf-8")
-        commit_dir(temp, out)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return {**{key: out / name for key, name in files.items()}, "manifest": out / MANIFEST_FILE}
 
 
 def write_outreach(

@@ -43,6 +43,8 @@ def test_demo_estimates_the_gap_and_writes_its_folder(
     assert manifest["denominators"] == "survey"
     assert manifest["survey"]["file"] == "survey.parquet"
     assert manifest["footprint"]["layer"] == "depth"
+    assert manifest["outputs"]["map"]["file"] == "gap_map.png"  # the map, as rahat gap writes
+    assert (out / "gap" / "gap_map.png").stat().st_size > 10_000
     assert (out / "truth_comparison.csv").exists()  # the demo's other outputs are still there
 
     shown = runner.invoke(app, args)  # the same cache: the registry is not built again
