@@ -95,6 +95,12 @@ def prepare_scenario(
     else:
         data = dict(body.scenario or {})
     scenario = load_scenario(data)
+    if scenario.budget.reserve_share():
+        raise ScenarioError(
+            "budget.reserve_for_unregistered: API runs have no coverage-gap table to reserve "
+            "from; run the scenario with 'rahat run --gap' or drop the reserve",
+            source=body.scenario_name,
+        )
     layers = [layer.name for layer in scenario.hazards]
     unknown = sorted(hazard_keys - set(layers))
     if unknown:

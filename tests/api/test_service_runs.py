@@ -101,6 +101,10 @@ def test_upload_run_and_export(live: Service) -> None:
         ({"scenario": {"name": "x"}}, "eligibility"),
         ({"scenario": flood_scenario(), "hazards": {"warning": "nope"}}, "Unknown hazard"),
         ({"scenario": flood_scenario()}, "cannot read files on the server"),
+        (
+            {"scenario": flood_scenario(budget={"total": 10**6, "reserve_for_unregistered": True})},
+            "API runs have no coverage-gap table",
+        ),
         ({"scenario_name": "missing.yaml"}, "no such scenario"),
         ({"scenario_name": "/etc/passwd.yaml"}, "plain file name"),
         ({"scenario": flood_scenario(), "scenario_name": "flood.yaml"}, "exactly one"),
