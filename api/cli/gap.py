@@ -12,8 +12,6 @@ from rahat.api.cli._common import console, esc, print_json, user_errors
 from rahat.api.cli._outputs import check_output_folder
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from rahat.engine.gap.footprint import Footprint
 
 app = typer.Typer(
@@ -89,6 +87,7 @@ def estimate(
     """Estimate, per province, district and tehsil, households, coverage and unregistered poor."""
     from rahat.api.cli.targeting import load_cli_registry
     from rahat.engine.gap import GapOptions
+    from rahat.engine.gap.inputs import census_households, read_survey, tehsil_census
     from rahat.engine.gap.outputs import write_gap
     from rahat.engine.gap.table import gap_table
     from rahat.geo.errors import InputError
@@ -100,12 +99,12 @@ def estimate(
             raise InputError(
                 "--population-raster only shares households in a --footprint: give one"
             )
-        frame = _read_survey(survey)
+        frame = read_survey(survey)
         loaded = load_cli_registry(registry, None)
         rows = loaded.registry.frame
         census = denominators is Denominators.census
-        households = _census() if census else None
-        tehsils = _tehsil_census(rows) if census else None
+        households = census_households() if census else None
+        tehsils = tehsil_census(rows) if census else None
         options = GapOptions(bootstrap=bootstrap, seed=seed, stale_years=stale_years)
         cut = _footprint(footprint, population_raster, raster_unit)
         result = gap_table(
@@ -193,54 +192,6 @@ def _footprint(path: Path | None, raster: Path | None, unit: str | None) -> Foot
     if path is None:
         return None
     return Footprint(layer=read_hazard(path), population_raster=raster, raster_unit=unit)
-
-
-def _tehsil_census(registry: pd.DataFrame) -> pd.DataFrame:
-    """2017 census tehsils projected to the registry's date, as the estimator takes them.
-
-    The registry's date is its latest ``last_updated`` (else ``registered_on``); a registry
-    with neither is projected to the census date itself.
-    """
-    import pandas as pd
-
-    from rahat.geo.denominators import CENSUS_2017_DATE, tehsil_households
-
-    as_of = CENSUS_2017_DATE
-    for column in ("last_updated", "registered_on"):
-        if column in registry:
-            latest = pd.to_datetime(registry[column]).max()
-            if pd.notna(latest):
-                as_of = latest.date()
-                break
-    census = tehsil_households(as_of)
-    return census.rename(columns={"unit_code": "code"})[
-        ["code", "households", "province", "district", "tehsil"]
-    ]
-
-
-def _read_survey(path: Path) -> pd.DataFrame:
-    """The survey file as a frame (Parquet, else CSV)."""
-    import pandas as pd
-
-    from rahat.geo.errors import InputError
-
-    if not path.is_file():
-        raise InputError(f"--survey: no such file {path}")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if path.suffix.lower() == ".csv":
-        return pd.read_csv(path)
-    raise InputError(f"--survey: use a Parquet or CSV file, not {path.suffix or 'no extension'}")
-
-
-def _census() -> pd.DataFrame:
-    """2023 census households per district, as the estimator takes them."""
-    from rahat.geo.denominators import district_households
-
-    census = district_households()
-    return census.rename(columns={"households_2023": "households"})[
-        ["province", "district", "households"]
-    ]
 
 
 from rahat.api.cli.gap_plan import plan  # noqa: E402

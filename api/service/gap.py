@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from rahat.api.service.gap_view import GapTree, build_tree
 from rahat.api.service.registry_status import require_registry
 from rahat.api.service.settings import Settings
-from rahat.geo.errors import InputError, UnavailableError, UnreadableFileError
+from rahat.geo.errors import InputError, UnavailableError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -55,35 +55,6 @@ class GapPendingError(UnavailableError):
         )
 
 
-def read_survey(path: Path) -> pd.DataFrame:
-    """Read a survey file (Parquet, else CSV) and check it can estimate the gap per district.
-
-    Raises
-    ------
-    rahat.geo.errors.InputError
-        For a missing or unreadable file, another format, or a survey without design weights,
-        registration status or the unit columns (:func:`rahat.engine.gap.direct.check_survey`).
-    """
-    import pandas as pd
-
-    from rahat.engine.gap.direct import check_survey
-
-    if not path.is_file():
-        raise UnreadableFileError("no such survey file", source=path.name)
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".pq", ".csv"):
-        raise InputError(f"use a Parquet or CSV survey, not {suffix or 'no extension'}")
-    try:
-        frame = pd.read_parquet(path) if suffix != ".csv" else pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise UnreadableFileError(f"cannot read the survey ({exc})", source=path.name) from None
-    try:
-        check_survey(frame, "district")
-    except InputError as exc:
-        raise InputError(str(exc), source=path.name) from None
-    return frame
-
-
 def survey_status(settings: Settings, *, strict: bool) -> str:
     """One line on the survey of the gap estimates, for the start-up log (file name only).
 
@@ -100,6 +71,8 @@ def survey_status(settings: Settings, *, strict: bool) -> str:
     rahat.geo.errors.InputError
         When ``strict`` and the named survey cannot be used.
     """
+    from rahat.engine.gap.inputs import read_survey
+
     path = settings.survey_file
     if not path.exists() and (settings.survey_path is None or not strict):
         return f"survey {path.name}: missing; {NO_SURVEY_HINT}"
@@ -115,16 +88,6 @@ def survey_status(settings: Settings, *, strict: bool) -> str:
         f"survey {path.name}: {len(frame):,} households; coverage-gap estimates with "
         f"{settings.gap_denominators} denominators"
     )
-
-
-def census_households() -> pd.DataFrame:
-    """2023 census households per district, as :func:`~rahat.engine.gap.estimate_gap` takes them."""
-    from rahat.geo.denominators import district_households
-
-    census = district_households()
-    return census.rename(columns={"households_2023": "households"})[
-        ["province", "district", "households"]
-    ]
 
 
 @dataclass
@@ -155,6 +118,7 @@ def estimate(settings: Settings) -> GapEstimate:
         reason is told; the files are the operator's, not the caller's).
     """
     from rahat.engine.gap import GapOptions
+    from rahat.engine.gap.inputs import census_households, read_survey, tehsil_census
     from rahat.engine.gap.outputs import gap_csv_frame
     from rahat.engine.gap.table import gap_table
     from rahat.engine.pipeline import load_registry
@@ -167,8 +131,15 @@ def estimate(settings: Settings) -> GapEstimate:
     try:
         survey = read_survey(path)
         loaded = load_registry(settings.registry_path, snapshots=True, notify=logger.info)
-        households = census_households() if settings.gap_denominators == "census" else None
-        result = gap_table(survey, loaded.registry.frame, households, GapOptions())
+        frame = loaded.registry.frame
+        census = settings.gap_denominators == "census"
+        result = gap_table(
+            survey,
+            frame,
+            census_households() if census else None,
+            GapOptions(),
+            tehsil_households=tehsil_census(frame) if census else None,
+        )
     except InputError as exc:
         raise UnavailableError(
             f"the coverage gap cannot be estimated from the served registry and survey: {exc}"

@@ -53,14 +53,14 @@ def check_survey(survey: pd.DataFrame, level: str | None = None) -> None:
     survey
         The survey (:data:`rahat.geo.registry.survey.SURVEY_COLUMNS`).
     level
-        ``"province"``, ``"district"`` or ``"tehsil"``: that unit's columns are needed too (a
-        tehsil's P-code is optional: only Sindh has them).
+        ``"province"``, ``"district"`` or ``"tehsil"``: that unit's columns are needed too (P-codes
+        are optional: a real survey outside Sindh has none).
     """
     needs = list(SURVEY_NEEDS)
     if level == "province":
         needs += ["province"]
     elif level == "district":
-        needs += ["province", "district", "district_pcode"]
+        needs += ["province", "district"]
     elif level == "tehsil":
         needs += ["province", "district", "tehsil"]
     missing = [c for c in needs if c not in survey]

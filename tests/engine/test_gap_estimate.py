@@ -105,6 +105,16 @@ def test_table_columns_and_totals(
     assert (provinces["province"] == provinces["unit"]).all()
 
 
+def test_survey_without_pcodes_is_estimated_by_province_and_district(
+    survey: pd.DataFrame, population: pd.DataFrame, census: pd.DataFrame
+) -> None:
+    options = GapOptions(bootstrap=20)
+    with_codes = estimate_gap(survey, population, census, options)
+    without = estimate_gap(survey.drop(columns=["district_pcode"]), population, census, options)
+    numbers = ["households_est", "registered", "unregistered_b40_est", "unregistered_b40_hi90"]
+    pd.testing.assert_frame_equal(without[numbers], with_codes[numbers])
+
+
 def test_survey_denominators_add_up_to_each_provinces_survey_total(
     population: pd.DataFrame,
 ) -> None:
