@@ -274,7 +274,8 @@ def run_gap_bench(
         "tehsil figures are over tehsils with truth > 0 (households without a tehsil in the "
         "population are left out); tehsils are benchmarked to their districts",
         f"outreach: {outreach_sites} sites within 15 km planned from the district estimates "
-        f"(demand 3x inside the demo flood '{OUTREACH_FOOTPRINT}'), measured on the truly "
+        "spread over the registered households (5 km grid), demand 3x inside the demo flood "
+        f"'{OUTREACH_FOOTPRINT}', measured on the truly "
         "unregistered bottom-40% households inside it; best = greedy on the truth",
         "district_mape, district_bias and interval_coverage are over districts with truth > 0",
     ]

@@ -1,11 +1,13 @@
 """The outreach plan against the truth: how many truly unregistered poor its sites reach.
 
-:func:`outreach_capture` plans ``K`` sites from a gap table's *estimates*
-(:func:`rahat.engine.gap.outreach.plan_outreach`) and measures them on the synthetic
-population's *truth*: the share of the truly unregistered bottom-40 % households (in the
-footprint, or everywhere without one) that the sites reach. It also reports the same share for
-``K`` sites chosen from the truth itself, the reference a perfect estimate would approach.
-``rahat bench gap`` reports both (issue 14, "Validation on synthetic truth").
+:func:`outreach_capture` plans ``K`` sites from a gap table's *estimates*, spread over where
+the registered households live (:func:`rahat.engine.gap.outreach_inputs.registry_places`, as
+``rahat gap plan --registry`` does; :func:`rahat.engine.gap.outreach.plan_outreach`), and
+measures them on the synthetic population's *truth*: the share of the truly unregistered
+bottom-40 % households (in the footprint, or everywhere without one) that the sites reach. It
+also reports the same share for ``K`` sites chosen from the truth itself, the reference a
+perfect estimate would approach. ``rahat bench gap`` reports both (issue 14, "Validation on
+synthetic truth").
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from rahat.engine.gap.outreach import (
     greedy_sites,
     plan_outreach,
 )
-from rahat.engine.gap.outreach_inputs import candidate_sites, default_candidates, demand_points
+from rahat.engine.gap.outreach_inputs import (
+    candidate_sites,
+    default_candidates,
+    demand_points,
+    registry_places,
+)
 
 if TYPE_CHECKING:
     from rahat.geo.hazards import HazardLayer
@@ -91,7 +98,12 @@ def outreach_capture(
     started = time.perf_counter()
     coverage = coverage or Coverage()
     sites = candidate_sites(default_candidates() if candidates is None else candidates).sites
-    demand = demand_points(gap_table)
+    registered = population["registered"].to_numpy(bool)
+    places = registry_places(
+        population["lon"].to_numpy(np.float64)[registered],
+        population["lat"].to_numpy(np.float64)[registered],
+    )
+    demand = demand_points(gap_table, places)
     xy = (demand.points["lon"].to_numpy(), demand.points["lat"].to_numpy())
     in_fp = None if footprint is None else in_footprint(footprint, *xy)
     options = OutreachOptions(sites=k, coverage=coverage, footprint_weight=footprint_weight)

