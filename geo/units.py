@@ -258,8 +258,7 @@ class Gazetteer:
         n = len(frame)
         if not columns or n == 0:
             return {lv: np.full(n, None, dtype=object) for lv in Level}
-        keys = frame[columns].astype("string")
-        groups, uniques = pd.MultiIndex.from_frame(keys).factorize()
+        groups, uniques = factorize_rows(frame, columns)
         out: dict[Level, np.ndarray] = {}
         for lv in Level:
             per_group = np.array(
@@ -268,6 +267,78 @@ class Gazetteer:
             )
             out[lv] = per_group[groups] if len(per_group) else np.full(n, None, dtype=object)
         return out
+
+
+#: Largest combined code of :func:`factorize_rows` before it renumbers (int64 headroom).
+_MAX_RADIX = 2**62
+
+
+def factorize_rows(
+    frame: pd.DataFrame, columns: list[str]
+) -> tuple[np.ndarray, list[tuple[object, ...]]]:
+    """Number the distinct combinations of ``columns`` in ``frame``'s rows.
+
+    Each column is factorised on its own (a categorical by its codes, without building a
+    string per row) and the codes are combined into one integer per row, so millions of rows
+    cost a few hash passes. Should the combinations outgrow an integer, those so far are
+    numbered first and the numbering goes on from there.
+
+    Returns
+    -------
+    tuple
+        ``(groups, combinations)``: an int64 group per row, in order of first appearance, and
+        each group's values (``None`` where missing).
+    """
+    combined = np.zeros(len(frame), np.int64)
+    radix = 1
+    decoders: list[tuple[np.ndarray, int, int]] = []
+    for column in columns:
+        codes, values = pd.factorize(frame[column], use_na_sentinel=True)
+        size = len(values) + 1
+        if radix * size >= _MAX_RADIX:
+            combined, keys = pd.factorize(combined)
+            so_far = np.empty(len(keys), dtype=object)
+            so_far[:] = _combos(decoders, keys)
+            decoders = [(so_far, 1, len(keys) + 1)]
+            combined = combined.astype(np.int64) + 1
+            radix = len(keys) + 1
+        combined += (codes.astype(np.int64) + 1) * radix
+        decoders.append((np.asarray(values, dtype=object), radix, size))
+        radix *= size
+    groups, keys = pd.factorize(combined)
+    return groups.astype(np.int64), _combos(decoders, keys)
+
+
+def _combos(
+    decoders: list[tuple[np.ndarray, int, int]], keys: np.ndarray
+) -> list[tuple[object, ...]]:
+    """The column values of each combined key (``None`` for a missing value).
+
+    A decoder whose values are tuples (combinations numbered earlier) contributes them whole.
+    """
+    out = []
+    for key in keys.tolist():
+        values: list[object] = []
+        for column_values, radix, size in decoders:
+            code = (key // radix) % size - 1
+            value = None if code < 0 else column_values[code]
+            values.extend(value if isinstance(value, tuple) else (value,))
+        out.append(tuple(values))
+    return out
+
+
+def row_labels(frame: pd.DataFrame, columns: list[str], sep: str = "|") -> np.ndarray:
+    """Each row's ``columns`` joined by ``sep`` (``None`` where one is missing).
+
+    The same labels as ``frame[a].astype(str) + sep + frame[b].astype(str)``, built once per
+    distinct combination (:func:`factorize_rows`) instead of once per row.
+    """
+    groups, combos = factorize_rows(frame, columns)
+    labels = np.array(
+        [None if None in combo else sep.join(str(v) for v in combo) for combo in combos],
+        dtype=object,
+    )
+    return labels[groups] if len(labels) else np.empty(0, dtype=object)
 
 
 def _text(value: object) -> str | None:

@@ -22,6 +22,7 @@ from rahat.engine.gap.direct import b40_threshold, check_survey, direct_estimate
 from rahat.engine.gap.small_area import SmallAreaResult, fay_herriot_shares
 from rahat.geo.errors import InputError
 from rahat.geo.registry.schema import REGISTERED_COLUMN
+from rahat.geo.units import row_labels
 
 #: The normal quantile of the two-sided 90 % intervals.
 Z90 = float(norm.ppf(0.95))
@@ -74,7 +75,7 @@ class GapOptions:
 
 
 def _key(frame: pd.DataFrame) -> pd.Series:
-    return frame["province"].astype(str) + "|" + frame["district"].astype(str)
+    return pd.Series(row_labels(frame, ["province", "district"]), index=frame.index)
 
 
 def district_frame(

@@ -26,7 +26,7 @@ from rahat.engine.gap.estimate import (
 from rahat.engine.gap.footprint import Footprint, footprint_rows, in_footprint, raster_shares
 from rahat.engine.gap.tehsils import district_keys, named, tehsil_rows, unit_codes
 from rahat.geo.errors import InputError
-from rahat.geo.units import Level
+from rahat.geo.units import Level, factorize_rows
 
 #: What the report says of the tehsil rows (also in the manifest).
 TEHSIL_NOTE = (
@@ -153,7 +153,9 @@ def gap_table(
 
 
 def _names(frame: pd.DataFrame) -> pd.DataFrame:
-    """District key and names of each row (for the mismatch report)."""
+    """District key and names of each district of ``frame`` (for the mismatch report)."""
+    groups, _ = factorize_rows(frame, ["province", "district"])
+    frame = frame.iloc[np.unique(groups, return_index=True)[1]]  # a row per district
     return pd.DataFrame(
         {
             "key": district_keys(frame),

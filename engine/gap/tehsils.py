@@ -40,7 +40,7 @@ from rahat.engine.gap.estimate import (
     stale_records,
     unit_rows,
 )
-from rahat.geo.units import Level, gazetteer
+from rahat.geo.units import Level, gazetteer, row_labels
 
 #: Names listed per kind of mismatch in a report (the count is always complete).
 FIRST_NAMES = 10
@@ -55,7 +55,7 @@ def unit_codes(frame: pd.DataFrame, level: Level) -> np.ndarray:
 
 def district_keys(frame: pd.DataFrame) -> np.ndarray:
     """Each row's ``province|district`` key, as the district rows are indexed."""
-    return (frame["province"].astype(str) + "|" + frame["district"].astype(str)).to_numpy()
+    return row_labels(frame, ["province", "district"])
 
 
 def nearest_centre_km(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -85,6 +85,10 @@ def named(frame: pd.DataFrame, limit: int = FIRST_NAMES) -> dict[str, Any]:
 
 def _info(frame: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
     """Per code: its name, P-code, province, district name and district key."""
+    known = pd.notna(codes)
+    _, first = np.unique(pd.factorize(codes)[0], return_index=True)
+    first = first[known[first]]  # one row per code: the names are the code's
+    frame, codes = frame.iloc[first], codes[first]
     pcode = frame["tehsil_pcode"] if "tehsil_pcode" in frame else pd.Series("", index=frame.index)
     info = pd.DataFrame(
         {
@@ -96,7 +100,7 @@ def _info(frame: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
             "parent": district_keys(frame),
         }
     )
-    return info[pd.notna(codes)].drop_duplicates("code")
+    return info
 
 
 def tehsil_frame(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -93,3 +94,26 @@ def test_codes_of_households_match_by_level_never_by_bare_name() -> None:
 def test_pcode_wins_over_names() -> None:
     frame = pd.DataFrame({"province": ["Sindh"], "district": ["Dadu"], "district_pcode": ["PK713"]})
     assert gazetteer().codes_of(frame)[Level.DISTRICT][0] == "PK713"
+
+
+@pytest.mark.parametrize("max_radix", [2**62, 7])
+def test_factorize_rows_numbers_combinations_as_a_multiindex_does(monkeypatch, max_radix) -> None:
+    import rahat.geo.units as units
+
+    monkeypatch.setattr(units, "_MAX_RADIX", max_radix)  # 7: renumbers after each column
+    rng = np.random.default_rng(3)
+    n = 5_000
+    frame = pd.DataFrame(
+        {
+            "province": pd.Categorical(rng.choice(["Sindh", "Punjab", None], n)),
+            "district": pd.Categorical(rng.choice(["Dadu", "Lahore", "Johi", None], n)),
+            "tehsil": rng.choice(["Johi", "a", None, "b"], n).astype(object),
+        }
+    )
+    groups, combos = units.factorize_rows(frame, ["province", "district", "tehsil"])
+    expected, uniques = pd.MultiIndex.from_frame(frame.astype("string")).factorize()
+    np.testing.assert_array_equal(groups, expected)
+    assert combos == [tuple(None if pd.isna(v) else v for v in combo) for combo in uniques]
+    labels = units.row_labels(frame, ["province", "district"])
+    old = (frame["province"].astype(str) + "|" + frame["district"].astype(str)).to_numpy()
+    assert [None if pd.isna(v) else v for v in old] == labels.tolist()
