@@ -100,7 +100,9 @@ def gap_map(
         ax.legend(loc="lower right", fontsize=8)
     total = float(estimate.sum())
     ax.set_title(
-        f"Estimated unregistered bottom-40% households by district: {total:,.0f}", fontsize=10
+        "Estimated unregistered bottom-40% households by district "
+        f"(sum of the district estimates: {total:,.0f})",
+        fontsize=10,
     )
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
