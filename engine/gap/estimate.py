@@ -95,10 +95,9 @@ def district_frame(
         ``urban`` and ``district_pcode`` (rows with ``registered`` False are ignored).
     households
         Census households per district (``province``, ``district``, ``households``); the
-        survey's Horvitz-Thompson estimate where ``None`` or where a district has none, and
-        where it has no sample either, its registry count over its province's surveyed
-        coverage. Where ``None``, the districts are then scaled to their province's survey
-        total (:func:`_raked_to_survey_totals`).
+        where ``None``, from the survey (:func:`_survey_households`); a district the census
+        lacks takes its Horvitz-Thompson estimate, and with no sample either its registry
+        count over its province's surveyed coverage.
 
     Returns
     -------
@@ -132,35 +131,42 @@ def district_frame(
         frame["pcode"] = frame["pcode"].fillna(first)
     names = frame.index.to_series().str.split("|", n=1, expand=True)
     frame["province"], frame["unit"] = names[0], names[1]
-    if "households" not in frame:
-        frame["households"] = np.nan
-    frame["households"] = frame["households"].fillna(frame["households_ht"])
-    # no census and no sample: the registry's count over its province's surveyed coverage
-    coverage = province_coverage(survey)
-    by_coverage = frame["registry"] / frame["province"].map(coverage)
-    frame["households"] = frame["households"].fillna(by_coverage.where(by_coverage > 0))
+    # no census and a small or no sample: the registry's count over its province's coverage
+    synthetic = frame["registry"] / frame["province"].map(province_coverage(survey))
+    synthetic = synthetic.where(synthetic > 0)
+    if households is None:
+        frame["households"] = _survey_households(
+            frame, synthetic, survey, (options or GapOptions()).min_households
+        )
+    else:
+        frame["households"] = frame["households"].fillna(frame["households_ht"]).fillna(synthetic)
     if frame["households"].isna().any():
         unknown = ", ".join(frame.index[frame["households"].isna()][:5])
         raise InputError(f"no households known for districts {unknown} (no census, no sample)")
-    if households is None:
-        frame["households"] = _raked_to_survey_totals(frame, survey)
     frame["pcode"] = frame["pcode"].fillna("")
     fill = {"registry": 0, "registry_low": 0.0, "registry_urban": 0.0, "stale_records": 0}
     return frame.fillna(fill)
 
 
-def _raked_to_survey_totals(frame: pd.DataFrame, survey: pd.DataFrame) -> pd.Series:
-    """Districts' households scaled so that each province adds up to its survey total.
+def _survey_households(
+    frame: pd.DataFrame, synthetic: pd.Series, survey: pd.DataFrame, min_households: int
+) -> pd.Series:
+    """Households per district from the survey alone (no census).
 
-    The design weights of a province add up to its households; the districts' estimates,
-    the unsampled ones' by coverage included, would add up to more wherever a district has
-    no sample (the sampled ones already carry its share of the weights).
+    A district's Horvitz-Thompson total where its sample has at least ``min_households``
+    households; else ``synthetic`` (its registry count over its province's surveyed coverage),
+    since a small sample estimates a district's households poorly, often below the households
+    the registry already holds there. The districts are then scaled so that each province adds
+    up to its survey total (the design weights of a province add up to its households), and a
+    district never has fewer households than the registry holds there (coverage at most 1).
     """
+    large = frame["n_households"].fillna(0) >= min_households
+    estimate = frame["households_ht"].where(large, synthetic.fillna(frame["households_ht"]))
     totals = survey.groupby(survey["province"].astype(str))["weight"].sum()
-    sums = frame.groupby("province")["households"].transform("sum")
+    sums = estimate.groupby(frame["province"]).transform("sum")
     target = frame["province"].map(totals)
     factor = (target / sums).where((sums > 0) & target.notna(), 1.0)
-    return frame["households"] * factor
+    return (estimate * factor).clip(lower=frame["registry"].fillna(0))
 
 
 def registered_only(registry: pd.DataFrame) -> pd.DataFrame:

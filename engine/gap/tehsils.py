@@ -175,7 +175,9 @@ def tehsil_frame(
         "registry_households_without_tehsil": int(pd.isna(r_codes).sum()),
         "survey_households_without_tehsil": int(pd.isna(s_codes).sum()),
     }
-    frame["households"], frame["denominator"] = _households(frame, census, survey)
+    frame["households"], frame["denominator"] = _households(
+        frame, census, survey, options.min_households
+    )
     if census is not None:
         known = census[pd.notna(census["code"])]
         no_census = frame[~frame.index.isin(set(known["code"]))]
@@ -194,6 +196,8 @@ def tehsil_frame(
     parent_total = frame.groupby("parent")["households"].transform("sum")
     district_n = frame["parent"].map(districts["households_est"])
     frame["households"] *= np.where(parent_total > 0, district_n / parent_total, 1.0)
+    if census is None:  # from the survey: never fewer households than the registry holds
+        frame["households"] = np.maximum(frame["households"], frame["registry"])
     district_share = districts["unregistered_b40_est"] / districts["households_est"]
     frame["district_share"] = frame["parent"].map(district_share).fillna(0.0)
     order = frame.sort_values(["province", "district", "unit"], kind="stable").index
@@ -201,9 +205,14 @@ def tehsil_frame(
 
 
 def _households(
-    frame: pd.DataFrame, census: pd.DataFrame | None, survey: pd.DataFrame
+    frame: pd.DataFrame, census: pd.DataFrame | None, survey: pd.DataFrame, min_households: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Each tehsil's households before benchmarking, and where they come from."""
+    """Each tehsil's households before benchmarking, and where they come from.
+
+    The census where it has the tehsil; else the survey's Horvitz-Thompson total where the
+    tehsil's sample has at least ``min_households`` households; else its registry count over its
+    province's surveyed coverage (a small sample estimates a tehsil's households poorly).
+    """
     households = pd.Series(np.nan, index=frame.index)
     source = pd.Series("", index=frame.index, dtype=object)
     if census is not None:
@@ -211,7 +220,8 @@ def _households(
         households = known.reindex(frame.index).astype(np.float64)
         source[households.notna()] = "census"
     survey_n = frame["households_ht"] if "households_ht" in frame else households * np.nan
-    use = households.isna() & survey_n.notna() & (survey_n > 0)
+    sampled = frame["n_households"].fillna(0) if "n_households" in frame else households * 0
+    use = households.isna() & survey_n.notna() & (survey_n > 0) & (sampled >= min_households)
     households[use], source[use] = survey_n[use], "survey"
     coverage = frame["province"].map(province_coverage(survey))
     by_registry = frame["registry"] / coverage

@@ -124,9 +124,13 @@ def test_survey_denominators_add_up_to_each_provinces_survey_total(
     table = estimate_gap(small, population, None, GapOptions(bootstrap=20))
     districts = table[table["level"] == "district"]
     assert (districts["method"] == "synthetic").any()
+    # small samples take the registry over the province's coverage, so no district has fewer
+    # households than the registry holds, and the province still adds up (to within the few
+    # districts held at their registry count)
+    assert (districts["registered"] <= districts["households_est"] + 1e-9).all()
     sums = districts.groupby("province")["households_est"].sum()
     totals = small.groupby(small["province"].astype(str))["weight"].sum()
-    assert np.allclose(sums.to_numpy(), totals.reindex(sums.index).to_numpy(), rtol=1e-9)
+    assert np.allclose(sums.to_numpy(), totals.reindex(sums.index).to_numpy(), rtol=0.02)
 
 
 def test_deterministic_for_a_seed(

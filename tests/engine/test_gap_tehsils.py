@@ -154,13 +154,16 @@ def test_mismatched_tehsils_are_reported_and_kept(survey, population, census, te
 def test_unsampled_tehsils_fall_back_and_say_so(survey, population, census) -> None:
     result = gap_table(survey, population, None, OPTIONS)
     sources = result.report["tehsil_denominators"]
-    assert sources.get("survey", 0) > 0 and sources.get("registry_over_coverage", 0) > 0
-    assert "census" not in sources
+    # without census, a tehsil's households come from its registry count over its province's
+    # coverage unless its own sample is large (a few dozen households estimate them poorly)
+    assert sources.get("registry_over_coverage", 0) > 0 and "census" not in sources
     tehsils = _tehsils(result)
     synthetic = tehsils[tehsils["method"] == "synthetic"]
-    assert len(synthetic) == sources["registry_over_coverage"]
+    assert 0 < len(synthetic) <= sources["registry_over_coverage"]
     assert np.isfinite(synthetic["unregistered_b40_est"]).all()
     assert (synthetic["households_est"] > 0).all()
+    # never fewer households than the registry holds there
+    assert (tehsils["registered"] <= tehsils["households_est"] + 1e-9).all()
 
 
 def test_distance_to_the_nearest_centre() -> None:
