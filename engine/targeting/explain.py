@@ -9,7 +9,7 @@ notified units absent from the registry.
 
 :func:`failure_causes` says, for each household that is not eligible, which rule failed and with
 what value (``pmt<=32: fail (41.2)``; a stale record excluded by ``stale_records``: ``stale
-record: last updated 2015-03-01 (older than 5 years)``), for the ``reasons`` column.
+record (not updated for more than 5 years)``), for the ``reasons`` column.
 """
 
 from __future__ import annotations
@@ -284,7 +284,7 @@ def _rule_values(
 
 
 def _failures(scenario: Scenario, exposure: Exposure, rule: RuleResult, rows: np.ndarray) -> Coded:
-    if rule.key == "stale":  # stale record: last updated 2015-03-01 (older than 5 years)
+    if rule.key == "stale":  # stale record (not updated for more than 5 years)
         assert scenario.stale_records is not None
         years = scenario.stale_records.older_than_years
         return stale_texts(registry_stale(exposure.registry, years).updated[rows], years)

@@ -94,7 +94,7 @@ class CaseloadRows:
     stale
         Whether each record is stale (``stale_records``; ``None``: the scenario has no such
         option): the ``stale_record`` column, and for ``flag`` and ``down_weight`` a part of
-        the reasons (``stale record: last updated 2015-03-01 (older than 5 years)``).
+        the reasons (``stale record (not updated for more than 5 years)``).
     """
 
     scenario: Scenario

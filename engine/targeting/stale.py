@@ -116,7 +116,11 @@ def stale_label(years: float) -> str:
 def stale_texts(
     updated: np.ndarray, years: float, suffix: str = ""
 ) -> tuple[np.ndarray, list[str]]:
-    """``stale record: last updated YYYY-MM-DD (older than N years)`` per record, coded.
+    """``stale record (not updated for more than N years)`` per record, coded.
+
+    The text names the age limit, not the record's own ``last_updated``: the reasons travel
+    with a household to whoever may read its row (an NGO's agreement grants fields, and the
+    update date is none of them).
 
     Parameters
     ----------
@@ -130,12 +134,7 @@ def stale_texts(
     Returns
     -------
     tuple
-        ``(codes, texts)``: each distinct date is formatted once.
+        ``(codes, texts)``: one text, every record coded 0.
     """
-    distinct, inverse = np.unique(np.asarray(updated, dtype="datetime64[D]"), return_inverse=True)
-    texts = [
-        f"stale record: last updated {np.datetime_as_string(d, unit='D')} "
-        f"(older than {years_text(years)}){suffix}"
-        for d in distinct
-    ]
-    return inverse.reshape(-1).astype(np.int64), texts
+    text = f"stale record (not updated for more than {years_text(years)}){suffix}"
+    return np.zeros(len(np.asarray(updated)), dtype=np.int64), [text]
