@@ -71,8 +71,18 @@ def check_survey(survey: pd.DataFrame, level: str | None = None) -> None:
     weight = survey["weight"].to_numpy(np.float64)
     if not np.all(np.isfinite(weight)) or np.any(weight <= 0):
         raise InputError("the survey's design weights must all be positive numbers")
-    if survey[REGISTERED_COLUMN].isna().any():
+    status = survey[REGISTERED_COLUMN]
+    if status.isna().any():
         raise InputError("the survey's registration status is missing for some households")
+    if not pd.api.types.is_bool_dtype(status):
+        values = pd.unique(status.to_numpy())
+        numeric = pd.api.types.is_numeric_dtype(status)
+        if not numeric or not set(np.asarray(values, dtype=np.float64).tolist()) <= {0.0, 1.0}:
+            shown = ", ".join(repr(v) for v in values[:5])
+            raise InputError(
+                "the survey's registration status must be true/false (or 1/0); found "
+                f"{shown}{' ...' if len(values) > 5 else ''}"
+            )
 
 
 def weighted_quantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from rahat.engine.gap.direct import b40_threshold, check_survey, direct_estimates
+from rahat.engine.gap.direct import BOTTOM_SHARE, b40_threshold, check_survey, direct_estimates
 from rahat.engine.gap.small_area import SmallAreaResult, fay_herriot_shares
 from rahat.geo.errors import InputError
 from rahat.geo.registry.schema import REGISTERED_COLUMN
@@ -144,8 +144,26 @@ def district_frame(
         unknown = ", ".join(frame.index[frame["households"].isna()][:5])
         raise InputError(f"no households known for districts {unknown} (no census, no sample)")
     frame["pcode"] = frame["pcode"].fillna("")
-    fill = {"registry": 0, "registry_low": 0.0, "registry_urban": 0.0, "stale_records": 0}
-    return frame.fillna(fill)
+    return fill_unregistered_units(frame, province_low_share(registry, reg["low"].to_numpy()))
+
+
+def province_low_share(registry: pd.DataFrame, low: np.ndarray) -> pd.Series:
+    """The registry's share of households at or below the PMT threshold, per province."""
+    province = registry["province"].astype(str).to_numpy()
+    return pd.Series(low, index=province, dtype=np.float64).groupby(level=0).mean()
+
+
+def fill_unregistered_units(frame: pd.DataFrame, low_by_province: pd.Series) -> pd.DataFrame:
+    """Registry figures of the units the registry holds no household of.
+
+    No households, urban share or stale records; but the low-PMT share of the unit's province
+    (else :data:`~rahat.engine.gap.direct.BOTTOM_SHARE`), not 0: a unit the registry misses
+    whole (or spells differently) is the worst covered, not one without poor households, and
+    its covariate must say so.
+    """
+    low = frame["registry_low"].fillna(frame["province"].map(low_by_province))
+    frame = frame.assign(registry_low=low.fillna(BOTTOM_SHARE))
+    return frame.fillna({"registry": 0, "registry_urban": 0.0, "stale_records": 0})
 
 
 def _survey_households(
@@ -382,13 +400,26 @@ def province_district_rows(
 
 
 def _provinces(survey: pd.DataFrame, districts: pd.DataFrame, z: float) -> pd.DataFrame:
-    """Province rows: direct ratio estimates scaled to the districts' households."""
+    """Province rows: direct ratio estimates scaled to the districts' households.
+
+    A province the survey did not reach (a national survey may leave out AJK or GB) has no
+    direct estimate: its row adds up its districts' model estimates and their bounds (the
+    sum of the bounds: wider than the interval of the sum) and says ``synthetic``.
+    """
     direct = direct_estimates(survey, "province").set_index("unit")
     columns = ["households_est", "registered", "stale_records"]
     totals = districts.groupby("province")[columns].sum()
+    sums = districts.groupby("province")[
+        ["unregistered_b40_est", "unregistered_b40_lo90", "unregistered_b40_hi90"]
+    ].sum()
     share = direct["unregistered_b40_share"].reindex(totals.index)
     sd = np.sqrt(direct["unregistered_b40_share_var"].reindex(totals.index))
     N = totals["households_est"]
+    sampled = share.notna().to_numpy()
+
+    def figure(values: pd.Series, column: str) -> np.ndarray:
+        return np.where(sampled, values.to_numpy(np.float64), sums[column].to_numpy(np.float64))
+
     return pd.DataFrame(
         {
             "level": "province",
@@ -397,9 +428,13 @@ def _provinces(survey: pd.DataFrame, districts: pd.DataFrame, z: float) -> pd.Da
             "households_est": N.to_numpy(),
             "registered": totals["registered"].to_numpy(),
             "stale_records": totals["stale_records"].to_numpy(np.int64),
-            "unregistered_b40_est": (share * N).to_numpy(),
-            "unregistered_b40_lo90": (np.clip(share - z * sd, 0, 1) * N).to_numpy(),
-            "unregistered_b40_hi90": (np.clip(share + z * sd, 0, 1) * N).to_numpy(),
-            "method": "direct",
+            "unregistered_b40_est": figure(share * N, "unregistered_b40_est"),
+            "unregistered_b40_lo90": figure(
+                np.clip(share - z * sd, 0, 1) * N, "unregistered_b40_lo90"
+            ),
+            "unregistered_b40_hi90": figure(
+                np.clip(share + z * sd, 0, 1) * N, "unregistered_b40_hi90"
+            ),
+            "method": np.where(sampled, "direct", "synthetic"),
         }
     )

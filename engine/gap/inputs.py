@@ -40,10 +40,40 @@ def read_survey(path: Path) -> pd.DataFrame:
         frame = pd.read_parquet(path) if suffix != ".csv" else pd.read_csv(path)
     except (OSError, ValueError) as exc:
         raise UnreadableFileError(f"cannot read the survey ({exc})", source=path.name) from None
+    frame = _status_as_bool(frame)
     try:
         check_survey(frame, "district")
     except InputError as exc:
         raise InputError(str(exc), source=path.name) from None
+    return frame
+
+
+#: Words a CSV survey may write its registration status in (case and spaces ignored).
+STATUS_WORDS: dict[str, bool] = {
+    "true": True, "yes": True, "y": True, "t": True, "1": True,
+    "false": False, "no": False, "n": False, "f": False, "0": False,
+}  # fmt: skip
+
+
+def _status_as_bool(frame: pd.DataFrame) -> pd.DataFrame:
+    """A text registration status (``yes``/``no``, ``true``/``false``, ``1``/``0``) as bool.
+
+    Any other word is left as it is, for :func:`~rahat.engine.gap.direct.check_survey` to
+    refuse with the values it found; a column of numbers or bools is left to it too.
+    """
+    import pandas as pd
+
+    from rahat.geo.registry.schema import REGISTERED_COLUMN
+
+    status = frame.get(REGISTERED_COLUMN)
+    if status is None or not (
+        pd.api.types.is_object_dtype(status) or pd.api.types.is_string_dtype(status)
+    ):
+        return frame
+    words = status.astype("string").str.strip().str.lower()
+    mapped = words.map(STATUS_WORDS)
+    if mapped.notna().all():
+        return frame.assign(**{REGISTERED_COLUMN: mapped.astype(bool)})
     return frame
 
 

@@ -45,7 +45,11 @@ def gap_csv_frame(table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     for name in _COUNTS:
         if name in out:
-            out[name] = np.rint(out[name].to_numpy(np.float64)).astype(np.int64)
+            values = out[name].to_numpy(np.float64)
+            if not np.isfinite(values).all():  # never a wrapped integer in a published file
+                bad = out.loc[~np.isfinite(values), "unit"].astype(str).tolist()
+                raise ValueError(f"{name} is not a finite number for {', '.join(bad[:5])}")
+            out[name] = np.rint(values).astype(np.int64)
     if "coverage" in out:
         out["coverage"] = out["coverage"].to_numpy(np.float64).round(4)
     return out

@@ -146,7 +146,10 @@ def gap_table(
         cut = cut.assign(key=cut.index.to_numpy())
         rows += [cut[cut["level"] == f"{level}_footprint"] for level in parts]
     table = pd.concat(rows, ignore_index=True)
-    table["coverage"] = table["registered"] / table["households_est"]
+    count = table["households_est"].to_numpy(np.float64)
+    table["coverage"] = np.where(  # no households known there: no coverage, not inf
+        count > 0, table["registered"].to_numpy(np.float64) / np.maximum(count, 1e-300), np.nan
+    )
     province_rows = table["level"].isin(["province", "province_footprint"]).to_numpy()
     table["province"] = np.where(province_rows, table["unit"], table["province"])
     return GapResult(table=table[list(GAP_COLUMNS)], keys=table["key"], report=report)

@@ -36,7 +36,9 @@ import pandas as pd
 from rahat.engine.gap.direct import direct_estimates
 from rahat.engine.gap.estimate import (
     GapOptions,
+    fill_unregistered_units,
     province_coverage,
+    province_low_share,
     stale_records,
     unit_rows,
 )
@@ -167,8 +169,7 @@ def tehsil_frame(
     )
     numbers = [c for c in direct.columns if c not in ("province", "unit", "pcode")]
     frame = frame.join(direct[numbers])
-    fill = {"registry": 0, "registry_low": 0.0, "registry_urban": 0.0, "stale_records": 0}
-    frame = frame.fillna(fill)
+    frame = fill_unregistered_units(frame, province_low_share(registry, reg["low"].to_numpy()))
     distance = frame["distance_km"]
     frame["log_distance"] = np.log1p(distance.fillna(distance.mean()).fillna(0.0))
     report: dict[str, Any] = {

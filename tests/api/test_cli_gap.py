@@ -190,3 +190,35 @@ def test_a_population_raster_needs_a_footprint(demo, tmp_path, rasters) -> None:
     done = _estimate(demo, tmp_path / "gap", None, "--population-raster", str(rasters["people"]))
     assert done.exit_code == 2 and "--footprint" in done.output
     assert not (tmp_path / "gap").exists()
+
+
+@pytest.mark.parametrize(
+    ("words", "refused"),
+    [
+        (("yes", "no"), False),
+        (("TRUE", "false"), False),
+        (("1", "0"), False),
+        (("y", "maybe"), True),
+    ],
+)
+def test_a_csv_survey_with_worded_status_is_read_or_refused(demo, tmp_path, words, refused) -> None:
+    survey = pd.read_parquet(demo / SURVEY_FILE)
+    truth = survey["registered"].to_numpy(bool)
+    written = survey.assign(registered=np.where(truth, words[0], words[1]))
+    path = tmp_path / "survey.csv"
+    written.to_csv(path, index=False)
+    done = _estimate(demo, tmp_path / "gap", survey=path)
+    if refused:  # never read as "registered" because the text is not empty
+        assert done.exit_code == 2 and "registration status must be true/false" in done.output
+        assert "'maybe'" in done.output and not (tmp_path / "gap").exists()
+        return
+    assert done.exit_code == 0, done.output
+    from_parquet = _estimate(demo, tmp_path / "reference")
+    assert from_parquet.exit_code == 0
+    read = pd.read_csv(tmp_path / "gap" / "gap_by_unit.csv")
+    reference = pd.read_csv(tmp_path / "reference" / "gap_by_unit.csv")
+    provinces = read["level"] == "province"
+    np.testing.assert_array_equal(
+        read.loc[provinces, "unregistered_b40_est"],
+        reference.loc[provinces, "unregistered_b40_est"],
+    )

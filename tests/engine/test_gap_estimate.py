@@ -105,6 +105,25 @@ def test_table_columns_and_totals(
     assert (provinces["province"] == provinces["unit"]).all()
 
 
+def test_a_province_the_survey_left_out_adds_up_its_districts(
+    survey: pd.DataFrame, population: pd.DataFrame, census: pd.DataFrame
+) -> None:
+    left_out = ["Azad Jammu & Kashmir", "Gilgit-Baltistan"]
+    partial = survey[~survey["province"].isin(left_out)]
+    table = estimate_gap(partial, population, census, GapOptions(bootstrap=20))
+    numbers = ["unregistered_b40_est", "unregistered_b40_lo90", "unregistered_b40_hi90"]
+    assert np.isfinite(table[numbers].to_numpy()).all()
+    provinces = table[table["level"] == "province"].set_index("unit")
+    districts = table[table["level"] == "district"].groupby("province")[numbers].sum()
+    for province in left_out:
+        assert provinces.loc[province, "method"] == "synthetic"
+        np.testing.assert_allclose(
+            provinces.loc[province, numbers].to_numpy(np.float64),
+            districts.loc[province].to_numpy(np.float64),
+        )
+    assert (provinces.drop(index=left_out)["method"] == "direct").all()
+
+
 def test_survey_without_pcodes_is_estimated_by_province_and_district(
     survey: pd.DataFrame, population: pd.DataFrame, census: pd.DataFrame
 ) -> None:
@@ -175,3 +194,18 @@ def test_survey_without_column_is_refused(
         estimate_gap(survey.drop(columns=column), population)
     with pytest.raises(InputError, match=column):
         direct_estimates(survey.drop(columns=column))
+
+
+def test_a_district_the_registry_misses_whole_is_not_estimated_at_zero(
+    survey: pd.DataFrame, population: pd.DataFrame, census: pd.DataFrame
+) -> None:
+    # Every household of Multan left out of the registry (and, unsampled, of the survey) but
+    # in the census: the worst-covered district there is, so its unregistered poor are about
+    # its poor, however the model's covariates see a unit without registry records.
+    registry = population[population["district"] != "Multan"]
+    unsampled = survey[survey["district"] != "Multan"]
+    table = estimate_gap(unsampled, registry, census, GapOptions(bootstrap=20))
+    multan = table[(table["level"] == "district") & (table["unit"] == "Multan")].iloc[0]
+    assert multan["registered"] == 0 and multan["method"] == "synthetic"
+    households = float(census.loc[census["district"] == "Multan", "households"].iloc[0])
+    assert multan["unregistered_b40_est"] > 0.2 * households  # bottom 40 %: about 0.4 of them
