@@ -41,6 +41,9 @@ FOOTPRINT_LEVELS: dict[str, str] = {
 }
 #: Where a unit's footprint share may come from, in order of preference.
 SHARE_SOURCES: tuple[str, ...] = ("population_raster", "survey", "registry")
+#: Surveyed households a unit needs before its survey share is used (a few clusters inside or
+#: outside a footprint say little about the unit's households); else the registry's share.
+SURVEY_SHARE_MIN_HOUSEHOLDS = 100
 _SCALED = (
     "households_est",
     "unregistered_b40_est",
@@ -75,6 +78,14 @@ def in_footprint(layer: HazardLayer, lon: np.ndarray, lat: np.ndarray) -> np.nda
     if len(lon) == 0:
         return np.zeros(0, dtype=bool)
     return sample_hazard(layer, lon, lat).hazard_class >= 1
+
+
+def _survey_shares(keys: np.ndarray, inside: np.ndarray, weight: np.ndarray | None) -> pd.Series:
+    """:func:`_shares` of the units with :data:`SURVEY_SHARE_MIN_HOUSEHOLDS` surveyed households."""
+    shares = _shares(keys, inside, weight)
+    known = keys[pd.notna(keys)]
+    counts = pd.Series(1, index=known).groupby(level=0).size()
+    return shares[counts.reindex(shares.index, fill_value=0) >= SURVEY_SHARE_MIN_HOUSEHOLDS]
 
 
 def _shares(keys: np.ndarray, inside: np.ndarray, weight: np.ndarray | None) -> pd.Series:
@@ -172,7 +183,7 @@ def footprint_rows(
             "population_raster": None if raster is None else raster.get(level),
             "survey": None
             if survey_keys is None or survey_inside is None
-            else _shares(survey_keys[level], survey_inside, survey_weight),
+            else _survey_shares(survey_keys[level], survey_inside, survey_weight),
             "registry": _shares(keys, registry_inside, None),
         }
         share = pd.Series(np.nan, index=base.index)
@@ -195,6 +206,8 @@ def footprint_rows(
         for column in _SCALED:
             cut[column] = base[column].to_numpy(np.float64) * share.to_numpy()
         cut["registered"] = exact["in"].to_numpy(np.float64)
+        # never fewer households in the footprint than the registry holds there
+        cut["households_est"] = np.maximum(cut["households_est"], cut["registered"])
         cut["stale_records"] = exact["stale"].to_numpy(np.int64)
         touching = (share > 0).to_numpy() | (cut["registered"] > 0).to_numpy()
         out.append(cut[touching])

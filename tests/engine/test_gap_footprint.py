@@ -136,8 +136,11 @@ def test_households_scale_by_the_registrys_share(registry, survey, census, layer
 
 
 def test_survey_locations_give_the_share_where_the_survey_has_them(
-    registry, located, census, layer
+    registry, located, census, layer, monkeypatch
 ) -> None:
+    from rahat.engine.gap import footprint as module
+
+    monkeypatch.setattr(module, "SURVEY_SHARE_MIN_HOUSEHOLDS", 1)  # every sampled unit
     result = gap_table(located, registry, census, OPTIONS, footprint=Footprint(layer))
     assert result.report["footprint_share_source"] == "survey"
     inside = shapely.contains_xy(shapely.Polygon(POLYGON), located["lon"], located["lat"])
@@ -149,8 +152,23 @@ def test_survey_locations_give_the_share_where_the_survey_has_them(
     districts, cut = _rows(result, "district"), _rows(result, "district_footprint")
     sampled = cut.index[cut.index.isin(expected.index)]
     assert len(sampled) > 0
-    share = cut.loc[sampled, "households_est"] / districts.loc[sampled, "households_est"]
+    column = "unregistered_b40_hi90"  # scaled as it is (households are floored at registered)
+    share = cut.loc[sampled, column] / districts.loc[sampled, column]
     np.testing.assert_allclose(share, expected[sampled])
+
+
+def test_a_small_survey_sample_gives_way_to_the_registrys_share(
+    registry, located, census, layer
+) -> None:
+    # a few dozen surveyed households per district: their share inside says little (often 0
+    # while registered households live there), so the registry's share is used
+    result = gap_table(located, registry, census, OPTIONS, footprint=Footprint(layer))
+    by_source = result.report["footprint_share_sources"]["district"]
+    assert by_source.get("registry", 0) > by_source.get("survey", 0)  # provinces: the survey
+    cut = _rows(result, "district_footprint")
+    assert len(cut) > 0
+    assert (cut["households_est"] >= cut["registered"]).all()
+    assert (cut.loc[cut["registered"] > 0, "households_est"] > 0).all()
 
 
 def test_population_raster_gives_the_share(
