@@ -100,14 +100,15 @@ def tehsil_census(registry: pd.DataFrame) -> pd.DataFrame:
     """
     import pandas as pd
 
+    from rahat.engine.targeting.stale import latest_update, update_dates
     from rahat.geo.denominators import CENSUS_2017_DATE, tehsil_households
 
     as_of = CENSUS_2017_DATE
     for column in ("last_updated", "registered_on"):
         if column in registry:
-            latest = pd.to_datetime(registry[column]).max()
-            if pd.notna(latest):
-                as_of = latest.date()
+            latest = latest_update(update_dates(registry[column]))
+            if latest is not None:
+                as_of = pd.Timestamp(latest).date()
                 break
     census = tehsil_households(as_of)
     return census.rename(columns={"unit_code": "code"})[

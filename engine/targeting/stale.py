@@ -45,7 +45,8 @@ def stale_mask(
     years
         Age in years beyond which a record is stale.
     as_of
-        Reference date; default the latest known ``updated``.
+        Reference date; default the latest known ``updated`` not in the future
+        (:func:`latest_update`).
 
     Returns
     -------
@@ -56,12 +57,25 @@ def stale_mask(
     known = ~np.isnat(updated)
     if as_of is not None:
         reference = np.asarray(as_of).astype("datetime64[s]")
-    elif known.any():
-        reference = updated[known].max()
     else:
-        return np.zeros(len(updated), dtype=bool)
+        latest = latest_update(updated)
+        if latest is None:
+            return np.zeros(len(updated), dtype=bool)
+        reference = np.asarray(latest).astype("datetime64[s]")
     age_days = (reference - updated).astype("timedelta64[s]").astype(np.float64) / 86_400
     return known & (age_days > years * DAYS_PER_YEAR)
+
+
+def latest_update(updated: np.ndarray) -> np.datetime64 | None:
+    """The latest update date that is not in the future (``None``: none known).
+
+    A date after today is a typo or a clock error, not an update: taken as the registry's date,
+    one such record would make every other record look old.
+    """
+    updated = np.asarray(updated).astype("datetime64[s]")
+    today = np.datetime64(date.today(), "s") + np.timedelta64(1, "D")
+    plausible = updated[~np.isnat(updated) & (updated < today)]
+    return plausible.max() if len(plausible) else None
 
 
 @dataclass(frozen=True)
@@ -96,8 +110,8 @@ def registry_stale(registry: Registry, years: float) -> StaleRecords:
             return StaleRecords(np.zeros(n, dtype=bool), nat, None, False)
         exact = update_dates(registry.frame[UPDATED_COLUMN])
         updated = exact.astype("datetime64[D]")
-        known = ~np.isnat(updated)
-        as_of = updated[known].max() if known.any() else None
+        latest = latest_update(exact)
+        as_of = None if latest is None else latest.astype("datetime64[D]")
         return StaleRecords(stale_mask(exact, years), updated, as_of, True)
 
     return memoised(registry, ("stale", float(years)), compute)
