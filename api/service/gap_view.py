@@ -95,8 +95,8 @@ class GapTree:
         levels: dict[str, list[dict[str, Any]]] = {}
         for row, parent, blank in zip(self.rows, self.parents, hidden, strict=True):
             shown = dict(row)
-            if blank:
-                shown.update(dict.fromkeys(self.figures))
+            if blank:  # the method too: "direct" or "synthetic" tells the unit's sample size
+                shown.update(dict.fromkeys((*self.figures, "method")))
             shown["suppressed"] = bool(blank)
             if parent < 0:
                 if row["level"] == "national":

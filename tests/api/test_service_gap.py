@@ -80,6 +80,8 @@ def test_planners_and_agencies_get_the_table_suppressed_admins_all_ngos_nothing(
         hidden = [u for u in body["units"] if u["suppressed"]]
         assert hidden and all(u["households_est"] is None for u in hidden)
         assert all(u["registered"] is None and u["unregistered_b40_hi90"] is None for u in hidden)
+        # nor how the unit was estimated: "direct" would say it had a large sample
+        assert all(u["method"] is None for u in hidden)
         for unit in body["units"]:
             assert set(unit) >= set(GAP_COLUMNS)
             if not unit["suppressed"]:
