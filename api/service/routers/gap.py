@@ -50,7 +50,9 @@ class GapUnit(GapFigures):
     parent: str | None = Field(description="The unit's province (district) or district (tehsil).")
     unregistered_b40_lo90: int | None = Field(description="Lower end of the 90% interval.")
     unregistered_b40_hi90: int | None = Field(description="Upper end of the 90% interval.")
-    method: str = Field(description="direct, fay_herriot or synthetic.")
+    method: str | None = Field(
+        description="direct, fay_herriot or synthetic; null where the row is suppressed."
+    )
 
 
 class GapOut(BaseModel):
