@@ -162,7 +162,7 @@ def test_every_request_is_audited(served: Client) -> None:
 
 
 def test_a_bad_level_is_a_problem(served: Client) -> None:
-    for level in ("nowhere", "district;drop", "x" * 41):
+    for level in ("nowhere", "district;drop", "x" * 41, "tehsil_x"):  # refused before estimating
         response = served.get("agency", f"/gap?level={level}")
         assert response.status_code == 422, level
         assert response.headers["content-type"].startswith("application/problem+json")

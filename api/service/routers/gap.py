@@ -23,7 +23,7 @@ from rahat.geo.errors import UnknownChoiceError
 router = APIRouter(prefix="/gap", tags=["gap"])
 
 #: Levels a request may name: an admin level, optionally cut (``district_footprint``).
-LEVEL_PATTERN = r"^(province|district|tehsil)(_[a-z][a-z0-9]*)?$"
+LEVEL_PATTERN = r"^(province|district|tehsil)(_footprint)?$"
 
 
 class GapFigures(BaseModel):
