@@ -364,7 +364,7 @@ def print_gap(result: GapResult) -> None:
 
     table = result.table
     national, inside = _national(table, "province"), _national(table, "province_footprint")
-    line = f"about {national:,} bottom-40% households are not in the registry"
+    line = f"about {national:,} bottom-40% households are not in the registry (provinces' sum)"
     if inside is not None:
         line += f", {inside:,} of them in the flood footprint"
     console.print(line + " (estimates, 90% intervals in brackets)", highlight=False)

@@ -161,8 +161,8 @@ def estimate(
         return
     console.print(
         f"wrote {esc(paths['gap'])}: {len(table)} units, about "
-        f"{round(float(national)):,} unregistered bottom-40% households "
-        f"(methods: {', '.join(f'{k} {v}' for k, v in methods.items())})"
+        f"{round(float(national)):,} unregistered bottom-40% households (the provinces' "
+        f"direct estimates; methods: {', '.join(f'{k} {v}' for k, v in methods.items())})"
     )
     if cut is not None:
         console.print(
