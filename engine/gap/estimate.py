@@ -404,7 +404,9 @@ def _provinces(survey: pd.DataFrame, districts: pd.DataFrame, z: float) -> pd.Da
 
     A province the survey did not reach (a national survey may leave out AJK or GB) has no
     direct estimate: its row adds up its districts' model estimates and their bounds (the
-    sum of the bounds: wider than the interval of the sum) and says ``synthetic``.
+    sum of the bounds: wider than the interval of the sum) and says ``synthetic``. So does a
+    province whose sample holds no unregistered poor household (a direct interval of [0, 0]),
+    saying ``fay_herriot``.
     """
     direct = direct_estimates(survey, "province").set_index("unit")
     columns = ["households_est", "registered", "stale_records"]
@@ -415,7 +417,9 @@ def _provinces(survey: pd.DataFrame, districts: pd.DataFrame, z: float) -> pd.Da
     share = direct["unregistered_b40_share"].reindex(totals.index)
     sd = np.sqrt(direct["unregistered_b40_share_var"].reindex(totals.index))
     N = totals["households_est"]
-    sampled = share.notna().to_numpy()
+    reached = share.notna().to_numpy()
+    # a direct share of 0 (no unregistered poor in the sample) has a zero-width interval
+    sampled = reached & (share.fillna(0.0).to_numpy() > 0)
 
     def figure(values: pd.Series, column: str) -> np.ndarray:
         return np.where(sampled, values.to_numpy(np.float64), sums[column].to_numpy(np.float64))
@@ -435,6 +439,6 @@ def _provinces(survey: pd.DataFrame, districts: pd.DataFrame, z: float) -> pd.Da
             "unregistered_b40_hi90": figure(
                 np.clip(share + z * sd, 0, 1) * N, "unregistered_b40_hi90"
             ),
-            "method": np.where(sampled, "direct", "synthetic"),
+            "method": np.where(sampled, "direct", np.where(reached, "fay_herriot", "synthetic")),
         }
     )

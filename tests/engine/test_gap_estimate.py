@@ -209,3 +209,14 @@ def test_a_district_the_registry_misses_whole_is_not_estimated_at_zero(
     assert multan["registered"] == 0 and multan["method"] == "synthetic"
     households = float(census.loc[census["district"] == "Multan", "households"].iloc[0])
     assert multan["unregistered_b40_est"] > 0.2 * households  # bottom 40 %: about 0.4 of them
+
+
+def test_a_province_whose_sample_holds_no_unregistered_poor_is_not_zero_width(
+    survey: pd.DataFrame, population: pd.DataFrame, census: pd.DataFrame
+) -> None:
+    # Islamabad's surveyed households all registered: a direct share of 0 +- 0
+    registered = survey["registered"] | (survey["province"] == "Islamabad Capital Territory")
+    table = estimate_gap(survey.assign(registered=registered), population, census)
+    row = table[(table["level"] == "province") & (table["unit"] == "Islamabad Capital Territory")]
+    assert row["method"].item() == "fay_herriot"
+    assert row["unregistered_b40_hi90"].item() > row["unregistered_b40_lo90"].item()
