@@ -30,6 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """
     from rahat.api.service.audit_middleware import AuditMiddleware
     from rahat.api.service.db import create_schema, make_engine, make_sessionmaker
+    from rahat.api.service.docs import install_docs
     from rahat.api.service.gap import GapService, survey_status
     from rahat.api.service.jobs import JobManager
     from rahat.api.service.limits import BodyLimitMiddleware
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Hazard uploads, scenario runs and household lists under data-sharing agreements.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by install_docs
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -79,4 +81,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuditMiddleware)
     for module in (health, hazard_diff, hazards, runs, whatif, gap, audit):
         app.include_router(module.router)
+    install_docs(app)
     return app

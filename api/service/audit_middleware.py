@@ -39,6 +39,9 @@ UNAUDITED_ROUTES = frozenset(
     {"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
 
+#: Path prefixes of the public static files (the offline docs' scripts), not audited either.
+STATIC_PATHS = ("/static/",)
+
 #: Action names of routes whose name is not derived from their path.
 ACTIONS: Mapping[tuple[str, str], str] = {
     ("POST", "/hazards"): "hazards.upload",
@@ -177,7 +180,9 @@ class AuditMiddleware:
         template = route if isinstance(route, str) else None
         raw_path = str(scope.get("path", ""))
         local_path = raw_path.removeprefix(str(scope.get("root_path", "")))
-        if method in ("GET", "HEAD") and (template or local_path) in UNAUDITED_ROUTES:
+        if method in ("GET", "HEAD") and (
+            (template or local_path) in UNAUDITED_ROUTES or local_path.startswith(STATIC_PATHS)
+        ):
             return None
         state = scope.get("state", {})
         notes = state.get(audit.STATE_KEY)

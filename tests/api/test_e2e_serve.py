@@ -39,7 +39,14 @@ def test_serve_upload_run_export_audit(server: tuple[ServerProcess, dict[str, st
         return api_client(proc, tokens[role], timeout=60)
 
     with client("agency") as agency, client("ngo") as ngo, client("admin") as admin:
-        assert agency.get("/docs").status_code == 200
+        docs = agency.get("/docs")
+        assert docs.status_code == 200
+        # offline: Swagger UI from the package, nothing from a CDN
+        assert "/static/swagger-ui/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text
+        bundle = agency.get("/static/swagger-ui/swagger-ui-bundle.js")
+        assert bundle.status_code == 200 and "SwaggerUIBundle" in bundle.text[:4000]
+        assert agency.get("/static/swagger-ui/swagger-ui.css").status_code == 200
+        assert agency.get("/static/../app.py").status_code == 404
         assert agency.get("/openapi.json").json()["info"]["title"] == "Rahat Relief API"
         with open(REAL_HAZARD, "rb") as fh:
             r = agency.post(
