@@ -105,7 +105,7 @@ def plan(
             cost_site=cost_site,
         )
         candidates, rejected = _candidates(sites_csv)
-        check_sites(sites, len(candidates))
+        check_sites(sites, len(candidates), rejected)
         demand = demand_points(
             _read_csv(gap_file, "--gap"),
             _places(registry, population_raster),

@@ -369,8 +369,15 @@ def _costs(reach: float, sites: int, options: OutreachOptions) -> dict[str, floa
     }
 
 
-def check_sites(k: int, candidates: int) -> None:
+#: Rejected candidate rows named in the error of :func:`check_sites`.
+REJECTED_NAMED = 5
+
+
+def check_sites(k: int, candidates: int, rejected: pd.DataFrame | None = None) -> None:
     """Refuse ``k`` sites out of fewer ``candidates`` (no silent fallback to all of them).
+
+    ``rejected``: the candidate rows left out (``row``, ``reason``), named in the error, since
+    they are why there are fewer candidates than the file has rows.
 
     Raises
     ------
@@ -378,8 +385,24 @@ def check_sites(k: int, candidates: int) -> None:
         ``k`` larger than ``candidates``.
     """
     if k > candidates:
+        why = ""
+        if rejected is not None and len(rejected):
+            named = "; ".join(
+                f"row {row}: {reason}"
+                for row, reason in zip(
+                    rejected["row"][:REJECTED_NAMED],
+                    rejected["reason"][:REJECTED_NAMED],
+                    strict=True,
+                )
+            )
+            more = (
+                f" and {len(rejected) - REJECTED_NAMED} more"
+                if len(rejected) > REJECTED_NAMED
+                else ""
+            )
+            why = f" ({len(rejected)} row(s) of the sites were left out: {named}{more})"
         raise InputError(
-            f"--sites {k} is more than the {candidates} candidate sites; "
+            f"--sites {k} is more than the {candidates} candidate sites{why}; "
             f"choose at most {candidates} or give more candidates (--sites-csv)"
         )
 

@@ -107,7 +107,7 @@ def test_gap_plan_reports_districts_matching_no_boundary(gap, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ("sites", "more than the 4 candidate sites"),
+        ("sites", "more than the 4 candidate sites (1 row(s) of the sites were left out: row 5"),
         ("columns", "unregistered_b40_est"),
         ("zero", "--sites"),
         ("missing", "no such file"),
@@ -115,7 +115,8 @@ def test_gap_plan_reports_districts_matching_no_boundary(gap, tmp_path) -> None:
 )
 def test_gap_plan_refuses_bad_input_and_writes_nothing(gap, tmp_path, change, message) -> None:
     sites = tmp_path / "sites.csv"
-    sites.write_text("name,lon,lat\na,67.7,26.7\nb,68.2,27.5\nc,67.0,30.1\nd,74.3,31.5\n")
+    rows = "a,67.7,26.7\nb,68.2,27.5\nc,67.0,30.1\nd,74.3,31.5\ne,not-a-number,26.0\n"
+    sites.write_text("name,lon,lat\n" + rows)  # row 5 is left out (its lon)
     source, k = gap, "5" if change == "sites" else "2"
     if change == "columns":
         source = tmp_path / "bad.csv"
