@@ -41,6 +41,16 @@ TARGETS: dict[str, Any] = {
 }
 
 
+def missed_poor(population: pd.DataFrame) -> np.ndarray:
+    """Which households are unregistered and in the bottom 40 % of the whole population by PMT.
+
+    At or below the 40th percentile of every household's score, registered or not: the truth
+    the estimates and the outreach plan are measured against.
+    """
+    scores = population["pmt_score"].to_numpy(np.float64)
+    return (scores <= np.quantile(scores, 0.4)) & ~population["registered"].to_numpy(bool)
+
+
 def true_unregistered_b40(population: pd.DataFrame, keys: np.ndarray | None = None) -> pd.Series:
     """Unregistered bottom-40 % households per district (or other unit) of the population.
 
@@ -57,9 +67,7 @@ def true_unregistered_b40(population: pd.DataFrame, keys: np.ndarray | None = No
     pandas.Series
         Count per key, every key of the population (zeros included).
     """
-    scores = population["pmt_score"].to_numpy(np.float64)
-    poor = scores <= np.quantile(scores, 0.4)
-    missed = poor & ~population["registered"].to_numpy(bool)
+    missed = missed_poor(population)
     if keys is None:
         keys = population["district"].astype(str).to_numpy()
     known = pd.notna(keys)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from rahat.benchmarks.gap import missed_poor
 from rahat.engine.gap.footprint import in_footprint
 from rahat.engine.gap.outreach import (
     Coverage,
@@ -35,16 +36,6 @@ from rahat.engine.gap.outreach_inputs import (
 
 if TYPE_CHECKING:
     from rahat.geo.hazards import HazardLayer
-
-
-def missed_poor(population: pd.DataFrame) -> np.ndarray:
-    """Which households are unregistered and in the bottom 40 % of the whole population by PMT.
-
-    The definition of :func:`rahat.benchmarks.gap.true_unregistered_b40` (at or below the 40th
-    percentile of every household's score, registered or not), household by household.
-    """
-    scores = population["pmt_score"].to_numpy(np.float64)
-    return (scores <= np.quantile(scores, 0.4)) & ~population["registered"].to_numpy(bool)
 
 
 def outreach_capture(
