@@ -212,3 +212,15 @@ def test_a_raster_without_crs_or_unit_is_refused(
     raster = _write_raster(tmp_path / "bad.tif", people, crs=crs, unit=unit)
     with pytest.raises(error, match=words):
         gap_table(survey, registry, census, OPTIONS, footprint=Footprint(layer, raster))
+
+
+def test_a_census_below_the_registry_never_puts_fewer_households_than_registered_inside(
+    registry, survey, census, layer
+) -> None:
+    # a census a tenth of the registry (stale or duplicated records): the footprint's share of
+    # it would be below the registered households counted inside
+    small = census.assign(households=np.maximum(census["households"] // 10, 1))
+    result = gap_table(survey, registry, small, OPTIONS, footprint=Footprint(layer))
+    cut = _rows(result, "district_footprint")
+    assert (cut["registered"] > 0).any()
+    assert (cut["households_est"] >= cut["registered"]).all()
