@@ -205,13 +205,32 @@ def _view(data: dict[str, Any], k: int | None) -> dict[str, Any]:
 
     levels = {}
     for level, keys in LEVELS.items():
+        rows = data["levels"][level]
+        codes = unit_codes(rows, level)
         levels[level] = [
             {key: row.get(key) for key in keys}
+            | {"code": codes[i]}
             | show(row, pattern is not None and pattern["levels"][level][i])
-            for i, row in enumerate(data["levels"][level])
+            for i, row in enumerate(rows)
         ]
     totals = show(data["totals"], pattern is not None and pattern["totals"])
     return {"totals": totals, "levels": levels}
+
+
+def unit_codes(rows: list[dict[str, Any]], level: str) -> list[str | None]:
+    """The gazetteer code of each unit row at ``level`` (``None`` where it has none).
+
+    Maps and clients match units to boundaries by this code, never by a bare name.
+    """
+    if not rows:
+        return []
+    import pandas as pd
+
+    from rahat.geo.units import Level, gazetteer
+
+    frame = pd.DataFrame([{key: row.get(key) for key in LEVELS[level]} for row in rows])
+    codes = gazetteer().codes_of(frame)[Level(level)]
+    return [None if code is None else str(code) for code in codes]
 
 
 def summary(run_dir: Path, level: str, k: int | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rahat.api.service.aggregates import published
+from rahat.api.service.aggregates import published, unit_codes
 from rahat.api.service.lru import LRUCache
 from rahat.api.service.storage import atomic_write_bytes
 from rahat.api.service.suppression import complete_suppression, is_small
@@ -276,10 +276,14 @@ def compare_runs(dir_a: Path, dir_b: Path, level: str, k: int | None) -> dict[st
         return {"selected_a": a, "selected_b": b, "change": change, **block}
 
     keys = COMPARE_LEVELS[level]
-    units = [
-        dict(zip(keys, rows[i]["key"], strict=True)) | figures(i)
+    named = [
+        (dict(zip(keys, rows[i]["key"], strict=True)), i)
         for i in range(len(rows))
         if len(rows[i]["key"]) == len(keys)
+    ]
+    codes = unit_codes([unit for unit, _ in named], level)
+    units = [
+        unit | {"code": code} | figures(i) for (unit, i), code in zip(named, codes, strict=True)
     ]
     nation = figures(0)
     overlap = {

@@ -342,7 +342,7 @@ def test_compare_runs(service: Service) -> None:
     assert body["k"] == 10 and "households" not in body
     for unit in [body["overlap"], *body["units"]]:
         for name, value in unit.items():
-            if name not in ("province", "district", "change"):
+            if name not in ("province", "district", "code", "change"):
                 assert value is None or value == 0 or value >= 10, (name, value)
     r = service.post(
         "admin",
