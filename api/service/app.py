@@ -36,7 +36,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from rahat.api.service.limits import BodyLimitMiddleware
     from rahat.api.service.problems import document_validation_problems, install_problem_handlers
     from rahat.api.service.registry_status import registry_status
-    from rahat.api.service.routers import audit, gap, hazard_diff, hazards, health, runs, whatif
+    from rahat.api.service.routers import (
+        audit,
+        gap,
+        hazard_diff,
+        hazards,
+        health,
+        page,
+        runs,
+        whatif,
+    )
 
     settings = settings or Settings()
     engine = make_engine(settings.database_url)
@@ -79,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     # One audit event per request (inside the 500 handler, outside the 4xx handlers).
     app.add_middleware(AuditMiddleware)
-    for module in (health, hazard_diff, hazards, runs, whatif, gap, audit):
+    for module in (health, page, hazard_diff, hazards, runs, whatif, gap, audit):
         app.include_router(module.router)
     install_docs(app)
     return app

@@ -34,9 +34,10 @@ from rahat.api.service.security import Principal, presented_prefix
 
 logger = logging.getLogger("rahat.api.audit")
 
-#: Routes (templates) not audited for ``GET``/``HEAD``: the health check and the static docs.
+#: Routes (templates) not audited for ``GET``/``HEAD``: the health check, the static docs and
+#: the planners' page (static; what it asks of the API is audited).
 UNAUDITED_ROUTES = frozenset(
-    {"/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {"/", "/healthz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
 
 #: Path prefixes of the public static files (the offline docs' scripts), not audited either.

@@ -145,6 +145,8 @@ class BodyLimitMiddleware:
     ) -> _RefusalError | None:
         """Authenticate (when no dependency did yet), then check the declared size."""
         state = scope.setdefault("state", {})
+        if _bodiless_read(scope, headers, declared):
+            return None  # nothing to guard: the route authenticates (or is public: /static)
         if not isinstance(state.get("principal"), security.Principal):
             token = security.bearer_token(headers.get("authorization"))
             if token is None:
@@ -177,6 +179,17 @@ class BodyLimitMiddleware:
             return {"type": "http.disconnect"}
 
         await response(scope, no_body, send)
+
+
+def _bodiless_read(scope: Scope, headers: Headers, declared: int | None) -> bool:
+    """Whether the request is a GET or HEAD that declares no body.
+
+    Responses that stream a file listen for the client's disconnect through ``receive``; for
+    such a request that is no body to refuse, so public files (the page, ``/static``) load
+    without a key.
+    """
+    no_body = declared in (None, 0) and "transfer-encoding" not in headers
+    return scope.get("method") in ("GET", "HEAD") and no_body
 
 
 def _unauthorized(detail: str) -> _RefusalError:

@@ -9,11 +9,12 @@ data-sharing agreements grant caseload fields, not registry-wide estimates.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from rahat.api.service.aggregates import LEVELS, unit_codes
 from rahat.api.service.deps import AuditDep, GapDep, SettingsDep
 from rahat.api.service.problems import problem_docs
 from rahat.api.service.run_requests import threshold
@@ -68,6 +69,27 @@ class GapOut(BaseModel):
     units: list[GapUnit]
 
 
+def with_unit_codes(units: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:
+    """The gap rows of ``level`` with each unit's gazetteer ``code`` (maps match by it).
+
+    Rows of the footprint levels (``district_footprint``...) keep the code of their unit.
+    """
+    base = level.removesuffix("_footprint")
+    if base not in LEVELS:
+        return units
+    keyed = []
+    for row in units:
+        names = {"province": row.get("province")}
+        if base == "district":
+            names |= {"district": row.get("unit"), "district_pcode": row.get("pcode")}
+        elif base == "tehsil":
+            names |= {"district": row.get("parent"), "tehsil": row.get("unit")}
+            names["tehsil_pcode"] = row.get("pcode")
+        keyed.append(names)
+    codes = unit_codes(keyed, base)
+    return [row | {"code": code} for row, code in zip(units, codes, strict=True)]
+
+
 @router.get(
     "",
     response_model=GapOut,
@@ -96,7 +118,7 @@ def get_gap(
             f"the gap estimate has no level '{level}'; use one of: {', '.join(result.levels)}"
         )
     view = result.tree.view(threshold(principal, settings))
-    units = view["levels"][level]
+    units = with_unit_codes(view["levels"][level], level)
     audit.add(rows=len(units))
     return GapOut(
         level=level,
