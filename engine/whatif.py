@@ -15,6 +15,7 @@ optional field.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -174,6 +175,34 @@ def variant_of(base: Scenario, overrides: Mapping[str, Value]) -> tuple[Scenario
     return variant, resolved
 
 
+class BaseMemo:
+    """The base caseloads of recent what-ifs, so moving one slider evaluates only the variant.
+
+    Evaluation is deterministic, so a base scenario evaluated on the same exposure (the same
+    object of an :class:`~rahat.engine.pipeline.ExposureCache`) and coverage-gap table is the
+    same caseload: it is kept (the last ``size``) and reused, not evaluated again.
+    """
+
+    def __init__(self, size: int = 2) -> None:
+        self.size = size
+        self._entries: list[tuple[str, object, object, Caseload]] = []
+        self._lock = threading.Lock()
+
+    def get(
+        self, scenario: Scenario, exposure: object, gap: object, build: Callable[[], Caseload]
+    ) -> Caseload:
+        """The caseload of ``scenario`` on ``exposure`` and ``gap``: kept, or built now."""
+        key = scenario.canonical_json()
+        with self._lock:
+            for entry in self._entries:
+                if entry[0] == key and entry[1] is exposure and entry[2] is gap:
+                    return entry[3]
+        caseload = build()
+        with self._lock:
+            self._entries = [(key, exposure, gap, caseload), *self._entries][: self.size]
+        return caseload
+
+
 def whatif(
     base: Scenario,
     overrides: Mapping[str, Value],
@@ -185,6 +214,7 @@ def whatif(
     check: Callable[[Scenario], None] | None = None,
     progress: Progress | None = None,
     gap: GapTable | None = None,
+    memo: BaseMemo | None = None,
 ) -> WhatIfResult:
     """Evaluate ``base`` and ``base`` with ``overrides`` on one exposure; write nothing.
 
@@ -210,6 +240,8 @@ def whatif(
     gap
         The coverage-gap table both sides are evaluated with
         (:func:`rahat.engine.targeting.gap_join.read_gap`).
+    memo
+        Where base caseloads are kept between calls (:class:`BaseMemo`); none kept if omitted.
 
     Returns
     -------
@@ -246,7 +278,12 @@ def whatif(
     before_scenario = budgeted(base)
     if base.budget.same_as is not None and not any(p.startswith("budget") for p in resolved):
         variant = before_scenario.with_updates(resolved)  # the same money, resolved once
-    before = evaluate(before_scenario, exposure, gap)
+    if memo is None:
+        before = evaluate(before_scenario, exposure, gap)
+    else:
+        before = memo.get(
+            before_scenario, exposure, gap, lambda: evaluate(before_scenario, exposure, gap)
+        )
     after = evaluate(budgeted(variant), exposure, gap)
     phases = clock.phases()
     started = time.perf_counter()

@@ -2,16 +2,17 @@
 
 Each module defines a module-level ``typer.Typer()``: a named group (``registry``, ``hazard``,
 ``org``, ``key``, ``agreement``, ``audit``, ``gap``, ``bench``) or an unnamed one whose commands
-sit at the root (``demo``; ``run``, ``compare`` and ``sweep``; ``whatif``; ``serve``). This module
-only adds them to the root, in the order ``rahat --help`` lists them. Heavy libraries are
-imported inside the commands, so ``rahat --help`` stays fast and nothing runs at import time.
+sit at the root (``demo``; ``run``, ``compare`` and ``sweep``; ``whatif``; ``report``;
+``serve``). This module only adds them to the root, in the order ``rahat --help`` lists them.
+Heavy libraries are imported inside the commands, so ``rahat --help`` stays fast and nothing
+runs at import time.
 """
 
 from __future__ import annotations
 
 import typer
 
-from rahat.api.cli import bench, demo, gap, hazard, registry, service, targeting, whatif
+from rahat.api.cli import bench, demo, gap, hazard, registry, report, service, targeting, whatif
 from rahat.api.cli._common import defer_option_coercion, install_help_style
 from rahat.api.cli._safety import SafeGroup, run_safely
 
@@ -31,6 +32,7 @@ for _group in (
     demo.app,
     targeting.app,
     whatif.app,
+    report.app,
     service.app,
     registry.app,
     hazard.app,

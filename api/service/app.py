@@ -38,10 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from rahat.api.service.registry_status import registry_status
     from rahat.api.service.routers import (
         audit,
+        brief,
         gap,
         hazard_diff,
         hazards,
         health,
+        layers,
         page,
         runs,
         whatif,
@@ -88,7 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     # One audit event per request (inside the 500 handler, outside the 4xx handlers).
     app.add_middleware(AuditMiddleware)
-    for module in (health, page, hazard_diff, hazards, runs, whatif, gap, audit):
+    for module in (health, page, hazard_diff, hazards, runs, brief, whatif, gap, audit, layers):
         app.include_router(module.router)
     install_docs(app)
     return app

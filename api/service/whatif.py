@@ -25,6 +25,7 @@ from __future__ import annotations
 import collections
 import io
 import threading
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -43,7 +44,7 @@ from rahat.api.service.guard import (
 from rahat.api.service.schemas import Figures, Level, ScenarioSource
 from rahat.api.service.suppression import is_small
 from rahat.engine.targeting.scenario_models import MAX_NAME_LENGTH
-from rahat.engine.whatif import MAX_KEY_LENGTH, MAX_OVERRIDES
+from rahat.engine.whatif import MAX_KEY_LENGTH, MAX_OVERRIDES, BaseMemo
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -129,12 +130,20 @@ class WhatIfWithheldError(FiguresWithheldError):
 
 # -- aggregates ---------------------------------------------------------------------------------
 def aggregates(caseload: Caseload) -> dict[str, Any]:
-    """Unsuppressed aggregates of ``caseload``, computed as a run summary's are."""
+    """Unsuppressed aggregates of ``caseload``, as a run summary's are.
+
+    From the caseload's per-household arrays (:mod:`rahat.api.service.whatif_figures`), or,
+    for a caseload without them, from its frame by the run summary's own code.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from rahat.api.service.aggregates import compute_aggregates
+    from rahat.api.service.whatif_figures import aggregates as array_aggregates
 
+    fast = array_aggregates(caseload)
+    if fast is not None:
+        return fast
     frame = caseload.frame
     columns = [c for c in AGGREGATE_COLUMNS if c in frame.columns]
     buffer = io.BytesIO()
@@ -175,6 +184,11 @@ class MemorySets(StoredSets):
 
 def household_sets(caseload: Caseload) -> HouseholdSets:
     """Considered, eligible and selected ids (sorted) with the selected benefit and size."""
+    from rahat.api.service.whatif_figures import household_sets as array_sets
+
+    fast = array_sets(caseload)
+    if fast is not None:
+        return fast
     frame = caseload.frame
     ids = frame["household_id"].to_numpy(np.int64)
     chosen = frame["selected"].to_numpy(bool)
@@ -261,6 +275,9 @@ class WhatIfService:
         self._lock = threading.Lock()
         self._registry: tuple[tuple[str, int], LoadedRegistry] | None = None
         self._cache: ExposureCache | None = None
+        self._memo = BaseMemo()
+        #: The base caseload last published, with its aggregates and guard facts.
+        self._base: tuple[weakref.ref[Caseload], dict[str, Any], RunFacts] | None = None
 
     def registry(self, path: Path) -> tuple[LoadedRegistry, ExposureCache]:
         """Return the served registry (loaded once per file version) and its exposure cache."""
@@ -272,6 +289,17 @@ class WhatIfService:
                 self._registry = (stamp, load_registry(path, snapshots=True))
                 self._cache = ExposureCache()
             return self._registry[1], self._cache
+
+    def _base_figures(self, caseload: Caseload) -> tuple[dict[str, Any], RunFacts]:
+        """Aggregates and guard facts of a base caseload (kept for the base last seen)."""
+        with self._lock:
+            kept = self._base
+        if kept is not None and kept[0]() is caseload:
+            return kept[1], kept[2]
+        figures, base_facts = aggregates(caseload), facts("base", caseload)
+        with self._lock:
+            self._base = (weakref.ref(caseload), figures, base_facts)
+        return figures, base_facts
 
     def answer(
         self,
@@ -294,12 +322,20 @@ class WhatIfService:
         ):
             raise ScenarioError("overrides cannot name files on the server")
         loaded, cache = self.registry(settings.registry_path)
-        result = whatif(base, body.overrides, loaded, cache, scenarios_dir=settings.scenarios_dir)
+        result = whatif(
+            base,
+            body.overrides,
+            loaded,
+            cache,
+            scenarios_dir=settings.scenarios_dir,
+            memo=self._memo,
+        )
         k = None if principal.is_admin else settings.k_anonymity
+        base_figures, base_facts = self._base_figures(result.base)
         if k is not None:
-            pair = (facts("base", result.base), facts("variant", result.variant))
+            pair = (base_facts, facts("variant", result.variant))
             check_differencing(pair, principal, settings, sessions)
-        before = publish(aggregates(result.base), body.level, k)
+        before = publish(base_figures, body.level, k)
         after = publish(aggregates(result.variant), body.level, k)
         shown = changes(result.comparison.totals, k)
         if before["totals"]["suppressed"] or after["totals"]["suppressed"]:

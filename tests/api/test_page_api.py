@@ -122,9 +122,10 @@ def test_public_manifest_drops_paths_and_figures() -> None:
 
 
 def test_units_carry_their_gazetteer_code(service: Service) -> None:
-    r = service.get("planner", f"/runs/{service.planner_run_id}/summary", params={"level": "tehsil"})
+    summary = f"/runs/{service.planner_run_id}/summary"
+    r = service.get("planner", summary, params={"level": "tehsil"})
     assert r.status_code == 200, r.text
     codes = {u["tehsil"]: u["code"] for u in r.json()["units"]}
     assert codes["Johi"] == "PK70302" and codes["Dokri"] == "PK71302"
-    r = service.get("planner", f"/runs/{service.planner_run_id}/summary")
+    r = service.get("planner", summary)
     assert {u["code"] for u in r.json()["units"]} == {"PK703", "PK713", "PK708"}

@@ -1,0 +1,175 @@
+"""A what-if's figures straight from the caseload's per-household arrays, without its frame.
+
+A run summary reads ``caseload.parquet`` and groups its text columns
+(:func:`rahat.api.service.aggregates.compute_aggregates`). A what-if holds the caseload in
+memory as arrays (:class:`~rahat.engine.targeting.rows.CaseloadRows`: registry positions and
+flags), so building its frame, writing it and grouping strings (seconds at national scale)
+is not needed: each registry row's unit is numbered once per registry and level
+(:func:`rahat.geo.units.factorize_rows` on the categorical codes), and a caseload's figures
+are ``np.bincount`` sums over the units of its considered rows.
+
+:func:`aggregates` returns exactly what ``compute_aggregates`` returns for the same caseload
+(same units, order, counts and sums; the tests compare both), and
+:func:`household_sets` exactly what the guard compares.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rahat.api.service.aggregates import COUNTS, LEVELS, SELECTED_SUMS
+from rahat.api.service.guard import HouseholdSets
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from rahat.engine.targeting.caseload import Caseload
+    from rahat.engine.targeting.rows import CaseloadRows
+    from rahat.geo.registry.model import Registry
+
+#: The finest level of :data:`~rahat.api.service.aggregates.LEVELS`; the others are its
+#: prefixes (a tehsil's key starts with its district's, which starts with its province's).
+FINEST = "tehsil"
+
+
+@dataclass(frozen=True)
+class UnitGroups:
+    """Each registry row's finest unit, and every level's units with the finest units' parents.
+
+    Units are in the order a run summary lists them: their key texts sorted, each once.
+    """
+
+    per_row: np.ndarray  # finest unit of each registry row
+    units: dict[str, list[tuple[str, ...]]]  # level -> unit keys
+    parent: dict[str, np.ndarray]  # level -> its unit of each finest unit
+
+
+#: By ``id`` of the registry: a weak reference to it (to tell a reused id) and its groups.
+_GROUPS: dict[int, tuple[weakref.ref[Registry], UnitGroups]] = {}
+_GROUPS_LOCK = threading.Lock()
+
+
+def _unit_groups(frame: pd.DataFrame) -> UnitGroups:
+    from rahat.geo.units import factorize_rows
+
+    keys = LEVELS[FINEST]
+    present = [k for k in keys if k in frame.columns]
+    rows, combos = factorize_rows(frame, present) if present else (np.zeros(len(frame)), [()])
+    texts = []
+    for combo in combos:
+        named = dict(zip(present, combo, strict=True))
+        texts.append(tuple("" if named.get(k) is None else str(named[k]) for k in keys))
+    finest = sorted(set(texts))  # missing values are "", as the summary's text columns
+    position = {key: i for i, key in enumerate(finest)}
+    merged = np.array([position[key] for key in texts], dtype=np.int32)
+    per_row = np.take(merged, rows.astype(np.int64)) if len(rows) else np.zeros(0, np.int32)
+    units: dict[str, list[tuple[str, ...]]] = {}
+    parent: dict[str, np.ndarray] = {}
+    for level, level_keys in LEVELS.items():
+        width = len(level_keys)
+        units[level] = sorted({key[:width] for key in finest})
+        index = {key: i for i, key in enumerate(units[level])}
+        parent[level] = np.array([index[key[:width]] for key in finest], dtype=np.int64)
+    return UnitGroups(per_row, units, parent)
+
+
+def unit_groups(registry: Registry) -> UnitGroups:
+    """The units of a registry's rows, numbered once per registry (kept while it lives)."""
+    with _GROUPS_LOCK:
+        for key in [key for key, (ref, _) in _GROUPS.items() if ref() is None]:
+            del _GROUPS[key]  # registries gone
+        found = _GROUPS.get(id(registry))
+        if found is not None and found[0]() is registry:
+            return found[1]
+        groups = _unit_groups(registry.frame)
+        _GROUPS[id(registry)] = (weakref.ref(registry), groups)
+        return groups
+
+
+def _sums(rows: CaseloadRows, registry: Registry) -> dict[str, np.ndarray]:
+    """Per considered household: the figures a summary adds up (``households`` is 1 each)."""
+    selected = rows.selected.astype(bool)
+    frame = registry.frame
+    if "household_size" in frame.columns:
+        size = np.nan_to_num(np.take(registry.array("household_size"), rows.idx).astype(float))
+    else:
+        size = np.zeros(len(rows.idx))
+    return {
+        "households": np.ones(len(rows.idx)),
+        "eligible": rows.eligible.astype(float),
+        "selected": selected.astype(float),
+        "persons_selected": size.astype(np.int64) * selected,
+        "benefit": np.nan_to_num(rows.entitled.astype(np.float64)) * selected,
+    }
+
+
+def _exact(values: np.ndarray) -> bool:
+    """Whether bin sums of ``values`` are exact in any order (whole numbers, small enough)."""
+    return bool(np.all(values == np.round(values))) and float(np.abs(values).sum()) < 2.0**53
+
+
+def aggregates(caseload: Caseload) -> dict[str, Any] | None:
+    """The unsuppressed aggregates of ``caseload`` (as ``compute_aggregates`` gives them).
+
+    ``None`` when the caseload has no per-household arrays or its benefits are not whole
+    rupees (then the order of a float sum could matter: the caller takes the frame's way).
+    """
+    rows = caseload.rows
+    if rows is None:
+        return None
+    registry = rows.exposure.registry
+    sums = _sums(rows, registry)
+    if not _exact(sums["benefit"]):
+        return None
+    names = [*COUNTS, *SELECTED_SUMS]
+    result: dict[str, Any] = {"totals": {}, "levels": {}}
+    for name in names:
+        total = sums[name].sum()
+        result["totals"][name] = float(total) if name == "benefit" else round(float(total))
+    groups = unit_groups(registry)
+    unit = np.take(groups.per_row, rows.idx)
+    size = len(groups.units[FINEST])
+    finest = {name: np.bincount(unit, weights=sums[name], minlength=size) for name in names}
+    for level, keys in LEVELS.items():
+        units, parent = groups.units[level], groups.parent[level]
+        columns = {
+            name: np.bincount(parent, weights=finest[name], minlength=len(units)) for name in names
+        }
+        present = np.flatnonzero(columns["households"] > 0)
+        result["levels"][level] = [
+            dict(zip(keys, units[i], strict=True))
+            | {
+                name: float(columns[name][i]) if name == "benefit" else round(columns[name][i])
+                for name in names
+            }
+            for i in present.tolist()
+        ]
+    return result
+
+
+def household_sets(caseload: Caseload) -> HouseholdSets | None:
+    """The guard's household sets of ``caseload`` from its arrays (``None``: it has none)."""
+    rows = caseload.rows
+    if rows is None:
+        return None
+    registry = rows.exposure.registry
+    ids = np.take(registry.household_id, rows.idx).astype(np.int64)
+    chosen = rows.selected.astype(bool)
+    order = np.argsort(ids[chosen], kind="stable")
+    frame: pd.DataFrame = registry.frame
+    if "household_size" in frame.columns:
+        size = np.take(registry.array("household_size"), rows.idx)
+    else:
+        size = np.zeros(len(ids), np.int64)
+    return HouseholdSets(
+        considered=np.sort(ids),
+        eligible=np.sort(ids[rows.eligible.astype(bool)]),
+        selected=ids[chosen][order],
+        selected_benefit=rows.entitled.astype(np.float64)[chosen][order],
+        selected_persons=np.asarray(size)[chosen][order].astype(np.int64),
+    )
