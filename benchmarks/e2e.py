@@ -108,7 +108,7 @@ class E2EResult:
     inputs: dict[str, Any]
 
 
-def _inputs(n: int, folder: Path) -> dict[str, Path]:
+def bench_inputs(n: int, folder: Path) -> dict[str, Path]:
     """The registry, raster and footprint (built once per ``n`` in ``folder``)."""
     from rahat.benchmarks.e2e_data import national_registry
     from rahat.benchmarks.overlay import bench_dataset
@@ -347,7 +347,7 @@ def run_e2e_bench(n: int, *, workdir: Path | None = None) -> E2EResult:
     from rahat.benchmarks.common import peak_rss_mb
     from rahat.geo.paths import cache_dir
 
-    paths = _inputs(n, cache_dir() / "bench" / "e2e")
+    paths = bench_inputs(n, cache_dir() / "bench" / "e2e")
     with tempfile.TemporaryDirectory(dir=workdir) as scratch:
         work = Path(scratch)
         raster = _one("raster", paths, work)

@@ -63,19 +63,31 @@ class WhatIfResult:
     overrides
         Dotted scenario path -> value applied to make the variant.
     comparison
-        Households added, dropped and kept, cost change and coverage (variant vs base).
+        Households added, dropped and kept, cost change and coverage (variant vs base),
+        worked out on first use (its time is then the ``compare`` phase).
     warnings
         Warnings of the hazard readers and sampling.
     phases
-        Seconds per phase (``hazards``, ``overlay``, ``evaluate``, ``compare``).
+        Seconds per phase (``hazards``, ``overlay``, ``evaluate``, then ``compare``).
     """
 
     base: Caseload
     variant: Caseload
     overrides: dict[str, Value]
-    comparison: Comparison
     warnings: list[str] = field(default_factory=list)
     phases: dict[str, float] = field(default_factory=dict)
+    _comparison: Comparison | None = field(default=None, repr=False)
+
+    @property
+    def comparison(self) -> Comparison:
+        """The variant compared with the base (:func:`rahat.engine.targeting.compare_caseloads`)."""
+        if self._comparison is None:
+            from rahat.engine.targeting import compare_caseloads
+
+            started = time.perf_counter()
+            self._comparison = compare_caseloads(self.base, self.variant)
+            self.phases["compare"] = round(time.perf_counter() - started, 3)
+        return self._comparison
 
     def summary(self, levels: tuple[str, ...] = ("province", "district")) -> pd.DataFrame:
         """Base and variant caseloads side by side per admin unit (``base_``/``variant_``)."""
@@ -255,7 +267,7 @@ def whatif(
         resolve_budget,
         sampling_warnings,
     )
-    from rahat.engine.targeting import compare_caseloads, evaluate
+    from rahat.engine.targeting import evaluate
 
     variant, resolved = variant_of(base, overrides)
     if check is not None:
@@ -285,15 +297,10 @@ def whatif(
             before_scenario, exposure, gap, lambda: evaluate(before_scenario, exposure, gap)
         )
     after = evaluate(budgeted(variant), exposure, gap)
-    phases = clock.phases()
-    started = time.perf_counter()
-    comparison = compare_caseloads(before, after)
-    phases["compare"] = round(time.perf_counter() - started, 3)
     return WhatIfResult(
         base=before,
         variant=after,
         overrides=resolved,
-        comparison=comparison,
         warnings=[*hazard_warnings(hazards), *sampling_warnings(base, hazards)],
-        phases=phases,
+        phases=clock.phases(),
     )

@@ -137,6 +137,25 @@ def gap_bench(
     _show(f"gap, {households:,} households", flat, as_json=False)
 
 
+@app.command("page")
+def page_bench(
+    households: Annotated[int, typer.Option(min=1000, help="Households.")] = 1_000_000,
+    moves: Annotated[int, typer.Option(min=1, max=200, help="PMT slider moves timed.")] = 20,
+    as_json: JsonFlag = False,
+) -> None:
+    """What-if round trip in a real browser: PMT slider moves on the page, timed to the screen."""
+    from rahat.benchmarks.page import run_page_bench
+
+    figures = run_page_bench(households, moves)
+    if as_json:
+        print_json(figures)
+        return
+    flat = {k: v for k, v in figures.items() if not isinstance(v, dict)}
+    for part in ("round_trip_s", "page_s", "static_bytes"):
+        flat.update({f"{part}.{k}": v for k, v in figures[part].items()})
+    _show(f"page, {households:,} households", flat, as_json=False)
+
+
 @app.command("hazard-inspect")
 def hazard_inspect_bench(as_json: JsonFlag = False) -> None:
     """'rahat hazard inspect' on a 7000 x 5500 float32 GeoTIFF: seconds and peak memory."""

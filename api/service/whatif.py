@@ -310,6 +310,7 @@ class WhatIfService:
     ) -> dict[str, Any]:
         """Evaluate the what-if of ``body`` and return its published aggregates."""
         from rahat.api.service.scenarios import prepare_scenario
+        from rahat.api.service.whatif_figures import selection_changes
         from rahat.engine.targeting.scenario import load_scenario
         from rahat.engine.whatif import variant_of, whatif
         from rahat.geo.errors import ScenarioError
@@ -337,7 +338,8 @@ class WhatIfService:
             check_differencing(pair, principal, settings, sessions)
         before = publish(base_figures, body.level, k)
         after = publish(aggregates(result.variant), body.level, k)
-        shown = changes(result.comparison.totals, k)
+        moved = selection_changes(result.base, result.variant)
+        shown = changes(result.comparison.totals if moved is None else moved, k)
         if before["totals"]["suppressed"] or after["totals"]["suppressed"]:
             shown = {**dict.fromkeys(("added", "dropped", "kept")), "suppressed": True}
         return {

@@ -173,3 +173,24 @@ def household_sets(caseload: Caseload) -> HouseholdSets | None:
         selected_benefit=rows.entitled.astype(np.float64)[chosen][order],
         selected_persons=np.asarray(size)[chosen][order].astype(np.int64),
     )
+
+
+def selection_changes(base: Caseload, variant: Caseload) -> dict[str, int] | None:
+    """Households the variant adds to, drops from and keeps of the base's selection.
+
+    By registry position (both caseloads evaluated on one registry, whose rows are distinct
+    households); ``None`` when either caseload has no per-household arrays or they are of
+    different registries (then the full comparison answers).
+    """
+    a, b = base.rows, variant.rows
+    if a is None or b is None or a.exposure.registry is not b.exposure.registry:
+        return None
+    chosen = np.zeros(len(a.exposure.registry), dtype=bool)
+    chosen[a.idx[a.selected.astype(bool)]] = True
+    picked = b.idx[b.selected.astype(bool)]
+    kept = int(np.count_nonzero(chosen[picked]))
+    return {
+        "added": len(picked) - kept,
+        "dropped": int(np.count_nonzero(chosen)) - kept,
+        "kept": kept,
+    }

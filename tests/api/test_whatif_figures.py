@@ -13,7 +13,12 @@ import pytest
 
 from rahat.api.service.aggregates import compute_aggregates
 from rahat.api.service.whatif import AGGREGATE_COLUMNS
-from rahat.api.service.whatif_figures import aggregates, household_sets, unit_groups
+from rahat.api.service.whatif_figures import (
+    aggregates,
+    household_sets,
+    selection_changes,
+    unit_groups,
+)
 from rahat.engine.pipeline import ExposureCache, load_registry
 from rahat.engine.targeting.scenario import load_scenario
 from rahat.engine.whatif import BaseMemo, whatif
@@ -78,6 +83,8 @@ def test_array_figures_equal_the_summary_of_the_frame(
         fast = aggregates(caseload)
         assert fast == _by_frame(caseload)  # zero tolerance: same units, order and figures
         assert fast is not None and fast["totals"]["selected"] > 0
+    moved = selection_changes(result.base, result.variant)
+    assert moved == {name: result.comparison.totals[name] for name in ("added", "dropped", "kept")}
 
 
 def test_household_sets_equal_the_frame_sets(loaded: Any) -> None:

@@ -1,7 +1,7 @@
 // The map and what-if view: the controls of a scenario; every change asks POST /whatif
 // (debounced, the older request cancelled) and redraws the totals, the map and the table.
 
-import { api, clearProblem, saveBlob, showProblem } from "./api.js";
+import { api, clearProblem, ProblemError, saveBlob, showProblem } from "./api.js";
 import { formatNumber, formatShare, t } from "./i18n.js";
 import { UnitMap } from "./map.js";
 
@@ -52,7 +52,12 @@ export class PlanView {
     }
     this.opened = true;
     this.map = new UnitMap("map", "legend", { describe: (code) => this.describe(code) });
-    this.scenarios = (await api("/scenarios")).filter((s) => !s.problem && s.controls.length);
+    const listed = await api("/scenarios");
+    this.scenarios = listed.filter((s) => !s.problem && s.controls.length);
+    if (!this.scenarios.length) {
+      const problems = listed.map((s) => `${s.name}: ${s.problem || t("no_controls")}`);
+      throw new ProblemError(0, t("no_scenario"), problems.join("\n"));
+    }
     const select = byId("scenario");
     select.replaceChildren(...this.scenarios.map((s) => new Option(s.title || s.name, s.name)));
     select.addEventListener("change", () => this.chooseScenario());
