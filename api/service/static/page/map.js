@@ -48,6 +48,7 @@ export class UnitMap {
     this.describe = describe;
     this.level = null;
     this.shapes = emptyCollection();
+    this.states = new Map();
     this.map = null;
     try {
       this.map = new maplibregl.Map({
@@ -77,7 +78,7 @@ export class UnitMap {
 
   addLayers() {
     const map = this.map;
-    map.addSource("units", { type: "geojson", data: emptyCollection() });
+    map.addSource("units", { type: "geojson", data: emptyCollection(), promoteId: "code" });
     map.addSource("grid", { type: "geojson", data: emptyCollection() });
     map.addSource("outline", { type: "geojson", data: emptyCollection() });
     map.addLayer({ id: "units-fill", type: "fill", source: "units", paint: { "fill-color": EMPTY, "fill-opacity": 0.85 } });
@@ -119,42 +120,54 @@ export class UnitMap {
     if (level === this.level) return;
     this.shapes = await boundaries(level);
     this.level = level;
+    this.states = new Map();
+    this.fittedCodes = null;
+    if (await this.ready) this.map.getSource("units").setData(this.shapes);
   }
 
   /**
    * Shade the units: `values` maps a unit code to its figure (null: withheld); units not in
-   * `values` have no households. `k` is the threshold shown in the legend.
+   * `values` have no households. `k` is the threshold shown in the legend. Only the units'
+   * feature states change: the boundaries are not sent to the map again.
    */
   async show(values, k, label) {
     if (!(await this.ready)) return;
     let top = 0;
     for (const value of values.values()) {
-      if (value !== null && Number.isFinite(value)) top = Math.max(top, Math.abs(value));
+      if (value !== null && Number.isFinite(value)) top = Math.abs(value) > top ? Math.abs(value) : top;
     }
     top = top || 1;
-    const features = this.shapes.features.map((feature) => {
+    const shown = [];
+    for (const feature of this.shapes.features) {
       const code = feature.properties.code;
       const known = values.has(code);
       const value = known ? values.get(code) : null;
-      const state = !known ? "none" : value === null ? "withheld" : "shown";
-      return { ...feature, properties: { ...feature.properties, value: value ?? 0, state } };
-    });
-    this.map.getSource("units").setData({ type: "FeatureCollection", features });
+      const state = { value: value ?? 0, state: !known ? "none" : value === null ? "withheld" : "shown" };
+      const before = this.states.get(code);
+      if (!before || before.value !== state.value || before.state !== state.state) {
+        this.map.setFeatureState({ source: "units", id: code }, state);
+        this.states.set(code, state);
+      }
+      if (known) shown.push(feature);
+    }
     const colours = this.diverging ? DIVERGING : SEQUENTIAL;
     const low = this.diverging ? -top : 0;
     const stops = colours.flatMap((colour, i) => [low + ((top - low) * i) / (colours.length - 1), colour]);
     this.map.setPaintProperty("units-fill", "fill-color", [
       "case",
-      ["==", ["get", "state"], "withheld"], WITHHELD,
-      ["==", ["get", "state"], "none"], EMPTY,
-      ["interpolate", ["linear"], ["get", "value"], ...stops],
+      ["==", ["feature-state", "state"], "withheld"], WITHHELD,
+      ["==", ["feature-state", "state"], "shown"], ["interpolate", ["linear"], ["feature-state", "value"], ...stops],
+      EMPTY,
     ]);
     this.drawLegend(low, top, colours, k, label);
-    this.fitTo(features.filter((f) => f.properties.state !== "none"));
+    this.fitTo(shown);
   }
 
   fitTo(features) {
     if (!features.length) return;
+    const codes = features.map((f) => f.properties.code).join();
+    if (codes === this.fittedCodes) return;  // do not move the map on every slider step
+    this.fittedCodes = codes;
     let [x0, y0, x1, y1] = [180, 90, -180, -90];
     const visit = (coords) => {
       if (typeof coords[0] === "number") {
@@ -163,9 +176,6 @@ export class UnitMap {
       } else coords.forEach(visit);
     };
     features.forEach((f) => visit(f.geometry.coordinates));
-    const key = [x0, y0, x1, y1].map((v) => v.toFixed(2)).join();
-    if (key === this.fitted) return;  // do not move the map on every slider step
-    this.fitted = key;
     this.map.fitBounds([[x0, y0], [x1, y1]], { padding: 20, animate: false });
   }
 

@@ -5,7 +5,7 @@ import { api, clearProblem, ProblemError, saveBlob, showProblem } from "./api.js
 import { formatNumber, formatShare, t } from "./i18n.js";
 import { UnitMap } from "./map.js";
 
-const DEBOUNCE_MS = 120;
+const DEBOUNCE_MS = 60;
 const FIGURES = ["households", "eligible", "selected", "persons_selected", "benefit"];
 
 function byId(id) {
