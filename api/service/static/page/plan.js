@@ -282,7 +282,12 @@ export class PlanView {
     for (const control of this.controls) {
       const caption = document.querySelector(`[data-control-label="${CSS.escape(control.key)}"]`);
       if (caption) caption.textContent = controlLabel(control);
+      if (control.kind === "select") {
+        for (const option of this.inputs.get(control.key).options) option.textContent = t(`level_${option.value}`);
+      }
     }
+    const none = byId("run-layers").options[0];
+    if (none) none.textContent = t("none");
     this.render();
   }
 }
