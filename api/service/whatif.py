@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from rahat.api.service.settings import Settings
     from rahat.engine.pipeline import ExposureCache, LoadedRegistry
     from rahat.engine.targeting.caseload import Caseload
+    from rahat.engine.targeting.scenario import Scenario
 
 #: Earlier what-ifs kept per organisation for the differencing check (in this process).
 HISTORY = 16
@@ -223,7 +224,7 @@ def _recent_runs(session: Session, settings: Settings, organisation_id: int) -> 
         RunFacts(
             r.id,
             StoredSets(Path(str(r.artifact_dir))),
-            input_fingerprints(r.scenario or {}, r.hazards or {}, sha),
+            input_fingerprints(normalised_scenario(r.scenario or {}), r.hazards or {}, sha),
         )
         for r in runs
     ]
@@ -259,12 +260,26 @@ def check_differencing(
         history.extend(pair)
 
 
-def facts(name: str, caseload: Caseload) -> RunFacts:
-    """What the guard compares of one caseload of a what-if."""
-    scenario = caseload.scenario.model_dump(mode="json")
-    return RunFacts(
-        name, MemorySets(household_sets(caseload)), input_fingerprints(scenario, {}, {})
-    )
+def facts(name: str, caseload: Caseload, scenario: Scenario) -> RunFacts:
+    """What the guard compares of one caseload of a what-if.
+
+    Its inputs are fingerprinted from ``scenario`` as given (a borrowed budget as borrowed, not
+    as resolved), in the scenario model's full form, as the organisation's runs are
+    (:func:`_recent_runs`): the same scenario is the same input, whichever way it was written.
+    """
+    given = scenario.model_dump(mode="json")
+    return RunFacts(name, MemorySets(household_sets(caseload)), input_fingerprints(given, {}, {}))
+
+
+def normalised_scenario(stored: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A run's stored scenario in the scenario model's full form (as given if it does not load)."""
+    from rahat.engine.targeting.scenario import load_scenario
+    from rahat.geo.errors import InputError
+
+    try:
+        return load_scenario(dict(stored)).model_dump(mode="json")
+    except InputError:
+        return stored
 
 
 # -- the request --------------------------------------------------------------------------------
@@ -277,7 +292,7 @@ class WhatIfService:
         self._cache: ExposureCache | None = None
         self._memo = BaseMemo()
         #: The base caseload last published, with its aggregates and guard facts.
-        self._base: tuple[weakref.ref[Caseload], dict[str, Any], RunFacts] | None = None
+        self._base: tuple[weakref.ref[Caseload], str, dict[str, Any], RunFacts] | None = None
 
     def registry(self, path: Path) -> tuple[LoadedRegistry, ExposureCache]:
         """Return the served registry (loaded once per file version) and its exposure cache."""
@@ -290,15 +305,18 @@ class WhatIfService:
                 self._cache = ExposureCache()
             return self._registry[1], self._cache
 
-    def _base_figures(self, caseload: Caseload) -> tuple[dict[str, Any], RunFacts]:
+    def _base_figures(
+        self, caseload: Caseload, scenario: Scenario
+    ) -> tuple[dict[str, Any], RunFacts]:
         """Aggregates and guard facts of a base caseload (kept for the base last seen)."""
+        key = scenario.canonical_json()
         with self._lock:
             kept = self._base
-        if kept is not None and kept[0]() is caseload:
-            return kept[1], kept[2]
-        figures, base_facts = aggregates(caseload), facts("base", caseload)
+        if kept is not None and kept[0]() is caseload and kept[1] == key:
+            return kept[2], kept[3]
+        figures, base_facts = aggregates(caseload), facts("base", caseload, scenario)
         with self._lock:
-            self._base = (weakref.ref(caseload), figures, base_facts)
+            self._base = (weakref.ref(caseload), key, figures, base_facts)
         return figures, base_facts
 
     def answer(
@@ -332,9 +350,9 @@ class WhatIfService:
             memo=self._memo,
         )
         k = None if principal.is_admin else settings.k_anonymity
-        base_figures, base_facts = self._base_figures(result.base)
+        base_figures, base_facts = self._base_figures(result.base, base)
         if k is not None:
-            pair = (base_facts, facts("variant", result.variant))
+            pair = (base_facts, facts("variant", result.variant, variant))
             check_differencing(pair, principal, settings, sessions)
         before = publish(base_figures, body.level, k)
         after = publish(aggregates(result.variant), body.level, k)

@@ -129,3 +129,27 @@ def test_a_tiny_step_cannot_be_read_by_differencing_two_whatifs(served: Service)
     # another organisation has a history of its own; admins are not guarded
     assert ask(served, "agency", {"pmt_cutoff": 45.0001}).status_code == 200
     assert ask(served, "admin", {"pmt_cutoff": 30.0001}).status_code == 200
+
+
+def test_a_whatif_of_a_scenario_just_run_is_answered(served: Service) -> None:
+    """The page opens on the scenario as it is: the same caseload as the organisation's run.
+
+    The run's stored scenario and the what-if's are the same inputs written differently (the
+    run keeps what was sent, the what-if the scenario model's full form, with a borrowed
+    budget resolved): the guard must not read that as "unchanged although the inputs differ".
+    """
+    from conftest import wait_for_run
+
+    scenario = {**SCENARIO, "budget": {"total": 25000 * 40}}
+    r = served.post("agency", "/runs", json={"scenario": scenario})
+    assert r.status_code == 202, r.text
+    assert wait_for_run(served, r.json()["id"])["status"] == "succeeded"
+    body = {
+        "scenario": scenario,
+        "overrides": {"pmt_cutoff": SCENARIO["eligibility"]["pmt_cutoff"]},
+    }
+    answer = served.post("agency", "/whatif", json=body)
+    assert answer.status_code == 200, answer.text
+    # a real step from there is still guarded against the run: a tiny one is refused
+    body["overrides"] = {"pmt_cutoff": SCENARIO["eligibility"]["pmt_cutoff"] + 0.0001}
+    assert served.post("agency", "/whatif", json=body).status_code == 403
