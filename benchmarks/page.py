@@ -11,9 +11,12 @@ marking the answer drawn (``body[data-whatif-seq]``): the page's debounce, the r
 server's evaluation, the JSON, the table and the map. The first what-if (registry load and
 overlay) is reported apart.
 
-Reported: the median, 90th percentile and maximum round trip, the page's own measure of each
-(request to drawn, ``window.rahat.lastWhatIf.ms``), the first what-if, and the size of the
-static files the page ships (page, MapLibre, Swagger UI).
+Reported: the median, 90th percentile and maximum round trip as the driver sees it
+(``round_trip_s``: it notices the page's mark at its next check of the page, so it adds up to a
+frame or two of a software-rendered map), the page's own measure of each (``page_s``: from the
+slider's input event to the map drawn again, ``window.rahat.lastWhatIf.ms``, the figure the
+page shows as "Updated in ... ms"), the first what-if, and the size of the static files the
+page ships (page, MapLibre, Swagger UI).
 """
 
 from __future__ import annotations

@@ -152,26 +152,48 @@ def aggregates(caseload: Caseload) -> dict[str, Any] | None:
     return result
 
 
+#: The considered rows last sorted by household id: ``(registry, idx, order, sorted ids)``.
+_SORTED: list[tuple[weakref.ref[Registry], np.ndarray, np.ndarray, np.ndarray]] = []
+_SORTED_LOCK = threading.Lock()
+
+
+def _by_id(registry: Registry, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The order of registry rows ``idx`` by household id, and their ids in that order.
+
+    The last answer is kept: a what-if's base and variant, and one slider move and the next,
+    mostly consider the same households.
+    """
+    with _SORTED_LOCK:
+        if _SORTED:
+            ref, kept_idx, order, ids = _SORTED[0]
+            if ref() is registry and np.array_equal(kept_idx, idx):
+                return order, ids
+    ids = np.take(registry.household_id, idx).astype(np.int64)
+    order = np.argsort(ids, kind="stable")
+    ids = ids[order]
+    with _SORTED_LOCK:
+        _SORTED[:] = [(weakref.ref(registry), idx.copy(), order, ids)]
+    return order, ids
+
+
 def household_sets(caseload: Caseload) -> HouseholdSets | None:
     """The guard's household sets of ``caseload`` from its arrays (``None``: it has none)."""
     rows = caseload.rows
     if rows is None:
         return None
     registry = rows.exposure.registry
-    ids = np.take(registry.household_id, rows.idx).astype(np.int64)
-    chosen = rows.selected.astype(bool)
-    order = np.argsort(ids[chosen], kind="stable")
-    frame: pd.DataFrame = registry.frame
-    if "household_size" in frame.columns:
-        size = np.take(registry.array("household_size"), rows.idx)
+    order, ids = _by_id(registry, rows.idx)
+    chosen = rows.selected.astype(bool)[order]
+    if "household_size" in registry.frame.columns:
+        size = np.take(registry.array("household_size"), np.take(rows.idx, order))
     else:
         size = np.zeros(len(ids), np.int64)
     return HouseholdSets(
-        considered=np.sort(ids),
-        eligible=np.sort(ids[rows.eligible.astype(bool)]),
-        selected=ids[chosen][order],
-        selected_benefit=rows.entitled.astype(np.float64)[chosen][order],
-        selected_persons=np.asarray(size)[chosen][order].astype(np.int64),
+        considered=ids,
+        eligible=ids[rows.eligible.astype(bool)[order]],
+        selected=ids[chosen],
+        selected_benefit=rows.entitled.astype(np.float64)[order][chosen],
+        selected_persons=np.asarray(size)[chosen].astype(np.int64),
     )
 
 

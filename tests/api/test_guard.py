@@ -288,3 +288,34 @@ def test_create_schema_upgrades_an_old_database(tmp_path: Path) -> None:
     with sessions() as session:
         assert session.scalars(select(Run.guard)).one() == {"withheld": True}
     engine.dispose()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_first_look_at_part_of_two_sets_never_changes_the_verdict(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The distance of two sets' first ids is a lower bound: it may only say "k or more"."""
+    from rahat.api.service.guard import HouseholdSets, RunFacts, _distance
+    from rahat.api.service.whatif import MemorySets
+
+    monkeypatch.setattr(guard, "PROBE", 16)
+    rng = np.random.default_rng(seed)
+    k = 10
+    base = np.unique(rng.integers(0, 5000, 400))
+    variants = [np.concatenate([-np.arange(k - 1, 0, -1), base])]  # k-1 new ids first
+    for changes in (0, 1, k - 1, k, 3 * k, 200):
+        moved = rng.choice(len(base), size=min(changes, len(base)), replace=False)
+        kept = np.delete(base, moved[: changes // 2])
+        added = rng.integers(0, 9000, changes - changes // 2)
+        variants.append(np.unique(np.concatenate([kept, added])))
+    for other in variants:
+
+        def facts(ids: np.ndarray) -> RunFacts:
+            sets = HouseholdSets(ids, ids, ids, np.ones(len(ids)), np.ones(len(ids), np.int64))
+            return RunFacts("x", MemorySets(sets), {})
+
+        for name in ("considered", "selected"):
+            fast = _distance(facts(other), facts(base), name, k)
+            exact = guard.set_distance(other, base)
+            assert (fast == 0) == (exact == 0) and (0 < fast < k) == (0 < exact < k)
+            assert fast == exact or (fast == k and exact >= k)

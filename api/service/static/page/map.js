@@ -205,6 +205,19 @@ export class UnitMap {
     this.legend.append(title, bar, ends, keys);
   }
 
+  /** Resolves once the map has drawn what it was last given (at most `limitMs` later). */
+  async drawn(limitMs = 3000) {
+    if (!(await this.ready)) return;
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, limitMs);
+      this.map.once("idle", () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.map.triggerRepaint();
+    });
+  }
+
   /** Show a run's density cells (`cells` of `size` degrees) or clear them (null). */
   async setGrid(grid) {
     if (!(await this.ready)) return;

@@ -115,6 +115,7 @@ export class PlanView {
       shown.hidden = control.kind !== "range";
       input.addEventListener("input", () => {
         shown.textContent = input.value;
+        this.movedAt ??= performance.now();
         this.schedule(DEBOUNCE_MS);
       });
       input.addEventListener("change", () => this.schedule(DEBOUNCE_MS));
@@ -155,7 +156,7 @@ export class PlanView {
     const seq = ++this.seq;
     const request = { scenario_name: scenario.name, overrides: this.overrides(), level: byId("level").value };
     byId("whatif-status").textContent = t("updating");
-    const started = performance.now();
+    const started = this.movedAt ?? performance.now();  // from the first move not yet drawn
     let answer;
     try {
       answer = await api("/whatif", { method: "POST", body: request, signal: controller.signal });
@@ -168,7 +169,9 @@ export class PlanView {
     if (seq !== this.seq) return;
     clearProblem();
     this.answer = answer;
+    this.movedAt = null;
     await this.render();
+    await this.map.drawn();
     const ms = Math.round(performance.now() - started);
     byId("whatif-status").textContent = t("updated", { ms });
     this.state.lastWhatIf = { request, response: answer, ms, seq };
