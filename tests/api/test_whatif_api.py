@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Service, make_settings, start_service
+from conftest import Service, make_settings, start_service, wait_for_run
 from sqlalchemy import func, select
 
 from rahat.api.service.models import AuditEvent
@@ -138,8 +138,6 @@ def test_a_whatif_of_a_scenario_just_run_is_answered(served: Service) -> None:
     run keeps what was sent, the what-if the scenario model's full form, with a borrowed
     budget resolved): the guard must not read that as "unchanged although the inputs differ".
     """
-    from conftest import wait_for_run
-
     scenario = {**SCENARIO, "budget": {"total": 25000 * 40}}
     r = served.post("agency", "/runs", json={"scenario": scenario})
     assert r.status_code == 202, r.text
