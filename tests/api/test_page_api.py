@@ -129,3 +129,22 @@ def test_units_carry_their_gazetteer_code(service: Service) -> None:
     assert codes["Johi"] == "PK70302" and codes["Dokri"] == "PK71302"
     r = service.get("planner", summary)
     assert {u["code"] for u in r.json()["units"]} == {"PK703", "PK713", "PK708"}
+
+
+def test_every_label_of_the_page_is_in_english_and_urdu() -> None:
+    """The same label keys in both languages, and every data-i18n key of the page has one."""
+    import re
+
+    static = REPO / "api" / "service" / "static" / "page"
+    source = (static / "i18n.js").read_text(encoding="utf-8")
+    blocks = dict(re.findall(r"^  (en|ur): \{\n(.*?)^  \},", source, re.MULTILINE | re.DOTALL))
+    keys = {
+        lang: set(re.findall(r"^    (\w+):", body, re.MULTILINE)) for lang, body in blocks.items()
+    }
+    assert keys["en"] and keys["en"] == keys["ur"]
+    urdu = dict(re.findall(r'^    (\w+): "(.*)",$', blocks["ur"], re.MULTILINE))
+    assert all(re.search("[\u0600-\u06ff]", text) for text in urdu.values())  # written in Urdu
+    used = set(re.findall(r'data-i18n="(\w+)"', (static / "index.html").read_text()))
+    for script in static.glob("*.js"):
+        used |= set(re.findall(r'\bt\("(\w+)"', script.read_text(encoding="utf-8")))
+    assert used <= keys["en"], sorted(used - keys["en"])

@@ -114,11 +114,11 @@ function start() {
     signIn(key);
   });
   byId("sign-out").addEventListener("click", () => {
+    // Forget the key, then start afresh: no figure of this session stays in the page.
     forgetKey();
     for (const view of Object.values(state.views)) view.close?.();
-    state.views = {};
-    clearProblem();
-    showSignedOut();
+    history.replaceState(null, "", location.pathname);
+    location.reload();
   });
   for (const button of document.querySelectorAll("#views button")) {
     button.addEventListener("click", () => {
