@@ -28,6 +28,8 @@ AGGREGATES_FILE = "aggregates.json"
 _CACHE: LRUCache[tuple[str, int], dict[str, Any]] = LRUCache(64)
 #: Published views by (run folder, caseload stamp, k): suppression is a function of these.
 _VIEWS: LRUCache[tuple[str, int, int | None], dict[str, Any]] = LRUCache(256)
+#: Unit codes by (level, the units' names): a what-if's units are mostly those of the last one.
+_CODES: LRUCache[tuple[str, tuple[tuple[Any, ...], ...]], list[str | None]] = LRUCache(32)
 #: Encoded summaries by (run folder, caseload stamp, k, level, tag).
 _ENCODED: LRUCache[tuple[str, int, int | None, str, str], bytes] = LRUCache(256)
 
@@ -224,13 +226,19 @@ def unit_codes(rows: list[dict[str, Any]], level: str) -> list[str | None]:
     """
     if not rows:
         return []
-    import pandas as pd
+    keys = LEVELS.get(level, (level,))
+    names = tuple(tuple(row.get(key) for key in keys) for row in rows)
+    codes = _CODES.get((level, names))
+    if codes is None:
+        import pandas as pd
 
-    from rahat.geo.units import Level, gazetteer
+        from rahat.geo.units import Level, gazetteer
 
-    frame = pd.DataFrame([{key: row.get(key) for key in LEVELS[level]} for row in rows])
-    codes = gazetteer().codes_of(frame)[Level(level)]
-    return [None if code is None else str(code) for code in codes]
+        frame = pd.DataFrame(list(names), columns=list(keys))
+        found = gazetteer().codes_of(frame)[Level(level)]
+        codes = [None if code is None else str(code) for code in found]
+        _CODES.put((level, names), codes)
+    return list(codes)
 
 
 def summary(run_dir: Path, level: str, k: int | None) -> dict[str, Any]:
