@@ -98,9 +98,21 @@ def _wait_healthy(port: int, server: subprocess.Popen[bytes], timeout: float = 1
     raise RuntimeError("rahat serve did not answer /healthz in time")
 
 
+#: Chromium's flags: headless in a container, WebGL drawn by SwiftShader (no GPU needed).
+CHROMIUM_ARGS = ("--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader")
+
+
+def chromium_path() -> str | None:
+    """The Chromium to drive: ``$RAHAT_CHROMIUM``, else ``chromium`` or ``chromium-browser``."""
+    configured = os.environ.get("RAHAT_CHROMIUM")
+    if configured:
+        return shutil.which(configured)
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
 def chromium() -> str:
-    """The Chromium the benchmark drives (``RAHAT_CHROMIUM``, else ``chromium`` on PATH)."""
-    path = os.environ.get("RAHAT_CHROMIUM") or shutil.which("chromium")
+    """The Chromium the benchmark drives (:func:`chromium_path`), or a clear error."""
+    path = chromium_path()
     if not path:
         raise RuntimeError("no Chromium: install Debian's chromium or set RAHAT_CHROMIUM")
     return path
@@ -110,9 +122,8 @@ def _drive(base_url: str, token: str, moves: int) -> dict[str, Any]:
     """Sign in, wait for the first what-if, move the PMT slider ``moves`` times; time it all."""
     from playwright.sync_api import sync_playwright
 
-    args = ["--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader"]
     with sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=chromium(), args=args)
+        browser = driver.chromium.launch(executable_path=chromium(), args=list(CHROMIUM_ARGS))
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         page.set_default_timeout(300_000)
         page.goto(base_url)

@@ -226,7 +226,7 @@ def unit_codes(rows: list[dict[str, Any]], level: str) -> list[str | None]:
     """
     if not rows:
         return []
-    keys = LEVELS.get(level, (level,))
+    keys = LEVELS[level]
     names = tuple(tuple(row.get(key) for key in keys) for row in rows)
     codes = _CODES.get((level, names))
     if codes is None:

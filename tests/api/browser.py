@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -32,6 +31,9 @@ from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 import pytest
+
+from rahat.benchmarks.page import CHROMIUM_ARGS as BENCH_CHROMIUM_ARGS
+from rahat.benchmarks.page import chromium_path
 
 if TYPE_CHECKING:
     from playwright.sync_api import (
@@ -55,10 +57,8 @@ TIMEOUT_MS = 30_000
 #: Chromium's deprecated automatic fallback. The resolver rule makes every name but the local
 #: ones unresolvable, so nothing reaches the internet even past the route.
 CHROMIUM_ARGS = (
-    "--no-sandbox",
+    *BENCH_CHROMIUM_ARGS,
     "--disable-gpu",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
 )
 #: Script giving the WebGL renderer's name, or null when WebGL is unavailable.
@@ -72,14 +72,6 @@ WEBGL_PROBE = """() => {
 WaitUntil = Literal["commit", "domcontentloaded", "load", "networkidle"]
 #: Page size of every browser page (stable screenshots).
 VIEWPORT: ViewportSize = {"width": 1280, "height": 900}
-
-
-def chromium_path() -> str | None:
-    """The Chromium to drive: ``$RAHAT_CHROMIUM``, else ``chromium`` or ``chromium-browser``."""
-    configured = os.environ.get("RAHAT_CHROMIUM")
-    if configured:
-        return shutil.which(configured)
-    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def require_browser() -> str:

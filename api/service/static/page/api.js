@@ -16,6 +16,11 @@ export function forgetKey() {
   sessionStorage.removeItem(KEY);
 }
 
+/** The page's element of id `id`. */
+export function byId(id) {
+  return document.getElementById(id);
+}
+
 /** An API answer that was not 2xx: its RFC 9457 problem (title, detail, status). */
 export class ProblemError extends Error {
   constructor(status, title, detail) {

@@ -1,7 +1,7 @@
 // The planners' page: sign-in with an API key, the views the role may open, language and
 // number grouping. Each view lives in its own module.
 
-import { api, clearProblem, forgetKey, showProblem, storeKey, storedKey } from "./api.js";
+import { api, byId, clearProblem, forgetKey, showProblem, storeKey, storedKey } from "./api.js";
 import { applyLanguage, grouping, language, setGrouping, t } from "./i18n.js";
 import { CompareView } from "./compare.js";
 import { PlanView } from "./plan.js";
@@ -16,10 +16,6 @@ const state = {
   current: null,
 };
 window.rahat = state;
-
-function byId(id) {
-  return document.getElementById(id);
-}
 
 function showSignedOut() {
   state.me = null;

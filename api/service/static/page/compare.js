@@ -1,20 +1,12 @@
 // The compare view: two runs, or a run and the current what-if, per unit: who enters and
 // leaves, cost and coverage of the exposed poor, as a table and a map of the difference.
 
-import { api, showProblem } from "./api.js";
+import { api, byId, showProblem } from "./api.js";
 import { formatNumber, formatShare, t } from "./i18n.js";
 import { UnitMap } from "./map.js";
-import { fillTable, unitName } from "./plan.js";
+import { fillTable, reach, unitName } from "./plan.js";
 
 const WHATIF = "whatif";
-
-function byId(id) {
-  return document.getElementById(id);
-}
-
-function reach(totals) {
-  return totals.selected === null || !totals.eligible ? null : totals.selected / totals.eligible;
-}
 
 export class CompareView {
   constructor(state) {

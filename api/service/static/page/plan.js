@@ -1,16 +1,12 @@
 // The map and what-if view: the controls of a scenario; every change asks POST /whatif
 // (debounced, the older request cancelled) and redraws the totals, the map and the table.
 
-import { api, clearProblem, ProblemError, saveBlob, showProblem } from "./api.js";
+import { api, byId, clearProblem, ProblemError, saveBlob, showProblem } from "./api.js";
 import { formatNumber, formatShare, t } from "./i18n.js";
 import { UnitMap } from "./map.js";
 
 const DEBOUNCE_MS = 60;
 const FIGURES = ["households", "eligible", "selected", "persons_selected", "benefit"];
-
-function byId(id) {
-  return document.getElementById(id);
-}
 
 /** The unit's name as the table shows it (its code decides where it is drawn). */
 export function unitName(unit) {
@@ -25,7 +21,8 @@ function controlLabel(control) {
   return t(control.label);
 }
 
-function reach(figures) {
+/** Share of a unit's eligible (exposed poor) households selected; null when not shown. */
+export function reach(figures) {
   if (!figures || figures.selected === null || !figures.eligible) return null;
   return figures.selected / figures.eligible;
 }

@@ -2,15 +2,11 @@
 // messages), starts a run and follows it; every role sees the runs it may read, their
 // manifests and the downloads its role allows (an NGO: household rows of its agreement).
 
-import { api, saveBlob, showProblem, upload } from "./api.js";
+import { api, byId, saveBlob, showProblem, upload } from "./api.js";
 import { formatShare, t } from "./i18n.js";
 import { fillTable } from "./plan.js";
 
 const POLL_MS = 1000;
-
-function byId(id) {
-  return document.getElementById(id);
-}
 
 function button(label, action) {
   const element = document.createElement("button");
