@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rahat.engine.kernels.fill import fill_quotas
 from rahat.engine.targeting.money import MAX_BUDGET, checked_total
 from rahat.engine.targeting.scenario import Budget, Scenario, load_scenario
 from rahat.engine.targeting.scenario_files import read_scenario_file
@@ -142,7 +143,6 @@ def allocate(
     shares
         Fixed share per unit code (``n_units`` values) or ``None`` for proportional quotas.
     """
-    n = len(costs)
     checked_total(costs, "budget fill")  # every cumulative sum below is at most this
     unit = np.where(units >= 0, units, n_units).astype(np.int64)  # unknown -> extra unit
     eligible = np.bincount(unit, minlength=n_units + 1)
@@ -161,21 +161,9 @@ def allocate(
         if money_cap is not None
         else np.full(n_units + 1, _NO_LIMIT, dtype=np.int64)
     )
-    # Group households by unit, keeping rank order inside each unit (stable sort).
-    by_unit = np.argsort(unit, kind="stable")
-    u_sorted = unit[by_unit]
-    starts = np.searchsorted(u_sorted, np.arange(n_units + 1))
-    c_sorted = costs[by_unit].astype(np.int64)
-    cum_cost = np.cumsum(c_sorted)
-    offset = np.concatenate(([0], cum_cost))[starts][u_sorted]
-    unit_cost = cum_cost - offset
-    unit_count = np.arange(1, n + 1) - starts[u_sorted]
-    fits = (unit_count <= q_count[u_sorted]) & (unit_cost <= q_money[u_sorted])
-    selected = np.empty(n, dtype=bool)
-    selected[by_unit] = fits
-    sel_count = np.bincount(unit, weights=selected, minlength=n_units + 1).astype(np.int64)
-    sel_amount = np.zeros(n_units + 1, dtype=np.int64)  # exact: int64, not float weights
-    np.add.at(sel_amount, unit[selected], costs[selected].astype(np.int64))
+    selected, sel_count, sel_amount = fill_quotas(
+        unit, np.ascontiguousarray(costs, dtype=np.int64), q_count, q_money
+    )
     quotas = pd.DataFrame(
         {
             "unit": np.arange(n_units + 1),

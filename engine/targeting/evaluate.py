@@ -33,11 +33,10 @@ from rahat.engine.targeting.gap_join import (
 )
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.money import checked_total
-from rahat.engine.targeting.priority import components, score, weighted
-from rahat.engine.targeting.ranking import keyed_hash, rank_order
 from rahat.engine.targeting.rows import CaseloadRows
 from rahat.engine.targeting.rules import RuleSet, evaluate_rules
 from rahat.engine.targeting.scenario import Budget, Scenario
+from rahat.engine.targeting.scored import scored_order
 from rahat.engine.targeting.stale import registry_stale
 from rahat.engine.targeting.units import admin_units
 
@@ -156,20 +155,13 @@ def evaluate(scenario: Scenario, exposure: Exposure, gap: GapTable | None = None
     idx = np.flatnonzero(considered)
     eligible_c = rules.eligible[idx]
 
-    scores = score(scenario, components(scenario, exposure, idx, weighted(scenario)), len(idx))
     stale_c, stale_notes = _stale(scenario, exposure, idx)
-    option = scenario.stale_records
-    if stale_c is not None and option is not None and option.action == "down_weight":
-        assert option.weight is not None  # the scenario checks require it
-        scores = np.where(stale_c, scores * option.weight, scores)
+    scored = scored_order(scenario, exposure, idx, stale_c)
+    scores = scored.scores
     entitled = np.where(eligible_c, benefits(scenario, exposure, idx), 0).astype(np.int64)
     exposed_c = exposed[idx]
-
-    hid = registry.household_id
     e_pos = np.flatnonzero(eligible_c)
-    e_rows = idx[e_pos]
-    order = rank_order(scores[e_pos], keyed_hash(hid[e_rows], scenario.seed), hid[e_rows])
-    ranked = e_pos[order]  # positions in idx, rank order
+    ranked = scored.ranked(eligible_c)  # positions in idx, rank order
 
     units, shares = _quota_shares(scenario, exposure)
     if units is not None:
@@ -199,8 +191,9 @@ def evaluate(scenario: Scenario, exposure: Exposure, gap: GapTable | None = None
         DECISIONS.index("selected"),
         DECISIONS.index("cut_budget" if units is None else "cut_quota"),
     )
+    unit_index = np.where(unit_codes >= 0, unit_codes, n_units)  # unknown: the extra unit
     quota_unit = np.zeros(len(idx), dtype=np.int64)  # index into unit_labels
-    quota_unit[ranked] = np.where(unit_codes >= 0, unit_codes, n_units)
+    quota_unit[ranked] = unit_index
     if units is not None:
         unit_labels = [
             str(code) if code is not None else str(name)
@@ -211,7 +204,8 @@ def evaluate(scenario: Scenario, exposure: Exposure, gap: GapTable | None = None
     amount = np.where(selected, entitled, 0).astype(np.int64)
     bottom40_c = registry.array("pmt_score")[idx] <= bottom40_bound(exposure)
 
-    quotas = _quota_table(alloc.quotas, units, ranked, unit_codes, alloc.selected, scores, rank)
+    quotas = _quota_table(alloc.quotas, units, ranked, unit_index, alloc.selected, scores)
+    chosen = ranked[alloc.selected]  # positions in idx of the selected, rank order
     totals = _totals(
         scenario,
         len(registry),
@@ -219,17 +213,16 @@ def evaluate(scenario: Scenario, exposure: Exposure, gap: GapTable | None = None
         selected=selected,
         exposed=exposed_c,
         bottom40=bottom40_c,
-        people=registry.array("household_size")[idx],
-        amount=amount,
-        rank=rank,
-        scores=scores,
+        people=np.take(registry.array("household_size"), idx[chosen]),
+        amount=entitled[chosen],
+        cut=_cut_line(ranked, alloc.selected, scores),
         n_quota_units=len(quotas),
     )
     totals["cut"]["cut_by_budget"] = int((decision == DECISIONS.index("cut_budget")).sum())
     totals["cut"]["cut_by_quota"] = int((decision == DECISIONS.index("cut_quota")).sum())
-    totals["cut"]["quota_units_full"] = len(
-        np.unique(quota_unit[decision == DECISIONS.index("cut_quota")])
-    )
+    # A unit is full when one of its eligible households is cut by its quota.
+    passed_over = alloc.quotas["eligible"].to_numpy() > alloc.quotas["selected"].to_numpy()
+    totals["cut"]["quota_units_full"] = int(passed_over.sum()) if units is not None else 0
     report = _options_totals(totals, scenario, exposure, stale_c, selected, exposed_c, joined)
     messages = explain(scenario, exposure, rules, totals, quotas)
     messages.extend(_reserve_messages(joined))
@@ -347,18 +340,24 @@ def _quota_table(
     table: pd.DataFrame,
     units: Any,
     ranked: np.ndarray,
-    unit_codes: np.ndarray,
+    unit: np.ndarray,
     chosen: np.ndarray,
     scores: np.ndarray,
-    rank: np.ndarray,
 ) -> pd.DataFrame:
+    """The allocation's table per unit with names, the last selected rank and its score.
+
+    ``unit`` and ``chosen`` are per eligible household in rank order (``ranked``: their
+    positions among the considered). Scores do not increase along the ranking, so a unit's
+    lowest selected score is its last selected household's.
+    """
     n_units = len(table) - 1
-    unit = np.where(unit_codes >= 0, unit_codes, n_units)
-    last_rank = np.zeros(n_units + 1, dtype=np.int64)
+    picked = np.flatnonzero(chosen)
+    last = np.full(n_units + 1, -1, dtype=np.int64)  # position in the ranking, -1: none
+    np.maximum.at(last, unit[picked], picked)
+    has = last >= 0
+    last_rank = np.where(has, last + 1, 0)
     cut_score = np.full(n_units + 1, np.nan)
-    if chosen.any():
-        np.maximum.at(last_rank, unit[chosen], rank[ranked[chosen]])
-        np.fmin.at(cut_score, unit[chosen], scores[ranked[chosen]])
+    cut_score[has] = scores[ranked[last[has]]]
     out = table.copy()
     if units is not None:
         out.insert(1, "name", [*units.names, "(unknown)"])
@@ -374,6 +373,27 @@ def _quota_table(
     return out[keep.to_numpy()].reset_index(drop=True)
 
 
+def _cut_line(ranked: np.ndarray, chosen: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
+    """The last selected and first unselected rank, and their scores.
+
+    ``chosen`` says which of the eligible households (``ranked``: their positions, best first)
+    are selected. Scores do not increase along the ranking, so the lowest selected score is the
+    last selected household's and the highest unselected one the first unselected household's.
+    """
+    picked = np.flatnonzero(chosen)
+    passed_over = np.flatnonzero(~chosen)
+    last = int(picked[-1]) if len(picked) else None
+    first_left = int(passed_over[0]) if len(passed_over) else None
+    return {
+        "last_selected_rank": None if last is None else last + 1,
+        "score_at_cut": None if last is None else float(scores[ranked[last]]),
+        "first_unselected_rank": None if first_left is None else first_left + 1,
+        "score_first_unselected": (
+            None if first_left is None else float(scores[ranked[first_left]])
+        ),
+    }
+
+
 def _totals(
     scenario: Scenario,
     n_registry: int,
@@ -384,17 +404,19 @@ def _totals(
     bottom40: np.ndarray,
     people: np.ndarray,
     amount: np.ndarray,
-    rank: np.ndarray,
-    scores: np.ndarray,
+    cut: dict[str, Any],
     n_quota_units: int,
 ) -> dict[str, Any]:
-    """Return the headline figures from per-considered-household arrays."""
+    """Return the headline figures.
+
+    ``eligible`` to ``bottom40`` are per considered household; ``people`` and ``amount`` per
+    selected household; ``cut`` is :func:`_cut_line`'s.
+    """
     total_amount = checked_total(amount, "caseload")
     n_exposed = int(exposed.sum())
     reached = int((selected & exposed).sum())
     exposed_b40 = exposed & bottom40
     n_exposed_b40 = int(exposed_b40.sum())
-    unselected = eligible & ~selected
 
     def share(num: int, den: int) -> float | None:
         return num / den if den else None
@@ -406,7 +428,7 @@ def _totals(
         "exposed": n_exposed,
         "eligible": int(eligible.sum()),
         "selected": int(selected.sum()),
-        "people": int(people[selected].sum(dtype=np.int64)),
+        "people": int(people.sum(dtype=np.int64)),
         "amount": total_amount,
         "budget_total": budget.total,
         "budget_max_households": budget.max_households,
@@ -415,11 +437,5 @@ def _totals(
         "exposed_reached_share": share(reached, n_exposed),
         "exposed_bottom40": n_exposed_b40,
         "exposed_bottom40_reached_share": share(int((selected & exposed_b40).sum()), n_exposed_b40),
-        "cut": {
-            "last_selected_rank": int(rank[selected].max()) if selected.any() else None,
-            "score_at_cut": float(scores[selected].min()) if selected.any() else None,
-            "first_unselected_rank": int(rank[unselected].min()) if unselected.any() else None,
-            "score_first_unselected": float(scores[unselected].max()) if unselected.any() else None,
-            "quota_units": n_quota_units,
-        },
+        "cut": {**cut, "quota_units": n_quota_units},
     }

@@ -48,8 +48,24 @@ def keyed_hash(household_id: np.ndarray, seed: int) -> np.ndarray:
     return splitmix64(ids ^ scenario_key(seed))
 
 
+def descending_keys(score: np.ndarray) -> np.ndarray:
+    """Return uint64 keys whose ascending order is ``score``'s descending order.
+
+    The IEEE 754 bits of a float64, with the sign bit flipped for positive values and all bits
+    flipped for negative ones, sort as the numbers do; complemented, they sort in reverse.
+    ``-0.0`` is read as ``0.0`` (the two are one score). NaN is not allowed.
+    """
+    bits = (np.asarray(score, dtype=np.float64) + 0.0).view(np.uint64)  # -0.0 + 0.0 is 0.0
+    negative = (bits >> np.uint64(63)).astype(bool)
+    ascending = np.where(negative, ~bits, bits | np.uint64(1 << 63))
+    return ~ascending
+
+
 def rank_order(score: np.ndarray, tiebreak: np.ndarray, household_id: np.ndarray) -> np.ndarray:
     """Return the positions that sort households by score desc, then tiebreak asc, then id asc.
+
+    Equal to ``np.lexsort((household_id, tiebreak, -score))``, by two stable radix sorts
+    (:func:`rahat.engine.kernels.sorting.radix_argsort`): by the hash, then by the score.
 
     Parameters
     ----------
@@ -60,10 +76,11 @@ def rank_order(score: np.ndarray, tiebreak: np.ndarray, household_id: np.ndarray
     household_id
         Household ids (the final key).
     """
-    neg_score = -np.asarray(score, dtype=np.float64)
-    by_hash = np.argsort(tiebreak, kind="stable")
+    from rahat.engine.kernels.sorting import radix_argsort
+
+    by_hash = radix_argsort(np.asarray(tiebreak, dtype=np.uint64))
     ordered = tiebreak[by_hash]
     if len(ordered) > 1 and np.any(ordered[1:] == ordered[:-1]):  # a hash collision: full sort
+        neg_score = -np.asarray(score, dtype=np.float64)
         return np.lexsort((household_id, tiebreak, neg_score))
-    # Two stable passes equal one lexsort on (score desc, hash asc) and are much faster.
-    return by_hash[np.argsort(neg_score[by_hash], kind="stable")]
+    return radix_argsort(descending_keys(score), by_hash)

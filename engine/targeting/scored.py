@@ -1,0 +1,110 @@
+"""Priority scores and rank order of the considered households, kept between evaluations.
+
+A what-if moves thresholds (PMT cut-off, hazard threshold, budget, benefit, quotas) far more
+often than the priority: the households it considers, their scores and their order (score
+descending, then the keyed hash, then the id: :func:`~rahat.engine.targeting.ranking.rank_order`)
+are then those of the evaluation before, and only which of them are eligible changes. The order
+of the eligible households is the order of all considered ones restricted to them (a total order
+restricted to a subset is that subset's order), so the order of all considered households is
+worked out once and filtered.
+
+The last :data:`KEPT` orders are kept per registry, each for its exposure object, its considered
+rows (compared in full, not by a digest) and every scenario field a score depends on.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rahat.engine.targeting.memo import memoised
+from rahat.engine.targeting.priority import components, score, weighted
+from rahat.engine.targeting.ranking import keyed_hash, rank_order
+
+if TYPE_CHECKING:
+    from rahat.engine.exposure import Exposure
+    from rahat.engine.targeting.scenario import Scenario
+
+#: Orders kept per registry (a what-if's base and its variant).
+KEPT = 2
+
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ScoredOrder:
+    """Scores of the considered households and their rank order.
+
+    Attributes
+    ----------
+    scores
+        Final priority score of each considered household (float64, after any down-weighting).
+    order
+        Positions into the considered households, best first.
+    """
+
+    scores: np.ndarray
+    order: np.ndarray
+
+    def ranked(self, eligible: np.ndarray) -> np.ndarray:
+        """Positions of the ``eligible`` considered households (boolean mask), best first."""
+        return self.order[eligible[self.order]]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    exposure: weakref.ref[Exposure]
+    key: tuple[Any, ...]
+    idx: np.ndarray
+    value: ScoredOrder
+
+
+def _score_key(scenario: Scenario) -> tuple[Any, ...]:
+    """Every scenario field the scores or the order depend on."""
+    stale = scenario.stale_records
+    return (
+        scenario.seed,
+        scenario.priority.model_dump_json(),
+        scenario.severity_layer(),
+        None if stale is None else stale.model_dump_json(),
+    )
+
+
+def scored_order(
+    scenario: Scenario, exposure: Exposure, idx: np.ndarray, stale: np.ndarray | None
+) -> ScoredOrder:
+    """Return the scores and rank order of the considered households ``idx`` (registry rows).
+
+    Parameters
+    ----------
+    scenario
+        The scenario (its priority, seed and stale-records option are used).
+    exposure
+        The overlay the scenario is evaluated on.
+    idx
+        Registry rows of the considered households (ascending).
+    stale
+        Whether each considered household's record is stale (``None``: the scenario has no
+        ``stale_records`` option); a ``down_weight`` option multiplies their scores.
+    """
+    key = _score_key(scenario)
+    kept: list[_Entry] = memoised(exposure.registry, ("scored_order",), list)
+    with _LOCK:
+        for entry in kept:
+            if entry.key == key and entry.exposure() is exposure and np.array_equal(entry.idx, idx):
+                return entry.value
+    scores = score(scenario, components(scenario, exposure, idx, weighted(scenario)), len(idx))
+    option = scenario.stale_records
+    if stale is not None and option is not None and option.action == "down_weight":
+        assert option.weight is not None  # the scenario checks require it
+        scores = np.where(stale, scores * option.weight, scores)
+    hid = np.take(exposure.registry.household_id, idx)
+    value = ScoredOrder(scores, rank_order(scores, keyed_hash(hid, scenario.seed), hid))
+    with _LOCK:
+        kept.insert(0, _Entry(weakref.ref(exposure), key, idx.copy(), value))
+        del kept[KEPT:]
+    return value
