@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from rahat.engine.targeting.caseload import Caseload
-    from rahat.engine.targeting.rows import CaseloadRows
     from rahat.geo.registry.model import Registry
 
 #: The finest level of :data:`~rahat.api.service.aggregates.LEVELS`; the others are its
@@ -91,21 +90,47 @@ def unit_groups(registry: Registry) -> UnitGroups:
         return groups
 
 
-def _sums(rows: CaseloadRows, registry: Registry) -> dict[str, np.ndarray]:
-    """Per considered household: the figures a summary adds up (``households`` is 1 each)."""
-    selected = rows.selected.astype(bool)
-    frame = registry.frame
-    if "household_size" in frame.columns:
-        size = np.nan_to_num(np.take(registry.array("household_size"), rows.idx).astype(float))
-    else:
-        size = np.zeros(len(rows.idx))
-    return {
-        "households": np.ones(len(rows.idx)),
-        "eligible": rows.eligible.astype(float),
-        "selected": selected.astype(float),
-        "persons_selected": size.astype(np.int64) * selected,
-        "benefit": np.nan_to_num(rows.entitled.astype(np.float64)) * selected,
-    }
+#: The considered rows of the last caseloads (a what-if's base and variant, one slider move
+#: and the next mostly consider the same households): ``(registry, idx, figures)``.
+_CONSIDERED: list[tuple[weakref.ref[Registry], np.ndarray, Considered]] = []
+_CONSIDERED_LOCK = threading.Lock()
+_CONSIDERED_KEPT = 2
+
+
+@dataclass(frozen=True)
+class Considered:
+    """What depends only on which registry rows a caseload considers, not on its decisions."""
+
+    order: np.ndarray  # positions into idx, by household id
+    ids: np.ndarray  # household ids in that order
+    unit: np.ndarray  # finest unit of each considered row
+    households: np.ndarray  # considered rows per finest unit
+
+
+def considered(registry: Registry, idx: np.ndarray) -> Considered:
+    """The id order and units of registry rows ``idx`` (the last few answers are kept)."""
+    with _CONSIDERED_LOCK:
+        for ref, kept_idx, found in _CONSIDERED:
+            if ref() is registry and np.array_equal(kept_idx, idx):
+                return found
+    ids = np.take(registry.household_id, idx).astype(np.int64)
+    order = np.argsort(ids, kind="stable")
+    groups = unit_groups(registry)
+    unit = np.take(groups.per_row, idx)
+    households = np.bincount(unit, minlength=len(groups.units[FINEST]))
+    found = Considered(order, ids[order], unit, households)
+    with _CONSIDERED_LOCK:
+        _CONSIDERED.insert(0, (weakref.ref(registry), idx.copy(), found))
+        del _CONSIDERED[_CONSIDERED_KEPT:]
+    return found
+
+
+def _household_sizes(registry: Registry, rows: np.ndarray) -> np.ndarray:
+    """Household size of registry rows ``rows`` (int64; 0 without the column or the value)."""
+    if "household_size" not in registry.frame.columns:
+        return np.zeros(len(rows), dtype=np.int64)
+    size = np.take(registry.array("household_size"), rows).astype(np.float64)
+    return np.nan_to_num(size).astype(np.int64)
 
 
 def _exact(values: np.ndarray) -> bool:
@@ -118,23 +143,33 @@ def aggregates(caseload: Caseload) -> dict[str, Any] | None:
 
     ``None`` when the caseload has no per-household arrays or its benefits are not whole
     rupees (then the order of a float sum could matter: the caller takes the frame's way).
+    Only the selected households are summed for the selected figures (the others add 0).
     """
     rows = caseload.rows
     if rows is None:
         return None
     registry = rows.exposure.registry
-    sums = _sums(rows, registry)
-    if not _exact(sums["benefit"]):
+    chosen = np.flatnonzero(rows.selected)
+    benefit = np.nan_to_num(np.take(rows.entitled, chosen).astype(np.float64))
+    if not _exact(benefit):
         return None
+    found = considered(registry, rows.idx)
+    groups = unit_groups(registry)
+    size = len(groups.units[FINEST])
+    unit = np.take(found.unit, chosen)
+    persons = _household_sizes(registry, np.take(rows.idx, chosen))
+    finest = {
+        "households": found.households,
+        "eligible": np.bincount(found.unit[rows.eligible.astype(bool)], minlength=size),
+        "selected": np.bincount(unit, minlength=size),
+        "persons_selected": np.bincount(unit, weights=persons, minlength=size),
+        "benefit": np.bincount(unit, weights=benefit, minlength=size),
+    }
     names = [*COUNTS, *SELECTED_SUMS]
     result: dict[str, Any] = {"totals": {}, "levels": {}}
     for name in names:
-        total = sums[name].sum()
+        total = finest[name].sum()
         result["totals"][name] = float(total) if name == "benefit" else round(float(total))
-    groups = unit_groups(registry)
-    unit = np.take(groups.per_row, rows.idx)
-    size = len(groups.units[FINEST])
-    finest = {name: np.bincount(unit, weights=sums[name], minlength=size) for name in names}
     for level, keys in LEVELS.items():
         units, parent = groups.units[level], groups.parent[level]
         columns = {
@@ -152,48 +187,21 @@ def aggregates(caseload: Caseload) -> dict[str, Any] | None:
     return result
 
 
-#: The considered rows last sorted by household id: ``(registry, idx, order, sorted ids)``.
-_SORTED: list[tuple[weakref.ref[Registry], np.ndarray, np.ndarray, np.ndarray]] = []
-_SORTED_LOCK = threading.Lock()
-
-
-def _by_id(registry: Registry, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The order of registry rows ``idx`` by household id, and their ids in that order.
-
-    The last answer is kept: a what-if's base and variant, and one slider move and the next,
-    mostly consider the same households.
-    """
-    with _SORTED_LOCK:
-        if _SORTED:
-            ref, kept_idx, order, ids = _SORTED[0]
-            if ref() is registry and np.array_equal(kept_idx, idx):
-                return order, ids
-    ids = np.take(registry.household_id, idx).astype(np.int64)
-    order = np.argsort(ids, kind="stable")
-    ids = ids[order]
-    with _SORTED_LOCK:
-        _SORTED[:] = [(weakref.ref(registry), idx.copy(), order, ids)]
-    return order, ids
-
-
 def household_sets(caseload: Caseload) -> HouseholdSets | None:
     """The guard's household sets of ``caseload`` from its arrays (``None``: it has none)."""
     rows = caseload.rows
     if rows is None:
         return None
     registry = rows.exposure.registry
-    order, ids = _by_id(registry, rows.idx)
-    chosen = rows.selected.astype(bool)[order]
-    if "household_size" in registry.frame.columns:
-        size = np.take(registry.array("household_size"), np.take(rows.idx, order))
-    else:
-        size = np.zeros(len(ids), np.int64)
+    found = considered(registry, rows.idx)
+    chosen = rows.selected.astype(bool)[found.order]
+    picked = found.order[chosen]  # positions into idx of the selected, by household id
     return HouseholdSets(
-        considered=ids,
-        eligible=ids[rows.eligible.astype(bool)[order]],
-        selected=ids[chosen],
-        selected_benefit=rows.entitled.astype(np.float64)[order][chosen],
-        selected_persons=np.asarray(size)[chosen].astype(np.int64),
+        considered=found.ids,
+        eligible=found.ids[rows.eligible.astype(bool)[found.order]],
+        selected=found.ids[chosen],
+        selected_benefit=np.take(rows.entitled, picked).astype(np.float64),
+        selected_persons=_household_sizes(registry, np.take(rows.idx, picked)),
     )
 
 

@@ -87,10 +87,23 @@ def test_array_figures_equal_the_summary_of_the_frame(
     assert moved == {name: result.comparison.totals[name] for name in ("added", "dropped", "kept")}
 
 
-def test_household_sets_equal_the_frame_sets(loaded: Any) -> None:
+#: Transfers that differ by household, so each selected household's value must line up.
+BY_SIZE = {
+    "kind": "household_size",
+    "brackets": [
+        {"max_size": 3, "amount": 18000},
+        {"max_size": 6, "amount": 25000},
+        {"amount": 31000},
+    ],
+}
+
+
+@pytest.mark.parametrize("benefit", [None, BY_SIZE])
+def test_household_sets_equal_the_frame_sets(loaded: Any, benefit: dict[str, Any] | None) -> None:
     from rahat.api.service import whatif as service
 
-    result = whatif(load_scenario(_scenario()), {"pmt_cutoff": 30}, loaded, ExposureCache())
+    scenario = load_scenario(_scenario(**({"benefit": benefit} if benefit else {})))
+    result = whatif(scenario, {"pmt_cutoff": 30}, loaded, ExposureCache())
     caseload = result.variant
     fast = household_sets(caseload)
     assert fast is not None

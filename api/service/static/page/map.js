@@ -55,11 +55,13 @@ export class UnitMap {
         container: this.container,
         style: {
           version: 8,
+          transition: { duration: 0, delay: 0 },  // new figures at once, not faded in over 300 ms
           sources: {},
           layers: [{ id: "background", type: "background", paint: { "background-color": "#dde8f0" } }],
         },
         bounds: PAKISTAN,
         attributionControl: false,
+        fadeDuration: 0,  // no labels to fade: a redraw is one frame, not 300 ms of frames
         canvasContextAttributes: { preserveDrawingBuffer: true },
       });
     } catch (error) {
