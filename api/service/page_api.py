@@ -50,6 +50,8 @@ class Control:
     maximum: float | None = None
     step: float | None = None
     options: tuple[str, ...] = ()
+    #: Prefix of the page's label of each option (``level`` -> ``level_district``).
+    option_label: str = "level"
 
     def as_json(self) -> dict[str, Any]:
         """The control as the page reads it."""
@@ -57,6 +59,7 @@ class Control:
         out["value"] = self.value
         if self.kind == "select":
             out["options"] = list(self.options)
+            out["option_label"] = self.option_label
         else:
             out |= {"min": self.minimum, "max": self.maximum, "step": self.step}
         return out
@@ -121,6 +124,18 @@ def scenario_controls(scenario: Scenario) -> list[Control]:
         controls.append(
             Control(
                 "quotas.level", "quota_level", "select", scenario.quotas.level, options=QUOTA_LEVELS
+            )
+        )
+        modes = ("proportional", "fixed") if scenario.quotas.shares else ("proportional",)
+        modes = modes if scenario.quotas.mode in modes else (scenario.quotas.mode, *modes)
+        controls.append(
+            Control(
+                "quotas.mode",
+                "quota_mode",
+                "select",
+                scenario.quotas.mode,
+                options=modes,
+                option_label="mode",
             )
         )
     for name, weight in scenario.priority.weights.model_dump().items():

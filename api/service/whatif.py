@@ -301,12 +301,14 @@ class WhatIfService:
     def registry(self, path: Path) -> tuple[LoadedRegistry, ExposureCache]:
         """Return the served registry (loaded once per file version) and its exposure cache."""
         from rahat.engine.pipeline import ExposureCache, load_registry
+        from rahat.engine.targeting.scored import load_ranking_kernels
 
         stamp = (str(path), path.stat().st_mtime_ns)
         with self._lock:
             if self._registry is None or self._registry[0] != stamp or self._cache is None:
                 self._registry = (stamp, load_registry(path, snapshots=True))
                 self._cache = ExposureCache()
+                load_ranking_kernels()  # what-ifs repeat: each reuses the ranking before it
             return self._registry[1], self._cache
 
     def _base_figures(

@@ -27,6 +27,19 @@ _OPTIONS: dict[str, Any] = {"cache": True, "nogil": True}
 #: One compile at a time: two threads calling a kernel for the first time build it once.
 _LOCK = threading.RLock()
 
+#: Whether numba has built a kernel in this process (so the next one costs no start-up).
+_READY = False
+
+
+def jit_ready() -> bool:
+    """Whether numba is loaded and a kernel built in this process.
+
+    The first kernel of a process pays for importing numba and starting LLVM (about 0.7 s on
+    2 cores); code with a NumPy formulation as good for one call (the ranking, the budget
+    fill) uses its kernel only once this is paid, and the NumPy one before.
+    """
+    return _READY
+
 
 def prange(*args: int) -> range:
     """Parallel range for loops in :func:`parallel_kernel` functions.
@@ -72,6 +85,8 @@ class _LazyKernel:
                     self._dispatcher = numba.njit(**self._options)(self.py_func)
                     self._link(namespace)
                     self._linked = True
+                    global _READY
+                    _READY = True
         return cast("Callable[..., Any]", self._dispatcher)
 
     def _link(self, namespace: dict[str, Any]) -> None:

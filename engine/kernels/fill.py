@@ -1,22 +1,22 @@
-"""Budget fill in rank order within per-unit quotas, in one pass over the ranked households.
+"""Budget fill in rank order within per-unit quotas.
 
-:func:`fill_quotas` gives exactly the NumPy formulation
+Households are taken in rank order while their unit's running count and cost stay within the
+unit's quota. Two formulations give the same answer:
 
-.. code-block:: python
+* :func:`fill_by_sorting` (NumPy): a stable sort by unit keeps the rank order inside each unit;
+  each household's position and cumulative cost in its unit are compared with the quotas;
+* :func:`fill_quotas` (a kernel): one pass with a running count and cost per unit, without the
+  sort and the gathers (about four times faster at national scale).
 
-    by_unit = np.argsort(unit, kind="stable")          # rank order kept inside each unit
-    unit_count = position of each household in its unit, from 1
-    unit_cost = cumulative cost of its unit up to and including it
-    selected[by_unit] = (unit_count <= quota_count[unit]) & (unit_cost <= quota_money[unit])
-
-without the sort and the gathers: one running count and cost per unit.
+:func:`fill` uses the kernel once the process has numba loaded
+(:func:`rahat.engine.kernels._jit.jit_ready`), the NumPy formulation before.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rahat.engine.kernels._jit import kernel
+from rahat.engine.kernels._jit import jit_ready, kernel
 
 
 @kernel
@@ -65,3 +65,36 @@ def fill_quotas(
             chosen_count[u] += 1
             chosen_money[u] += costs[i]
     return chosen, chosen_count, chosen_money
+
+
+def fill_by_sorting(
+    unit: np.ndarray, costs: np.ndarray, quota_count: np.ndarray, quota_money: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`fill_quotas` in NumPy (same parameters and result)."""
+    n, n_units = len(unit), len(quota_count)
+    # NumPy sorts 16-bit integers stably by radix sort, 64-bit ones by merge sort (4x slower).
+    small = unit.astype(np.int16) if n_units <= np.iinfo(np.int16).max else unit
+    by_unit = np.argsort(small, kind="stable")
+    u_sorted = unit[by_unit]
+    starts = np.searchsorted(u_sorted, np.arange(n_units))
+    cum_cost = np.cumsum(costs[by_unit])
+    unit_cost = cum_cost - np.concatenate(([0], cum_cost))[starts][u_sorted]
+    unit_count = np.arange(1, n + 1) - starts[u_sorted]
+    fits = (unit_count <= quota_count[u_sorted]) & (unit_cost <= quota_money[u_sorted])
+    chosen = np.empty(n, dtype=bool)
+    chosen[by_unit] = fits
+    count = np.bincount(unit[chosen], minlength=n_units).astype(np.int64)
+    money = np.zeros(n_units, dtype=np.int64)  # exact: int64, not float weights
+    np.add.at(money, unit[chosen], costs[chosen])
+    return chosen, count, money
+
+
+def fill(
+    unit: np.ndarray, costs: np.ndarray, quota_count: np.ndarray, quota_money: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`fill_quotas` once numba is loaded, else :func:`fill_by_sorting` (same result)."""
+    unit = np.ascontiguousarray(unit, dtype=np.int64)
+    costs = np.ascontiguousarray(costs, dtype=np.int64)
+    chosen_by = fill_quotas if jit_ready() else fill_by_sorting
+    chosen, count, money = chosen_by(unit, costs, quota_count, quota_money)
+    return np.asarray(chosen, dtype=bool), np.asarray(count), np.asarray(money)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rahat.engine.kernels.fill import fill_quotas
+from rahat.engine.kernels.fill import fill
 from rahat.engine.targeting.money import MAX_BUDGET, checked_total
 from rahat.engine.targeting.scenario import Budget, Scenario, load_scenario
 from rahat.engine.targeting.scenario_files import read_scenario_file
@@ -161,9 +161,7 @@ def allocate(
         if money_cap is not None
         else np.full(n_units + 1, _NO_LIMIT, dtype=np.int64)
     )
-    selected, sel_count, sel_amount = fill_quotas(
-        unit, np.ascontiguousarray(costs, dtype=np.int64), q_count, q_money
-    )
+    selected, sel_count, sel_amount = fill(unit, costs, q_count, q_money)
     quotas = pd.DataFrame(
         {
             "unit": np.arange(n_units + 1),

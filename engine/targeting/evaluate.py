@@ -36,7 +36,7 @@ from rahat.engine.targeting.money import checked_total
 from rahat.engine.targeting.rows import CaseloadRows
 from rahat.engine.targeting.rules import RuleSet, evaluate_rules
 from rahat.engine.targeting.scenario import Budget, Scenario
-from rahat.engine.targeting.scored import scored_order
+from rahat.engine.targeting.scored import rank_households
 from rahat.engine.targeting.stale import registry_stale
 from rahat.engine.targeting.units import admin_units
 
@@ -156,12 +156,10 @@ def evaluate(scenario: Scenario, exposure: Exposure, gap: GapTable | None = None
     eligible_c = rules.eligible[idx]
 
     stale_c, stale_notes = _stale(scenario, exposure, idx)
-    scored = scored_order(scenario, exposure, idx, stale_c)
-    scores = scored.scores
+    scores, ranked = rank_households(scenario, exposure, idx, stale_c, eligible_c)
     entitled = np.where(eligible_c, benefits(scenario, exposure, idx), 0).astype(np.int64)
     exposed_c = exposed[idx]
     e_pos = np.flatnonzero(eligible_c)
-    ranked = scored.ranked(eligible_c)  # positions in idx, rank order
 
     units, shares = _quota_shares(scenario, exposure)
     if units is not None:

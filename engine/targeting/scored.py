@@ -10,6 +10,11 @@ worked out once and filtered.
 
 The last :data:`KEPT` orders are kept per registry, each for its exposure object, its considered
 rows (compared in full, not by a digest) and every scenario field a score depends on.
+
+Ordering all considered households costs more than ordering the eligible ones, so this pays
+only when evaluations repeat and the ranking's radix sort is at hand: :func:`rank_households`
+keeps orders once the process has numba loaded (a server, a sweep, a run that overlaid), and
+before that orders only the eligible households and keeps nothing (a single evaluation).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rahat.engine.kernels._jit import jit_ready
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.priority import components, score, weighted
 from rahat.engine.targeting.ranking import keyed_hash, rank_order
@@ -63,6 +69,50 @@ class _Entry:
     value: ScoredOrder
 
 
+def _scores(
+    scenario: Scenario, exposure: Exposure, idx: np.ndarray, stale: np.ndarray | None
+) -> np.ndarray:
+    """Final priority scores of the households ``idx`` (after any down-weighting)."""
+    scores = score(scenario, components(scenario, exposure, idx, weighted(scenario)), len(idx))
+    option = scenario.stale_records
+    if stale is not None and option is not None and option.action == "down_weight":
+        assert option.weight is not None  # the scenario checks require it
+        scores = np.where(stale, scores * option.weight, scores)
+    return scores
+
+
+def rank_households(
+    scenario: Scenario,
+    exposure: Exposure,
+    idx: np.ndarray,
+    stale: np.ndarray | None,
+    eligible: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores of the considered households ``idx`` and the positions of the eligible, best first.
+
+    Parameters
+    ----------
+    scenario, exposure, idx, stale
+        As for :func:`scored_order`.
+    eligible
+        Whether each considered household is eligible.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        The scores (float64, one per considered household) and the eligible households'
+        positions among them in rank order.
+    """
+    if jit_ready():
+        kept = scored_order(scenario, exposure, idx, stale)
+        return kept.scores, kept.ranked(eligible)
+    scores = _scores(scenario, exposure, idx, stale)
+    positions = np.flatnonzero(eligible)
+    hid = np.take(exposure.registry.household_id, idx[positions])
+    order = rank_order(scores[positions], keyed_hash(hid, scenario.seed), hid)
+    return scores, positions[order]
+
+
 def _score_key(scenario: Scenario) -> tuple[Any, ...]:
     """Every scenario field the scores or the order depend on."""
     stale = scenario.stale_records
@@ -97,14 +147,25 @@ def scored_order(
         for entry in kept:
             if entry.key == key and entry.exposure() is exposure and np.array_equal(entry.idx, idx):
                 return entry.value
-    scores = score(scenario, components(scenario, exposure, idx, weighted(scenario)), len(idx))
-    option = scenario.stale_records
-    if stale is not None and option is not None and option.action == "down_weight":
-        assert option.weight is not None  # the scenario checks require it
-        scores = np.where(stale, scores * option.weight, scores)
+    scores = _scores(scenario, exposure, idx, stale)
     hid = np.take(exposure.registry.household_id, idx)
     value = ScoredOrder(scores, rank_order(scores, keyed_hash(hid, scenario.seed), hid))
     with _LOCK:
         kept.insert(0, _Entry(weakref.ref(exposure), key, idx.copy(), value))
         del kept[KEPT:]
     return value
+
+
+def load_ranking_kernels() -> None:
+    """Load numba and the ranking and budget-fill kernels now, so evaluations reuse orders.
+
+    For a process that evaluates many times on one exposure (the API's what-ifs, a sweep): it
+    pays numba's start-up (about 0.7 s) once, up front, instead of ranking every evaluation
+    with NumPy (:func:`rank_households`).
+    """
+    from rahat.engine.kernels.fill import fill_quotas
+    from rahat.engine.kernels.sorting import radix_argsort
+
+    one = np.ones(1, dtype=np.int64)
+    radix_argsort(one.view(np.uint64))
+    fill_quotas(one * 0, one, one, one)

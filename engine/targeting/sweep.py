@@ -10,6 +10,7 @@ read again, so a point costs one :func:`~rahat.engine.targeting.evaluate.evaluat
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, DecimalException
@@ -20,6 +21,7 @@ from rahat.engine.exposure import Exposure
 from rahat.engine.targeting.evaluate import evaluate
 from rahat.engine.targeting.gap_join import GapTable
 from rahat.engine.targeting.scenario import Scenario
+from rahat.engine.targeting.scored import load_ranking_kernels
 from rahat.geo.errors import ScenarioError
 
 #: Short parameter names -> dotted scenario paths.
@@ -165,6 +167,8 @@ def sweep(
     """
     names = list(vary)
     paths = [resolve_parameter(scenario, n) for n in names]
+    if math.prod(len(vary[n]) for n in names) > 2:
+        load_ranking_kernels()  # points that share a priority share its ranking
     rows = []
     for combo in itertools.product(*(vary[n] for n in names)):
         updates = {

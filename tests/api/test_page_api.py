@@ -58,6 +58,29 @@ def test_scenario_controls_name_the_whatif_keys() -> None:
     assert controls["budget"].value is None  # same_as: no total of its own
     assert controls["quotas.level"].options == ("province", "district", "tehsil")
     assert controls["priority.weights.severity"].value == 0.35
+    mode = controls["quotas.mode"]
+    assert mode.value == "proportional" and mode.options == ("proportional",)  # no shares given
+    assert mode.as_json()["option_label"] == "mode"
+
+
+def test_quota_mode_offers_fixed_shares_only_when_the_scenario_has_them() -> None:
+    data = yaml.safe_load(FLOOD.read_text())
+    data["quotas"] = {"level": "district", "mode": "fixed", "shares": {"PK703": 0.6, "PK713": 0.4}}
+    controls = {c.key: c for c in scenario_controls(load_scenario(data))}
+    assert controls["quotas.mode"].value == "fixed"
+    assert controls["quotas.mode"].options == ("proportional", "fixed")
+    data.pop("quotas")
+    assert "quotas.mode" not in {c.key for c in scenario_controls(load_scenario(data))}
+
+
+def test_quota_mode_override_is_a_whatif(service: Service, scenarios: Path) -> None:
+    body = {"scenario_name": "flood_2022_footprint.yaml", "overrides": {"quotas.mode": "fixed"}}
+    r = service.post("planner", "/whatif/scenario.yaml", json=body)
+    assert r.status_code == 422 and "shares" in r.text  # fixed needs shares: said in words
+    body["overrides"] = {"quotas.mode": "proportional", "quotas.level": "tehsil"}
+    r = service.post("planner", "/whatif/scenario.yaml", json=body)
+    assert r.status_code == 200, r.text
+    assert yaml.safe_load(r.text)["quotas"] == {"level": "tehsil", "mode": "proportional"}
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from engine_helpers import FUNDED, changed_scenario, flood_scenario
 
 from rahat.benchmarks.policy import synthetic_exposure
 from rahat.engine.exposure import Exposure
+from rahat.engine.kernels import _jit
 from rahat.engine.targeting import evaluate
 from rahat.engine.targeting.scored import KEPT, scored_order
 
@@ -52,6 +53,13 @@ def exposure() -> Exposure:
     return synthetic_exposure(3000, seed=11)
 
 
+@pytest.fixture(params=[False, True], ids=["numpy", "kernels"])
+def ready(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
+    """Evaluate as a process without numba (NumPy sorts) and with it (kept orders, kernels)."""
+    monkeypatch.setattr(_jit, "_READY", request.param)
+    return bool(request.param)
+
+
 def _or_none(value: float) -> float | None:
     return None if isinstance(value, float) and math.isnan(value) else value
 
@@ -69,7 +77,7 @@ def _cut_by_definition(frame: pd.DataFrame) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_cut_line_equals_its_definition(exposure: Exposure, case: str) -> None:
+def test_cut_line_equals_its_definition(exposure: Exposure, case: str, ready: bool) -> None:
     caseload = evaluate(changed_scenario(BASE, **CASES[case]), exposure)
     cut = caseload.totals["cut"]
     assert {k: cut[k] for k in _cut_by_definition(caseload.frame)} == _cut_by_definition(
@@ -78,7 +86,9 @@ def test_cut_line_equals_its_definition(exposure: Exposure, case: str) -> None:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_quota_table_and_full_units_equal_their_definition(exposure: Exposure, case: str) -> None:
+def test_quota_table_and_full_units_equal_their_definition(
+    exposure: Exposure, case: str, ready: bool
+) -> None:
     scenario = changed_scenario(BASE, **CASES[case])
     caseload = evaluate(scenario, exposure)
     frame = caseload.frame
@@ -97,6 +107,21 @@ def test_quota_table_and_full_units_equal_their_definition(exposure: Exposure, c
             continue
         found = by_unit.loc[key]
         assert (row.last_selected_rank, row.score_at_cut) == (found["last"], found["cut"])
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_numpy_and_kernel_evaluations_are_identical(
+    exposure: Exposure, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scenario = changed_scenario(BASE, **CASES[case])
+    monkeypatch.setattr(_jit, "_READY", False)
+    numpy_way = evaluate(scenario, exposure)
+    monkeypatch.setattr(_jit, "_READY", True)
+    evaluate(changed_scenario(BASE, **{"eligibility.pmt_cutoff": 60}), exposure)  # kept order
+    kernel_way = evaluate(scenario, exposure)
+    pd.testing.assert_frame_equal(numpy_way.frame, kernel_way.frame)
+    pd.testing.assert_frame_equal(numpy_way.quotas, kernel_way.quotas)
+    assert numpy_way.totals == kernel_way.totals
 
 
 def test_cases_cover_full_and_open_units_and_empty_cuts(exposure: Exposure) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from rahat.engine.kernels import _jit
 from rahat.engine.kernels.sorting import radix_argsort
 from rahat.engine.targeting.ranking import descending_keys, keyed_hash, rank_order
 
@@ -50,8 +51,10 @@ def test_descending_keys_order_scores_high_to_low_with_minus_zero_as_zero() -> N
     assert keys[1] == keys[2]  # -0.0 and 0.0 are one score
 
 
+@pytest.mark.parametrize("ready", [False, True], ids=["numpy", "kernel"])
 @pytest.mark.parametrize("levels", [0, 3, 50])
-def test_rank_order_equals_lexsort(levels: int) -> None:
+def test_rank_order_equals_lexsort(monkeypatch, levels: int, ready: bool) -> None:
+    monkeypatch.setattr(_jit, "_READY", ready)  # NumPy's merge sorts, or the radix kernel
     rng = np.random.default_rng(levels)
     n = 4000
     scores = rng.random(n) if levels == 0 else rng.integers(0, levels, n) / max(levels, 1)
@@ -60,3 +63,13 @@ def test_rank_order_equals_lexsort(levels: int) -> None:
     tiebreak = keyed_hash(ids, 9)
     want = np.lexsort((ids, tiebreak, -scores))
     assert rank_order(scores, tiebreak, ids).tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("ready", [False, True], ids=["numpy", "kernel"])
+def test_rank_order_falls_back_to_lexsort_on_a_hash_collision(monkeypatch, ready: bool) -> None:
+    monkeypatch.setattr(_jit, "_READY", ready)
+    tiebreak = np.array([5, 9, 5, 1], dtype=np.uint64)
+    ids = np.array([40, 10, 30, 20], dtype=np.int64)
+    scores = np.array([1.0, 1.0, 1.0, 0.5])
+    want = np.lexsort((ids, tiebreak, -scores))
+    assert rank_order(scores, tiebreak, ids).tolist() == want.tolist() == [2, 0, 1, 3]

@@ -94,7 +94,7 @@ export class PlanView {
       let input;
       if (control.kind === "select") {
         input = document.createElement("select");
-        input.append(...control.options.map((o) => new Option(t(`level_${o}`), o)));
+        input.append(...control.options.map((o) => new Option(t(`${control.option_label}_${o}`), o)));
         input.value = control.value;
       } else {
         input = document.createElement("input");
@@ -283,7 +283,9 @@ export class PlanView {
       const caption = document.querySelector(`[data-control-label="${CSS.escape(control.key)}"]`);
       if (caption) caption.textContent = controlLabel(control);
       if (control.kind === "select") {
-        for (const option of this.inputs.get(control.key).options) option.textContent = t(`level_${option.value}`);
+        for (const option of this.inputs.get(control.key).options) {
+          option.textContent = t(`${control.option_label}_${option.value}`);
+        }
       }
     }
     const none = byId("run-layers").options[0];
