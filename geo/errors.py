@@ -96,6 +96,12 @@ class ScenarioError(InputError):
     code = "scenario"
 
 
+class TriggerError(InputError):
+    """A trigger file or its evaluation is invalid: bad fields, a missing source, dates outside."""
+
+    code = "trigger"
+
+
 class UnknownUnitError(InputError):
     """An admin unit names nothing in Rahat's boundaries (the message lists the closest)."""
 

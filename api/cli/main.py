@@ -1,18 +1,29 @@
 """Assemble the ``rahat`` command line from its per-resource modules.
 
 Each module defines a module-level ``typer.Typer()``: a named group (``registry``, ``hazard``,
-``org``, ``key``, ``agreement``, ``audit``, ``gap``, ``bench``) or an unnamed one whose commands
-sit at the root (``demo``; ``run``, ``compare`` and ``sweep``; ``whatif``; ``report``;
-``serve``). This module only adds them to the root, in the order ``rahat --help`` lists them.
-Heavy libraries are imported inside the commands, so ``rahat --help`` stays fast and nothing
-runs at import time.
+``org``, ``key``, ``agreement``, ``audit``, ``gap``, ``trigger``, ``bench``) or an unnamed one
+whose commands sit at the root (``demo``; ``run``, ``compare`` and ``sweep``; ``whatif``;
+``report``; ``serve``). This module only adds them to the root, in the order ``rahat --help``
+lists them. Heavy libraries are imported inside the commands, so ``rahat --help`` stays fast
+and nothing runs at import time.
 """
 
 from __future__ import annotations
 
 import typer
 
-from rahat.api.cli import bench, demo, gap, hazard, registry, report, service, targeting, whatif
+from rahat.api.cli import (
+    bench,
+    demo,
+    gap,
+    hazard,
+    registry,
+    report,
+    service,
+    targeting,
+    trigger,
+    whatif,
+)
 from rahat.api.cli._common import defer_option_coercion, install_help_style
 from rahat.api.cli._safety import SafeGroup, run_safely
 
@@ -41,6 +52,7 @@ for _group in (
     service.agreement_app,
     service.audit_app,
     gap.app,
+    trigger.app,
 ):
     app.add_typer(_group)
 app.add_typer(bench.app, name="bench")

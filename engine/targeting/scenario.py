@@ -153,9 +153,9 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return out
 
 
-def _fields_at(loc: tuple[Any, ...]) -> list[str]:
-    """Return the valid field names of the model reached by following ``loc`` from Scenario."""
-    model: type[BaseModel] = Scenario
+def _fields_at(loc: tuple[Any, ...], root: type[BaseModel]) -> list[str]:
+    """Return the valid field names of the model reached by following ``loc`` from ``root``."""
+    model: type[BaseModel] = root
     for part in loc:
         if not isinstance(part, str):
             continue  # list index or dict key
@@ -182,11 +182,16 @@ def _path(loc: Iterable[Any]) -> str:
     return out or "(scenario)"
 
 
-def _describe(error: Mapping[str, Any]) -> str:
+def describe_error(error: Mapping[str, Any], root: type[BaseModel]) -> str:
+    """One line for a pydantic validation error of a ``root`` model (a scenario, a trigger).
+
+    The field's path, what is wrong and the value given; for an unknown field, the closest
+    valid name and every valid name at that place.
+    """
     loc = tuple(error["loc"])
     where = _path(loc)
     if error["type"] == "extra_forbidden":
-        valid = _fields_at(loc[:-1])
+        valid = _fields_at(loc[:-1], root)
         close = difflib.get_close_matches(_short(str(loc[-1])), valid, n=1, cutoff=0.5)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         return f"{where}: unknown field{hint} (valid here: {', '.join(valid)})"
@@ -242,7 +247,7 @@ def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise_problems([_describe(err) for err in exc.errors()], where)
+        raise_problems([describe_error(err, Scenario) for err in exc.errors()], where)
         raise AssertionError("unreachable") from None
     raise_problems(cross_checks(scenario), where)
     scenario._base_dir = base

@@ -1,0 +1,1 @@
+"""Anticipatory action: trigger files, their evaluation on forecasts and alerts, and backtests."""

@@ -1,0 +1,340 @@
+"""Trigger files and their evaluation: each rule against a plain re-implementation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from rahat.engine.triggers.conditions import evaluate_condition, reduce, runs_of, thresholds
+from rahat.engine.triggers.evaluate import evaluate_trigger, firing_scenario, trigger_areas
+from rahat.engine.triggers.files import load_trigger
+from rahat.engine.triggers.model import Condition
+from rahat.engine.triggers.series import Series, read_area_series
+from rahat.geo.errors import TriggerError
+
+REPO = Path(__file__).resolve().parents[2]
+FLOOD = REPO / "scenarios" / "flood_2022_footprint.yaml"
+CODES = ["PK70101", "PK70102", "PK70103"]
+DAYS = pd.date_range("2022-08-01", "2022-08-20")
+
+
+def _series(values: np.ndarray, days: pd.DatetimeIndex = DAYS) -> Series:
+    return Series(
+        tuple(CODES[: values.shape[0]]),
+        days.to_numpy().astype("datetime64[D]"),
+        values.astype(np.float64),
+        "test",
+    )
+
+
+def _condition(**fields: Any) -> Condition:
+    return Condition.model_validate({"source": "rain", "above": {"value": 10.0}, **fields})
+
+
+def _write_rain(path: Path, rows: list[tuple[Any, ...]], member: bool = False) -> Path:
+    columns = ["pcode", "date", "rain_mm"] + (["member"] if member else [])
+    pd.DataFrame(rows, columns=columns).to_csv(path, index=False)
+    return path
+
+
+def _trigger(tmp_path: Path, **changes: Any) -> Path:
+    data: dict[str, Any] = {
+        "name": "t",
+        "version": 1,
+        "areas": {"level": "tehsil", "codes": CODES},
+        "sources": {"rain": {"kind": "area_series", "path": "rain.csv", "value": "rain_mm"}},
+        "stages": {
+            "activation": {
+                "when": {"any": [{"source": "rain", "above": {"value": 50}}]},
+                "scenario": str(FLOOD),
+            }
+        },
+    }
+    data.update(changes)
+    path = tmp_path / "trigger.yaml"
+    path.write_text(yaml.safe_dump(json.loads(json.dumps(data))))  # no shared nodes: no anchors
+    return path
+
+
+# ----------------------------------------------------------------------------- the file
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"version": 2}, "version 2"),
+        ({"extra": 1}, "unknown field"),
+        ({"sources": {"rian": {"kind": "area_series", "path": "x.csv"}}}, "'rain' is not one"),
+        (
+            {"stages": {"activation": {"when": {"any": [{"source": "rain", "above": {}}]}}}},
+            "either value or return_period",
+        ),
+        (
+            {
+                "stages": {
+                    "activation": {
+                        "when": {"any": [{"source": "rain", "above": {"return_period": 5}}]}
+                    }
+                }
+            },
+            "needs a history",
+        ),
+        (
+            {
+                "stages": {
+                    "activation": {
+                        "when": {
+                            "any": [{"source": "rain", "above": {"value": 1}, "lead_days": [5, 2]}]
+                        }
+                    }
+                }
+            },
+            "lead_days",
+        ),
+        ({"stages": {"readyness": {"when": {"any": []}}}}, "stages.readyness"),
+    ],
+)
+def test_a_bad_trigger_file_is_refused_in_words(tmp_path: Path, change: dict, words: str) -> None:
+    with pytest.raises(TriggerError, match="invalid trigger") as info:
+        load_trigger(_trigger(tmp_path, **change))
+    assert words in str(info.value)
+
+
+def test_an_oversized_trigger_file_is_refused_before_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    path.write_text("name: t\n" + "# padding\n" * 200_000)
+    with pytest.raises(TriggerError, match="larger than"):
+        load_trigger(path)
+
+
+def test_unknown_area_codes_are_named_with_the_closest(tmp_path: Path) -> None:
+    file = load_trigger(_trigger(tmp_path, areas={"level": "tehsil", "codes": ["PK70199"]}))
+    with pytest.raises(TriggerError, match="PK70199"):
+        trigger_areas(file.trigger)
+
+
+# ----------------------------------------------------------------------------- the rules
+
+
+def _accumulate_reference(values: np.ndarray, k: int) -> np.ndarray:
+    out = np.full(values.shape, np.nan)
+    for index in np.ndindex(values.shape[:-1]):
+        row = values[index]
+        for t in range(k - 1, len(row)):
+            window = row[t - k + 1 : t + 1]
+            if not np.isnan(window).any():
+                out[(*index, t)] = window.sum()
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 7, 25])
+def test_accumulation_equals_the_windowed_sum(k: int) -> None:
+    rng = np.random.default_rng(k)
+    values = rng.gamma(1.0, 10.0, (3, 2, 20))
+    values[0, 0, 5] = np.nan  # a missing day spoils every window holding it
+    got = reduce(values, k)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(_accumulate_reference(values, k)))
+    np.testing.assert_allclose(got, _accumulate_reference(values, k), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_consecutive_days_end_runs_of_at_least_n(n: int) -> None:
+    passing = np.array([[1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1]], dtype=bool)
+    want = [t >= n - 1 and all(passing[0, t - n + 1 : t + 1]) for t in range(passing.shape[1])]
+    assert runs_of(passing, n)[0].tolist() == want
+
+
+def test_a_value_at_the_threshold_fires_and_one_below_does_not() -> None:
+    values = np.full((2, 1, len(DAYS)), 5.0)
+    values[0, 0, 10] = 10.0  # at the threshold
+    values[1, 0, 10] = np.nextafter(10.0, 0.0)  # just below it
+    result = evaluate_condition(_condition(), _series(values), None, np.datetime64("2022-08-11"))
+    assert result.fires.tolist() == [True, False]
+    assert result.first_day[0] == np.datetime64("2022-08-11")
+
+
+def test_the_lead_window_reads_only_its_days() -> None:
+    values = np.zeros((1, 1, len(DAYS)))
+    values[0, 0, 9] = 99.0  # 2022-08-10
+    as_of = np.datetime64("2022-08-05")
+    fired = [
+        evaluate_condition(_condition(lead_days=lead), _series(values), None, as_of).fires[0]
+        for lead in ([0, 4], [5, 5], [6, 9], [3, 7])
+    ]
+    assert fired == [False, True, False, True]
+
+
+def test_a_window_outside_the_series_is_an_error() -> None:
+    values = np.zeros((1, 1, len(DAYS)))
+    with pytest.raises(TriggerError, match="outside its days"):
+        evaluate_condition(
+            _condition(lead_days=[25, 30]), _series(values), None, np.datetime64("2022-08-01")
+        )
+
+
+def test_probability_is_the_share_of_members_above() -> None:
+    values = np.zeros((1, 5, len(DAYS)))
+    values[0, :3, 4] = 20.0  # 3 of 5 members above on 2022-08-05
+    series, as_of = _series(values), np.datetime64("2022-08-05")
+    assert evaluate_condition(_condition(probability=0.6), series, None, as_of).fires[0]
+    assert not evaluate_condition(_condition(probability=0.61), series, None, as_of).fires[0]
+    single = _series(values[:, :1])
+    with pytest.raises(TriggerError, match="no ensemble-member axis"):
+        evaluate_condition(_condition(probability=0.5), single, None, as_of)
+
+
+def test_a_return_period_is_fitted_on_the_past_only() -> None:
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    days = pd.date_range("2022-06-01", periods=60)
+    values = rng.gamma(2.0, 8.0, (1, 1, 60))
+    condition = Condition.model_validate(
+        {
+            "source": "rain",
+            "above": {"return_period": 5, "history": "rain", "block_days": 7},
+        }
+    )
+    as_of = np.datetime64("2022-07-15")  # day index 44: 6 whole weeks end on it
+    level, fits = thresholds(condition, _series(values, days), as_of, 1)
+    past = values[0, 0, 3:45]  # the 6 weeks ending on the as-of date
+    maxima = past.reshape(6, 7).max(axis=1)
+    want = stats.gumbel_r.ppf(0.8, *stats.gumbel_r.fit(maxima))
+    assert level[0] == pytest.approx(want, rel=1e-9)
+    assert fits[0] is not None and fits[0]["blocks"] == 6
+    future = values.copy()
+    future[0, 0, 45:] = 1e6  # what happens after the as-of date changes nothing
+    assert thresholds(condition, _series(future, days), as_of, 1)[0][0] == level[0]
+
+
+# ----------------------------------------------------------------------------- the sources
+
+
+def test_area_series_counts_rejected_rows_and_refuses_repeats(tmp_path: Path) -> None:
+    rows = [("PK70101", "2022-08-01", 1.0), ("PK70101", "2022-08-02", "n/a"), ("", "x", 3)]
+    series = read_area_series(_write_rain(tmp_path / "r.csv", rows), "rain_mm")
+    assert series.warnings == ("2 of 3 rows rejected (no P-code, date or number)",)
+    repeated = [("PK70101", "2022-08-01", 1.0), ("PK70101", "2022-08-01", 2.0)]
+    with pytest.raises(TriggerError, match="repeat an area, day and member"):
+        read_area_series(_write_rain(tmp_path / "d.csv", repeated), "rain_mm")
+    with pytest.raises(TriggerError, match="missing column"):
+        read_area_series(_write_rain(tmp_path / "m.csv", rows), "rainfall")
+
+
+def test_area_series_members_and_missing_days(tmp_path: Path) -> None:
+    rows = [
+        ("PK70101", "2022-08-01", 1.0, 0),
+        ("PK70101", "2022-08-03", 3.0, 1),
+        ("PK70102", "2022-08-02", 2.0, 0),
+    ]
+    series = read_area_series(_write_rain(tmp_path / "r.csv", rows, member=True), "rain_mm")
+    assert series.areas == ("PK70101", "PK70102") and series.members == 2
+    assert [str(d) for d in series.days] == ["2022-08-01", "2022-08-02", "2022-08-03"]
+    assert series.values[0, 1, 2] == 3.0 and np.isnan(series.values[0, 0, 1])
+
+
+def _grid(
+    tmp_path: Path, *, crs: bool = True, time: bool = True, members: int = 2, south_up: bool = False
+) -> Path:
+    import rioxarray  # noqa: F401  (registers .rio)
+    import xarray as xr
+
+    lon = np.round(np.arange(68.0, 69.0, 0.05) + 0.025, 6)
+    lat = np.round(np.arange(25.5, 24.3, -0.05) - 0.025, 6)
+    lat = lat[::-1] if south_up else lat
+    days = pd.date_range("2022-08-01", periods=4)
+    shape = (members, 4, len(lat), len(lon))
+    values = (np.arange(np.prod(shape)) % 97).reshape(shape).astype(np.float32)
+    dims = ("member", "time", "lat", "lon")
+    coords: dict[str, Any] = {"member": np.arange(members), "lat": lat, "lon": lon}
+    if time:
+        coords["time"] = days
+    else:
+        values, dims = values[:, 0], ("member", "lat", "lon")
+    ds = xr.Dataset({"rain": (dims, values)}, coords=coords)
+    if crs:
+        ds = ds.rio.write_crs("EPSG:4326")
+    path = tmp_path / "forecast.nc"
+    ds.to_netcdf(path)
+    return path
+
+
+@pytest.mark.parametrize("south_up", [False, True])
+def test_grid_values_are_the_mean_of_the_cells_whose_centres_are_inside(
+    tmp_path: Path, south_up: bool
+) -> None:
+    import shapely
+
+    from rahat.engine.triggers.series import read_grid
+    from rahat.geo.boundaries import sindh_tehsils
+
+    tehsils = sindh_tehsils().set_index("tehsil_pcode")
+    path = _grid(tmp_path, south_up=south_up)
+    # tehsils of Thatta/Sujawal (around 68-69 E, 24.3-25.5 N)
+    inside = tehsils.cx[68.0:69.0, 24.3:25.5]
+    codes = [
+        c for c in inside.index if inside.loc[c].geometry.within(shapely.box(68, 24.3, 69, 25.5))
+    ]
+    assert len(codes) >= 2
+    series = read_grid(path, "rain", codes, [tehsils.loc[c].geometry for c in codes])
+    import xarray as xr
+
+    with xr.open_dataset(path) as ds:
+        cube = ds["rain"].values.astype(np.float64)
+        lon, lat = np.meshgrid(ds["lon"].values, ds["lat"].values)
+    for i, code in enumerate(codes):
+        mask = shapely.contains_xy(tehsils.loc[code].geometry, lon, lat)
+        want = cube[:, :, mask].mean(axis=2)
+        np.testing.assert_allclose(series.values[i], want, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("crs", "time", "words"), [(False, True, "no CRS"), (True, False, "no time")]
+)
+def test_a_forecast_without_crs_or_time_is_refused(
+    tmp_path: Path, crs: bool, time: bool, words: str
+) -> None:
+    from rahat.engine.triggers.series import read_grid
+    from rahat.geo.boundaries import sindh_tehsils
+
+    tehsil = sindh_tehsils().iloc[0]
+    with pytest.raises(TriggerError, match=words):
+        read_grid(_grid(tmp_path, crs=crs, time=time), "rain", ["x"], [tehsil.geometry])
+
+
+# ----------------------------------------------------------------------------- stages and runs
+
+
+def test_stages_combine_any_and_all_and_name_the_firing_areas(tmp_path: Path) -> None:
+    rows = [
+        (c, d.date().isoformat(), v) for c, v in zip(CODES, (60, 40, 80), strict=True) for d in DAYS
+    ]
+    _write_rain(tmp_path / "rain.csv", rows)
+    cond = {"source": "rain", "above": {"value": 50}}
+    low = {"source": "rain", "above": {"value": 70}}
+    stages = {
+        "readiness": {"when": {"any": [cond, low]}},
+        "activation": {"when": {"all": [cond, low]}, "scenario": str(FLOOD)},
+    }
+    file = load_trigger(_trigger(tmp_path, stages=stages))
+    state = evaluate_trigger(file, "2022-08-10")
+    assert state.firing("readiness") == ["PK70101", "PK70103"]
+    assert state.firing("activation") == ["PK70103"]
+    scenario = firing_scenario(file, state, "activation")
+    assert scenario.eligibility.notified.units == ["PK70103"]
+    assert scenario.eligibility.notified.level == "tehsil"
+    with pytest.raises(TriggerError, match="not a date"):
+        evaluate_trigger(file, "10/08/2022")
+
+
+def test_a_source_without_a_path_must_be_given(tmp_path: Path) -> None:
+    sources = {"rain": {"kind": "grid", "variable": "rain"}}
+    file = load_trigger(_trigger(tmp_path, sources=sources))
+    with pytest.raises(TriggerError, match="--forecast"):
+        evaluate_trigger(file, "2022-08-10")
