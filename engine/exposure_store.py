@@ -191,6 +191,8 @@ def hazard_identity(layer: HazardLayer, scenario: Scenario | None) -> list[Any]:
     if scenario is not None and any(h.name == layer.name for h in scenario.hazards):
         chosen = scenario.hazard(layer.name)
         spec = {k: getattr(chosen, k) for k in ("intensity_field", "layer", "crs")}
+    if layer.time_applied is not None:  # the values of a time axis depend on its reduction
+        spec["time"] = layer.time_applied.as_dict()
     if layer.grid is not None:
         grid = layer.grid
         shape: Any = [

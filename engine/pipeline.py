@@ -202,24 +202,48 @@ def load_hazards(
         Files to use instead of the scenario's paths, by layer name (e.g. API uploads).
     registry_extent
         Lon/lat bounds of the registry; a layer that does not overlap it is refused.
+
+    A layer's ``time`` reduces its time axis; on a file without one it is ignored with a
+    warning on the layer (as ``radius_m`` on a vector layer, :func:`sampling_warnings`).
     """
     from rahat.geo.hazards import read_hazard
 
     layers = []
     for spec in scenario.hazards:
-        layers.append(
-            read_hazard(
-                hazard_path(scenario, spec.name, hazard_paths),
-                kind=spec.kind,
-                name=spec.name,
-                intensity_field=spec.intensity_field,
-                registry_extent=registry_extent,
-                classes=spec.classes,
-                crs=spec.crs,
-                layer=spec.layer,
-            )
+        layer = read_hazard(
+            hazard_path(scenario, spec.name, hazard_paths),
+            kind=spec.kind,
+            name=spec.name,
+            intensity_field=spec.intensity_field,
+            registry_extent=registry_extent,
+            classes=spec.classes,
+            crs=spec.crs,
+            layer=spec.layer,
+            time=spec.time.selection() if spec.time is not None else None,
         )
+        if spec.time is not None and layer.time_applied is None:
+            note = f"time (reduce {spec.time.reduce}) ignored; the file has no time axis"
+            layer = layer.replace(warnings=(*layer.warnings, note))
+        layers.append(layer)
     return layers
+
+
+def hazard_reading(layers: list[HazardLayer]) -> dict[str, dict[str, object]]:
+    """Return, by layer name, how each layer was read: its time reduction and warnings.
+
+    ``time`` (:meth:`~rahat.geo.hazards.time.TimeApplied.as_dict`, with the values'
+    ``units``) only for a layer with a time axis; ``warnings`` only when there are some.
+    """
+    out: dict[str, dict[str, object]] = {}
+    for layer in layers:
+        entry: dict[str, object] = {}
+        if layer.time_applied is not None:
+            entry["time"] = {**layer.time_applied.as_dict(), "units": layer.units}
+        if layer.warnings:
+            entry["warnings"] = list(layer.warnings)
+        if entry:
+            out[layer.name] = entry
+    return out
 
 
 #: Registry column with each household's GPS accuracy in metres (optional).
@@ -384,7 +408,7 @@ class ExposureCache:
         only the default zone layers are assigned.
         """
         sampling = layer_sampling(scenario, registry) if scenario is not None else {}
-        hazard_key = tuple((h.name, h.provenance.sha256) for h in hazards)
+        hazard_key = tuple((h.name, h.provenance.sha256, h.time_applied) for h in hazards)
         sampled = _sampling_key({h.name: sampling[h.name] for h in hazards if h.name in sampling})
         if self.store and self._default_zones and registry.snapshot_sha256 is not None:
             return self._stored(registry, hazards, scenario, sampling, sampled)
@@ -546,6 +570,7 @@ def run_scenario(
     warnings += list(caseload.warnings)  # the rules' own (fallbacks, rules adding nobody)
     caseload.warnings = tuple(warnings)
     caseload.location_mismatches = mismatches
+    caseload.hazard_reading = hazard_reading(hazards)
     caseload.report.update(manifest_extra or {})
     report("writing outputs", 0.85)
     with tempfile.TemporaryDirectory(prefix="rahat-rejects-") as scratch:

@@ -221,6 +221,9 @@ class Caseload:
     report
         Blocks the manifest and the run's JSON add (``stale_records``, ``gap``); empty for a
         scenario without these options.
+    hazard_reading
+        By layer name, how the layer was read (``time``: its time axis reduction; ``warnings``),
+        added to the layer's entry in the manifest (:func:`rahat.engine.pipeline.hazard_reading`).
     """
 
     scenario: Scenario
@@ -235,6 +238,7 @@ class Caseload:
     rows: CaseloadRows | None = field(default=None, repr=False)
     gap: GapJoin | None = field(default=None, repr=False)
     report: dict[str, Any] = field(default_factory=dict)
+    hazard_reading: dict[str, dict[str, Any]] = field(default_factory=dict)
     _columns: dict[str, Any] | None = field(default=None, repr=False)
     _some: dict[str, Any] = field(default_factory=dict, repr=False)
     _frame: pd.DataFrame | None = field(default=None, repr=False)
@@ -433,7 +437,17 @@ class Caseload:
         registry = dict(base["registry"])
         registry["rejected_rows"] = self.registry_rejected
         registry["location_mismatches"] = self.location_mismatches
-        return {**base, "registry": registry, "warnings": list(self.warnings), **self.report}
+        hazards = {
+            name: {**entry, **self.hazard_reading.get(name, {})}
+            for name, entry in base["hazards"].items()
+        }
+        return {
+            **base,
+            "registry": registry,
+            "hazards": hazards,
+            "warnings": list(self.warnings),
+            **self.report,
+        }
 
     def _base_manifest(self) -> dict[str, Any]:
         if self._manifest is None:

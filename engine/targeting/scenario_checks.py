@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from rahat.engine.targeting.scenario_models import (
@@ -210,6 +211,64 @@ def _hazard_layers(c: _Checks) -> None:
         c.check_crs(f"hazards[{i}].crs", layer.crs)
 
 
+#: Per reduction of a time axis: the options it requires (with what each means) and the
+#: others it takes.
+_TIME_OPTIONS: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "max": ({}, ("start", "end")),
+    "at": ({"at": "the time whose nearest step is used"}, ()),
+    "duration": ({"threshold": "steps at least this value are counted"}, ("start", "end")),
+    "accumulate": ({"days": "how many daily steps are summed"}, ("end",)),
+}
+
+
+def _time_of(text: str) -> datetime | None:
+    """Return ``text`` as a UTC time, or ``None`` when it is not one."""
+    from rahat.geo.hazards.time import to_datetime
+
+    try:
+        value = to_datetime(text)
+    except (ValueError, TypeError):
+        return None
+    return value if isinstance(value, datetime) and value == value else None
+
+
+def _hazard_times(c: _Checks) -> None:
+    for i, layer in enumerate(c.s.hazards):
+        option = layer.time
+        if option is None:
+            continue
+        where = f"hazards[{i}].time"
+        needed, takes = _TIME_OPTIONS[option.reduce]
+        for name, meaning in needed.items():
+            if getattr(option, name) is None:
+                c.add(f"{where}.{name}: required when reduce is '{option.reduce}' ({meaning})")
+        valid = [*needed, *takes]
+        for name in ("start", "end", "at", "threshold", "days"):
+            if getattr(option, name) is not None and name not in valid:
+                c.add(
+                    f"{where}.{name}: not used by reduce '{option.reduce}' (it takes "
+                    f"{', '.join(valid) or 'no option'}); remove it or change reduce"
+                )
+        times: dict[str, datetime] = {}
+        for name in ("start", "end", "at"):
+            text = getattr(option, name)
+            if text is None:
+                continue
+            value = _time_of(text)
+            if value is None:
+                c.add(
+                    f"{where}.{name}: cannot read '{text}' as a time; write ISO 8601, e.g. "
+                    "2022-08-26 or 2022-08-26T06:00:00Z"
+                )
+            else:
+                times[name] = value
+        if "start" in times and "end" in times and times["start"] > times["end"]:
+            c.add(
+                f"{where}: start {option.start} is after end {option.end}; no time step "
+                "could be used"
+            )
+
+
 def _zone_layers(c: _Checks) -> None:
     for i, zspec in enumerate(c.s.zones):
         if zspec.name in c.zone_layers:
@@ -379,6 +438,7 @@ def _stale_records(c: _Checks) -> None:
 #: The checks, in the order their problems are listed (hazard layers first: others use them).
 _STEPS: tuple[Callable[[_Checks], None], ...] = (
     _hazard_layers,
+    _hazard_times,
     _zone_layers,
     _hazard_rules,
     _livelihood_rules,

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -29,6 +30,9 @@ from pydantic import (
 from rahat.engine.targeting.money import MAX_AMOUNT, MAX_BUDGET, MAX_HOUSEHOLDS
 from rahat.engine.targeting.scenario_files import resolve_scenario_path
 from rahat.geo.registry.schema import Dwelling, Livelihood
+
+if TYPE_CHECKING:
+    from rahat.geo.hazards.time import TimeSelection
 
 #: Longest scenario name, layer name, field name, unit name, class label or kind.
 MAX_NAME_LENGTH = 200
@@ -121,7 +125,61 @@ class _Optional(_Strict):
         return data
 
 
-class HazardLayerSpec(_Strict):
+#: Longest accumulation window, in days.
+MAX_ACCUMULATE_DAYS = 3_660
+
+
+def _iso_text(value: Any) -> Any:
+    """A YAML date or datetime as ISO 8601 text; anything else unchanged."""
+    return value.isoformat() if isinstance(value, date) else value
+
+
+#: A time as written (ISO 8601; YAML dates become text), read by
+#: :func:`rahat.geo.hazards.time.to_datetime` (a time without a zone is UTC).
+TimeText = Annotated[str, BeforeValidator(_iso_text), Field(min_length=1, max_length=64)]
+
+
+class HazardTime(_Optional):
+    """How a layer's time axis becomes one value per cell (:mod:`rahat.geo.hazards.time`).
+
+    ``reduce``: ``max`` over ``start`` .. ``end`` (the whole axis by default); ``at``: the step
+    nearest to ``at``; ``duration``: the steps at least ``threshold`` within ``start`` ..
+    ``end``; ``accumulate``: the sum of the ``days`` daily steps ending at ``end`` (default
+    the last step). :func:`rahat.engine.targeting.scenario_checks.cross_checks` says which
+    options each needs and takes.
+    """
+
+    _OPTIONAL = ("start", "end", "at", "threshold", "days")
+
+    reduce: Literal["max", "at", "duration", "accumulate"] = "max"
+    start: TimeText | None = None
+    end: TimeText | None = None
+    at: TimeText | None = None
+    threshold: Intensity | None = None
+    days: int | None = Field(default=None, ge=1, le=MAX_ACCUMULATE_DAYS)
+
+    def selection(self) -> TimeSelection:
+        """Return the :class:`~rahat.geo.hazards.time.TimeSelection` the reader applies.
+
+        Raises
+        ------
+        ValueError
+            If a time cannot be read (the cross checks catch it first).
+        """
+        from rahat.geo.hazards.time import TimeSelection
+
+        if self.reduce == "at":
+            return TimeSelection.at_time(self.at)
+        if self.reduce == "duration":
+            assert self.threshold is not None
+            return TimeSelection.duration_above(self.threshold, self.start, self.end)
+        if self.reduce == "accumulate":
+            assert self.days is not None
+            return TimeSelection.accumulated(self.days, self.end)
+        return TimeSelection.max_over(self.start, self.end)
+
+
+class HazardLayerSpec(_Optional):
     """One hazard layer the scenario reads.
 
     ``path`` is absolute, relative (see :func:`resolve_scenario_path`: the scenario file's
@@ -129,8 +187,11 @@ class HazardLayerSpec(_Strict):
     (:mod:`rahat.geo.demo_hazards`). ``layer`` names the layer of a multi-layer vector file
     (a TopoJSON object, a GeoPackage table); ``crs`` is the CRS of a file that states none
     (TopoJSON never does), as ``EPSG:xxxx`` or WKT. Both go to
-    :func:`rahat.geo.hazards.read_hazard` unchanged.
+    :func:`rahat.geo.hazards.read_hazard` unchanged. ``time`` reduces the time axis of a
+    NetCDF layer (:class:`HazardTime`); left out, the maximum over all steps is used.
     """
+
+    _OPTIONAL = ("time",)
 
     name: str = Field(
         pattern=_NAME_PATTERN,
@@ -166,6 +227,9 @@ class HazardLayerSpec(_Strict):
     )
     reducer: Literal["max", "mean"] = Field(
         default="max", description="How the cells within radius_m combine: max or mean"
+    )
+    time: HazardTime | None = Field(
+        default=None, description="How a time axis becomes one value per cell (NetCDF)"
     )
 
 

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import geopandas as gpd
     import pyproj
 
+    from rahat.geo.hazards.time import TimeApplied
+
 
 @dataclass(frozen=True)
 class RasterStats:
@@ -78,6 +80,8 @@ class HazardLayer:
         Problems that were repaired or are worth telling the sender about.
     stats
         Summary computed while validating a raster (internal cache), or ``None``.
+    time_applied
+        How the file's time axis was reduced (``None`` when it has none).
     """
 
     name: str
@@ -92,6 +96,7 @@ class HazardLayer:
     source_format: str = ""
     warnings: tuple[str, ...] = ()
     stats: RasterStats | None = field(default=None, repr=False)
+    time_applied: TimeApplied | None = None
 
     @property
     def is_raster(self) -> bool:

@@ -18,7 +18,13 @@ from rahat.geo.hazards.grid import ArrayRasterGrid
 from rahat.geo.hazards.limits import HazardLimits
 from rahat.geo.hazards.raster import check_header_pixels, check_pixels
 from rahat.geo.hazards.readers import READERS, ReadRequest, ReadResult
-from rahat.geo.hazards.time import TimeSelection, reduce_time, step_units, to_datetime
+from rahat.geo.hazards.time import (
+    TimeSelection,
+    applied,
+    reduce_time,
+    step_units,
+    to_datetime,
+)
 
 if TYPE_CHECKING:
     import pyproj
@@ -295,6 +301,7 @@ def read_netcdf(request: ReadRequest) -> ReadResult:
 
         valid_time = None
         duration_units = None
+        time_applied = None
         if tdim is None:
             values = orient(np.asarray(da.values))
         else:
@@ -305,6 +312,7 @@ def read_netcdf(request: ReadRequest) -> ReadResult:
             def read_step(i: int) -> np.ndarray:
                 return np.asarray(da.isel({tdim: int(order[i])}).values)
 
+            asked = time is not None
             if time is None:
                 time = TimeSelection.max_over()
                 if nt > 1:
@@ -317,6 +325,7 @@ def read_netcdf(request: ReadRequest) -> ReadResult:
                 warnings.append(reduced.note)
             values = orient(reduced.values)
             valid_time = reduced.valid_time
+            time_applied = applied(times_sorted, time, reduced, asked=asked)
             if time.mode == "duration":
                 duration_units = step_units(times_sorted)
         attrs: dict[str, Any] = dict(ds[var].attrs)
@@ -331,4 +340,5 @@ def read_netcdf(request: ReadRequest) -> ReadResult:
         units=units,
         valid_time=valid_time,
         duration_units=duration_units,
+        time_applied=time_applied,
     )

@@ -11,7 +11,7 @@ from typing import Any
 from rahat.geo.errors import CRSError, EmptyDataError, NoOverlapError, UnreadableFileError
 
 # the reader modules register themselves on READERS when imported
-from rahat.geo.hazards import netcdf, points, raster, vector  # noqa: F401
+from rahat.geo.hazards import cap_layer, netcdf, points, raster, vector  # noqa: F401
 from rahat.geo.hazards.classes import Classification, default_classes
 from rahat.geo.hazards.crs import parse_crs
 from rahat.geo.hazards.kinds import HazardKind, guess_kind, parse_kind
@@ -48,9 +48,10 @@ def read_hazard(
     """Read, validate and normalise one hazard file.
 
     The format is recognised from the content (GeoTIFF/COG, NetCDF, zip, GeoPackage,
-    GeoParquet, GeoJSON, TopoJSON, Shapefile, CSV points). Size limits are checked from headers
-    before any data is read; rasters are then streamed block by block once to detect corrupt
-    blocks and all-nodata files (nothing is written anywhere).
+    GeoParquet, GeoJSON, TopoJSON, Shapefile, CSV points, CAP 1.2 alerts: see
+    :mod:`rahat.geo.hazards.cap_layer`). Size limits are checked from headers before any data is
+    read; rasters are then streamed block by block once to detect corrupt blocks and
+    all-nodata files (nothing is written anywhere).
 
     Parameters
     ----------
@@ -157,6 +158,7 @@ def read_hazard(
         classes=classification,
         source_format=_FORMAT_NAMES.get(fmt, fmt),
         warnings=tuple(warnings),
+        time_applied=found.time_applied,
     )
     _check_coordinates(result, path)
     if registry_extent is not None:

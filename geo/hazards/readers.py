@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pyproj
 
     from rahat.geo.hazards.grid import RasterGrid
-    from rahat.geo.hazards.time import TimeSelection
+    from rahat.geo.hazards.time import TimeApplied, TimeSelection
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,8 @@ class ReadResult:
         Time span the values are valid for, if the file says.
     duration_units
         Units of a duration counted over a time axis (``None`` unless one was counted).
+    time_applied
+        How a time axis was reduced (``None`` when the file has none).
     """
 
     crs: pyproj.CRS
@@ -98,6 +100,7 @@ class ReadResult:
     units: str | None = None
     valid_time: tuple[datetime, datetime] | None = None
     duration_units: str | None = None
+    time_applied: TimeApplied | None = None
 
 
 Reader = Callable[[ReadRequest], ReadResult]

@@ -21,6 +21,7 @@ FORMATS = (
     "topojson",
     "csv",
     "shapefile",
+    "cap",
     "unknown",
 )
 
@@ -36,6 +37,8 @@ _MAGIC = (
     (b"\x00\x00\x27\x0a", "shapefile"),
 )
 _TOPOLOGY = re.compile(rb'"type"\s*:\s*"Topology"')
+#: An XML document that is (or claims to be) a CAP alert: the CAP namespace or an ``<alert>``.
+_CAP = re.compile(rb"urn:oasis:names:tc:emergency:cap:|<(?:[A-Za-z_][\w.-]*:)?alert[\s>/]")
 _LONLAT = re.compile(r"^\W*(lon|longitude|lng|long|x)\W*$", re.IGNORECASE)
 
 
@@ -178,4 +181,6 @@ def sniff_format(path: str | Path) -> str:
             return "topojson" if _TOPOLOGY.search(head) else "geojson"
         if _looks_like_csv(head):
             return "csv"
+        if stripped[:1] == b"<" and _CAP.search(head):
+            return "cap"
     return "unknown"

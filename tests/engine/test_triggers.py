@@ -338,3 +338,51 @@ def test_a_source_without_a_path_must_be_given(tmp_path: Path) -> None:
     file = load_trigger(_trigger(tmp_path, sources=sources))
     with pytest.raises(TriggerError, match="--forecast"):
         evaluate_trigger(file, "2022-08-10")
+
+
+CAP_FILES = REPO / "tests" / "geo" / "data" / "cap"
+
+
+def test_cap_alerts_give_the_severity_in_force_over_each_area(tmp_path: Path) -> None:
+    folder = tmp_path / "alerts"
+    folder.mkdir()
+    (folder / "multi.xml").write_bytes((CAP_FILES / "multi.xml").read_bytes())
+    text = (CAP_FILES / "multi.xml").read_text(encoding="utf-8")
+    test_only = text.replace("<status>Actual</status>", "<status>Exercise</status>")
+    test_only = test_only.replace("<severity>Severe</severity>", "<severity>Extreme</severity>")
+    (folder / "exercise.xml").write_text(test_only, encoding="utf-8")
+    under, away = ["PK72305", "PK71103"], ["PK70101"]  # Sukkur, Khairpur; Badin far south
+    sources = {"alerts": {"kind": "cap", "path": str(folder)}}
+    stages = {
+        "activation": {
+            "when": {"any": [{"source": "alerts", "above": {"value": 3}}]},
+            "scenario": str(FLOOD),
+        }
+    }
+    areas = {"level": "tehsil", "codes": under + away}
+    file = load_trigger(_trigger(tmp_path, sources=sources, stages=stages, areas=areas))
+    during = evaluate_trigger(file, "2022-08-29")
+    assert during.firing("activation") == under
+    row = during.stages["activation"]["conditions"][0]["areas"][0]
+    assert row["value"] == 3.0  # Severe: the exercise's Extreme is left out
+    assert any("not Actual" in w for w in during.warnings)
+    assert evaluate_trigger(file, "2022-08-31").firing("activation") == []  # expired on the 30th
+    stages["activation"]["when"]["any"][0]["above"]["value"] = 4
+    stricter = load_trigger(_trigger(tmp_path, sources=sources, stages=stages, areas=areas))
+    assert evaluate_trigger(stricter, "2022-08-29").firing("activation") == []
+
+
+def test_a_hostile_cap_source_is_refused(tmp_path: Path) -> None:
+    from rahat.geo.errors import InputError
+
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        '<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+        '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">&lol2;</alert>'
+    )
+    (tmp_path / "bomb.xml").write_text(bomb)
+    sources = {"alerts": {"kind": "cap", "path": "bomb.xml"}}
+    stages = {"activation": {"when": {"any": [{"source": "alerts", "above": {"value": 3}}]}}}
+    file = load_trigger(_trigger(tmp_path, sources=sources, stages=stages))
+    with pytest.raises(InputError):
+        evaluate_trigger(file, "2022-08-29")
