@@ -76,8 +76,35 @@ class TriggerState:
         }
 
 
-def trigger_areas(trigger: Trigger) -> AreaUnits:
-    """The units of ``trigger.areas`` with their polygons, by P-code at the level.
+def _polygons(path: Path, code_field: str) -> Any:
+    """The areas of a vector file as a frame with ``code``, ``name`` and ``geometry``."""
+    import geopandas as gpd
+
+    if not path.exists():
+        raise TriggerError(f"areas.path: no file {path.name}", source=path)
+    try:
+        frame = gpd.read_file(path)
+    except Exception as exc:  # pyogrio raises several kinds for unreadable files
+        raise TriggerError(f"areas.path: not a readable vector file ({exc})", source=path) from None
+    if code_field not in frame.columns:
+        raise TriggerError(
+            f"areas.code_field '{code_field}' is not a field of the file (fields: "
+            f"{', '.join(c for c in frame.columns if c != 'geometry')})",
+            source=path,
+        )
+    if frame.crs is None:
+        raise TriggerError("areas.path states no CRS", source=path)
+    frame = frame.to_crs("EPSG:4326")
+    codes = frame[code_field].astype(str)
+    if codes.duplicated().any():
+        raise TriggerError(
+            f"areas.path: code '{codes[codes.duplicated()].iloc[0]}' names two areas", source=path
+        )
+    return frame.assign(code=codes, name=codes)
+
+
+def trigger_areas(trigger: Trigger, base_dir: Path | None = None) -> AreaUnits:
+    """The units of ``trigger.areas`` with their polygons, by P-code at the level (or file).
 
     Raises
     ------
@@ -89,7 +116,9 @@ def trigger_areas(trigger: Trigger) -> AreaUnits:
     from rahat.geo import boundaries
 
     level = trigger.areas.level
-    if level == "tehsil":
+    if trigger.areas.path is not None:
+        table = _polygons(resolve(trigger.areas.path, base_dir), trigger.areas.code_field)
+    elif level == "tehsil":
         names = {"tehsil_pcode": "code", "tehsil": "name"}
         table = boundaries.sindh_tehsils().rename(columns=names)
     elif level == "district":
@@ -201,7 +230,7 @@ def evaluate_trigger(
     except ValueError:
         raise TriggerError(f"--as-of: '{as_of}' is not a date (YYYY-MM-DD)") from None
     trigger = file.trigger
-    units = areas if areas is not None else trigger_areas(trigger)
+    units = areas if areas is not None else trigger_areas(trigger, file.base_dir)
     series = dict(sources) if sources is not None else load_sources(file, units, day, given)
     state = TriggerState(trigger.name, str(day), units)
     for s in series.values():

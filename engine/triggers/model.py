@@ -70,10 +70,17 @@ class _Strict(BaseModel):
 
 
 class Areas(_Strict):
-    """The areas a trigger applies to: admin units of one level, by P-code."""
+    """The areas a trigger applies to: admin units of one level by P-code, or polygons.
+
+    With ``path``, the areas are the polygons of that vector file (any format Rahat reads),
+    each named by its ``code_field``; ``codes`` then picks some of them. Without it, they are
+    Rahat's own boundaries of ``level`` (tehsils of Sindh, districts) by P-code.
+    """
 
     level: AdminLevel = "tehsil"
     codes: list[Name] | None = Field(default=None, min_length=1, max_length=MAX_UNITS)
+    path: PathText | None = None
+    code_field: Name = "pcode"
 
 
 class Source(_Strict):

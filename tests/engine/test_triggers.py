@@ -386,3 +386,23 @@ def test_a_hostile_cap_source_is_refused(tmp_path: Path) -> None:
     file = load_trigger(_trigger(tmp_path, sources=sources, stages=stages))
     with pytest.raises(InputError):
         evaluate_trigger(file, "2022-08-29")
+
+
+def test_areas_from_a_polygon_file_are_named_by_their_code_field(tmp_path: Path) -> None:
+    import geopandas as gpd
+    import shapely
+
+    boxes = gpd.GeoDataFrame(
+        {"area_id": ["A1", "B2"]},
+        geometry=[shapely.box(68, 25, 68.5, 25.5), shapely.box(69, 25, 69.5, 25.5)],
+        crs="EPSG:4326",
+    )
+    boxes.to_file(tmp_path / "areas.geojson")
+    rows = [(c, d.date().isoformat(), v) for c, v in (("A1", 80), ("B2", 5)) for d in DAYS]
+    _write_rain(tmp_path / "rain.csv", rows)
+    areas = {"path": "areas.geojson", "code_field": "area_id"}
+    file = load_trigger(_trigger(tmp_path, areas=areas))
+    assert evaluate_trigger(file, "2022-08-05").firing("activation") == ["A1"]
+    wrong = load_trigger(_trigger(tmp_path, areas={**areas, "code_field": "name"}))
+    with pytest.raises(TriggerError, match="fields: area_id"):
+        evaluate_trigger(wrong, "2022-08-05")
