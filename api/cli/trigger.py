@@ -135,3 +135,142 @@ def _run_activation(
         "out_dir": str(folder),
         "selected": int(result.caseload.totals["selected"]),
     }
+
+
+def _sources(pairs: list[str] | None) -> dict[str, Path]:
+    from rahat.geo.errors import TriggerError
+
+    out: dict[str, Path] = {}
+    for pair in pairs or []:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise TriggerError(f"--history '{pair}': write it as SOURCE=FILE")
+        out[name] = Path(path)
+    return out
+
+
+@app.command("backtest")
+def backtest(
+    trigger: Annotated[Path, typer.Argument(help="Trigger file (YAML or JSON).")],
+    observed: Annotated[
+        Path, typer.Option("--observed", help="Observed outcome: CSV of pcode, flood_share.")
+    ],
+    history: Annotated[
+        list[str] | None,
+        typer.Option("--history", help="SOURCE=FILE: the series to replay for a source."),
+    ] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First as-of date.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last as-of date.")] = None,
+    flooded_share: Annotated[
+        float, typer.Option("--flooded-share", help="Observed share from which an area flooded.")
+    ] = 0.1,
+    event_from: Annotated[
+        str, typer.Option("--event-from", help="First day of the observed flood period.")
+    ] = "2022-08-01",
+    event_to: Annotated[
+        str, typer.Option("--event-to", help="Last day of the observed flood period.")
+    ] = "2022-08-31",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Folder for the tables and the timeline.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Replay a trigger day by day over a season and score each stage against the outcome."""
+    from rahat.api.cli._outputs import check_output_folder
+    from rahat.engine.triggers.backtest import (
+        plot_timeline,
+        read_observed,
+        replay,
+        season_table,
+    )
+    from rahat.engine.triggers.files import load_trigger
+    from rahat.geo.errors import TriggerError
+
+    with user_errors():
+        if not 0.0 < flooded_share <= 1.0:
+            raise TriggerError("--flooded-share must be in (0, 1]")
+        if out is not None:
+            check_output_folder(out)
+        file = load_trigger(trigger)
+        outcome = read_observed(observed)
+        result = replay(file, start, end, _sources(history))
+        tables, overall = [], []
+        for stage in result.fired:
+            rows, figures = season_table(
+                result,
+                stage,
+                outcome,
+                flooded_share=flooded_share,
+                event_from=event_from,
+                event_to=event_to,
+            )
+            tables.append(rows.assign(stage=stage))
+            overall.append(figures)
+        payload = {
+            "trigger": result.trigger,
+            "from": str(result.days[0]),
+            "to": str(result.days[-1]),
+            "areas": len(result.areas.codes),
+            "left_out": result.left_out,
+            "flooded_share": flooded_share,
+            "event": [event_from, event_to],
+            "stages": overall,
+            "warnings": result.warnings,
+        }
+        if out is not None:
+            _write_backtest(
+                out,
+                payload,
+                tables,
+                lambda path: plot_timeline(result, outcome, flooded_share, path),
+            )
+    if as_json:
+        print_json(payload)
+        return
+    _print_backtest(payload)
+
+
+def _write_backtest(out: Path, payload: dict[str, Any], tables: list[Any], plot: Any) -> None:
+    import pandas as pd
+
+    from rahat.geo.files import atomic_write
+
+    areas = pd.concat(tables, ignore_index=True)
+    atomic_write(out / "backtest_areas.csv", lambda tmp: areas.to_csv(tmp, index=False))
+    plot(out / "backtest_timeline.png")
+    text = json.dumps(payload, indent=2, default=str)
+    atomic_write(out / "backtest.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _print_backtest(payload: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    def score(triple: list[float | None]) -> str:
+        value, low, high = triple
+        return "-" if value is None else f"{value:.2f} ({low:.2f}-{high:.2f})"
+
+    console.print(
+        f"backtest of [bold]{esc(payload['trigger'])}[/] from {payload['from']} to "
+        f"{payload['to']}: {payload['areas']} areas ({len(payload['left_out'])} without data "
+        f"left out); flooded = observed share >= {payload['flooded_share']:.0%} in "
+        f"{payload['event'][0]} .. {payload['event'][1]}"
+    )
+    table = Table("stage", "hits", "misses", "false alarms", "correct neg.", "POD", "FAR", "CSI")
+    table.add_column("activation freq.")
+    table.add_column("lead days (median)")
+    for s in payload["stages"]:
+        table.add_row(
+            s["stage"],
+            str(s["hits"]),
+            str(s["misses"]),
+            str(s["false_alarms"]),
+            str(s["correct_negatives"]),
+            score(s["pod"]),
+            score(s["far"]),
+            score(s["csi"]),
+            score(s["activation_frequency"]),
+            "-" if s["lead_days_median"] is None else f"{s['lead_days_median']:g}",
+        )
+    console.print(table)
+    console.print("(95% Wilson intervals in brackets)")
+    print_warnings(payload["warnings"])

@@ -9,8 +9,9 @@ fires for an area when a day within the lead window ``[as_of + first, as_of + la
 
 A return-period threshold is fitted per area on the history source (reduced the same way)
 using only the days up to the as-of date, so a backtest never sees the future: the maxima of
-blocks of ``block_days`` days are fitted with scipy's ``gumbel_r`` or ``genextreme`` and the
-threshold is the ``1 - 1/T`` quantile of the fit.
+the blocks of ``block_days`` days (from the history's first day) that end by the as-of date
+are fitted with scipy's ``gumbel_r`` or ``genextreme``, and the threshold is the ``1 - 1/T``
+quantile of the fit.
 """
 
 from __future__ import annotations
@@ -137,31 +138,43 @@ def fit_threshold(maxima: np.ndarray, threshold: Threshold) -> tuple[float, dict
 
 
 def thresholds(
-    condition: Condition, history: Series | None, as_of: np.datetime64, n_areas: int
+    condition: Condition,
+    history: Series | None,
+    as_of: np.datetime64,
+    n_areas: int,
+    cache: dict[tuple[Any, ...], Any] | None = None,
 ) -> tuple[np.ndarray, list[dict[str, Any] | None]]:
-    """The threshold of each area: the value given, or fitted on the history up to ``as_of``."""
+    """The threshold of each area: the value given, or fitted on the history up to ``as_of``.
+
+    Blocks start at the history's first day; only blocks that end on or before ``as_of`` are
+    fitted, so the fit changes only when a block completes and ``cache`` (a backtest's, for
+    every day it replays) keeps it until then.
+    """
     above = condition.above
     if above.value is not None:
         return np.full(n_areas, float(above.value)), [None] * n_areas
     assert history is not None
-    past = history.days <= as_of
-    if not past.any():
+    n_days = int(np.count_nonzero(history.days <= as_of))
+    if n_days == 0:
         raise TriggerError(
             f"the history '{condition.above.history}' starts after the as-of date {as_of}"
         )
-    reduced = reduce(history.values[:, :, past], condition.reduce.accumulate_days)
-    daily = _member_median(reduced)
-    n_days = daily.shape[1]
     block = above.block_days
     n_blocks = n_days // block
+    key = (condition.model_dump_json(), id(history), n_blocks)
+    if cache is not None and key in cache:
+        found: tuple[np.ndarray, list[dict[str, Any] | None]] = cache[key]
+        return found
     levels = np.full(n_areas, np.nan)
     fits: list[dict[str, Any] | None] = [None] * n_areas
-    if n_blocks == 0:
-        return levels, fits
-    start = n_days - n_blocks * block  # whole blocks, ending at the as-of date
-    maxima = _row_max(daily[:, start:].reshape(n_areas, n_blocks, block))
-    for area in range(n_areas):
-        levels[area], fits[area] = fit_threshold(maxima[area], above)
+    if n_blocks > 0:
+        past = history.values[:, :, : n_blocks * block]
+        daily = _member_median(reduce(past, condition.reduce.accumulate_days))
+        maxima = _row_max(daily.reshape(n_areas, n_blocks, block))
+        for area in range(n_areas):
+            levels[area], fits[area] = fit_threshold(maxima[area], above)
+    if cache is not None:
+        cache[key] = (levels, fits)
     return levels, fits
 
 
@@ -180,9 +193,13 @@ def window_of(series: Series, as_of: np.datetime64, condition: Condition) -> np.
 
 
 def evaluate_condition(
-    condition: Condition, series: Series, history: Series | None, as_of: np.datetime64
+    condition: Condition,
+    series: Series,
+    history: Series | None,
+    as_of: np.datetime64,
+    cache: dict[tuple[Any, ...], Any] | None = None,
 ) -> ConditionResult:
-    """Evaluate ``condition`` for every area of ``series`` at ``as_of``."""
+    """Evaluate ``condition`` for every area of ``series`` at ``as_of`` (``cache``: fits)."""
     n_areas = len(series.areas)
     if condition.probability is not None and series.members < 2:
         raise TriggerError(
@@ -190,7 +207,7 @@ def evaluate_condition(
             f"for a probability across members ({condition.probability})"
         )
     picked = window_of(series, as_of, condition)
-    level, fits = thresholds(condition, history, as_of, n_areas)
+    level, fits = thresholds(condition, history, as_of, n_areas, cache)
     reduced = reduce(series.values, condition.reduce.accumulate_days)
     with np.errstate(invalid="ignore"):
         passing = reduced >= level[:, None, None]

@@ -205,6 +205,7 @@ def evaluate_trigger(
     given: Mapping[str, Path] | None = None,
     areas: AreaUnits | None = None,
     sources: Mapping[str, Series] | None = None,
+    cache: dict[tuple[Any, ...], Any] | None = None,
 ) -> TriggerState:
     """Evaluate every stage of ``file``'s trigger at ``as_of`` (``YYYY-MM-DD``).
 
@@ -218,6 +219,8 @@ def evaluate_trigger(
         Source files by name, replacing or supplying the trigger's paths (a new forecast).
     areas, sources
         Already read areas and series (a backtest reads them once for every day).
+    cache
+        Return-period fits kept from one as-of date to the next (a backtest's).
 
     Raises
     ------
@@ -240,7 +243,9 @@ def evaluate_trigger(
         if stage is None:
             continue
         results = [
-            evaluate_condition(c, series[c.source], series.get(c.above.history or "", None), day)
+            evaluate_condition(
+                c, series[c.source], series.get(c.above.history or "", None), day, cache
+            )
             for c in stage.when.conditions
         ]
         stack = np.vstack([r.fires for r in results])

@@ -201,9 +201,9 @@ def test_a_return_period_is_fitted_on_the_past_only() -> None:
             "above": {"return_period": 5, "history": "rain", "block_days": 7},
         }
     )
-    as_of = np.datetime64("2022-07-15")  # day index 44: 6 whole weeks end on it
+    as_of = np.datetime64("2022-07-15")  # day index 44: 6 whole weeks from the first day
     level, fits = thresholds(condition, _series(values, days), as_of, 1)
-    past = values[0, 0, 3:45]  # the 6 weeks ending on the as-of date
+    past = values[0, 0, 0:42]  # the 6 weeks from the first day (the 7th ends after as-of)
     maxima = past.reshape(6, 7).max(axis=1)
     want = stats.gumbel_r.ppf(0.8, *stats.gumbel_r.fit(maxima))
     assert level[0] == pytest.approx(want, rel=1e-9)
