@@ -69,7 +69,11 @@ def evaluate(
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the state and run.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Say per area whether each stage fires at --as-of and why; run activation's scenario."""
+    """Say per area whether each stage fires at --as-of and why; run the firing stages' scenarios.
+
+    With --registry and --out, each stage that fires and names a scenario runs it on the areas
+    where it fires: readiness a provisional caseload, activation the one to pay.
+    """
     from rahat.api.cli._outputs import check_output_folder
     from rahat.engine.triggers.evaluate import evaluate_trigger
     from rahat.engine.triggers.files import load_trigger
@@ -91,50 +95,63 @@ def evaluate(
             given = {name: forecast}
         state = evaluate_trigger(file, as_of, given)
         payload = state.as_json()
-        run = _run_activation(file, state, registry, out) if registry is not None else None
-        if run is not None:
-            payload["run"] = run
+        runs = _run_stages(file, state, registry, out) if registry is not None else {}
+        if runs:
+            payload["runs"] = runs
         if out is not None:
             _write_state(out, payload)
     if as_json:
         print_json(payload)
         return
     print_state(state)
-    if run is not None:
+    for stage, run in runs.items():
         console.print(
-            f"activation: caseload of {run['selected']:,} households in {esc(run['out_dir'])}"
+            f"{stage}: caseload of {run['selected']:,} households in {esc(run['out_dir'])}"
         )
 
 
-def _run_activation(
+def _run_stages(
     file: Any, state: TriggerState, registry: Path, out: Path | None
-) -> dict[str, Any] | None:
-    """Run the activation stage's scenario on the areas that fire (``None``: none fire)."""
+) -> dict[str, dict[str, Any]]:
+    """Run each firing stage's scenario on the areas where it fires, into ``out/<stage>``.
+
+    Readiness gives a provisional caseload ahead of the decision; activation the one to pay.
+    They share one registry load and one overlay cache, so activation reuses readiness's
+    overlay.
+    """
     from rahat.api.cli.targeting import load_cli_registry
-    from rahat.engine.pipeline import run_scenario
+    from rahat.engine.pipeline import ExposureCache, run_scenario
     from rahat.engine.triggers.evaluate import firing_scenario
     from rahat.geo.errors import TriggerError
 
-    if "activation" not in state.stages:
-        return None
-    scenario = firing_scenario(file, state, "activation")
-    if scenario is None:
-        return None
+    todo = [
+        (stage, scenario)
+        for stage in state.stages
+        if file.trigger.stages[stage].scenario is not None
+        and (scenario := firing_scenario(file, state, stage)) is not None
+    ]
+    if not todo:
+        return {}
     if out is None:
-        raise TriggerError("activation fires: give --out for its caseload")
-    folder = out / "activation"
-    result = run_scenario(
-        scenario,
-        registry=load_cli_registry(registry, None),
-        out_dir=folder,
-        manifest_extra={"trigger": state.as_json()},
-    )
-    return {
-        "scenario": scenario.name,
-        "areas": state.firing("activation"),
-        "out_dir": str(folder),
-        "selected": int(result.caseload.totals["selected"]),
-    }
+        raise TriggerError(f"{todo[0][0]} fires: give --out for its caseload")
+    households, cache = load_cli_registry(registry, None), ExposureCache()
+    runs = {}
+    for stage, scenario in todo:
+        folder = out / stage
+        result = run_scenario(
+            scenario,
+            registry=households,
+            out_dir=folder,
+            cache=cache,
+            manifest_extra={"trigger": {**state.as_json(), "stage": stage}},
+        )
+        runs[stage] = {
+            "scenario": scenario.name,
+            "areas": state.firing(stage),
+            "out_dir": str(folder),
+            "selected": int(result.caseload.totals["selected"]),
+        }
+    return runs
 
 
 def _sources(pairs: list[str] | None) -> dict[str, Path]:

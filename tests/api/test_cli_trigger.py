@@ -74,7 +74,7 @@ def test_activation_runs_the_scenario_on_the_firing_areas_only(
     result = CliRunner().invoke(cli, [*args, "--registry", str(registry_file), "--out", str(out)])
     assert result.exit_code == 0, result.output
     state = json.loads((out / "trigger_state.json").read_text())
-    assert state["run"]["areas"] == WET
+    assert state["runs"]["activation"]["areas"] == WET
     caseload = pd.read_parquet(out / "activation" / "caseload.parquet")
     chosen = caseload[caseload["selected"]]
     assert len(chosen) > 0 and set(chosen["tehsil_pcode"].astype(str)) <= set(WET)
@@ -98,3 +98,21 @@ def test_bad_input_is_an_exit_code_and_words_and_writes_nothing(tmp_path: Path) 
     broken.write_text("name: x\nversion: 1\nsources: {}\nstages: {}\n")
     result = CliRunner().invoke(cli, ["trigger", "evaluate", str(broken), "--as-of", "2022-08-25"])
     assert result.exit_code == 2 and "invalid trigger" in result.output
+
+
+def test_readiness_and_activation_each_give_a_caseload(tmp_path: Path, registry_file: Path) -> None:
+    trigger, out = _files(tmp_path), tmp_path / "out"
+    data = yaml.safe_load(trigger.read_text())
+    readiness = json.loads(json.dumps(data["stages"]["activation"]))
+    readiness["when"]["all"][0]["above"]["value"] = 10  # the dry tehsil too
+    data["stages"]["readiness"] = readiness
+    trigger.write_text(yaml.safe_dump(data))
+    args = ["trigger", "evaluate", str(trigger), "--as-of", "2022-08-25", "--json"]
+    result = CliRunner().invoke(cli, [*args, "--registry", str(registry_file), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    runs = json.loads(result.stdout)["runs"]
+    assert runs["readiness"]["areas"] == WET + DRY and runs["activation"]["areas"] == WET
+    for stage in ("readiness", "activation"):
+        manifest = json.loads((out / stage / "manifest.json").read_text())
+        assert manifest["trigger"]["stage"] == stage
+    assert runs["readiness"]["selected"] >= runs["activation"]["selected"]
