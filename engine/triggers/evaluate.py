@@ -236,8 +236,14 @@ def evaluate_trigger(
     units = areas if areas is not None else trigger_areas(trigger, file.base_dir)
     series = dict(sources) if sources is not None else load_sources(file, units, day, given)
     state = TriggerState(trigger.name, str(day), units)
-    for s in series.values():
+    for name, s in series.items():
         state.warnings.extend(w for w in s.warnings if w not in state.warnings)
+        empty = [c for c, row in zip(s.areas, s.values, strict=True) if np.isnan(row).all()]
+        if empty:
+            state.warnings.append(
+                f"source '{name}' has no value for {len(empty)} of {len(s.areas)} areas, which "
+                f"cannot fire on it: {', '.join(empty[:10])}{' ...' if len(empty) > 10 else ''}"
+            )
     for stage_name in STAGES:
         stage = trigger.stages.get(stage_name)  # type: ignore[call-overload]
         if stage is None:
