@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from rahat.engine.targeting.scenario import describe_error
 from rahat.engine.targeting.scenario_checks import raise_problems
 from rahat.engine.targeting.scenario_files import check_shape, read_scenario_file
-from rahat.engine.triggers.model import Trigger
+from rahat.engine.triggers.model import Trigger, resolve
 from rahat.geo.errors import ScenarioError, TriggerError
 
 
@@ -35,8 +35,9 @@ def load_trigger(source: str | Path | Mapping[str, Any]) -> TriggerFile:
     Raises
     ------
     rahat.geo.errors.TriggerError
-        Listing every problem (field path, what is wrong, the closest valid field name), or a
-        file beyond the size, nesting or node limits of scenario files.
+        Listing every problem (field path, what is wrong, the closest valid field name; a
+        stage's scenario file that does not exist), or a file beyond the size, nesting or node
+        limits of scenario files.
     rahat.geo.errors.UnreadableFileError
         If the file cannot be read or parsed.
     """
@@ -60,4 +61,11 @@ def load_trigger(source: str | Path | Mapping[str, Any]) -> TriggerFile:
         problems = [describe_error(err, Trigger) for err in exc.errors()]
         raise_problems(problems, where, TriggerError, "trigger")
         raise AssertionError("unreachable") from None
+    if base is not None:
+        missing = [
+            f"stages.{name}.scenario: no file {stage.scenario}"
+            for name, stage in trigger.stages.items()
+            if stage.scenario is not None and not resolve(stage.scenario, base).is_file()
+        ]
+        raise_problems(missing, where, TriggerError, "trigger")
     return TriggerFile(trigger, base)

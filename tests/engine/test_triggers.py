@@ -106,6 +106,17 @@ def test_a_bad_trigger_file_is_refused_in_words(tmp_path: Path, change: dict, wo
     assert words in str(info.value)
 
 
+def test_a_stage_naming_a_scenario_that_does_not_exist_is_refused(tmp_path: Path) -> None:
+    stages = {
+        "activation": {
+            "when": {"any": [{"source": "rain", "above": {"value": 1}}]},
+            "scenario": "no_such_scenario.yaml",
+        }
+    }
+    with pytest.raises(TriggerError, match=r"no file no_such_scenario\.yaml"):
+        load_trigger(_trigger(tmp_path, stages=stages))
+
+
 def test_an_oversized_trigger_file_is_refused_before_parsing(tmp_path: Path) -> None:
     path = tmp_path / "big.yaml"
     path.write_text("name: t\n" + "# padding\n" * 200_000)
