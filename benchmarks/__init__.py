@@ -23,4 +23,9 @@ api
     ``rahat bench api``: API latency under concurrent clients, CSV export throughput.
 prepared
     Vector footprint preparation, cold and from the cache.
+page
+    ``rahat bench page``: the planners' page's what-if round trip in a real browser.
+trigger
+    ``rahat bench trigger``: a trigger over a national ensemble forecast, and activation to
+    caseload.
 """

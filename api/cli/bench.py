@@ -170,3 +170,33 @@ def api_bench(as_json: JsonFlag = False) -> None:
     from rahat.benchmarks.api import bench_api
 
     _show("api", bench_api(), as_json)
+
+
+@app.command("trigger")
+def trigger_bench(
+    areas: Annotated[int, typer.Option(min=2, max=5000, help="Tehsil-sized areas.")] = 577,
+    members: Annotated[int, typer.Option(min=2, max=200, help="Ensemble members.")] = 51,
+    days: Annotated[int, typer.Option(min=7, max=60, help="Daily forecast steps.")] = 15,
+    resolution: Annotated[
+        float, typer.Option(min=0.01, max=1.0, help="Grid cell size, degrees.")
+    ] = 0.05,
+    households: Annotated[
+        int | None, typer.Option(min=1000, help="Also time activation to caseload.")
+    ] = None,
+    repeat: Annotated[int, typer.Option(min=1, max=50, help="Warm repetitions (median).")] = 5,
+    as_json: JsonFlag = False,
+) -> None:
+    """A trigger over a national ensemble forecast: evaluation time, phases, fired areas."""
+    from rahat.benchmarks.trigger import run_trigger_bench
+
+    figures = run_trigger_bench(
+        areas, members, days, resolution, households=households, repeat=repeat
+    )
+    if as_json:
+        print_json(figures)
+        return
+    flat = {k: v for k, v in figures.items() if not isinstance(v, dict | list)}
+    for part in ("evaluate_s", "phases", "fired", "caseload_phases", "fired_sindh"):
+        for key, value in figures.get(part, {}).items():
+            flat[f"{part}.{key}"] = value if not isinstance(value, dict) else json.dumps(value)
+    _show(f"trigger, {areas} areas x {members} members", flat, as_json=False)

@@ -220,10 +220,11 @@ def read_grid(
         Without a time axis or a CRS, with daily steps missing or repeated, or when no area has
         a cell.
     """
-    import rioxarray  # noqa: F401  (registers .rio)
     import xarray as xr
     from rasterio.features import rasterize
     from rasterio.transform import from_origin
+
+    from rahat.geo.hazards.netcdf import stated_crs
 
     try:
         ds = xr.open_dataset(path, decode_coords="all")
@@ -242,17 +243,17 @@ def read_grid(
             )
         da = ds[names[0]]
         tdim, mdim, ydim, xdim = _dims(da, path)
-        da = da.rio.set_spatial_dims(x_dim=xdim, y_dim=ydim)
-        if da.rio.crs is None:
+        crs = stated_crs(ds, names[0])
+        if crs is None:
             raise TriggerError(
                 "the forecast states no CRS (CF grid_mapping or spatial_ref); Rahat does not "
                 "guess one",
                 source=path,
             )
-        if str(da.rio.crs.to_epsg()) != "4326":
+        if crs.to_epsg(min_confidence=20) != 4326:
             raise TriggerError(
-                f"the forecast's CRS is {da.rio.crs}; forecasts are read in EPSG:4326 "
-                "(latitude/longitude)",
+                f"the forecast's CRS is {crs.name}; forecasts are read in EPSG:4326 "
+                "(latitude/longitude, WGS 84)",
                 source=path,
             )
         if mdim is None:

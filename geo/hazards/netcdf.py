@@ -106,6 +106,32 @@ def _regular(values: np.ndarray, dim: str, source: Path) -> float:
     return float(steps.mean())
 
 
+def stated_crs(ds: xr.Dataset, var: str) -> pyproj.CRS | None:
+    """The CRS the file states for ``var`` through CF, without rioxarray (``None``: none).
+
+    The variable named by ``var``'s ``grid_mapping`` (else one called ``spatial_ref`` or
+    ``crs``), read by its CF attributes or, failing that, its ``crs_wkt`` / ``spatial_ref`` WKT.
+    """
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError as ProjError
+
+    mapping = ds[var].encoding.get("grid_mapping") or ds[var].attrs.get("grid_mapping")
+    for name in (mapping, "spatial_ref", "crs"):
+        if not name or str(name) not in ds.variables:
+            continue
+        attrs = dict(ds[str(name)].attrs)
+        try:
+            return CRS.from_cf(attrs)
+        except ProjError:
+            wkt = attrs.get("crs_wkt") or attrs.get("spatial_ref")
+            if wkt:
+                try:
+                    return CRS.from_wkt(str(wkt))
+                except ProjError:
+                    pass
+    return None
+
+
 def _crs_of(ds: xr.Dataset, var: str, xdim: str) -> tuple[pyproj.CRS | None, bool]:
     """Return ``(crs, assumed)``; ``assumed`` is true for WGS 84 implied by lon/lat axes."""
     import rioxarray  # noqa: F401  (registers the .rio accessor)
@@ -117,12 +143,9 @@ def _crs_of(ds: xr.Dataset, var: str, xdim: str) -> tuple[pyproj.CRS | None, boo
         rio_crs = None
     if rio_crs is not None:
         return CRS.from_user_input(rio_crs.to_wkt()), False
-    mapping = ds[var].encoding.get("grid_mapping") or ds[var].attrs.get("grid_mapping")
-    if mapping and str(mapping) in ds.variables:
-        try:
-            return CRS.from_cf(dict(ds[str(mapping)].attrs)), False
-        except Exception:
-            pass
+    stated = stated_crs(ds, var)
+    if stated is not None:
+        return stated, False
     xs = str(ds[xdim].attrs.get("standard_name", "")) if xdim in ds.variables else ""
     xu = str(ds[xdim].attrs.get("units", "")) if xdim in ds.variables else ""
     if xs == "longitude" or xu.startswith("degrees_east"):
