@@ -67,6 +67,13 @@ def evaluate(
         typer.Option("--registry", help="Registry: run the stage's scenario where it fires."),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the state and run.")] = None,
+    outputs: Annotated[
+        str | None,
+        typer.Option(
+            "--outputs",
+            help="Files of each stage's run, as for rahat run (default all but csv).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Say per area whether each stage fires at --as-of and why; run the firing stages' scenarios.
@@ -75,6 +82,7 @@ def evaluate(
     where it fires: readiness a provisional caseload, activation the one to pay.
     """
     from rahat.api.cli._outputs import check_output_folder
+    from rahat.engine.targeting.outputs import parse_formats
     from rahat.engine.triggers.evaluate import evaluate_trigger
     from rahat.engine.triggers.files import load_trigger
     from rahat.geo.errors import TriggerError
@@ -95,7 +103,8 @@ def evaluate(
             given = {name: forecast}
         state = evaluate_trigger(file, as_of, given)
         payload = state.as_json()
-        runs = _run_stages(file, state, registry, out) if registry is not None else {}
+        formats = parse_formats(outputs)
+        runs = _run_stages(file, state, registry, out, formats) if registry is not None else {}
         if runs:
             payload["runs"] = runs
         if out is not None:
@@ -111,7 +120,7 @@ def evaluate(
 
 
 def _run_stages(
-    file: Any, state: TriggerState, registry: Path, out: Path | None
+    file: Any, state: TriggerState, registry: Path, out: Path | None, formats: Any = None
 ) -> dict[str, dict[str, Any]]:
     """Run each firing stage's scenario on the areas where it fires, into ``out/<stage>``.
 
@@ -143,6 +152,7 @@ def _run_stages(
             registry=households,
             out_dir=folder,
             cache=cache,
+            formats=formats,
             manifest_extra={"trigger": {**state.as_json(), "stage": stage}},
         )
         runs[stage] = {

@@ -70,9 +70,11 @@ def test_activation_runs_the_scenario_on_the_firing_areas_only(
     tmp_path: Path, registry_file: Path
 ) -> None:
     trigger, out = _files(tmp_path), tmp_path / "out"
-    args = ["trigger", "evaluate", str(trigger), "--as-of", "2022-08-25"]
+    args = ["trigger", "evaluate", str(trigger), "--as-of", "2022-08-25", "--outputs", "summary"]
     result = CliRunner().invoke(cli, [*args, "--registry", str(registry_file), "--out", str(out)])
     assert result.exit_code == 0, result.output
+    written = {p.name for p in (out / "activation").iterdir()}
+    assert written == {"caseload.parquet", "summary.csv", "manifest.json", "rejects.csv"}
     state = json.loads((out / "trigger_state.json").read_text())
     assert state["runs"]["activation"]["areas"] == WET
     caseload = pd.read_parquet(out / "activation" / "caseload.parquet")
