@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         layers,
         page,
         runs,
+        triggers,
         whatif,
     )
 
@@ -92,5 +93,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(AuditMiddleware)
     for module in (health, page, hazard_diff, hazards, runs, brief, whatif, gap, audit, layers):
         app.include_router(module.router)
+    app.include_router(triggers.router)
     install_docs(app)
     return app

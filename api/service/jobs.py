@@ -35,6 +35,7 @@ from rahat.api.service.storage import (
     sweep_temporaries,
     temp_dir_for,
 )
+from rahat.api.service.triggers import files_dir as trigger_files_dir
 from rahat.geo.errors import InputError, RunInterruptedError
 
 logger = logging.getLogger("rahat.api.jobs")
@@ -73,8 +74,12 @@ def run_pipeline(
     hazard_paths: dict[str, Path],
     out_dir: Path,
     progress: Callable[[str, float], None],
+    manifest_extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Validate ``scenario`` and run it with :func:`rahat.engine.pipeline.run_scenario`.
+
+    ``manifest_extra`` (the state of the trigger that started the run) is added to the
+    manifest.
 
     Outputs that the pipeline writes outside ``out_dir`` are copied into it. Registry rows
     that fail validation are listed in ``out_dir/rejects.csv`` (kept on the server, never
@@ -97,6 +102,7 @@ def run_pipeline(
         hazard_paths=hazard_paths or None,
         out_dir=out_dir,
         progress=progress,
+        manifest_extra=manifest_extra,
     )
     for path in dict(getattr(result, "outputs", {}) or {}).values():
         path = Path(path)
@@ -159,6 +165,7 @@ class JobManager:
         interrupted = self.mark_in_flight_interrupted()
         sweep_temporaries(self.settings.runs_dir)
         sweep_temporaries(self.settings.hazards_dir)
+        sweep_temporaries(trigger_files_dir(self.settings))
         self.sweep_unrecorded_hazards()
         self._stopping.clear()
         self._executor = ThreadPoolExecutor(
@@ -270,6 +277,10 @@ class JobManager:
             run.status, run.started_at, run.progress = RunStatus.RUNNING, utcnow(), 0.0
             run.attempts = (run.attempts or 0) + 1
             scenario, hazard_ids = dict(run.scenario), dict(run.hazards or {})
+            # a trigger's state, for a run it started (runners without it get no keyword)
+            extra: dict[str, Any] = (
+                {"manifest_extra": run.manifest_extra} if run.manifest_extra else {}
+            )
             records = list(
                 session.scalars(select(Hazard).where(Hazard.id.in_(hazard_ids.values())))
             )
@@ -289,6 +300,7 @@ class JobManager:
                 hazard_paths={key: hazards[hid] for key, hid in hazard_ids.items()},
                 out_dir=temp_dir,
                 progress=self._progress_callback(run_id),
+                **extra,
             )
             if not (temp_dir / "caseload.parquet").is_file():
                 raise RuntimeError("the pipeline wrote no caseload.parquet")

@@ -148,6 +148,8 @@ class Run(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Blocks added to the run's manifest (the state of the trigger that started it).
+    manifest_extra: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class RunShare(Base):
@@ -161,6 +163,53 @@ class RunShare(Base):
     agreement_id: Mapped[int] = mapped_column(ForeignKey("agreements.id"), index=True)
     published_by: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     published_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TriggerRecord(Base):
+    """One version of an anticipatory-action trigger sent to the API (``POST /triggers``)."""
+
+    __tablename__ = "triggers"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    #: 1 for the first trigger of a name, then one more for each sent again.
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TriggerSourceFile(Base):
+    """A file uploaded for one source of a trigger; the latest per source is evaluated."""
+
+    __tablename__ = "trigger_files"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    trigger_id: Mapped[str] = mapped_column(ForeignKey("triggers.id"), index=True)
+    source: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    filename: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    inspect: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class TriggerEvaluation(Base):
+    """A trigger evaluated at an as-of date: its state, and the run it started (if any)."""
+
+    __tablename__ = "trigger_evaluations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    trigger_id: Mapped[str] = mapped_column(ForeignKey("triggers.id"), index=True)
+    as_of: Mapped[dt.date] = mapped_column(Date)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"), nullable=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuditEvent(Base):

@@ -142,9 +142,10 @@ def trigger_areas(trigger: Trigger, base_dir: Path | None = None) -> AreaUnits:
     )
 
 
-def _read_source(
+def read_source(
     name: str, source: Source, path: Path, areas: AreaUnits, as_of: np.datetime64
 ) -> Series:
+    """Read source ``name`` from ``path`` for ``areas`` (a CAP source covers ``as_of`` too)."""
     if not path.exists():
         raise TriggerError(f"sources.{name}: no file {path.name}", source=path)
     if source.kind == "area_series":
@@ -177,7 +178,7 @@ def load_sources(
             raise TriggerError(
                 f"sources.{name} has no path: give its file at evaluation (--forecast)"
             )
-        out[name] = _read_source(name, source, path, areas, as_of)
+        out[name] = read_source(name, source, path, areas, as_of)
     return out
 
 

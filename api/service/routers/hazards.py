@@ -128,8 +128,8 @@ async def upload_hazard(
                 _validate, temp_path, received.fields, principal.organisation, settings
             )
         except InputError as exc:
-            raise _named_after_upload(exc, temp_path, filename) from None
-        info = _named_after_upload_json(_json_safe(info), temp_path, filename)
+            raise named_after_upload(exc, temp_path, filename) from None
+        info = named_after_upload_json(_json_safe(info), temp_path, filename)
         options = upload_read_options(received.fields)
         if options:  # what the run must pass to read the file as it was validated
             info[READ_OPTIONS_KEY] = options
@@ -178,7 +178,7 @@ def _upload_paths(temp_path: Path, filename: str) -> list[tuple[Path, str]]:
     return [(temp_path, filename), (temp_path.parent, "")]
 
 
-def _named_after_upload(exc: InputError, temp_path: Path, filename: str) -> InputError:
+def named_after_upload(exc: InputError, temp_path: Path, filename: str) -> InputError:
     """Make a refusal name the file as uploaded, never its temporary server path."""
     pairs = _upload_paths(temp_path, filename)
     exc.source = filename if exc.source is not None else None
@@ -187,14 +187,14 @@ def _named_after_upload(exc: InputError, temp_path: Path, filename: str) -> Inpu
     return exc
 
 
-def _named_after_upload_json(value: Any, temp_path: Path, filename: str) -> Any:
+def named_after_upload_json(value: Any, temp_path: Path, filename: str) -> Any:
     """Replace the temporary path of an upload in its (JSON) description with its name."""
     if isinstance(value, str):
         return redact_paths(value, None, _upload_paths(temp_path, filename))
     if isinstance(value, dict):
-        return {k: _named_after_upload_json(v, temp_path, filename) for k, v in value.items()}
+        return {k: named_after_upload_json(v, temp_path, filename) for k, v in value.items()}
     if isinstance(value, list):
-        return [_named_after_upload_json(v, temp_path, filename) for v in value]
+        return [named_after_upload_json(v, temp_path, filename) for v in value]
     return value
 
 
