@@ -90,11 +90,11 @@ export class RunsView {
     try {
       const hazard = await upload("/hazards", form, (percent) => { bar.value = percent; });
       bar.value = 100;
+      await this.loadRunChoices();  // the new hazard can be chosen before the page says "uploaded"
+      byId("run-hazard").value = hazard.id;
       const warnings = (hazard.inspect && hazard.inspect.warnings) || [];
       messages.textContent = [t("uploaded", { name: hazard.name, detail: hazard.id }), ...warnings].join("\n");
       messages.classList.remove("bad");
-      await this.loadRunChoices();
-      byId("run-hazard").value = hazard.id;
     } catch (error) {
       bar.hidden = true;
       messages.textContent = [error.title, error.detail].filter(Boolean).join("\n");
