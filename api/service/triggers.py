@@ -44,6 +44,7 @@ from rahat.api.service.storage import require_free_space
 from rahat.engine.triggers.files import TriggerFile, load_trigger
 from rahat.engine.triggers.model import Source
 from rahat.geo.errors import (
+    AccessDeniedError,
     ConflictError,
     InputError,
     NotFoundError,
@@ -80,7 +81,14 @@ def files_dir(settings: Settings) -> Path:
     return settings.state_dir / "triggers"
 
 
-def _check_server_files(session: Session, settings: Settings, file: TriggerFile) -> None:
+def _may_use(upload: TriggerSourceFile, principal: Principal) -> bool:
+    """Whether ``principal`` may name ``upload`` in a trigger (its own organisation's)."""
+    return principal.is_admin or upload.uploaded_by == principal.organisation_id
+
+
+def _check_server_files(
+    session: Session, settings: Settings, file: TriggerFile, principal: Principal
+) -> None:
     """Refuse a trigger that names files of the server (see the module's description)."""
     trigger = file.trigger
     problems = []
@@ -101,7 +109,7 @@ def _check_server_files(session: Session, settings: Settings, file: TriggerFile)
             )
             continue
         upload = session.get(TriggerSourceFile, source.path.removeprefix(UPLOAD_PREFIX))
-        if upload is None or upload.kind != source.kind:
+        if upload is None or upload.kind != source.kind or not _may_use(upload, principal):
             problems.append(f"sources.{name}.path: no uploaded {source.kind} file '{source.path}'")
     for stage_name, stage in trigger.stages.items():
         if stage.scenario is None:
@@ -129,7 +137,7 @@ def create_trigger(
     from rahat.engine.triggers.evaluate import trigger_areas
 
     file = load_trigger(data)
-    _check_server_files(session, settings, file)
+    _check_server_files(session, settings, file, principal)
     trigger_areas(file.trigger)  # the codes name units of the level
     name = file.trigger.name
     latest = session.scalar(
@@ -158,6 +166,22 @@ def find_trigger(session: Session, trigger_id: str) -> TriggerRecord:
     if record is None:
         raise NotFoundError(f"No trigger with id '{trigger_id}'; list them with GET /triggers.")
     return record
+
+
+def require_owner(record: TriggerRecord, principal: Principal) -> None:
+    """Only the trigger's organisation (or an administrator) feeds or evaluates it.
+
+    Raises
+    ------
+    rahat.geo.errors.AccessDeniedError
+        (403) For another organisation: it could otherwise plant a forecast that makes the
+        trigger fire, or start runs from it.
+    """
+    if not principal.is_admin and record.created_by != principal.organisation_id:
+        raise AccessDeniedError(
+            "This trigger belongs to another organisation: only it (or an administrator) may "
+            "upload its sources or evaluate it."
+        )
 
 
 def list_triggers(

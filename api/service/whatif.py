@@ -359,10 +359,15 @@ class WhatIfService:
         # The variant's figures are summed while the guard compares it (NumPy releases the GIL).
         figures = _FIGURES.submit(aggregates, result.variant)
         moved_soon = _FIGURES.submit(selection_changes, result.base, result.variant)
-        base_figures, base_facts = self._base_figures(result.base, base)
-        if k is not None:
-            pair = (base_facts, facts("variant", result.variant, variant))
-            check_differencing(pair, principal, settings, sessions)
+        try:
+            base_figures, base_facts = self._base_figures(result.base, base)
+            if k is not None:
+                pair = (base_facts, facts("variant", result.variant, variant))
+                check_differencing(pair, principal, settings, sessions)
+        except BaseException:
+            figures.cancel()  # a withheld what-if: its figures are not needed (nor kept)
+            moved_soon.cancel()
+            raise
         before = publish(base_figures, body.level, k)
         after = publish(figures.result(), body.level, k)
         moved = moved_soon.result()

@@ -33,6 +33,7 @@ from rahat.engine.triggers.evaluate import (
     AreaUnits,
     evaluate_trigger,
     load_sources,
+    parse_day,
     trigger_areas,
 )
 from rahat.engine.triggers.files import TriggerFile
@@ -106,11 +107,8 @@ def replay(
         day whose lead window leaves a source's days.
     """
     units = trigger_areas(file.trigger, file.base_dir)
-    try:
-        first = np.datetime64(start, "D") if start else None
-        last = np.datetime64(end, "D") if end else None
-    except ValueError:
-        raise TriggerError(f"--from/--to: '{start}' or '{end}' is not a date") from None
+    first = parse_day(start, "--from") if start else None
+    last = parse_day(end, "--to") if end else None
     sources = load_sources(file, units, first or np.datetime64("1970-01-01"), given)
     if first is None:
         first = min(s.days[0] for s in sources.values())

@@ -103,6 +103,16 @@ def _polygons(path: Path, code_field: str) -> Any:
     return frame.assign(code=codes, name=codes)
 
 
+def parse_day(text: str, option: str) -> np.datetime64:
+    """``text`` as a day, written ``YYYY-MM-DD`` (nothing else: no year alone, no NaT)."""
+    import datetime as dt
+
+    try:
+        return np.datetime64(dt.datetime.strptime(text, "%Y-%m-%d").date(), "D")
+    except (TypeError, ValueError):
+        raise TriggerError(f"{option}: '{text}' is not a date (YYYY-MM-DD)") from None
+
+
 def trigger_areas(trigger: Trigger, base_dir: Path | None = None) -> AreaUnits:
     """The units of ``trigger.areas`` with their polygons, by P-code at the level (or file).
 
@@ -229,10 +239,7 @@ def evaluate_trigger(
         For an unreadable date, a missing source file, a lead window outside a source's days,
         or a source that states no time or CRS.
     """
-    try:
-        day = np.datetime64(as_of, "D")
-    except ValueError:
-        raise TriggerError(f"--as-of: '{as_of}' is not a date (YYYY-MM-DD)") from None
+    day = parse_day(as_of, "--as-of")
     trigger = file.trigger
     units = areas if areas is not None else trigger_areas(trigger, file.base_dir)
     series = dict(sources) if sources is not None else load_sources(file, units, day, given)
@@ -255,6 +262,10 @@ def evaluate_trigger(
             )
             for c in stage.when.conditions
         ]
+        for c in stage.when.conditions:
+            note = _window_note(stage_name, c, series[c.source], day)
+            if note and note not in state.warnings:
+                state.warnings.append(note)
         stack = np.vstack([r.fires for r in results])
         fires = np.asarray(stack.all(axis=0) if stage.when.all is not None else stack.any(axis=0))
         state.stages[stage_name] = {
@@ -267,6 +278,20 @@ def evaluate_trigger(
             ],
         }
     return state
+
+
+def _window_note(stage: str, condition: Any, series: Series, day: np.datetime64) -> str | None:
+    """A warning when the series covers only part of a condition's lead window."""
+    first = day + np.timedelta64(condition.lead_days[0], "D")
+    last = day + np.timedelta64(condition.lead_days[1], "D")
+    covered = int(np.count_nonzero((series.days >= first) & (series.days <= last)))
+    wanted = condition.lead_days[1] - condition.lead_days[0] + 1
+    if covered >= wanted:
+        return None
+    return (
+        f"stages.{stage}: source '{condition.source}' covers {covered} of the {wanted} days "
+        f"{first} .. {last} of the lead window; the rest cannot fire"
+    )
 
 
 def firing_scenario(file: TriggerFile, state: TriggerState, stage: str) -> Any:

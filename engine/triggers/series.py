@@ -31,7 +31,10 @@ MEMBER_DIMS = ("member", "number", "realization", "ensemble", "ens")
 MAX_SERIES_BYTES = 200_000_000
 
 #: Most values (areas x members x days) a series may hold.
-MAX_VALUES = 200_000_000
+MAX_VALUES = 20_000_000
+
+#: Most values (members x days x cells) a forecast grid may hold, checked before reading.
+MAX_GRID_VALUES = 250_000_000
 
 
 @dataclass(frozen=True)
@@ -105,15 +108,17 @@ def read_area_series(path: Path, value: str = "value") -> Series:
             f"{', '.join(map(str, frame.columns))})",
             source=path,
         )
-    days = pd.to_datetime(frame["date"], errors="coerce", format="ISO8601")
+    # the day as written (a time or a UTC offset after it would move it to another day)
+    days = pd.to_datetime(frame["date"].str.strip().str[:10], errors="coerce", format="%Y-%m-%d")
     numbers = pd.to_numeric(frame[value], errors="coerce")
     members = (
         pd.to_numeric(frame["member"], errors="coerce")
         if "member" in frame.columns
-        else pd.Series(0, index=frame.index)
+        else pd.Series(0.0, index=frame.index)
     )
+    whole = np.isfinite(members) & (members == np.floor(members)) & (members >= 0)
     codes = frame["pcode"].str.strip()
-    good = days.notna() & np.isfinite(numbers) & members.notna() & (codes != "")
+    good = days.notna() & np.isfinite(numbers) & whole & (codes != "")
     rejected = int((~good).sum())
     if not good.any():
         raise TriggerError(f"no readable row among {len(frame):,}", source=path)
@@ -144,7 +149,10 @@ def read_area_series(path: Path, value: str = "value") -> Series:
     m = np.searchsorted(member_ids, kept["member"].to_numpy())
     d = (kept_days - all_days[0]) // np.timedelta64(1, "D")
     values[a, m, d] = kept["value"].to_numpy()
-    notes = (f"{rejected:,} of {len(frame):,} rows rejected (no P-code, date or number)",)
+    notes = (
+        f"{rejected:,} of {len(frame):,} rows rejected (no P-code, no YYYY-MM-DD date, no "
+        "number, or a member that is not a whole number >= 0)",
+    )
     return Series(areas, all_days, values, str(path), notes if rejected else ())
 
 
@@ -259,6 +267,12 @@ def read_grid(
         if mdim is None:
             da = da.expand_dims("member")
             mdim = "member"
+        if da.size > MAX_GRID_VALUES:
+            raise TriggerError(
+                f"the forecast holds {da.size:,} values, more than {MAX_GRID_VALUES:,}; cut it "
+                "to the areas and days the trigger reads",
+                source=path,
+            )
         da = da.transpose(mdim, tdim, ydim, xdim)
         days = np.asarray(da[tdim].values).astype("datetime64[D]")
         if len(days) == 0 or np.any(np.diff(days) != np.timedelta64(1, "D")):

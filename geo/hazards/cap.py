@@ -154,6 +154,9 @@ class CapAlert:
         The ``sent`` time, timezone-aware.
     infos
         The ``<info>`` blocks, in document order (possibly none).
+    references
+        The identifiers of the earlier alerts an ``Update`` or ``Cancel`` refers to (CAP's
+        ``<references>``: whitespace-separated ``sender,identifier,sent`` triples).
     """
 
     source: str
@@ -164,6 +167,7 @@ class CapAlert:
     msg_type: str
     scope: str
     infos: tuple[CapInfo, ...]
+    references: tuple[str, ...] = ()
 
 
 def _tag(name: str) -> str:
@@ -454,7 +458,25 @@ def parse_cap(data: bytes, *, source: str | Path, max_bytes: int = MAX_CAP_BYTES
         msg_type=_required(root, "msgType", "the alert", source),
         scope=_required(root, "scope", "the alert", source),
         infos=tuple(_info(el, f"info {i + 1}", counts) for i, el in enumerate(info_els)),
+        references=_references(root, source),
     )
+
+
+def _references(root: Element, source: str) -> tuple[str, ...]:
+    """Identifiers named by ``<references>`` (``sender,identifier,sent`` triples)."""
+    text = _text(root, "references", "the alert", source, required=False) or ""
+    out = []
+    for triple in text.split():
+        parts = triple.split(",")
+        if len(parts) != 3 or not parts[1]:
+            raise SchemaError(
+                f"the alert: <references> holds '{triple[:80]}', not sender,identifier,sent",
+                source=source,
+            )
+        out.append(parts[1])
+    if len(out) > MAX_INFOS:
+        raise _too_many("references", len(out), MAX_INFOS, source)
+    return tuple(out)
 
 
 def read_cap(path: str | Path, *, max_bytes: int = MAX_CAP_BYTES) -> CapAlert:

@@ -388,3 +388,21 @@ def test_debris_of_an_interrupted_trigger_upload_is_swept_at_start(tmp_path: Pat
     kept.write_text("whole")
     for _service in start_service(settings):
         assert not debris.parent.exists() and kept.exists()
+
+
+def test_another_organisation_cannot_feed_evaluate_or_borrow_from_a_trigger(live: Service) -> None:
+    theirs = store(live, trigger("admins_rain"), who="admin")
+    r = upload(live, theirs["id"], "rain", "rain.csv", rain_csv(), who="admin")
+    assert r.status_code == 201, r.text
+    their_file = r.json()["id"]
+    r = upload(live, theirs["id"], "rain", "rain.csv", rain_csv())  # the agency
+    assert r.status_code == 403 and "another organisation" in r.json()["detail"]
+    r = live.post("agency", f"/triggers/{theirs['id']}/evaluate", json={"as_of": "2022-08-25"})
+    assert r.status_code == 403
+    borrowed = trigger("borrowed")
+    borrowed["sources"]["rain"]["path"] = f"upload:{their_file}"
+    r = live.post("agency", "/triggers", json=borrowed)
+    assert r.status_code == 422 and "no uploaded area_series file" in r.text
+    mine = store(live, trigger("agency_rain"))
+    r = upload(live, mine["id"], "rain", "rain.csv", rain_csv(), who="admin")  # admins may
+    assert r.status_code == 201, r.text

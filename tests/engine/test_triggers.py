@@ -181,6 +181,20 @@ def test_the_lead_window_reads_only_its_days() -> None:
     assert fired == [False, True, False, True]
 
 
+def test_a_lead_window_partly_outside_the_series_is_said(tmp_path: Path) -> None:
+    rows = [(c, d.date().isoformat(), 60.0) for c in CODES for d in DAYS]
+    _write_rain(tmp_path / "rain.csv", rows)
+    stages = {
+        "activation": {
+            "when": {"any": [{"source": "rain", "above": {"value": 50}, "lead_days": [0, 5]}]}
+        }
+    }
+    file = load_trigger(_trigger(tmp_path, stages=stages))
+    state = evaluate_trigger(file, "2022-08-18")  # the series ends on the 20th
+    assert any("covers 3 of the 6 days" in w for w in state.warnings)
+    assert not any("covers" in w for w in evaluate_trigger(file, "2022-08-10").warnings)
+
+
 def test_a_window_outside_the_series_is_an_error() -> None:
     values = np.zeros((1, 1, len(DAYS)))
     with pytest.raises(TriggerError, match="outside its days"):
@@ -230,7 +244,15 @@ def test_a_return_period_is_fitted_on_the_past_only() -> None:
 def test_area_series_counts_rejected_rows_and_refuses_repeats(tmp_path: Path) -> None:
     rows = [("PK70101", "2022-08-01", 1.0), ("PK70101", "2022-08-02", "n/a"), ("", "x", 3)]
     series = read_area_series(_write_rain(tmp_path / "r.csv", rows), "rain_mm")
-    assert series.warnings == ("2 of 3 rows rejected (no P-code, date or number)",)
+    assert series.warnings[0].startswith("2 of 3 rows rejected (no P-code, no YYYY-MM-DD date")
+    odd = [
+        ("PK70101", "2022-08-01T02:00:00+05:00", 1.0, 0),  # the day as written, not UTC's
+        ("PK70101", "2022-08-02", 2.0, 1.7),  # not a whole member
+        ("PK70101", "2022-08-03", 3.0, float("inf")),
+    ]
+    kept = read_area_series(_write_rain(tmp_path / "o.csv", odd, member=True), "rain_mm")
+    assert [str(d) for d in kept.days] == ["2022-08-01"] and kept.values[0, 0, 0] == 1.0
+    assert kept.warnings[0].startswith("2 of 3 rows rejected")
     repeated = [("PK70101", "2022-08-01", 1.0), ("PK70101", "2022-08-01", 2.0)]
     with pytest.raises(TriggerError, match="repeat an area, day and member"):
         read_area_series(_write_rain(tmp_path / "d.csv", repeated), "rain_mm")
@@ -340,8 +362,9 @@ def test_stages_combine_any_and_all_and_name_the_firing_areas(tmp_path: Path) ->
     scenario = firing_scenario(file, state, "activation")
     assert scenario.eligibility.notified.units == ["PK70103"]
     assert scenario.eligibility.notified.level == "tehsil"
-    with pytest.raises(TriggerError, match="not a date"):
-        evaluate_trigger(file, "10/08/2022")
+    for bad in ("10/08/2022", "2022", "NaT", "2022-13-01"):
+        with pytest.raises(TriggerError, match="not a date"):
+            evaluate_trigger(file, bad)
 
 
 def test_a_source_without_a_path_must_be_given(tmp_path: Path) -> None:
@@ -417,3 +440,93 @@ def test_areas_from_a_polygon_file_are_named_by_their_code_field(tmp_path: Path)
     wrong = load_trigger(_trigger(tmp_path, areas={**areas, "code_field": "name"}))
     with pytest.raises(TriggerError, match="fields: area_id"):
         evaluate_trigger(wrong, "2022-08-05")
+
+
+def _cap(identifier: str, msg_type: str, sent: str, *, references: str = "", **info: str) -> str:
+    fields = {"severity": "Severe", "onset": "2022-08-01T09:00:00+05:00"} | info
+    block = (
+        "<info><event>Flood</event><urgency>Immediate</urgency>"
+        f"<severity>{fields['severity']}</severity><certainty>Likely</certainty>"
+        f"<onset>{fields['onset']}</onset>"
+        + (f"<expires>{fields['expires']}</expires>" if "expires" in fields else "")
+        + "<area><areaDesc>Sukkur</areaDesc>"
+        "<polygon>27.5,68.5 27.5,69.0 28.0,69.1 28.0,68.5 27.5,68.5</polygon></area></info>"
+    )
+    refs = f"<references>{references}</references>" if references else ""
+    return (
+        '<alert xmlns="urn:oasis:names:tc:emergency:cap:1.2">'
+        f"<identifier>{identifier}</identifier><sender>pmd</sender><sent>{sent}</sent>"
+        f"<status>Actual</status><msgType>{msg_type}</msgType><scope>Public</scope>{refs}"
+        + ("" if msg_type == "Cancel" else block)
+        + "</alert>"
+    )
+
+
+def test_cancellations_updates_and_acknowledgements_of_cap_alerts(tmp_path: Path) -> None:
+    from rahat.engine.triggers.alerts import read_alert_series
+    from rahat.geo.boundaries import sindh_tehsils
+
+    sukkur = sindh_tehsils().set_index("tehsil_pcode").loc["PK72305"].geometry
+    folder = tmp_path / "alerts"
+    folder.mkdir()
+    until = {"expires": "2022-08-10T00:00:00+05:00"}  # midnight: the 9th is the last day
+    (folder / "a1.xml").write_text(_cap("A1", "Alert", "2022-08-01T08:00:00+05:00", **until))
+    (folder / "a2.xml").write_text(
+        _cap(
+            "A2",
+            "Cancel",
+            "2022-08-04T08:00:00+05:00",
+            references="pmd,A1,2022-08-01T08:00:00+05:00",
+        )
+    )
+    (folder / "b1.xml").write_text(
+        _cap("B1", "Alert", "2022-08-01T08:00:00+05:00", severity="Moderate", **until)
+    )
+    (folder / "b2.xml").write_text(
+        _cap(
+            "B2",
+            "Update",
+            "2022-08-06T08:00:00+05:00",
+            references="pmd,B1,x",
+            severity="Minor",
+            onset="2022-08-06T09:00:00+05:00",
+            **until,
+        )
+    )
+    (folder / "c.xml").write_text(
+        _cap("C", "Ack", "2022-08-01T08:00:00+05:00", severity="Extreme", **until)
+    )
+    series = read_alert_series(folder, ["PK72305"], [sukkur], np.datetime64("2022-08-02"))
+    by_day = dict(zip([str(d) for d in series.days], series.values[0, 0].tolist(), strict=True))
+    assert by_day["2022-08-03"] == 3.0  # A1 Severe in force
+    assert by_day["2022-08-04"] == 2.0  # A1 cancelled that day; B1 Moderate remains
+    assert by_day["2022-08-06"] == 1.0  # B1 replaced by its Minor update
+    assert by_day["2022-08-09"] == 1.0 and "2022-08-10" not in by_day  # midnight expiry
+    assert any("Ack" in w for w in series.warnings)
+
+
+def test_a_cap_alert_of_ten_thousand_years_is_bounded(tmp_path: Path) -> None:
+    from rahat.engine.triggers.alerts import MAX_SPAN_DAYS, read_alert_series
+
+    text = _cap(
+        "Z",
+        "Alert",
+        "2022-08-01T08:00:00+05:00",
+        onset="0001-01-02T00:00:00+00:00",
+        expires="9999-12-30T00:00:00+00:00",
+    )
+    (tmp_path / "z.xml").write_text(text)
+    series = read_alert_series(tmp_path / "z.xml", ["x"], [None], np.datetime64("2022-08-02"))
+    assert len(series.days) == 2 * MAX_SPAN_DAYS + 1
+
+
+def test_a_forecast_too_big_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rahat.engine.triggers.series as series_module
+    from rahat.geo.boundaries import sindh_tehsils
+
+    monkeypatch.setattr(series_module, "MAX_GRID_VALUES", 1000)
+    tehsil = sindh_tehsils().iloc[0]
+    with pytest.raises(TriggerError, match="more than 1,000"):
+        series_module.read_grid(_grid(tmp_path), "rain", ["x"], [tehsil.geometry])

@@ -212,6 +212,7 @@ async def upload_source(
     def find() -> tuple[Any, Any]:
         with sessions() as session:
             record = triggers.find_trigger(session, trigger_id)
+            triggers.require_owner(record, principal)
             return record, triggers.source_of(record, source)
 
     record, spec = await run_in_threadpool(find)
@@ -290,6 +291,7 @@ def evaluate_trigger(
     """
     audit.add(filter={"trigger_id": trigger_id, "as_of": body.as_of.isoformat(), "run": body.run})
     record = triggers.find_trigger(session, trigger_id)
+    triggers.require_owner(record, principal)
     evaluation = triggers.evaluate(session, settings, jobs, principal, record, body.as_of, body.run)
     audit.add(run_id=evaluation.run_id, filter={"evaluation_id": evaluation.id})
     return EvaluationOut.model_validate(evaluation)
