@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from rahat.geo.errors import SchemaError, UnreadableFileError
 from rahat.geo.files import atomic_write
+from rahat.geo.registry.identity import TOKEN_COLUMNS
 from rahat.geo.registry.schema import COLUMNS
 
 #: File formats Rahat reads registries from, by the name used in messages.
@@ -88,7 +89,10 @@ def _read_arrow(path: Path, fmt: str) -> pa.Table:
             return feather.read_table(path)
         # Every CSV column is read as text first: validation decides per row what parses.
         convert = pacsv.ConvertOptions(
-            column_types={c.name: pa.string() for c in COLUMNS}, strings_can_be_null=True
+            column_types={
+                name: pa.string() for name in [*(c.name for c in COLUMNS), *TOKEN_COLUMNS]
+            },
+            strings_can_be_null=True,
         )
         return pacsv.read_csv(path, convert_options=convert)
     except (pa.ArrowInvalid, pa.ArrowIOError, OSError, ValueError) as exc:

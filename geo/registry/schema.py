@@ -112,6 +112,11 @@ COLUMNS: tuple[Column, ...] = (
         nullable=True,
         minimum=0.0,
     ),
+    # Keyed tokens of the head's CNIC and of the household's phone (rahat.geo.registry.identity):
+    # raw numbers are never stored; a file's raw cnic/phone columns are tokenised on reading.
+    # 0 or empty: none (no valid number).
+    Column("cnic_token", "int", np.dtype("int64"), required=False, nullable=True),
+    Column("phone_token", "int", np.dtype("int64"), required=False, nullable=True),
 )
 
 #: Columns by name.

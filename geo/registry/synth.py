@@ -21,6 +21,9 @@ How it is calibrated (numbers in :mod:`rahat.geo.registry.synth_calibration`):
   Khyber Pakhtunkhwa and about 15 % of the bottom 40 %, driven by distance to the nearest
   registration centre, remoteness, female headship and poverty
   (:mod:`rahat.geo.registry.synth_exclusion`); province totals hold exactly in expectation.
+* Each household has a CNIC-like number whose leading digits follow its province and
+  district (a soft, synthetic rule) and a mobile number, some shared
+  (:mod:`rahat.geo.registry.synth_identity`); the files carry only their tokens.
 
 Results are deterministic for a seed: each district draws from its own stream of a
 :class:`numpy.random.SeedSequence`, so the output does not depend on chunking.
@@ -337,16 +340,22 @@ def write_demo(
     tuple of pathlib.Path
         Paths of the population file (every household, with ``registered``, ``urban`` and
         ``cluster``) and the registry file (registered households only, with the registry's
-        columns). The survey is ``survey.parquet`` next to them (:data:`SURVEY_FILE`).
+        columns). The survey is ``survey.parquet`` next to them (:data:`SURVEY_FILE`). Both
+        files carry ``cnic_token`` and ``phone_token``; the raw CNICs and phone numbers of
+        every household are only in ``identity_demo.csv``, and the secret of the tokens is
+        ``RAHAT_IDENTITY_SECRET`` or, when unset, ``identity_secret.hex``
+        (:mod:`rahat.geo.registry.synth_identity`).
     """
     from rahat.geo.registry.io import write_registry
     from rahat.geo.registry.survey import default_survey_size, draw_survey, write_survey
+    from rahat.geo.registry.synth_identity import add_identity
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     frame = synthesize(n_households, seed, progress=progress)
     if progress is not None:
         progress("writing", 0.0)
+    add_identity(frame, seed, out)  # tokens in the frame, raw numbers in their own file
     population = write_registry(frame, out / POPULATION_FILE)
     size = default_survey_size(len(frame)) if survey_households is None else survey_households
     write_survey(draw_survey(frame, size, seed), out / SURVEY_FILE)

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from rahat.geo.errors import EmptyDataError, SchemaError
 from rahat.geo.files import atomic_write
 from rahat.geo.registry import plausibility as plausibility_checks
+from rahat.geo.registry.identity import tokenise_table
 from rahat.geo.registry.io import read_notes, read_table
 from rahat.geo.registry.model import Registry
 from rahat.geo.registry.schema import (
@@ -249,6 +250,8 @@ def _as_int(column: pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
 
 def _check_range(spec: Column, values: np.ndarray, present: np.ndarray, checks: _Checks) -> None:
+    if spec.minimum is None and spec.maximum is None:
+        return
     low = spec.minimum if spec.minimum is not None else -np.inf
     high = spec.maximum if spec.maximum is not None else np.inf
     checks.add(
@@ -351,6 +354,7 @@ def validate_table(
             f"{', '.join(REQUIRED_COLUMNS)}",
             source=source,
         )
+    table = tokenise_table(table, source)  # raw cnic/phone never go further
     n = table.num_rows
     checks = _Checks(n)
     data: dict[str, object] = {}
@@ -395,7 +399,20 @@ def validate_table(
         ignored_columns=ignored,
         flagged=flagged,
         flag_counts=flag_counts,
-        notes=read_notes(table),
+        notes=(*read_notes(table), *_identity_notes(frame)),
+    )
+
+
+def _identity_notes(frame: pd.DataFrame) -> tuple[str, ...]:
+    """A warning when kept households have no valid CNIC (``cnic_token`` 0 or empty)."""
+    if "cnic_token" not in frame:
+        return ()
+    missing = int((frame["cnic_token"].to_numpy() == 0).sum())
+    if not missing:
+        return ()
+    return (
+        f"{missing:,} households have no valid CNIC (empty, not 13 digits or a placeholder): "
+        "kept with cnic_token 0",
     )
 
 

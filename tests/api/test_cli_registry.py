@@ -27,7 +27,7 @@ def test_synth_info_validate(tmp_path: Path) -> None:
         ["registry", "synth", "--households", "20000", "--seed", "5", "--out", str(out), "--json"],
     )
     assert result.exit_code == 0, result.output
-    payload = json.loads(result.output)
+    payload = json.loads(result.stdout)  # stderr: the demo's secret note
     assert Path(payload["registry"]).exists() and Path(payload["population"]).exists()
 
     info = runner.invoke(app, ["registry", "info", payload["registry"], "--json"])

@@ -215,7 +215,8 @@ def test_demo_registry_validates_without_rejects_or_flags(small: pd.DataFrame) -
 
 def test_dtypes_follow_schema(small: pd.DataFrame) -> None:
     for column in COLUMNS:
-        if column.name == "location_accuracy_m":  # optional; the demo has no GPS accuracy
+        if column.name in ("location_accuracy_m", "cnic_token", "phone_token"):
+            # optional; the demo has no GPS accuracy and write_demo adds the identity tokens
             assert column.name not in small and not column.required
             continue
         series = small[column.name]
@@ -308,7 +309,8 @@ def test_bad_arguments(n: int, seed: int, error: type[Exception]) -> None:
         synthesize(n, seed)
 
 
-def test_write_demo(tmp_path) -> None:
+def test_write_demo(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("RAHAT_IDENTITY_SECRET", raising=False)
     population, registry = write_demo(5_000, 3, tmp_path / "demo")
     frame = synthesize(5_000, 3)
     assert pq.read_metadata(population).num_rows == 5_000
@@ -317,6 +319,8 @@ def test_write_demo(tmp_path) -> None:
     assert REGISTERED_COLUMN in pq.read_schema(population).names
     assert REGISTERED_COLUMN not in pq.read_schema(registry).names
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [
+        "identity_demo.csv",
+        "identity_secret.hex",
         "population.parquet",
         "registry.parquet",
         "survey.parquet",
