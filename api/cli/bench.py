@@ -200,3 +200,19 @@ def trigger_bench(
         for key, value in figures.get(part, {}).items():
             flat[f"{part}.{key}"] = value if not isinstance(value, dict) else json.dumps(value)
     _show(f"trigger, {areas} areas x {members} members", flat, as_json=False)
+
+
+@app.command("claims")
+def claims_bench(
+    claims: Annotated[int, typer.Option(min=100, help="Claims in the stream.")] = 1_000_000,
+    households: Annotated[int, typer.Option(min=1000, help="Registry households.")] = 1_000_000,
+    as_json: JsonFlag = False,
+) -> None:
+    """A claims stream checked against a registry and a run: time, memory, precision/recall."""
+    from rahat.benchmarks.claims import run_claims_bench
+
+    figures = run_claims_bench(claims, households)
+    flat = {k: v for k, v in figures.items() if k != "reasons"}
+    for code, found in figures["reasons"].items():
+        flat[code] = json.dumps(found)
+    _show(f"claims, {claims:,} x {households:,} households", figures if as_json else flat, as_json)

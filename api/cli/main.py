@@ -1,11 +1,11 @@
 """Assemble the ``rahat`` command line from its per-resource modules.
 
 Each module defines a module-level ``typer.Typer()``: a named group (``registry``, ``hazard``,
-``org``, ``key``, ``agreement``, ``audit``, ``gap``, ``trigger``, ``bench``) or an unnamed one
-whose commands sit at the root (``demo``; ``run``, ``compare`` and ``sweep``; ``whatif``;
-``report``; ``serve``). This module only adds them to the root, in the order ``rahat --help``
-lists them. Heavy libraries are imported inside the commands, so ``rahat --help`` stays fast
-and nothing runs at import time.
+``org``, ``key``, ``agreement``, ``audit``, ``gap``, ``trigger``, ``claims``, ``bench``) or an
+unnamed one whose commands sit at the root (``demo``; ``run``, ``compare`` and ``sweep``;
+``whatif``; ``report``; ``serve``). This module only adds them to the root, in the order
+``rahat --help`` lists them. Heavy libraries are imported inside the commands, so ``rahat
+--help`` stays fast and nothing runs at import time.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import typer
 
 from rahat.api.cli import (
     bench,
+    claims,
     demo,
     gap,
     hazard,
@@ -53,6 +54,7 @@ for _group in (
     service.audit_app,
     gap.app,
     trigger.app,
+    claims.app,
 ):
     app.add_typer(_group)
 app.add_typer(bench.app, name="bench")
