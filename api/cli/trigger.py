@@ -43,11 +43,12 @@ def print_state(state: TriggerState) -> None:
     print_warnings(state.warnings)
 
 
-def _write_state(out: Path, payload: dict[str, Any]) -> Path:
+def _write_json(path: Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` as JSON at ``path``, atomically (NaN refused, not written as NaN)."""
     from rahat.geo.files import atomic_write
 
     text = json.dumps(payload, indent=2, default=str, allow_nan=False)
-    return atomic_write(out / STATE_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 @app.command("evaluate")
@@ -108,7 +109,7 @@ def evaluate(
         if runs:
             payload["runs"] = runs
         if out is not None:
-            _write_state(out, payload)
+            _write_json(out / STATE_FILE, payload)
     if as_json:
         print_json(payload)
         return
@@ -265,8 +266,7 @@ def _write_backtest(out: Path, payload: dict[str, Any], tables: list[Any], plot:
     areas = pd.concat(tables, ignore_index=True)
     atomic_write(out / "backtest_areas.csv", lambda tmp: areas.to_csv(tmp, index=False))
     plot(out / "backtest_timeline.png")
-    text = json.dumps(payload, indent=2, default=str)
-    atomic_write(out / "backtest.json", lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    _write_json(out / "backtest.json", payload)
 
 
 def _print_backtest(payload: dict[str, Any]) -> None:

@@ -4,8 +4,9 @@
 positions ``order`` re-ordered by their keys, equal keys keeping their order in ``order``. It
 takes four passes of 16-bit digits over the keys (a pass is skipped when every key has the
 same digit there, as the high digits of scores in [0, 1] do), so it is linear in the number of
-keys where NumPy's stable sort of 64-bit values is a merge sort: about five times faster for the
-ranking of a national caseload (:func:`rahat.engine.targeting.ranking.rank_order`).
+keys where NumPy's stable sort of 64-bit values is a merge sort. Measured on 850,000 random
+64-bit keys: 0.06 s against 0.10 s for NumPy's stable argsort; the ranking of a 10 M what-if
+(:func:`rahat.engine.targeting.ranking.rank_order`) went from 0.38 s to 0.12 s.
 """
 
 from __future__ import annotations

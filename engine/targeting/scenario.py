@@ -67,8 +67,7 @@ from pydantic import BaseModel, ValidationError
 
 from rahat.engine.targeting.scenario_checks import cross_checks, raise_problems, suggest
 from rahat.engine.targeting.scenario_files import (
-    check_shape,
-    read_scenario_file,
+    read_document,
     resolve_scenario_path,
 )
 from rahat.engine.targeting.scenario_models import (
@@ -233,15 +232,7 @@ def load_scenario(source: str | Path | Mapping[str, Any]) -> Scenario:
     >>> scenario.name, [h.name for h in scenario.hazards][:1]
     ('flood_2022_footprint', ['depth'])
     """
-    where: str | None = None
-    base: Path | None = None
-    if isinstance(source, Mapping):
-        data: Any = dict(source)
-        check_shape(data)
-    else:
-        path = Path(source)
-        where, base = str(path), path.resolve().parent
-        data = read_scenario_file(path)
+    data, where, base = read_document(source)
     if not isinstance(data, Mapping):
         raise ScenarioError("a scenario must be a mapping of fields", source=where)
     try:

@@ -175,6 +175,23 @@ def check_shape(data: Any, source: str | None = None) -> None:
         )
 
 
+def read_document(source: str | Path | Mapping[str, Any]) -> tuple[Any, str | None, Path | None]:
+    """What a file or an already parsed mapping holds, within the limits above.
+
+    Returns
+    -------
+    (Any, str or None, pathlib.Path or None)
+        The content, where it came from (the file, for messages) and the folder its relative
+        paths start from (``None`` for a mapping).
+    """
+    if isinstance(source, Mapping):
+        data = dict(source)
+        check_shape(data)
+        return data, None, None
+    path = Path(source)
+    return read_scenario_file(path), str(path), path.resolve().parent
+
+
 def resolve_scenario_path(path: str, base_dir: Path | None) -> Path:
     """Resolve a file path written in a scenario: the one rule of the CLI and the API.
 

@@ -77,41 +77,36 @@ def _member_median(values: np.ndarray) -> np.ndarray:
         return np.nanmedian(values, axis=1)
 
 
+def _windows(values: np.ndarray, days: int) -> np.ndarray:
+    """Views of the ``days``-day windows ending on each day from the ``days``-th (last axis)."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    return sliding_window_view(values, days, axis=-1)
+
+
 def reduce(values: np.ndarray, accumulate_days: int | None) -> np.ndarray:
     """The daily values (last axis), or their sum over ``accumulate_days`` days ending each day.
 
     A sum needs a value on every day of its window (else NaN); the first ``days - 1`` days have
-    no full window and are NaN.
+    no full window and are NaN. Each window is summed on its own (not as a difference of
+    running totals, whose rounding would put a sum equal to a threshold just below it).
     """
     if not accumulate_days or accumulate_days == 1:
         return values.astype(np.float64, copy=False)
     k = accumulate_days
-    filled = np.nan_to_num(values, nan=0.0)
-    present = (~np.isnan(values)).astype(np.int64)
-    total = np.cumsum(filled, axis=-1)
-    count = np.cumsum(present, axis=-1)
     out = np.full(values.shape, np.nan)
-    if values.shape[-1] < k:
-        return out
-    window_total = total[..., k - 1 :].copy()
-    window_total[..., 1:] -= total[..., :-k]
-    window_count = count[..., k - 1 :].copy()
-    window_count[..., 1:] -= count[..., :-k]
-    out[..., k - 1 :] = np.where(window_count == k, window_total, np.nan)
-    return out
+    if values.shape[-1] >= k:
+        out[..., k - 1 :] = _windows(values.astype(np.float64, copy=False), k).sum(axis=-1)
+    return out  # a missing day makes its windows' sums NaN
 
 
 def runs_of(passing: np.ndarray, days: int) -> np.ndarray:
     """Whether each day ends a run of at least ``days`` passing days (last axis)."""
     if days <= 1:
         return passing
-    count = np.cumsum(passing, axis=-1, dtype=np.int64)
     out = np.zeros(passing.shape, dtype=bool)
-    if passing.shape[-1] < days:
-        return out
-    window = count[..., days - 1 :].copy()
-    window[..., 1:] -= count[..., :-days]
-    out[..., days - 1 :] = window == days
+    if passing.shape[-1] >= days:
+        out[..., days - 1 :] = _windows(passing, days).all(axis=-1)
     return out
 
 
@@ -178,10 +173,15 @@ def thresholds(
     return levels, fits
 
 
+def lead_window(as_of: np.datetime64, condition: Condition) -> tuple[np.datetime64, np.datetime64]:
+    """The first and last day of the condition's lead window at ``as_of``."""
+    first, last = condition.lead_days
+    return as_of + np.timedelta64(first, "D"), as_of + np.timedelta64(last, "D")
+
+
 def window_of(series: Series, as_of: np.datetime64, condition: Condition) -> np.ndarray:
     """Positions of the series' days in the condition's lead window (refuses an empty one)."""
-    first = as_of + np.timedelta64(condition.lead_days[0], "D")
-    last = as_of + np.timedelta64(condition.lead_days[1], "D")
+    first, last = lead_window(as_of, condition)
     picked = np.flatnonzero((series.days >= first) & (series.days <= last))
     if len(picked) == 0:
         raise TriggerError(

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from rahat.engine.triggers.conditions import ConditionResult, evaluate_condition
+from rahat.engine.triggers.conditions import ConditionResult, evaluate_condition, lead_window
 from rahat.engine.triggers.files import TriggerFile
 from rahat.engine.triggers.model import STAGES, Source, Trigger, resolve
 from rahat.engine.triggers.series import Series, read_area_series, read_grid
@@ -282,8 +282,7 @@ def evaluate_trigger(
 
 def _window_note(stage: str, condition: Any, series: Series, day: np.datetime64) -> str | None:
     """A warning when the series covers only part of a condition's lead window."""
-    first = day + np.timedelta64(condition.lead_days[0], "D")
-    last = day + np.timedelta64(condition.lead_days[1], "D")
+    first, last = lead_window(day, condition)
     covered = int(np.count_nonzero((series.days >= first) & (series.days <= last)))
     wanted = condition.lead_days[1] - condition.lead_days[0] + 1
     if covered >= wanted:

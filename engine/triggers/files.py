@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from rahat.engine.targeting.scenario import describe_error
 from rahat.engine.targeting.scenario_checks import raise_problems
-from rahat.engine.targeting.scenario_files import check_shape, read_scenario_file
+from rahat.engine.targeting.scenario_files import read_document
 from rahat.engine.triggers.model import Trigger, resolve
 from rahat.geo.errors import ScenarioError, TriggerError
 
@@ -41,18 +41,11 @@ def load_trigger(source: str | Path | Mapping[str, Any]) -> TriggerFile:
     rahat.geo.errors.UnreadableFileError
         If the file cannot be read or parsed.
     """
-    where: str | None = None
-    base: Path | None = None
     try:
-        if isinstance(source, Mapping):
-            data: Any = dict(source)
-            check_shape(data)
-        else:
-            path = Path(source)
-            where, base = str(path), path.resolve().parent
-            data = read_scenario_file(path)
+        data, where, base = read_document(source)
     except ScenarioError as exc:  # the shared limits speak of scenarios
-        raise TriggerError(exc.detail.replace("scenario", "trigger"), source=where) from None
+        path = None if isinstance(source, Mapping) else str(source)
+        raise TriggerError(exc.detail.replace("scenario", "trigger"), source=path) from None
     if not isinstance(data, Mapping):
         raise TriggerError("a trigger file must be a mapping of fields", source=where)
     try:

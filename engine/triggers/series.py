@@ -232,7 +232,7 @@ def read_grid(
     from rasterio.features import rasterize
     from rasterio.transform import from_origin
 
-    from rahat.geo.hazards.netcdf import stated_crs
+    from rahat.geo.hazards.netcdf import regular_spacing, stated_crs
 
     try:
         ds = xr.open_dataset(path, decode_coords="all")
@@ -283,15 +283,8 @@ def read_grid(
         x = np.asarray(da[xdim].values, dtype=np.float64)
         y = np.asarray(da[ydim].values, dtype=np.float64)
         cube = np.asarray(da.values)
-    for axis, name in ((x, xdim), (y, ydim)):
-        steps = np.diff(axis)
-        if len(steps) and not np.allclose(steps, steps[0], rtol=1e-6, atol=0):
-            raise TriggerError(
-                f"the forecast's {name} coordinates are not evenly spaced; give a regular grid",
-                source=path,
-            )
-    dx = float(x[1] - x[0]) if len(x) > 1 else 1.0
-    dy = float(y[0] - y[1]) if len(y) > 1 else 1.0  # negative for rows south to north: fine
+    dx = regular_spacing(x, xdim, path)
+    dy = -regular_spacing(y, ydim, path)  # negative for rows south to north: fine
     transform = from_origin(x[0] - dx / 2, y[0] + dy / 2, dx, dy)
     shapes = [(geom, i + 1) for i, geom in enumerate(geometries) if geom is not None]
     labels = (

@@ -94,7 +94,8 @@ def _pick_variable(ds: xr.Dataset, name: str | None, source: Path) -> str:
     return candidates[0]
 
 
-def _regular(values: np.ndarray, dim: str, source: Path) -> float:
+def regular_spacing(values: np.ndarray, dim: str, source: Path) -> float:
+    """The step of an evenly spaced coordinate; :class:`SchemaError` if it is not one."""
     if len(values) < 2:
         raise SchemaError(f"dimension {dim!r} has fewer than 2 cells", source=source)
     steps = np.diff(values.astype(float))
@@ -290,7 +291,7 @@ def read_netcdf(request: ReadRequest) -> ReadResult:
             warnings.append("no grid_mapping in the file; its lon/lat coordinates read as WGS 84")
         xs = np.asarray(da[xdim].values, dtype=float)
         ys = np.asarray(da[ydim].values, dtype=float)
-        dx, dy = _regular(xs, xdim, path), _regular(ys, ydim, path)
+        dx, dy = regular_spacing(xs, xdim, path), regular_spacing(ys, ydim, path)
         da = da.transpose(*([tdim] if tdim else []), ydim, xdim)
         flip_y, flip_x = dy > 0, dx < 0
         x_left = float(min(xs[0], xs[-1])) - abs(dx) / 2

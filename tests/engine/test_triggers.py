@@ -154,6 +154,16 @@ def test_accumulation_equals_the_windowed_sum(k: int) -> None:
     np.testing.assert_allclose(got, _accumulate_reference(values, k), rtol=1e-12)
 
 
+def test_an_accumulation_is_the_sum_of_its_days_exactly() -> None:
+    """A 3-day sum equal to a threshold must reach it: no rounding from running totals."""
+    rng = np.random.default_rng(0)
+    values = np.round(rng.gamma(0.6, 15.0, (1, 1, 122)), 2)
+    got = reduce(values, 3)[0, 0]
+    days = values[0, 0].tolist()
+    want = [days[t - 2] + days[t - 1] + days[t] for t in range(2, len(days))]
+    assert got[2:].tolist() == want
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 5])
 def test_consecutive_days_end_runs_of_at_least_n(n: int) -> None:
     passing = np.array([[1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1]], dtype=bool)
