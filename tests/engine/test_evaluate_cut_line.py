@@ -134,10 +134,9 @@ def test_cases_cover_full_and_open_units_and_empty_cuts(exposure: Exposure) -> N
     assert totals["budget_only"]["cut"]["cut_by_budget"] > 0
 
 
-def test_scored_order_is_kept_per_priority_and_recomputed_when_it_changes(
-    exposure: Exposure,
-) -> None:
+def test_scored_order_is_kept_per_priority_and_recomputed_when_it_changes() -> None:
     """A changed weight, seed or considered set is a new order; the same inputs reuse it."""
+    exposure = synthetic_exposure(3000, seed=12)  # its own registry: nothing kept from others
     one = changed_scenario(BASE)
     idx = np.flatnonzero(exposure.hazards["depth"].hazard_class >= 1)
     first = scored_order(one, exposure, idx, None)

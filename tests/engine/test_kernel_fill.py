@@ -55,6 +55,16 @@ def test_a_cheaper_household_after_the_first_that_does_not_fit_is_not_taken() ->
         assert (count.tolist(), money.tolist()) == ([1], [10])
 
 
+def test_a_unit_is_filled_to_the_last_rupee_and_household() -> None:
+    unit = np.zeros(3, dtype=np.int64)
+    costs = np.array([10, 25, 1], dtype=np.int64)
+    for fills in (fill_quotas, fill_by_sorting):
+        chosen, _, money = fills(unit, costs, np.array([NO_LIMIT]), np.array([35]))
+        assert chosen.tolist() == [True, True, False] and money.tolist() == [35]
+        chosen, count, _ = fills(unit, costs, np.array([2]), np.array([NO_LIMIT]))
+        assert chosen.tolist() == [True, True, False] and count.tolist() == [2]
+
+
 def test_empty_and_zero_quotas() -> None:
     empty = np.zeros(0, dtype=np.int64)
     for fills in (fill_quotas, fill_by_sorting):
