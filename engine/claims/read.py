@@ -14,6 +14,9 @@ Columns (header names are matched without case or surrounding spaces; others are
     Optional: a WGS 84 location; a value that is not a number in range is counted and ignored.
 ``date``
     Optional: the claim's date, ``YYYY-MM-DD``; an unreadable one is counted.
+``name``, ``address``
+    Optional: the claimant's name and address as written, used only to group probable
+    duplicates among claimants not in the registry (kept as text, never written out).
 
 The raw CNIC and phone text exists only inside :func:`read_claims`: what it returns holds tokens
 (keyed hashes, :mod:`rahat.geo.registry.identity`) and never a number, and no error message
@@ -46,6 +49,8 @@ CLAIM_COLUMNS: tuple[str, ...] = (
     "lon",
     "lat",
     "date",
+    "name",
+    "address",
 )
 
 
@@ -65,6 +70,9 @@ class Claims:
         Stated units as written (stripped), ``""`` where not given (object arrays).
     lon, lat
         Location, NaN where not given or invalid.
+    name, address
+        Claimant's name and address as written (stripped), ``""`` where not given (object
+        arrays).
     rejected
         Rows with a field that was given but could not be read, by field (the field is ignored;
         an invalid CNIC is a decision, counted there).
@@ -78,6 +86,8 @@ class Claims:
     stated_tehsil: np.ndarray
     lon: np.ndarray
     lat: np.ndarray
+    name: np.ndarray
+    address: np.ndarray
     rejected: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -212,5 +222,7 @@ def read_claims(
         stated_tehsil=_text(frame, "stated_tehsil"),
         lon=lon,
         lat=lat,
+        name=_text(frame, "name"),
+        address=_text(frame, "address"),
         rejected=rejected,
     )
