@@ -35,8 +35,8 @@ import numpy as np
 import pandas as pd
 
 from rahat.engine.gap.outreach_inputs import Demand, site_districts
-from rahat.engine.kernels._jit import kernel, parallel_kernel, prange
 from rahat.geo.errors import InputError
+from rahat.geo.jit import kernel, parallel_kernel, prange
 
 #: Mean Earth radius (IUGG) of the haversine distances, in km.
 EARTH_RADIUS_KM = 6371.0088

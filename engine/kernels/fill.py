@@ -9,14 +9,14 @@ unit's quota. Two formulations give the same answer:
   sort and the gathers (the allocation of a 10 M what-if: 0.12 s before, 0.035 s after).
 
 :func:`fill` uses the kernel once the process has numba loaded
-(:func:`rahat.engine.kernels._jit.jit_ready`), the NumPy formulation before.
+(:func:`rahat.geo.jit.jit_ready`), the NumPy formulation before.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rahat.engine.kernels._jit import jit_ready, kernel
+from rahat.geo.jit import jit_ready, kernel
 
 
 @kernel

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rahat.engine.kernels._jit import kernel, parallel_kernel, prange
+from rahat.geo.jit import kernel, parallel_kernel, prange
 
 
 @kernel

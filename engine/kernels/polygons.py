@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from rahat.engine.kernels._jit import kernel, parallel_kernel, prange
 from rahat.engine.kernels.polygons_index import PolygonIndex, build_polygon_index, flatten_polygons
+from rahat.geo.jit import kernel, parallel_kernel, prange
 
 __all__ = ["PolygonIndex", "build_polygon_index", "flatten_polygons", "locate"]
 

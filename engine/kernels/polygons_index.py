@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from rahat.engine.kernels._jit import kernel
 from rahat.geo.errors import GeometryError
+from rahat.geo.jit import kernel
 
 #: Largest grid (cells) an index may use: 4 bytes each.
 _MAX_CELLS = 1 << 26

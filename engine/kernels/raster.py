@@ -18,8 +18,8 @@ from typing import Any, Literal
 import numpy as np
 from affine import Affine
 
-from rahat.engine.kernels._jit import kernel, parallel_kernel, prange
 from rahat.geo.hazards.grid import nodata_in_dtype
+from rahat.geo.jit import kernel, parallel_kernel, prange
 
 Transform = Sequence[float] | Affine
 

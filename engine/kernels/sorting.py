@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rahat.engine.kernels._jit import kernel
+from rahat.geo.jit import kernel
 
 _DIGITS = 4
 _BUCKETS = 1 << 16

@@ -67,7 +67,7 @@ def rank_order(score: np.ndarray, tiebreak: np.ndarray, household_id: np.ndarray
     Equal to ``np.lexsort((household_id, tiebreak, -score))``, by two stable sorts: by the
     hash, then by the score. They are radix sorts
     (:func:`rahat.engine.kernels.sorting.radix_argsort`, about five times faster) once the
-    process has numba loaded (:func:`rahat.engine.kernels._jit.jit_ready`), NumPy's merge
+    process has numba loaded (:func:`rahat.geo.jit.jit_ready`), NumPy's merge
     sorts before (loading numba for them alone would cost more than it saves).
 
     Parameters
@@ -79,8 +79,8 @@ def rank_order(score: np.ndarray, tiebreak: np.ndarray, household_id: np.ndarray
     household_id
         Household ids (the final key).
     """
-    from rahat.engine.kernels._jit import jit_ready
     from rahat.engine.kernels.sorting import radix_argsort
+    from rahat.geo.jit import jit_ready
 
     fast = jit_ready()
     hashes = np.asarray(tiebreak, dtype=np.uint64)

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rahat.engine.kernels._jit import jit_ready
 from rahat.engine.targeting.memo import memoised
 from rahat.engine.targeting.priority import components, score, weighted
 from rahat.engine.targeting.ranking import keyed_hash, rank_order
+from rahat.geo.jit import jit_ready
 
 if TYPE_CHECKING:
     from rahat.engine.exposure import Exposure

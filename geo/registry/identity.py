@@ -26,15 +26,15 @@ validated or written, so no raw number reaches a snapshot, a rejects file or a m
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from rahat.geo.errors import InputError, SchemaError
+from rahat.geo.registry import identity_kernel
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -44,12 +44,6 @@ CNIC_DIGITS = 13
 
 #: Fewest bytes of a deployment secret.
 MIN_SECRET_BYTES = 32
-
-#: Fewest values :func:`tokens_many` splits across processes (a pool costs about 0.3 s).
-POOL_MIN_VALUES = 500_000
-
-#: Most processes :func:`tokens_many` starts.
-POOL_WORKERS = 8
 
 #: Environment variable holding the deployment secret, as hex text.
 SECRET_ENV = "RAHAT_IDENTITY_SECRET"
@@ -85,75 +79,96 @@ def check_secret(secret: bytes) -> bytes:
     return secret
 
 
-def tokens(values: Iterable[str | None], secret: bytes) -> np.ndarray:
+def tokens(values: Iterable[object], secret: bytes) -> np.ndarray:
     """HMAC-SHA-256 of each normalised value under ``secret``, first 64 bits, as int64.
 
     ``None`` (an invalid value) gets token 0, which no valid value is given: a value whose
-    first 64 bits are 0 (one chance in 2**64) is given 1 instead. The key's inner and outer
-    hash states are computed once (RFC 2104), which halves the cost of :func:`hmac.digest`
-    per value.
-    """
-    inner, outer = _keyed_states(check_secret(secret))
-    if isinstance(values, np.ndarray):
-        values = values.tolist()  # Python strings iterate faster than NumPy scalars
-    new_inner, new_outer = inner.copy, outer.copy
-    digests: list[bytes] = []
-    missing: list[int] = []
-    for i, value in enumerate(values):
-        if value is None:
-            missing.append(i)
-            digests.append(bytes(8))
-            continue
-        state = new_inner()
-        state.update(value.encode("ascii"))
-        final = new_outer()
-        final.update(state.digest())
-        digests.append(final.digest()[:8])
-    out = np.frombuffer(b"".join(digests), dtype=">i8").astype(np.int64)
-    out[out == 0] = 1
-    out[missing] = 0
-    return out
-
-
-def tokens_many(values: np.ndarray, secret: bytes, *, workers: int | None = None) -> np.ndarray:
-    """:func:`tokens` of many values, split across a small process pool when it pays.
-
-    Parameters
-    ----------
-    values
-        Normalised values (``None`` for invalid ones).
-    secret
-        The deployment secret (sent to the workers through a pipe, never written).
-    workers
-        Processes to use (default: the CPUs, at most :data:`POOL_WORKERS`); below
-        :data:`POOL_MIN_VALUES` values, or with one worker, no pool is started.
+    first 64 bits are 0 (one chance in 2**64) is given 1 instead. Values of up to 55 bytes
+    (every CNIC and mobile number) are hashed by
+    :func:`~rahat.geo.registry.identity_kernel.hmac_kernel` in parallel, longer ones by
+    :mod:`hmac`.
     """
     key = check_secret(secret)
-    if workers is None:
-        workers = min(POOL_WORKERS, os.cpu_count() or 1)
-    if workers < 2 or len(values) < POOL_MIN_VALUES:
-        return tokens(values, key)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    texts = _string_array(values)
+    data, offsets, present = _buffers(texts)
+    out = np.zeros(len(texts), dtype=np.uint64)
+    short = present & (np.diff(offsets) <= identity_kernel.MAX_ONE_BLOCK)
+    inner, outer = identity_kernel.keyed_states(key)
+    if short.all():
+        identity_kernel.hmac_kernel(data, offsets, inner, outer, out)
+    else:
+        rows = np.flatnonzero(short)
+        part = np.zeros(len(rows), dtype=np.uint64)
+        identity_kernel.hmac_kernel(*_take(data, offsets, rows), inner, outer, part)
+        out[rows] = part
+        long_rows = np.flatnonzero(present & ~short)
+        out[long_rows] = _hmac_tokens(texts.take(long_rows).to_pylist(), key)
+    return _finish(out, present)
 
-    chunks = np.array_split(np.asarray(values), workers)
-    # spawn, not fork: a process with threads (a server) must never fork
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        parts = list(pool.map(tokens, chunks, [key] * len(chunks)))
-    return np.concatenate(parts)
+
+def _hmac_tokens(values: list[str], key: bytes) -> np.ndarray:
+    """First 64 bits of HMAC-SHA-256 of each value, by :mod:`hmac` (values over one block)."""
+    import hmac
+
+    digests = [hmac.digest(key, v.encode("utf-8"), "sha256")[:8] for v in values]
+    return np.frombuffer(b"".join(digests), dtype=">u8").astype(np.uint64)
 
 
-def _keyed_states(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
-    """SHA-256 states after the HMAC inner and outer key blocks (RFC 2104)."""
-    block = hashlib.sha256().block_size
-    if len(key) > block:
-        key = hashlib.sha256(key).digest()
-    key = key.ljust(block, b"\0")
-    return (
-        hashlib.sha256(bytes(b ^ 0x36 for b in key)),
-        hashlib.sha256(bytes(b ^ 0x5C for b in key)),
+def _finish(out: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Tokens as int64: 0 where not valid, and 1 for a valid value whose 64 bits are 0."""
+    signed = out.view(np.int64)
+    signed[valid & (signed == 0)] = 1
+    signed[~valid] = 0
+    return signed
+
+
+def _string_array(values: Iterable[object]) -> pa.Array:
+    """``values`` as an Arrow large-string array, null where a value is not text."""
+    import pyarrow as pa
+
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        return values.cast(pa.large_string())
+    if isinstance(values, np.ndarray):
+        values = values.tolist()  # Python strings convert faster than NumPy scalars
+    texts = [v if isinstance(v, str) else None for v in values]
+    try:
+        return pa.array(texts, type=pa.large_string())
+    except (UnicodeEncodeError, pa.ArrowException):  # lone surrogates: no number
+        return pa.array([_utf8_or_none(t) for t in texts], type=pa.large_string())
+
+
+def _utf8_or_none(text: str | None) -> str | None:
+    """``text`` if it can be written as UTF-8, else ``None``."""
+    try:
+        return None if text is None else text.encode("utf-8").decode("utf-8")
+    except UnicodeEncodeError:
+        return None
+
+
+def _buffers(texts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bytes, the ``n + 1`` offsets and the presence of a large-string array's values."""
+    _, offset_buffer, data_buffer = texts.buffers()
+    first = texts.offset
+    offsets = np.frombuffer(offset_buffer, dtype=np.int64)[first : first + len(texts) + 1]
+    data = (
+        np.zeros(0, dtype=np.uint8)
+        if data_buffer is None
+        else np.frombuffer(data_buffer, dtype=np.uint8)
     )
+    present = texts.is_valid().to_numpy(zero_copy_only=False)
+    return data, np.ascontiguousarray(offsets), present
+
+
+def _take(data: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bytes and offsets of the values at ``rows`` only, packed."""
+    starts = offsets[rows]
+    lengths = offsets[rows + 1] - starts
+    packed = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=packed[1:])
+    index = np.repeat(starts - packed[:-1], lengths) + np.arange(packed[-1])
+    return data[index], packed
 
 
 def normalise_cnic(value: object) -> str | None:
@@ -168,10 +183,45 @@ def normalise_cnic(value: object) -> str | None:
     return digits
 
 
-def cnic_tokens(values: Sequence[object], secret: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Tokens of CNICs (0 where invalid) and whether each was valid."""
-    normal = [normalise_cnic(v) for v in values]
-    return tokens(normal, secret), np.array([n is not None for n in normal], dtype=bool)
+def cnic_tokens(values: Iterable[object], secret: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens of CNICs (0 where invalid) and whether each was valid.
+
+    Normalised and hashed in one pass by
+    :func:`~rahat.geo.registry.identity_kernel.cnic_kernel`, which equals
+    :func:`normalise_cnic` on ASCII text; a value with other text is read by
+    :func:`normalise_cnic` itself.
+    """
+    key = check_secret(secret)
+    texts = _string_array(values)
+    data, offsets, present = _buffers(texts)
+    inner, outer = identity_kernel.keyed_states(key)
+    out = np.zeros(len(texts), dtype=np.uint64)
+    status = np.zeros(len(texts), dtype=np.int8)
+    separators = identity_kernel.CNIC_SEPARATORS
+    identity_kernel.cnic_kernel(data, offsets, present, separators, inner, outer, out, status)
+    return _settle(texts, out, status, normalise_cnic, key)
+
+
+def _settle(
+    texts: pa.Array,
+    out: np.ndarray,
+    status: np.ndarray,
+    normalise: Callable[[object], str | None],
+    key: bytes,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens and validity, with the kernel's fallback values read by ``normalise``.
+
+    Each distinct fallback text is normalised once (claims repeat phones).
+    """
+    valid = status == identity_kernel.VALID
+    rows = np.flatnonzero(status == identity_kernel.FALLBACK)
+    if len(rows):
+        fallback = texts.take(rows).to_pylist()
+        distinct = {text: normalise(text) for text in set(fallback)}
+        normal = [distinct[text] for text in fallback]
+        out[rows] = tokens(normal, key).view(np.uint64)
+        valid[rows] = [n is not None for n in normal]
+    return _finish(out, valid), valid
 
 
 def cnic_province(value: object) -> str | None:
@@ -216,15 +266,38 @@ def _mobile_prefix_valid(prefix: str) -> bool:
     return bool(phonenumbers.is_valid_number(phonenumbers.parse("0" + prefix + "1234567", "PK")))
 
 
-def phone_tokens(values: Sequence[object], secret: bytes) -> tuple[np.ndarray, np.ndarray]:
+def phone_tokens(values: Iterable[object], secret: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Tokens of phone numbers (0 where invalid) and whether each was valid.
 
-    Each distinct text is normalised once (claims repeat phones).
+    Mobile numbers in their usual forms are normalised and hashed in one pass by
+    :func:`~rahat.geo.registry.identity_kernel.mobile_kernel`, which equals
+    :func:`normalise_phone` on them; any other text is read by :func:`normalise_phone`
+    itself, each distinct text once.
     """
-    texts = [v if isinstance(v, str) else None for v in values]
-    distinct = {t: normalise_phone(t) for t in set(texts) if t is not None}
-    normal = [None if t is None else distinct[t] for t in texts]
-    return tokens(normal, secret), np.array([n is not None for n in normal], dtype=bool)
+    key = check_secret(secret)
+    texts = _string_array(values)
+    data, offsets, present = _buffers(texts)
+    inner, outer = identity_kernel.keyed_states(key)
+    out = np.zeros(len(texts), dtype=np.uint64)
+    status = np.zeros(len(texts), dtype=np.int8)
+    identity_kernel.mobile_kernel(
+        data,
+        offsets,
+        present,
+        identity_kernel.PHONE_SEPARATORS,
+        _mobile_prefix_table(),
+        inner,
+        outer,
+        out,
+        status,
+    )
+    return _settle(texts, out, status, normalise_phone, key)
+
+
+@functools.cache
+def _mobile_prefix_table() -> np.ndarray:
+    """Whether each mobile prefix ``300`` ... ``399`` is valid, indexed by its last two digits."""
+    return np.array([_mobile_prefix_valid(f"3{d:02d}") for d in range(100)], dtype=bool)
 
 
 def secret_from_env() -> bytes:
@@ -252,8 +325,8 @@ def secret_from_env() -> bytes:
     return secret
 
 
-def _texts(column: pa.ChunkedArray) -> list[str | None]:
-    """The values of a raw identity column as text (numbers as their digits), nulls as None."""
+def _texts(column: pa.ChunkedArray) -> pa.Array:
+    """A raw identity column as text (numbers as their digits); other types all null."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -261,9 +334,9 @@ def _texts(column: pa.ChunkedArray) -> list[str | None]:
         column = pc.cast(column, column.type.value_type)
     if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
         if not pa.types.is_integer(column.type):
-            return [None] * len(column)  # floats, dates...: no exact digits to read
+            return pa.nulls(len(column), pa.large_string())  # floats, dates: no exact digits
         column = pc.cast(column, pa.string())
-    return column.to_pylist()
+    return column.combine_chunks().cast(pa.large_string())
 
 
 def tokenise_table(table: pa.Table, source: str | None = None) -> pa.Table:

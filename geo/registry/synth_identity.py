@@ -177,9 +177,8 @@ def add_identity(frame: pd.DataFrame, seed: int, out: Path) -> Path:
 
     cnic, national = draw_identity(frame, seed)
     secret = demo_secret(out)
-    # phones in the E.164 form normalise_phone gives them, without parsing each one; both
-    # columns in one call, so at most one process pool is started
-    both = identity.tokens_many(np.concatenate([cnic, np.char.add("+92", national)]), secret)
+    # phones in the E.164 form normalise_phone gives them, without parsing each one
+    both = identity.tokens(np.concatenate([cnic, np.char.add("+92", national)]), secret)
     frame["cnic_token"] = both[: len(cnic)]
     frame["phone_token"] = both[len(cnic) :]
     table = pa.table(

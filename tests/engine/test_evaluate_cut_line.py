@@ -18,9 +18,9 @@ from engine_helpers import FUNDED, changed_scenario, flood_scenario
 
 from rahat.benchmarks.policy import synthetic_exposure
 from rahat.engine.exposure import Exposure
-from rahat.engine.kernels import _jit
 from rahat.engine.targeting import evaluate
 from rahat.engine.targeting.scored import KEPT, scored_order
+from rahat.geo import jit as _jit
 
 BASE = flood_scenario(
     "cut",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rahat.engine.kernels import _jit
 from rahat.engine.kernels.fill import fill, fill_by_sorting, fill_quotas
+from rahat.geo import jit as _jit
 
 NO_LIMIT = np.iinfo(np.int64).max
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rahat.engine.kernels import _jit
 from rahat.engine.kernels.sorting import radix_argsort
 from rahat.engine.targeting.ranking import descending_keys, keyed_hash, rank_order
+from rahat.geo import jit as _jit
 
 
 def _keys(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:

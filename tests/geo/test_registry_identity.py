@@ -20,8 +20,6 @@ from rahat.geo.registry.identity import (
     cnic_province,
     cnic_tokens,
     phone_tokens,
-    tokens,
-    tokens_many,
 )
 from rahat.geo.registry.snapshot import import_registry, load_snapshot
 from rahat.geo.registry.synth_identity import IDENTITY_FILE, PHONE_REUSE, SECRET_FILE
@@ -189,21 +187,6 @@ def test_a_registry_without_raw_numbers_needs_no_secret(monkeypatch: pytest.Monk
     report = read_registry(SAMPLE)
     assert "cnic_token" not in report.registry.frame
     assert not [n for n in report.notes if "CNIC" in n]
-
-
-def test_tokens_many_equals_tokens_across_a_pool() -> None:
-    values = np.array([f"{4210100000000 + i}" for i in range(1200)])
-    np.testing.assert_array_equal(tokens_many(values, SECRET, workers=1), tokens(values, SECRET))
-    from rahat.geo.registry import identity
-
-    pooled = pytest.MonkeyPatch()
-    pooled.setattr(identity, "POOL_MIN_VALUES", 100)
-    try:
-        np.testing.assert_array_equal(
-            tokens_many(values, SECRET, workers=3), tokens(values, SECRET)
-        )
-    finally:
-        pooled.undo()
 
 
 # ------------------------------------------------------------------------------------ demo

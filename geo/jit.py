@@ -1,6 +1,7 @@
-"""The one place that decides how the overlay kernels are compiled.
+"""The one place that decides how the numba kernels are compiled.
 
-Every kernel in :mod:`rahat.engine.kernels` is decorated with :func:`kernel` or
+Every kernel (the overlay's in :mod:`rahat.engine.kernels`, the identity tokens' in
+:mod:`rahat.geo.registry.identity_kernel`) is decorated with :func:`kernel` or
 :func:`parallel_kernel`, so compile options (on-disk cache, GIL release, threading) are set
 once. ``NUMBA_DISABLE_JIT=1`` turns every kernel back into plain Python (numba handles this
 itself, and :data:`prange` then is :func:`range`), which the test-suite uses to check that
