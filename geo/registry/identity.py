@@ -126,6 +126,12 @@ def _string_array(values: Iterable[object]) -> pa.Array:
     """``values`` as an Arrow large-string array, null where a value is not text."""
     import pyarrow as pa
 
+    values = getattr(values, "array", values)  # a pandas column: its array
+    if hasattr(values, "__arrow_array__"):  # Arrow strings (pandas 3), no copy
+        try:
+            values = pa.array(values, type=pa.large_string())
+        except (UnicodeEncodeError, pa.ArrowException):
+            values = list(values)
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks()
     if isinstance(values, pa.Array):

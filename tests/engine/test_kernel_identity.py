@@ -160,3 +160,14 @@ def test_the_kernels_decide_the_usual_forms_themselves() -> None:
     cnics = ["42101-1234567-1", "4210112345671", "1111111111111", "42101-123456-1", "4210a"]
     assert _statuses("cnic", cnics) == [VALID, VALID, INVALID, INVALID, INVALID]
     assert _statuses("cnic", ["42101\u00a01234567-1"]) == [FALLBACK]
+
+
+def test_a_pandas_column_of_any_kind_reads_like_a_list() -> None:
+    import pandas as pd
+
+    texts = ["42101-1234567-1", "", "x", "35202 1234567 3"]
+    expected = cnic_tokens(texts, SECRET)[0].tolist()
+    for column in (pd.Series(texts, dtype=str), pd.Series(texts, dtype=object)):
+        assert cnic_tokens(column, SECRET)[0].tolist() == expected
+    mixed = pd.Series([*texts, 4210112345671, None], dtype=object)  # not all text
+    assert cnic_tokens(mixed, SECRET)[0].tolist() == [*expected, 0, 0]
