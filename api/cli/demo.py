@@ -54,11 +54,13 @@ GAP_TOP = 8
 def demo_registry(households: int = DEMO_HOUSEHOLDS, seed: int = DEMO_SEED) -> Path:
     """Return the cached demo registry file, building it on first use."""
     from rahat.geo.registry.synth import SURVEY_FILE, write_demo
+    from rahat.geo.registry.synth_identity import IDENTITY_FILE
 
     registry = demo_registry_path(households, seed)
     folder = registry.parent
-    # a cache from before the survey existed is built again, survey included
-    if not registry.exists() or not (folder / SURVEY_FILE).exists():
+    # a cache from before the survey or the identity tokens existed is built again, whole
+    later = (SURVEY_FILE, IDENTITY_FILE)
+    if not registry.exists() or not all((folder / name).exists() for name in later):
         with progress_bar() as progress:
             write_demo(households, seed, folder, progress=progress)
     return registry
