@@ -39,7 +39,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     from rahat.api.service.routers import (
         audit,
         brief,
+        claims,
         gap,
+        grievances,
         hazard_diff,
         hazards,
         health,
@@ -94,5 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, page, hazard_diff, hazards, runs, brief, whatif, gap, audit, layers):
         app.include_router(module.router)
     app.include_router(triggers.router)
+    app.include_router(claims.router)
+    app.include_router(grievances.router)
     install_docs(app)
     return app

@@ -47,6 +47,7 @@ STATIC_PATHS = ("/static/",)
 ACTIONS: Mapping[tuple[str, str], str] = {
     ("POST", "/hazards"): "hazards.upload",
     ("GET", "/runs/{run_id}/households"): "households.export",
+    ("POST", "/claims"): "claims.check",
 }
 
 #: Role recorded when no API key resolved.

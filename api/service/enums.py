@@ -78,3 +78,15 @@ class AuditFormat(Choice):
 
     CSV = "csv"
     JSONL = "jsonl"
+
+
+class GrievanceStatus(Choice):
+    """The life cycle of a grievance: ``open -> under_review -> resolved | rejected``.
+
+    An open ticket may also be rejected at once; ``resolved`` and ``rejected`` are final.
+    """
+
+    OPEN = "open"
+    UNDER_REVIEW = "under_review"
+    RESOLVED = "resolved"
+    REJECTED = "rejected"

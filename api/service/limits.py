@@ -14,7 +14,8 @@ validated), the middleware
    so at most the limit is ever held.
 
 The limit is ``RAHAT_MAX_JSON_BYTES`` (default 1 MiB) unless the handler raised it with
-:func:`allow_body` (the streamed hazard upload does, to its file cap plus a small allowance).
+:func:`allow_body` (the streamed hazard upload does, to its file cap plus a small allowance)
+or the route has its own setting in :data:`ROUTE_LIMITS` (a batch of claims).
 A refusal replaces whatever the application then answers; it carries ``Connection: close``
 so the server drops the rest of the body instead of reading it.
 """
@@ -33,6 +34,9 @@ from rahat.geo.errors import UnauthenticatedError
 
 #: Scope key of the body limit of a request, in bytes (see :func:`allow_body`).
 LIMIT_KEY = "rahat.max_body_bytes"
+
+#: Settings holding the body limit of a route whose JSON body may be larger than others.
+ROUTE_LIMITS: dict[tuple[str, str], str] = {("POST", "/claims"): "claims_max_json_bytes"}
 
 
 def allow_body(scope: Scope, max_bytes: int) -> None:
@@ -138,7 +142,8 @@ class BodyLimitMiddleware:
         limit = scope.get(LIMIT_KEY)
         if isinstance(limit, int):
             return limit
-        return int(scope["app"].state.settings.max_json_bytes)
+        name = ROUTE_LIMITS.get((scope.get("method", ""), scope.get("path", "")), "max_json_bytes")
+        return int(getattr(scope["app"].state.settings, name))
 
     async def _check(
         self, scope: Scope, headers: Headers, declared: int | None

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -23,7 +24,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.schema import DDL
 
-from rahat.api.service.enums import RunStatus
+from rahat.api.service.enums import GrievanceStatus, RunStatus
 
 
 def utcnow() -> dt.datetime:
@@ -267,3 +268,60 @@ event.listen(
         "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();"
     ).execute_if(dialect="postgresql"),
 )
+
+
+class GrievanceTicket(Base):
+    """A claim a person disputes, followed until it is resolved or rejected (``/grievances``).
+
+    The claimant is known by the token of their CNIC (:mod:`rahat.geo.registry.identity`),
+    never by the number itself. ``version`` guards against two changes made at once: the
+    second is refused (409) instead of silently overwriting the first.
+    """
+
+    __tablename__ = "grievance_tickets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    #: Keyed token of the claimant's CNIC (never the CNIC).
+    cnic_token: Mapped[int] = mapped_column(BigInteger, index=True)
+    household_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    #: The claim's decision and reason codes as the claimant was told them.
+    decision: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    reasons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    #: P-codes of the district and tehsil the claimant stated.
+    district: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    tehsil: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default=GrievanceStatus.OPEN, index=True)
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id"), nullable=True, index=True
+    )
+    created_by: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    #: Lookup prefix of the API key that opened the ticket (never the token).
+    created_by_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, index=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: Whether resolving puts the household on the service's assisted-households list.
+    add_to_assisted: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (read by the mapper)
+
+
+class GrievanceEvent(Base):
+    """One change of a grievance ticket: its opening, a status move, a reassignment, a note."""
+
+    __tablename__ = "grievance_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[str] = mapped_column(ForeignKey("grievance_tickets.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    #: Lookup prefix of the actor's API key (never the token).
+    actor_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    #: ``None`` for the event that opened the ticket.
+    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(20))
+    from_assignee: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    to_assignee: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -90,6 +90,20 @@ class Settings(BaseSettings):
         ask). A key revoked, or an organisation's role changed, by another process
         (``rahat key revoke``) takes effect within this time; changes made by the server's
         own process take effect at once.
+    grievance_sla_days
+        Days a grievance ticket has from being opened until it is due (``due_at``); an open
+        or under-review ticket past its due time is overdue.
+    claims_max_batch
+        Most claims in one ``POST /claims`` batch (413 beyond).
+    claims_max_json_bytes
+        Largest ``POST /claims`` body (413 beyond, refused as it streams in): room for a full
+        batch of claims with names and addresses.
+    claims_per_minute
+        ``POST /claims`` calls one API key may make per minute (429 beyond; 0 switches the
+        limit off).
+    claims_phone_velocity
+        Distinct CNICs behind one phone in a batch from which its claims are flagged
+        ``phone_velocity``.
     """
 
     model_config = SettingsConfigDict(env_prefix="RAHAT_", extra="ignore")
@@ -116,6 +130,11 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=64 * 1024, ge=1024)
     max_connections: int = Field(default=1000, ge=1)
     key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
+    grievance_sla_days: int = Field(default=14, ge=1, le=365)
+    claims_max_batch: int = Field(default=10_000, ge=1)
+    claims_max_json_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    claims_per_minute: int = Field(default=30, ge=0)
+    claims_phone_velocity: int = Field(default=5, ge=2)
 
     @model_validator(mode="after")
     def _fill_database_url(self) -> Settings:

@@ -193,15 +193,37 @@ def read_claims(
         For a file that cannot be read, lacks ``cnic``, is empty or too large; the message
         never quotes a cell.
     """
-    path = Path(path)
-    frame = _read_frame(path, max_bytes, max_rows)
-    cnic, cnic_valid = cnic_tokens(frame.pop("cnic").tolist(), secret)
+    return claims_from_frame(_read_frame(Path(path), max_bytes, max_rows), secret)
+
+
+def claims_from_frame(frame: pd.DataFrame, secret: bytes) -> Claims:
+    """Tokenise a table of claims already read as text; return its claims.
+
+    The one path from claims' text to :class:`Claims`, used by :func:`read_claims` and by the
+    API (``POST /claims``), which builds the table from a JSON body.
+
+    Parameters
+    ----------
+    frame
+        One row per claim, columns among :data:`CLAIM_COLUMNS` named in lower case (``cnic``
+        required), every value a string (``""`` where not given). The ``cnic`` and ``phone``
+        columns are removed from it.
+    secret
+        The deployment's identity secret
+        (:func:`rahat.geo.registry.identity.secret_from_env`).
+
+    Returns
+    -------
+    Claims
+        One entry per row, in order (``row`` numbered from 1), with no raw number.
+    """
+    cnic, cnic_valid = cnic_tokens(frame.pop("cnic"), secret)
     phone_text = frame.pop("phone") if "phone" in frame.columns else None
     rejected = {"phone": 0, "location": 0, "date": 0}
     if phone_text is None:
         phone = np.zeros(len(frame), dtype=np.int64)
     else:
-        phone, phone_valid = phone_tokens(phone_text.tolist(), secret)
+        phone, phone_valid = phone_tokens(phone_text, secret)
         rejected["phone"] = int(((phone_text.str.strip() != "").to_numpy() & ~phone_valid).sum())
     del phone_text
     lon, bad_lon = _coordinate(frame, "lon", 180.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from rahat.api.service.app import create_app
+from rahat.geo.registry.identity import SECRET_ENV
 
 TOKENS: dict[str, str] = {}
 
@@ -19,16 +21,19 @@ TOKENS: dict[str, str] = {}
 @pytest.fixture(scope="module")
 def api_schema(
     tmp_path_factory: pytest.TempPathFactory, registry_file: Path
-) -> schemathesis.BaseSchema:
+) -> Iterator[schemathesis.BaseSchema]:
     root: Path = tmp_path_factory.mktemp("schema")
-    # a served registry, so runs and what-ifs get past "no registry" (503) to their real work
+    # a served registry, so runs and what-ifs get past "no registry" (503) to their real work,
+    # and an identity secret, so claims and grievances get past "no secret" (503)
     app = create_app(make_settings(root, max_upload_bytes=100_000, registry_path=registry_file))
-    with TestClient(app):
-        tokens, org_ids = populate(app)
-        add_finished_run(app, caseload_table(), org_ids["agency"])
-        add_hazard_record(app, org_ids["agency"])
-    TOKENS.update(tokens)
-    return schemathesis.openapi.from_asgi("/openapi.json", app)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SECRET_ENV, "5e" * 32)
+        with TestClient(app):
+            tokens, org_ids = populate(app)
+            add_finished_run(app, caseload_table(), org_ids["agency"])
+            add_hazard_record(app, org_ids["agency"])
+        TOKENS.update(tokens)
+        yield schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 def test_no_server_errors(api_schema: schemathesis.BaseSchema) -> None:

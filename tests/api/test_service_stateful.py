@@ -36,6 +36,7 @@ from schemathesis.checks import (
 from schemathesis.core.failures import FailureGroup
 
 from rahat.api.service.app import create_app
+from rahat.geo.registry.identity import SECRET_ENV
 
 ROLES = ("admin", "agency", "planner", "ngo")
 CHECKS = [
@@ -107,9 +108,14 @@ class Api:
 def api(tmp_path_factory: pytest.TempPathFactory, registry_file: Path) -> Iterator[Api]:
     """An app with every role's key, a finished run of the agency's, and a hazard record."""
     root: Path = tmp_path_factory.mktemp("stateful")
-    # a served registry, so runs and what-ifs get past "no registry" (503) to their real work
+    # a served registry, so runs and what-ifs get past "no registry" (503) to their real work,
+    # and an identity secret, so claims and grievances get past "no secret" (503)
     app = create_app(make_settings(root, max_upload_bytes=100_000, registry_path=registry_file))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        TestClient(app, raise_server_exceptions=False) as client,
+    ):
+        patch.setenv(SECRET_ENV, "5e" * 32)
         tokens, org_ids = populate(app)
         add_finished_run(app, caseload_table(), org_ids["agency"])
         add_finished_run(app, caseload_table(seed=1), org_ids["agency"])

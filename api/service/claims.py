@@ -1,0 +1,522 @@
+"""``POST /claims``: a batch of claims ("am I on the list? why not?") decided against the registry.
+
+The decisions are the engine's (:mod:`rahat.engine.claims`): the JSON claims are made into the
+same text table a claims CSV is read as and tokenised by the same code
+(:func:`rahat.engine.claims.read.claims_from_frame`), decided against the served registry's CNIC
+tokens (:class:`~rahat.engine.claims.decide.RegistryIndex`, built once per registry) and, with a
+``run_id``, the run's caseload. The answer uses the vocabulary of ``rahat claims check``
+(:mod:`rahat.engine.claims.outputs`): per claim its ``row`` (1-based, in the order sent),
+``decision``, ``reasons``, ``rank``, ``amount``, ``cut_line``, ``failed_rules`` and ``unit``; and a
+summary of claims per unit and reason. No CNIC, phone or token is ever answered, logged or
+audited: the raw numbers exist only while they are tokenised.
+
+What each role gets:
+
+* **agency, admin**: every claim's decision with its reasons and details.
+* **ngo**: only for batches whose every claim states its district or tehsil as a P-code lying
+  in the units of the NGO's agreement in force (units matched by code at their level, never by
+  name); a batch with one claim outside is refused whole (403) before anything is looked up.
+  A claim whose CNIC belongs to a registry household *outside* the agreement's units is
+  answered neutrally: decision ``outside_agreement`` (reasons ``outside_agreement``, after
+  ``duplicate_claim`` for a repeated CNIC), no rank, amount, rule or unit of that household,
+  its ``unit`` the tehsil the claimant stated; the NGO should refer the claimant to the agency.
+  Households inside the agreement show ``rank`` and ``amount`` only when selected
+  (``in_caseload``) and only if the agreement grants ``rank`` (resp. ``amount`` or
+  ``benefit``); ``cut_line`` and ``failed_rules`` (which quote a household's score) are never
+  shown to an NGO, and ``unit`` only if the agreement grants a tehsil field.
+* **planner**: the summary only (``decisions`` is ``null``), its counts and the totals by
+  decision and reason blanked (``null``) where they describe 1 to k-1 claims
+  (``RAHAT_K_ANONYMITY``).
+
+Limits: at most ``RAHAT_CLAIMS_MAX_BATCH`` claims per request (413), the JSON body limit
+(``RAHAT_CLAIMS_MAX_JSON_BYTES``, 413), and ``RAHAT_CLAIMS_PER_MINUTE`` calls per API key per minute
+(429 with ``Retry-After``), counted from the audit log (calls answered other than 401/429).
+Without a usable identity secret (``RAHAT_IDENTITY_SECRET``) the service answers 503; with a
+registry that has no ``cnic_token`` column, 409.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import threading
+import weakref
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, select
+
+from rahat.api.service.enums import Role
+from rahat.api.service.models import AuditEvent, utcnow
+from rahat.api.service.policy import Grant, agreement_grant
+from rahat.geo.errors import (
+    AccessDeniedError,
+    ConflictError,
+    InputError,
+    RateLimitedError,
+    SchemaError,
+    TooLargeError,
+    UnavailableError,
+)
+from rahat.geo.units import UNIT_COLUMNS, Level, Unit, gazetteer
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from rahat.api.service.audit import AuditNote
+    from rahat.api.service.security import Principal
+    from rahat.api.service.settings import Settings
+    from rahat.engine.claims.decide import ClaimDecisions, RegistryIndex
+    from rahat.engine.claims.read import Claims
+    from rahat.engine.claims.run import RunCaseload
+    from rahat.geo.registry.model import Registry
+
+#: The route, as the audit log records it (the rate limit counts its events).
+ROUTE = "/claims"
+#: Decision (and reason) of an NGO's claim whose household lies outside its agreement.
+OUTSIDE = "outside_agreement"
+#: Window of the per-key rate limit.
+WINDOW = dt.timedelta(minutes=1)
+
+Text = Annotated[str, Field(max_length=200)]
+Short = Annotated[str, Field(max_length=40)]
+
+
+class ClaimIn(BaseModel):
+    """One claim; only ``cnic`` is required (the columns of a claims CSV)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cnic: Short = Field(description="13 digits, with or without dashes.")
+    phone: Short | None = Field(default=None, description="A Pakistani number, any usual form.")
+    stated_district: Text | None = Field(
+        default=None, description="Stated district: P-code (NGOs must give codes) or name."
+    )
+    stated_tehsil: Text | None = Field(default=None, description="Stated tehsil: P-code or name.")
+    lon: float | None = Field(default=None, description="WGS 84 longitude.")
+    lat: float | None = Field(default=None, description="WGS 84 latitude.")
+    date: Short | None = Field(default=None, description="The claim's date, YYYY-MM-DD.")
+    name: Text | None = Field(default=None, description="Claimant's name (never answered).")
+    address: Text | None = Field(default=None, description="Claimant's address (never answered).")
+
+
+class ClaimsRequest(BaseModel):
+    """A batch of claims, optionally checked against a finished run's caseload."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    run_id: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="A succeeded run you may read; without one: registered or not."
+    )
+    claims: list[ClaimIn] = Field(min_length=1, description="The claims, in the order answered.")
+
+
+class ClaimOut(BaseModel):
+    """The decision of one claim (the columns of ``claims_decisions.csv``)."""
+
+    row: int = Field(description="1-based position of the claim in the batch.")
+    decision: str
+    reasons: list[str] = Field(description="Reason codes, decision first.")
+    rank: int | None = None
+    amount: int | None = None
+    cut_line: str | None = None
+    failed_rules: str | None = None
+    unit: str | None = Field(default=None, description="Tehsil the claim is counted under.")
+
+
+class SummaryRow(BaseModel):
+    """Claims of one unit carrying one reason (``null``: fewer than k, for planners)."""
+
+    unit: str
+    reason: str
+    claims: int | None
+
+
+class ClaimsOut(BaseModel):
+    """Decisions (not for planners), a summary by unit and reason, and counts."""
+
+    claims: int
+    run_id: str | None
+    decisions: list[ClaimOut] | None = Field(description="Per claim; null for planners.")
+    summary: list[SummaryRow]
+    counts: dict[str, int | None] = Field(description="Claims per decision.")
+    reasons: dict[str, int | None] = Field(description="Claims per reason code.")
+    rejected_fields: dict[str, int] = Field(description="Fields given but unreadable (ignored).")
+    phone_velocity_threshold: int
+    k: int | None = Field(description="Suppression threshold applied (planners), else null.")
+
+
+class ClaimsRateLimitedError(RateLimitedError):
+    """The API key sent too many claims batches in the last minute (429, ``Retry-After``)."""
+
+    def __init__(self, limit: int, retry_after: float) -> None:
+        super().__init__(
+            f"This API key has sent {limit} claims batches in the last minute, the most allowed; "
+            f"retry in {max(1, math.ceil(retry_after))} s (send more claims per batch instead).",
+            retry_after=retry_after,
+        )
+
+
+# -- refusals before any work ---------------------------------------------------------------------
+def check_claims_rate(
+    session: Session,
+    key_prefix: str | None,
+    settings: Settings,
+    *,
+    now: dt.datetime | None = None,
+) -> None:
+    """Refuse a batch when the key sent ``claims_per_minute`` in the last minute.
+
+    Calls are counted from the audit log (every call is recorded there before it is answered):
+    ``POST /claims`` events of the key's prefix, except those refused 401 or 429.
+
+    Raises
+    ------
+    ClaimsRateLimitedError
+        With ``retry_after``: seconds until the oldest counted call leaves the minute.
+    """
+    limit = settings.claims_per_minute
+    if limit <= 0 or key_prefix is None:
+        return
+    now = now or utcnow()
+    query = select(AuditEvent.at).where(
+        AuditEvent.key_prefix == key_prefix,
+        AuditEvent.method == "POST",
+        AuditEvent.route == ROUTE,
+        AuditEvent.outcome.not_in((401, 429)),
+        AuditEvent.at > now - WINDOW,
+    )
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    if count >= limit:
+        times = list(session.scalars(query.order_by(AuditEvent.at.desc()).limit(limit)))
+        raise ClaimsRateLimitedError(limit, (times[-1] + WINDOW - now).total_seconds())
+
+
+def check_batch_size(body: ClaimsRequest, settings: Settings) -> None:
+    """Refuse (413) a batch of more than ``claims_max_batch`` claims."""
+    if len(body.claims) > settings.claims_max_batch:
+        raise TooLargeError(
+            f"{len(body.claims):,} claims in one batch; at most {settings.claims_max_batch:,} "
+            "are checked at once: split the batch"
+        )
+
+
+def identity_secret() -> bytes:
+    """The deployment's identity secret, or 503 when it has none (its value is never shown)."""
+    from rahat.geo.registry.identity import SECRET_ENV, secret_from_env
+
+    try:
+        return secret_from_env()
+    except InputError:
+        raise UnavailableError(
+            f"This deployment has no usable identity secret ({SECRET_ENV} is unset or invalid), "
+            "so CNICs cannot be matched to the registry; ask the operators to set it."
+        ) from None
+
+
+def ngo_grant(session: Session, principal: Principal) -> Grant:
+    """The grant of the NGO's agreement in force; 403 without one."""
+    from rahat.api.service.security import active_agreement
+
+    agreement = active_agreement(session, principal.organisation_id)
+    if agreement is None:
+        raise AccessDeniedError(
+            f"Organisation '{principal.organisation}' has no data-sharing agreement in force, "
+            "so it may not check claims; ask the agency for one."
+        )
+    return agreement_grant(agreement)
+
+
+def stated_unit(text: str | None, level: Level) -> Unit | None:
+    """The unit a claim states at ``level`` by code, or ``None`` (a name is no code)."""
+    if not text:
+        return None
+    unit = gazetteer().get(text)
+    return unit if unit is not None and unit.level == level else None
+
+
+def rows_outside(claims: Sequence[ClaimIn], units: Sequence[Unit]) -> list[int]:
+    """Rows (1-based) of claims not stating a unit inside ``units`` by code.
+
+    A claim is inside when it states a district or tehsil, every stated one is a P-code of its
+    level, and each lies in one of ``units`` (the agreement's, each matched at its own level).
+    """
+    places = gazetteer()
+    outside = []
+    for row, claim in enumerate(claims, start=1):
+        stated = [(claim.stated_district, Level.DISTRICT), (claim.stated_tehsil, Level.TEHSIL)]
+        given = [(text.strip(), level) for text, level in stated if text and text.strip()]
+        found = [stated_unit(text, level) for text, level in given]
+        inside = bool(given) and all(
+            unit is not None and any(places.contains(g, unit) for g in units) for unit in found
+        )
+        if not inside:
+            outside.append(row)
+    return outside
+
+
+def check_ngo_batch(claims: Sequence[ClaimIn], grant: Grant) -> None:
+    """Refuse a whole NGO batch (403) when a claim's stated unit lies outside the agreement.
+
+    Decided from the claims alone, before the registry is read: the refusal says nothing of
+    anyone's registration.
+    """
+    units = grant.units or ()
+    outside = rows_outside(claims, units)
+    if outside:
+        shown = ", ".join(str(r) for r in outside[:10]) + (" ..." if len(outside) > 10 else "")
+        covered = "; ".join(u.describe() for u in units) or "no unit"
+        raise AccessDeniedError(
+            f"{len(outside):,} claim(s) (rows {shown}) state no district or tehsil P-code inside "
+            f"your agreement, which covers: {covered}. Nothing was checked; send only claims "
+            "stating a unit of your agreement by its P-code."
+        )
+
+
+# -- the registry's index ---------------------------------------------------------------------
+class IndexCache:
+    """The sorted CNIC tokens of the registry last used (rebuilt when the registry changes)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: tuple[weakref.ref[Registry], RegistryIndex] | None = None
+
+    def index(self, registry: Registry) -> RegistryIndex:
+        """The index of ``registry``; 409 when it has no ``cnic_token`` column."""
+        from rahat.engine.claims.decide import RegistryIndex
+
+        with self._lock:
+            if self._kept is not None and self._kept[0]() is registry:
+                return self._kept[1]
+        try:
+            index = RegistryIndex.build(registry)
+        except SchemaError:
+            raise ConflictError(
+                "The served registry has no CNIC tokens (no cnic_token column), so claims "
+                "cannot be matched to it; import a registry with CNIC tokens and restart."
+            ) from None
+        with self._lock:
+            self._kept = (weakref.ref(registry), index)
+        return index
+
+
+#: The index shared by the service's requests.
+INDEXES = IndexCache()
+
+
+# -- deciding and answering -----------------------------------------------------------------------
+def claims_frame(claims: Sequence[ClaimIn]) -> pd.DataFrame:
+    """The claims as the text table a claims CSV is read as (``""`` where not given)."""
+
+    def text(value: object) -> str:
+        return "" if value is None else str(value)
+
+    from rahat.engine.claims.read import CLAIM_COLUMNS
+
+    records = [claim.model_dump() for claim in claims]
+    return pd.DataFrame(
+        {column: [text(r[column]) for r in records] for column in CLAIM_COLUMNS}, dtype=object
+    )
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A decided batch with what shaping the answer needs."""
+
+    claims: Claims
+    decided: ClaimDecisions
+    registry: Registry
+    index: RegistryIndex
+    velocity: int
+
+
+def decide(
+    body: ClaimsRequest,
+    secret: bytes,
+    registry: Registry,
+    caseload: RunCaseload | None,
+    velocity: int,
+) -> Checked:
+    """Tokenise and decide the batch (the engine's code, as ``rahat claims check``)."""
+    from rahat.engine.claims.decide import decide_claims
+    from rahat.engine.claims.read import claims_from_frame
+
+    index = INDEXES.index(registry)
+    batch = claims_from_frame(claims_frame(body.claims), secret)
+    decided = decide_claims(batch, index, caseload, velocity=velocity)
+    return Checked(batch, decided, registry, index, velocity)
+
+
+def registry_standing(checked: Checked, units: Sequence[Unit]) -> tuple[np.ndarray, np.ndarray]:
+    """Per claim: whether a registry household holds its CNIC, and whether it lies outside.
+
+    Households are matched to ``units`` by code at each unit's level, as household exports are.
+    """
+    from rahat.api.service.export import _in_units
+
+    rows, found = checked.index.find(checked.claims.cnic_token)
+    found &= checked.claims.cnic_valid
+    outside = np.zeros(len(found), dtype=bool)
+    if not found.any():
+        return found, outside
+    frame = checked.registry.frame
+    columns = [c for c in UNIT_COLUMNS if c in frame.columns]
+    codes = gazetteer().codes_of(frame.iloc[rows[found]][columns].reset_index(drop=True))
+    outside[found] = ~_in_units(codes, units)
+    return found, outside
+
+
+def _none(value: Any) -> Any:
+    return None if value is None or value == "" else value
+
+
+#: Standings of a household listed in the run's caseload (rank and amount apply).
+LISTED = frozenset({"in_caseload", "eligible_not_selected", "registered_not_eligible"})
+
+
+def decision_rows(checked: Checked) -> list[dict[str, Any]]:
+    """Every claim's decision as ``claims_decisions.csv`` has it (empty fields ``None``)."""
+    from rahat.engine.claims.outputs import decisions_table
+
+    rows = decisions_table(checked.claims, checked.decided).to_pylist()
+    for row in rows:
+        row["reasons"] = str(row["reasons"]).split(";")
+        for key in ("rank", "cut_line", "failed_rules", "unit"):
+            row[key] = _none(row[key])
+        if not LISTED.intersection(row["reasons"]):
+            row["amount"] = None
+    return rows
+
+
+def mask_for_ngo(rows: list[dict[str, Any]], checked: Checked, grant: Grant) -> None:
+    """Shape decisions for an NGO (see the module): neutral answer outside its agreement."""
+    found, outside = registry_standing(checked, grant.units or ())
+    show_rank = grant.allows_field("rank")
+    show_amount = grant.allows_field("amount") or grant.allows_field("benefit")
+    show_unit = grant.allows_level(Level.TEHSIL)
+    stated = checked.claims.stated_tehsil
+    for i, row in enumerate(rows):
+        row["cut_line"] = row["failed_rules"] = None
+        selected = "in_caseload" in row["reasons"]
+        if not (selected and show_rank) or outside[i]:
+            row["rank"] = None
+        if not (selected and show_amount) or outside[i]:
+            row["amount"] = None
+        if found[i] and (outside[i] or not show_unit):
+            row["unit"] = _none(stated[i])
+        if outside[i]:
+            first = ["duplicate_claim"] if row["decision"] == "duplicate_claim" else []
+            velocity = ["phone_velocity"] if "phone_velocity" in row["reasons"] else []
+            row["decision"] = first[0] if first else OUTSIDE
+            row["reasons"] = [*first, OUTSIDE, *velocity]
+
+
+def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Claims per unit and reason of the decisions as answered (by unit, then code order)."""
+    from rahat.engine.claims.decide import CODES
+
+    order = {code: i for i, code in enumerate((*CODES, OUTSIDE))}
+    counts = Counter((row["unit"] or "", reason) for row in rows for reason in row["reasons"])
+    out = [{"unit": unit, "reason": reason, "claims": n} for (unit, reason), n in counts.items()]
+    return sorted(out, key=lambda r: (r["unit"], order.get(r["reason"], len(order))))
+
+
+def _count(rows: list[dict[str, Any]], key: str) -> dict[str, int | None]:
+    """Claims per value of ``key`` (a reason list counts each of its codes)."""
+    values = (v for row in rows for v in (row[key] if isinstance(row[key], list) else [row[key]]))
+    return dict(Counter(values))
+
+
+def answer(
+    checked: Checked, principal: Principal, grant: Grant | None, run_id: str | None, k: int
+) -> dict[str, Any]:
+    """The response for ``principal``'s role (see the module)."""
+    rows = decision_rows(checked)
+    if principal.role == Role.NGO and not principal.is_admin:
+        assert grant is not None
+        mask_for_ngo(rows, checked, grant)
+    table = summary(rows)
+    counts, reasons = _count(rows, "decision"), _count(rows, "reasons")
+    planner = principal.role == Role.PLANNER
+    if planner:
+        from rahat.api.service.suppression import is_small
+
+        for entry in table:
+            entry["claims"] = None if is_small(entry["claims"], k) else entry["claims"]
+        blank = {c: (None if is_small(n, k) else n) for c, n in counts.items()}
+        counts, reasons = blank, {c: (None if is_small(n, k) else n) for c, n in reasons.items()}
+    return {
+        "claims": len(rows),
+        "run_id": run_id,
+        "decisions": None if planner else rows,
+        "summary": table,
+        "counts": counts,
+        "reasons": reasons,
+        "rejected_fields": dict(checked.claims.rejected),
+        "phone_velocity_threshold": checked.velocity,
+        "k": k if planner else None,
+    }
+
+
+def check_claims(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    registry_of: Callable[[Path], Registry],
+    principal: Principal,
+    key_prefix: str | None,
+    body: ClaimsRequest,
+    note: AuditNote,
+) -> dict[str, Any]:
+    """Refuse, or decide a batch and shape the answer for ``principal`` (run in a thread).
+
+    Refusals come first, in this order and before any claim is looked up: the key's rate
+    (429), the batch size (413), an NGO's agreement and stated units (403), the identity
+    secret (503), the run (404, 409, 403 withheld), the registry (503 missing, 409 no tokens).
+
+    Parameters
+    ----------
+    settings, sessions
+        Service settings and the database's session factory.
+    registry_of
+        Returns the served registry, loaded once per process (the what-if service's).
+    principal, key_prefix
+        The caller and its API key's lookup prefix (the rate limit's key).
+    body
+        The batch.
+    note
+        The request's audit note: counts, run and agreement are added (never a claim's value).
+    """
+    from rahat.api.service.access import finished_dir, readable_run
+    from rahat.api.service.guard import check_figures_readable
+    from rahat.api.service.registry_status import require_registry
+    from rahat.engine.claims.run import load_run
+
+    note.add(action="claims.check", run_id=body.run_id, filter={"claims": len(body.claims)})
+    grant: Grant | None = None
+    folder: Path | None = None
+    with sessions() as session:
+        check_claims_rate(session, key_prefix, settings)
+        check_batch_size(body, settings)
+        if principal.role == Role.NGO:
+            grant = ngo_grant(session, principal)
+            note.add(agreement_id=grant.agreement_id)
+            check_ngo_batch(body.claims, grant)
+        secret = identity_secret()
+        if body.run_id is not None:
+            run = readable_run(session, principal, body.run_id)
+            check_figures_readable(run, principal, k=settings.k_anonymity)
+            folder = finished_dir(run)
+    require_registry(settings.registry_path)
+    registry = registry_of(settings.registry_path)
+    caseload = load_run(folder) if folder is not None else None
+    checked = decide(body, secret, registry, caseload, settings.claims_phone_velocity)
+    out = answer(checked, principal, grant, body.run_id, settings.k_anonymity)
+    released = 0 if out["decisions"] is None else len(out["decisions"])
+    note.add(rows=released, filter={"decisions": {k: v for k, v in out["counts"].items()}})
+    return out
