@@ -13,15 +13,24 @@ Built in memory from seed :data:`SEED` (nothing cached):
   standing (selected, cut, not eligible, registered outside the footprint, unregistered in
   and outside the footprint stating a tehsil), invalid CNICs (12 digits, letters, one
   repeated digit), duplicates of earlier claims appended at the end, a stated tehsil that is
-  not the household's, and groups of :data:`VELOCITY_GROUP` CNICs behind one phone.
+  not the household's, and groups of :data:`VELOCITY_GROUP` CNICs behind one phone (among
+  registered claimants);
+- a name and an address for every unregistered claimant (half the addresses with a house and
+  street number), and :data:`HOUSEHOLD_SHARE` more claims from the same households under
+  another CNIC (another member: same phone, another name, same address; or the same person
+  with one wrong letter in the name and one in the address, another phone; or the name's
+  words reordered, case and punctuation changed, no phone).
 
 Measured: reading and tokenising the claims (``read_s``), deciding them (``decide_s``; the
 registry's tokens sorted and the caseload read beforehand, ``load_s``), writing the outputs
-(``write_s``). ``seconds`` is read plus decide; ``claims_per_s`` is ``claims / seconds``;
+(``write_s``), and grouping the unregistered into probable households (``group_s``, not in
+``seconds``). ``seconds`` is read plus decide; ``claims_per_s`` is ``claims / seconds``;
 ``peak_rss_mb`` the process's peak from loading on, of which ``inputs_rss_mb`` was already
 held by the synthetic inputs when loading began. ``reasons`` gives per reason code the
 precision and recall of the claims carrying it against the truth, and its support (claims
-truly carrying it).
+truly carrying it). ``duplicate_groups`` gives the pairwise precision and recall of the
+grouping (pairs of claims put in one group against pairs from one household), the true pairs
+(``support``), the groups and the claims in them.
 """
 
 from __future__ import annotations
@@ -60,6 +69,30 @@ SHARES: dict[str, float] = {
 }
 #: Shares of duplicates (appended), stated-tehsil mismatches, claims in velocity groups.
 DUPLICATE_SHARE, MISMATCH_SHARE, VELOCITY_SHARE = 0.05, 0.05, 0.01
+#: Share (of the claims before duplicates) of second claims from an unregistered household.
+HOUSEHOLD_SHARE = 0.02
+#: Word pools (space-separated) of the unregistered claimants' names (given, father's,
+#: family) and addresses.
+GIVEN = (
+    "Muhammad Ahmed Ali Bilal Usman Imran Asif Tariq Zahid Naveed Shahid Khalid Rashid Sajid "
+    "Abdul Ghulam Fatima Ayesha Zainab Sana Amna Bushra Nasreen Shazia Rubina Kamran Faisal "
+    "Adnan Waqas Junaid Saima Nadia Hina Farzana Parveen Shabana Rizwan Irfan Aslam Akram "
+    "Nasir Javed Yasir Sohail Arshad Hamid Sadia Uzma Kulsoom Razia Samina Jamil Latif Qasim "
+    "Rafiq Saleem Shakeel Wasim Zubair Anwar"
+)
+FAMILY = (
+    "Khan Shah Baloch Memon Jatoi Soomro Bhutto Chandio Mahar Abbasi Qureshi Siddiqui Ansari "
+    "Rajput Arain Jat Awan Leghari Mazari Brohi Khoso Lashari Solangi Panhwar Magsi Junejo "
+    "Kalhoro Dahri Unar Sial Gondal Bhatti Malik Mirza Sheikh Butt Niazi Khattak Yousafzai "
+    "Marri"
+)
+PLACES = (
+    "Jadeed Purana Sharqi Gharbi Noorpur Rahimabad Allahabad Faizabad Bismillah Madina "
+    "Ghausia Usmania Farooqia Muslimabad Hussainabad Qadirabad Karimabad Bilawalpur "
+    "Daulatpur Khairpur Sultanabad Mehrabpur Chak Goth Basti Dera Wandh Kot Pir Miani"
+)
+#: Truth key of the household of each unregistered claim (-1 for the others).
+HOUSEHOLD_KEY = "household"
 
 _P = 8_999_999_999_989  # a prime below 9e12: i -> (a i + b) mod p is a permutation
 _REGISTERED = (
@@ -87,6 +120,7 @@ class Bench:
     run_dir: Path
     claims_csv: Path
     truth: dict[str, np.ndarray]
+    household: np.ndarray
 
 
 def _registry(households: int, rng: np.random.Generator) -> tuple[Any, np.ndarray]:
@@ -165,6 +199,61 @@ def _pick(pool: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return rng.choice(pool, size=min(k, len(pool)), replace=False) if len(pool) else pool
 
 
+def _people(m: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Names (given, father's, family) and addresses of ``m`` claimants, half with numbers."""
+    given, family, places = (np.array(w.split(), dtype=object) for w in (GIVEN, FAMILY, PLACES))
+
+    def draw(words: np.ndarray) -> pd.Series:
+        return pd.Series(words[rng.integers(0, len(words), m)])
+
+    name = draw(given) + " " + draw(given) + " " + draw(family)
+    numbers = pd.Series(rng.integers(1, 500, m)).astype(str)
+    street = pd.Series(rng.integers(1, 30, m)).astype(str)
+    house = ("House " + numbers + ", Street " + street + ", ").where(rng.random(m) < 0.5, "")
+    address = house + "Mohalla " + draw(places) + ", Village " + draw(places)
+    return name.to_numpy(dtype=object), address.to_numpy(dtype=object)
+
+
+def _typo(text: str, where: int) -> str:
+    """``text`` with its ``where``-th letter (modulo the letters) replaced by the next one."""
+    letters = [i for i, c in enumerate(text) if c.isalpha()]
+    i = letters[where % len(letters)]
+    c = text[i]
+    new = "a" if c.lower() == "z" else chr(ord(c.lower()) + 1)
+    return text[:i] + (new.upper() if c.isupper() else new) + text[i + 1 :]
+
+
+def _same_households(
+    frame: pd.DataFrame, rows: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
+    """A second claim (another CNIC) from the household of each of ``rows``, indexed by it.
+
+    In turn: another member (same phone and address, another name); the same person with one
+    wrong letter in the name and one in the address, from another phone; the same person with
+    the name's words reordered and case and punctuation changed, without a phone.
+    """
+    again = frame.iloc[rows].copy()
+    again.index = rows
+    again["cnic"] = _text(cnic_numbers(1_000_000_000 + np.arange(len(rows)), 7 * 10**12))
+    kind = np.arange(len(rows)) % 3
+    other = _people(len(rows), rng)[0]
+    where = rng.integers(0, 1_000, (len(rows), 2)).tolist()
+    names, addresses = again["name"].tolist(), again["address"].tolist()
+    for i, k in enumerate(kind.tolist()):
+        if k == 0:
+            names[i] = other[i]
+        elif k == 1:
+            names[i], addresses[i] = _typo(names[i], where[i][0]), _typo(addresses[i], where[i][1])
+        else:
+            words = names[i].split()
+            names[i] = ", ".join([words[-1].upper(), *words[:-1]])
+            addresses[i] = addresses[i].upper().replace(",", " -")
+    again["name"], again["address"] = names, addresses
+    phone = np.array([f"0301{p:07d}" for p in range(len(rows))], dtype=object)
+    again["phone"] = np.where(kind == 0, again["phone"], np.where(kind == 1, phone, ""))
+    return again
+
+
 def _claims(
     n: int,
     cnic: np.ndarray,
@@ -176,7 +265,7 @@ def _claims(
     exposed_t = int(TEHSILS * EXPOSED_SHARE)
     tehsil = np.asarray(pcodes)
     parts: list[pd.DataFrame] = []
-    originals = int(n / (1 + DUPLICATE_SHARE))
+    originals = int(n / (1 + DUPLICATE_SHARE + HOUSEHOLD_SHARE))
     for standing in (*SHARES, "not_registered_outside_footprint"):
         k = int(originals * SHARES.get(standing, 0.0)) if standing in SHARES else None
         if standing in _REGISTERED:
@@ -207,23 +296,37 @@ def _claims(
     phone = np.arange(len(frame), dtype=np.int64)
     valid = frame["standing"].to_numpy() != "invalid_cnic"
     groups = max(int(len(frame) * VELOCITY_SHARE) // VELOCITY_GROUP, 1)
-    grouped = np.flatnonzero(valid)[: groups * VELOCITY_GROUP]
+    grouped = np.flatnonzero(registered)[: groups * VELOCITY_GROUP]
     phone[grouped] = grouped[::VELOCITY_GROUP].repeat(VELOCITY_GROUP)
     velocity = np.zeros(len(frame), dtype=bool)
     velocity[grouped] = True
     frame["phone"] = [f"0300{p:07d}" for p in phone.tolist()]
+    unregistered = np.flatnonzero(frame["standing"].str.startswith("not_registered").to_numpy())
+    frame["name"], frame["address"] = "", ""
+    frame.loc[unregistered, "name"], frame.loc[unregistered, "address"] = _people(
+        len(unregistered), rng
+    )
+    household = np.full(len(frame), -1, dtype=np.int64)
+    household[unregistered] = unregistered
+    again = _same_households(frame, _pick(unregistered, int(originals * HOUSEHOLD_SHARE), rng), rng)
+    frame = pd.concat([frame, again], ignore_index=True)
+    household = np.r_[household, again.index.to_numpy()]
+    mismatch, velocity = (np.r_[x, np.zeros(len(again), dtype=bool)] for x in (mismatch, velocity))
+    valid = frame["standing"].to_numpy() != "invalid_cnic"
     copies = rng.choice(np.flatnonzero(valid), size=int(originals * DUPLICATE_SHARE), replace=False)
     frame = pd.concat([frame, frame.iloc[copies]], ignore_index=True)
     mismatch, velocity = (
         np.concatenate([mismatch, mismatch[copies]]),
         np.concatenate([velocity, velocity[copies]]),
     )
+    household = np.r_[household, np.full(len(copies), -1)]
     told = frame.pop("standing").to_numpy()
     truth: dict[str, np.ndarray] = {
         code: np.asarray(told == code) for code in (*SHARES, "not_registered_outside_footprint")
     }
     truth["duplicate_claim"] = np.arange(len(frame)) >= len(frame) - len(copies)
     truth["stated_location_mismatch"], truth["phone_velocity"] = mismatch, velocity
+    truth[HOUSEHOLD_KEY] = household
     return frame, truth
 
 
@@ -236,9 +339,12 @@ def build_bench(claims: int, households: int, folder: Path) -> Bench:
     pools = _caseload(registry, run_dir, rng)
     pcodes = registry.frame["tehsil_pcode"].astype(str).to_numpy()
     frame, truth = _claims(claims, cnic, pools, pcodes, rng)
+    household = truth.pop(HOUSEHOLD_KEY)
     path = folder / "claims.csv"
     frame.to_csv(path, index=False)
-    return Bench(registry=registry, run_dir=run_dir, claims_csv=path, truth=truth)
+    return Bench(
+        registry=registry, run_dir=run_dir, claims_csv=path, truth=truth, household=household
+    )
 
 
 def scores(decided: Any, truth: dict[str, np.ndarray]) -> dict[str, dict[str, float | int]]:
@@ -257,9 +363,33 @@ def scores(decided: Any, truth: dict[str, np.ndarray]) -> dict[str, dict[str, fl
     return out
 
 
+def pair_scores(group: np.ndarray, household: np.ndarray) -> dict[str, float | int]:
+    """Pairwise precision and recall of ``group`` (-1: alone) against ``household`` (-1: none).
+
+    A predicted pair is two claims in one group; a true pair two claims of one household.
+    """
+
+    def pairs(*keys: np.ndarray) -> int:
+        keep = np.logical_and.reduce([k >= 0 for k in keys])
+        if not keep.any():
+            return 0
+        counts = pd.DataFrame([k[keep] for k in keys]).T.value_counts().to_numpy()
+        return int((counts * (counts - 1) // 2).sum())
+
+    said, true, hit = pairs(group), pairs(household), pairs(group, household)
+    return {
+        "precision": round(hit / said, 6) if said else float(not true),
+        "recall": round(hit / true, 6) if true else 1.0,
+        "support": true,
+        "groups": len(np.unique(group[group >= 0])),
+        "claims": int((group >= 0).sum()),
+    }
+
+
 def run_claims_bench(claims: int, households: int) -> dict[str, Any]:
     """Build the inputs, check the claims, and report times, memory and precision/recall."""
     from rahat.engine.claims.decide import RegistryIndex, decide_claims
+    from rahat.engine.claims.duplicates import group_unregistered
     from rahat.engine.claims.outputs import write_claims_outputs
     from rahat.engine.claims.read import read_claims
     from rahat.engine.claims.run import load_run
@@ -278,8 +408,12 @@ def run_claims_bench(claims: int, households: int) -> dict[str, Any]:
         t2 = time.perf_counter()
         decided = decide_claims(batch, index, run)
         t3 = time.perf_counter()
-        write_claims_outputs(Path(tmp) / "out", batch, decided, velocity=5, totals=run.totals)
+        groups = group_unregistered(batch, decided)
         t4 = time.perf_counter()
+        write_claims_outputs(
+            Path(tmp) / "out", batch, decided, velocity=5, totals=run.totals, groups=groups
+        )
+        t5 = time.perf_counter()
     seconds = t3 - t1
     return {
         "claims": len(batch),
@@ -289,9 +423,11 @@ def run_claims_bench(claims: int, households: int) -> dict[str, Any]:
         "read_s": round(t2 - t1, 3),
         "decide_s": round(t3 - t2, 3),
         "load_s": round(t1 - t0, 3),
-        "write_s": round(t4 - t3, 3),
+        "group_s": round(t4 - t3, 3),
+        "write_s": round(t5 - t4, 3),
         "build_s": round(build_s, 3),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "inputs_rss_mb": round(inputs_mb, 1),
         "reasons": scores(decided, bench.truth),
+        "duplicate_groups": pair_scores(groups.group, bench.household),
     }

@@ -15,7 +15,9 @@ app = typer.Typer(name="claims", help="Claims: check a batch against the registr
 
 @app.command("check")
 def check(
-    claims: Annotated[Path, typer.Argument(help="Claims CSV (cnic, phone, stated_*, lon, lat).")],
+    claims: Annotated[
+        Path, typer.Argument(help="Claims CSV (cnic, phone, stated_*, lon, lat, name, address).")
+    ],
     registry: Annotated[
         Path, typer.Option("--registry", help="Registry with cnic_token (file or snapshot).")
     ],
@@ -29,6 +31,9 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Give each claim one decision and its reason codes; write them and a summary to --out.
+
+    Claimants not in the registry who are probably one household (same tehsil, and the same
+    phone or near-identical name and address) are grouped: ``unregistered_groups.csv``.
 
     CNICs and phones are tokenised under RAHAT_IDENTITY_SECRET as they are read; no number is
     written or printed. Exit code 2 for a claims file, registry or run that cannot be used.
@@ -65,6 +70,12 @@ def check(
     flags = {k: v for k, v in payload["reasons"].items() if k not in payload["decisions"]}
     for code, count in flags.items():
         console.print(f"  flagged {esc(code)}: {count:,}")
+    groups = payload["unregistered_groups"]
+    if groups["groups"]:
+        console.print(
+            f"  probable same households among the unregistered: {groups['groups']:,} groups "
+            f"of {groups['claims']:,} claims (in {esc(out / FILES['groups'])})"
+        )
     rejected = {k: v for k, v in payload["rejected_fields"].items() if v}
     if rejected:
         shown = ", ".join(f"{k} {v:,}" for k, v in rejected.items())

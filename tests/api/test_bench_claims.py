@@ -1,4 +1,5 @@
-"""``rahat bench claims`` on a tiny stream: the JSON's keys, and every reason found exactly."""
+"""``rahat bench claims`` on a tiny stream: the JSON's keys, every reason found exactly, and the
+injected same-household claims grouped."""
 
 from __future__ import annotations
 
@@ -24,3 +25,7 @@ def test_bench_claims_json_has_every_reason_at_full_precision_and_recall() -> No
     for code, found in figures["reasons"].items():
         assert found["support"] > 0, code
         assert (found["precision"], found["recall"]) == (1.0, 1.0), code
+    groups = figures["duplicate_groups"]
+    assert groups["support"] > 20 and groups["groups"] >= groups["support"]
+    assert groups["precision"] >= 0.99 and groups["recall"] == 1.0
+    assert figures["group_s"] > 0

@@ -128,6 +128,7 @@ def test_check_writes_decisions_and_prints_json(tmp_path: Path, env: dict[str, s
     assert decisions["cut_line"][1] == "budget: cut at rank 2 (score 0.4 < 0.5 at the cut)"
     assert sorted(p.name for p in out.iterdir()) == [
         "claims_decisions.csv", "claims_report.json", "claims_summary.csv",
+        "unregistered_groups.csv",
     ]  # fmt: skip
     every_byte = result.output.encode() + b"".join(p.read_bytes() for p in out.iterdir())
     tokens = cnic_tokens([*CNICS, STRANGER], bytes.fromhex(SECRET_HEX))[0]
@@ -164,3 +165,34 @@ def test_unusable_input_exits_2_and_writes_nothing(
     assert not (tmp_path / "out").exists()
     assert not any(c in result.output for c in CNICS)
     assert "Traceback" not in result.output
+
+
+def test_probable_same_households_are_grouped_without_their_names(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    path = tmp_path / "claims.csv"
+    path.write_text(
+        "cnic,phone,stated_tehsil,name,address\n"
+        "5440012345671,03007654321,Sukkur,Gulnaz Begum,Goth Qurban\n"
+        '5440012345672,,SUKKUR,"BEGUM, Gulnaz",goth qurban\n'
+        "5440012345673,0300-7654321,Sukkur,Pervaiz Elahi,Kot Wazir\n"
+        "5440012345674,,Sukkur,Pervaiz Elahi,Kot Wazir 2\n"
+    )
+    out = tmp_path / "out"
+    args = [path, "--registry", registry_file(tmp_path), "--out", out]
+    result = invoke(env, *args, "--run", run_folder(tmp_path), "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["unregistered_groups"] == {
+        "groups": 1,
+        "claims": 3,
+        "linked_by": {"phone": 0, "name+address": 0, "phone;name+address": 1},
+    }
+    groups = pd.read_csv(out / "unregistered_groups.csv", dtype=str)
+    assert groups[["rows", "size", "linked_by"]].values.tolist() == [
+        ["1;2;3", "3", "phone;name+address"]
+    ]
+    result = invoke(env, *args)
+    assert "1 groups of 3 claims" in result.output
+    every_byte = (result.output + "".join(p.read_text() for p in out.iterdir())).casefold()
+    for word in ("gulnaz", "begum", "qurban", "pervaiz", "elahi", "wazir", "7654321"):
+        assert word not in every_byte, word

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rahat.engine.claims.decide import RegistryIndex, decide_claims
+from rahat.engine.claims.duplicates import LINK_NAME_ADDRESS, LINK_PHONE, group_unregistered
 from rahat.engine.claims.outputs import FILES, write_claims_outputs
 from rahat.engine.claims.read import read_claims
 from rahat.engine.claims.run import load_run
@@ -266,3 +267,62 @@ def test_spreadsheet_bom_and_header_case_are_accepted(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf CNIC ,Phone\n" + CNIC[1].encode() + b",03001234567\n")
     batch = read_claims(path, SECRET)
     assert batch.cnic_valid.tolist() == [True] and batch.phone_token[0] != 0
+
+
+def test_unregistered_claimants_of_one_household_are_grouped(tmp_path: Path) -> None:
+    people = [f"54400{i:08d}" for i in range(1, 9)]
+    home = "House 7, Mohalla Jadeed, Sukkur"
+    rows = [
+        {"cnic": people[0], "stated_tehsil": "PKT01", "name": "Ahmed Ali Khan", "address": home},
+        {"cnic": people[1], "stated_tehsil": "pkt01", "name": "AHMED ALY KHAN", "address": home},
+        {"cnic": people[2], "stated_tehsil": "PKT02", "name": "Ahmed Ali Khan", "address": home},
+        {"cnic": people[3], "phone": "03007654321", "stated_tehsil": "PKT02"},
+        {"cnic": people[4], "phone": "0300-7654321", "stated_tehsil": "PKT02"},
+        {"cnic": CNIC[4], "phone": "03007654321", "stated_tehsil": "PKT02"},  # registered
+        {"cnic": people[0], "stated_tehsil": "PKT01", "name": "Ahmed Ali Khan", "address": home},
+        {"cnic": people[5], "stated_tehsil": "", "name": "Ahmed Ali Khan", "address": home},
+        {"cnic": people[6], "stated_tehsil": " ", "name": "Ahmed Ali Khan", "address": home},
+    ]
+    batch, decided = check(tmp_path, rows)
+    found = group_unregistered(batch, decided)
+    # the repeat of a CNIC is duplicate_claim, not grouped again; no tehsil: never grouped
+    assert found.group.tolist() == [1, 1, -1, 2, 2, -1, -1, -1, -1]
+    assert found.linked_by.tolist() == [LINK_NAME_ADDRESS, LINK_PHONE]
+
+
+def test_a_phone_behind_many_cnics_does_not_link(tmp_path: Path) -> None:
+    people = [f"54400{i:08d}" for i in range(1, 5)]
+    rows = [{"cnic": c, "phone": "03007654321", "stated_tehsil": "PKT02"} for c in people]
+    batch, decided = check(tmp_path, rows, velocity=4)
+    assert decided.velocity.all()
+    assert group_unregistered(batch, decided).group.tolist() == [-1] * 4
+    batch, decided = check(tmp_path, rows, velocity=5)
+    assert group_unregistered(batch, decided).group.tolist() == [1] * 4
+
+
+def test_groups_file_and_column_hold_no_name_or_address(tmp_path: Path) -> None:
+    people = [f"54400{i:08d}" for i in range(1, 4)]
+    rows = [
+        {"cnic": CNIC[1], "stated_tehsil": "PKT01", "name": "Qurban Wazir", "address": "Kot"},
+        {"cnic": people[0], "stated_tehsil": "PKT02", "name": "Gulnaz Begum", "address": "Goth X"},
+        {"cnic": people[1], "stated_tehsil": "PKT02", "name": "gulnaz begum", "address": "goth x"},
+        {"cnic": people[2], "stated_tehsil": "PKT02", "name": "Pervaiz Elahi", "address": "Goth X"},
+    ]
+    batch, decided = check(tmp_path, rows)
+    out = tmp_path / "out"
+    report = write_claims_outputs(out, batch, decided, velocity=5, totals=None)
+    assert report["unregistered_groups"] == {
+        "groups": 1,
+        "claims": 2,
+        "linked_by": {"phone": 0, "name+address": 1, "phone;name+address": 0},
+    }
+    decisions = pd.read_csv(out / FILES["decisions"], keep_default_na=False)
+    assert decisions["duplicate_group"].tolist() == ["", "1", "1", ""]
+    table = pd.read_csv(out / FILES["groups"], keep_default_na=False, dtype=str)
+    assert table.to_dict("records") == [
+        {"group": "1", "tehsil": "PKT02", "size": "2", "rows": "2;3", "linked_by": "name+address"}
+    ]
+    for path in out.iterdir():
+        text = path.read_text(encoding="utf-8").casefold()
+        for word in ("qurban", "wazir", "gulnaz", "begum", "pervaiz", "elahi", "goth", "kot"):
+            assert word not in text, (path.name, word)
