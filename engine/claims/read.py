@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pyarrow import ArrowException
 
 from rahat.geo.errors import SchemaError, TooLargeError, UnreadableFileError
 from rahat.geo.registry.identity import cnic_tokens, phone_tokens
@@ -94,6 +95,26 @@ class Claims:
         return len(self.row)
 
 
+def _parse_arrow(path: Path) -> pd.DataFrame:
+    """Every column of a well-formed CSV as text (``""`` where empty), by Arrow's reader.
+
+    Arrow reads on all cores, about ten times faster than pandas; it refuses a file with a
+    ragged row or text that is not UTF-8 (:class:`pyarrow.ArrowException`), which pandas then
+    reads to say where.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    with pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 16)) as reader:
+        names = reader.schema.names  # the header (the first block's types are not kept)
+    options = pacsv.ConvertOptions(
+        column_types={name: pa.string() for name in names},
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    return pacsv.read_csv(path, convert_options=options).to_pandas()
+
+
 def _read_frame(path: Path, max_bytes: int, max_rows: int) -> pd.DataFrame:
     """The file as text columns, refused whole if it is too large or not a CSV."""
     try:
@@ -108,14 +129,19 @@ def _read_frame(path: Path, max_bytes: int, max_rows: int) -> pd.DataFrame:
             source=path,
         )
     try:
-        frame = pd.read_csv(
-            path,
-            dtype=str,
-            keep_default_na=False,
-            na_filter=False,
-            encoding="utf-8",
-            nrows=max_rows + 1,
-        )
+        frame = _parse_arrow(path)
+    except (ArrowException, OSError):  # not a well-formed file: pandas says what and where
+        frame = None
+    try:
+        if frame is None:
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                na_filter=False,
+                encoding="utf-8",
+                nrows=max_rows + 1,
+            )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
         line = (
             re.search(r"line (\d+)", str(exc)) if isinstance(exc, pd.errors.ParserError) else None

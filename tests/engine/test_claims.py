@@ -326,3 +326,23 @@ def test_groups_file_and_column_hold_no_name_or_address(tmp_path: Path) -> None:
         text = path.read_text(encoding="utf-8").casefold()
         for word in ("qurban", "wazir", "gulnaz", "begum", "pervaiz", "elahi", "goth", "kot"):
             assert word not in text, (path.name, word)
+
+
+def test_a_well_formed_file_is_read_by_arrow_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "text.csv"
+    path.write_text(f"cnic,phone,lon,lat,stated_tehsil\n{CNIC[1]},03001234567,68.5,27.7,007\n")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pandas read a well-formed file")
+
+    monkeypatch.setattr(pd, "read_csv", refuse)
+    batch = read_claims(path, SECRET)
+    # numbers stay text: the phone's leading 0, a unit code "007"
+    assert batch.phone_token.tolist() == phone_tokens(["03001234567"], SECRET)[0].tolist()
+    assert batch.stated_tehsil.tolist() == ["007"] and batch.lon.tolist() == [68.5]
+    twice = tmp_path / "twice.csv"
+    twice.write_text(f"cnic,cnic\n{CNIC[1]},{CNIC[2]}\n")
+    with pytest.raises(SchemaError, match="twice"):
+        read_claims(twice, SECRET)
