@@ -178,6 +178,10 @@ def test_phone_velocity_counts_distinct_cnics(tmp_path: Path) -> None:
     assert decided.velocity.tolist() == [True] * 5 + [False] * 6
     _, lower = check(tmp_path, many + few, velocity=3)
     assert lower.velocity.tolist() == [True] * 11
+    # invalid CNICs are no CNIC: four valid ones and two invalid on a phone are not five
+    invalid = [{"cnic": c, "phone": "0300-1234567"} for c in ("123", "4210x")]
+    _, mixed = check(tmp_path, many[:4] + invalid)
+    assert mixed.velocity.tolist() == [False] * 6
 
 
 def test_outputs_have_no_raw_number_and_count_by_unit(tmp_path: Path) -> None:
