@@ -117,6 +117,7 @@ class _Field:
 
     @classmethod
     def of(cls, values: np.ndarray, least: int) -> _Field:
+        """The field of raw ``values`` (normalised here) and its least score."""
         return cls(*normalise(values), least=least)
 
     def matrix(self, rows: np.ndarray, cols: np.ndarray, workers: int) -> np.ndarray:
@@ -323,7 +324,8 @@ def _text_pairs(
     fields = (_Field.of(name, NAME_MIN_SCORE), _Field.of(address, ADDRESS_MIN_SCORE))
     words = fields[1].words
     usable = np.flatnonzero((block >= 0) & (fields[0].words != "") & (words != ""))
-    key = block[usable] * (len(block) + 1) + number_codes(words[usable])
+    # the numbers in the order written: "House 3, Street 12" is not "House 12, Street 3"
+    key = block[usable] * (len(block) + 1) + number_codes(fields[1].written[usable])
     order = np.argsort(key, kind="stable")
     usable, key = usable[order], key[order]
     starts = np.r_[np.flatnonzero(np.r_[True, key[1:] != key[:-1]]), len(key)]

@@ -16,7 +16,8 @@ Columns (header names are matched without case or surrounding spaces; others are
     Optional: the claim's date, ``YYYY-MM-DD``; an unreadable one is counted.
 ``name``, ``address``
     Optional: the claimant's name and address as written, used only to group probable
-    duplicates among claimants not in the registry (kept as text, never written out).
+    duplicates among claimants not in the registry (kept as text, never written out); one
+    longer than :data:`MAX_TEXT_CHARS` characters is not used, and counted.
 
 The raw CNIC and phone text exists only inside :func:`read_claims`: what it returns holds tokens
 (keyed hashes, :mod:`rahat.geo.registry.identity`) and never a number, and no error message
@@ -27,6 +28,7 @@ quotes a cell. A file that is not a CSV, lacks the ``cnic`` column, is empty, or
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +43,8 @@ from rahat.geo.registry.identity import cnic_tokens, phone_tokens
 MAX_BYTES = 512 * 1024**2
 #: Most claims in one file.
 MAX_ROWS = 5_000_000
+#: Longest name or address used (a longer one is not used, and counted as rejected).
+MAX_TEXT_CHARS = 160
 #: Columns a claims file may have; ``cnic`` is required.
 CLAIM_COLUMNS: tuple[str, ...] = (
     "cnic",
@@ -134,15 +138,25 @@ def _read_frame(path: Path, max_bytes: int, max_rows: int) -> pd.DataFrame:
         frame = None
     try:
         if frame is None:
-            frame = pd.read_csv(
-                path,
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                encoding="utf-8",
-                nrows=max_rows + 1,
-            )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+            with warnings.catch_warnings():
+                # rows longer than the header: refused, never read as an index or cut short
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(
+                    path,
+                    dtype=str,
+                    keep_default_na=False,
+                    na_filter=False,
+                    encoding="utf-8",
+                    nrows=max_rows + 1,
+                    index_col=False,
+                )
+    except (
+        pd.errors.ParserError,
+        pd.errors.ParserWarning,
+        pd.errors.EmptyDataError,
+        UnicodeDecodeError,
+        ValueError,
+    ) as exc:
         line = (
             re.search(r"line (\d+)", str(exc)) if isinstance(exc, pd.errors.ParserError) else None
         )
@@ -183,7 +197,21 @@ def _coordinate(frame: pd.DataFrame, name: str, limit: float) -> tuple[np.ndarra
     return values, bad & given
 
 
+def _bounded_text(frame: pd.DataFrame, name: str, rejected: dict[str, int]) -> np.ndarray:
+    """:func:`_text`, a value longer than :data:`MAX_TEXT_CHARS` blanked and counted.
+
+    Names and addresses are compared pair by pair (:mod:`rahat.engine.claims.duplicates`) at
+    a cost that grows with their length squared: no real one is that long.
+    """
+    text = _text(frame, name)
+    long = pd.Series(text, dtype=object).str.len().to_numpy() > MAX_TEXT_CHARS
+    text[long] = ""
+    rejected[name] = int(long.sum())
+    return text
+
+
 def _text(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A column's values, stripped, as objects (``""`` for every row when absent)."""
     if name not in frame.columns:
         return np.full(len(frame), "", dtype=object)
     return frame[name].str.strip().to_numpy(dtype=object)
@@ -245,7 +273,7 @@ def claims_from_frame(frame: pd.DataFrame, secret: bytes) -> Claims:
     """
     cnic, cnic_valid = cnic_tokens(frame.pop("cnic"), secret)
     phone_text = frame.pop("phone") if "phone" in frame.columns else None
-    rejected = {"phone": 0, "location": 0, "date": 0}
+    rejected = {"phone": 0, "location": 0, "date": 0, "name": 0, "address": 0}
     if phone_text is None:
         phone = np.zeros(len(frame), dtype=np.int64)
     else:
@@ -270,7 +298,7 @@ def claims_from_frame(frame: pd.DataFrame, secret: bytes) -> Claims:
         stated_tehsil=_text(frame, "stated_tehsil"),
         lon=lon,
         lat=lat,
-        name=_text(frame, "name"),
-        address=_text(frame, "address"),
+        name=_bounded_text(frame, "name", rejected),
+        address=_bounded_text(frame, "address", rejected),
         rejected=rejected,
     )

@@ -197,28 +197,29 @@ def cnic_tokens(values: Iterable[object], secret: bytes) -> tuple[np.ndarray, np
     :func:`normalise_cnic` on ASCII text; a value with other text is read by
     :func:`normalise_cnic` itself.
     """
+    rules = (identity_kernel.CNIC_SEPARATORS,)
+    return _normalised_tokens(values, secret, identity_kernel.cnic_kernel, rules, normalise_cnic)
+
+
+def _normalised_tokens(
+    values: Iterable[object],
+    secret: bytes,
+    kernel: Callable[..., None],
+    rules: tuple[np.ndarray, ...],
+    normalise: Callable[[object], str | None],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens and validity of ``values`` by a normalising ``kernel`` and its ``rules`` tables.
+
+    The values the kernel leaves to Python (:data:`~identity_kernel.FALLBACK`) are read by
+    ``normalise``, each distinct text once (claims repeat phones).
+    """
     key = check_secret(secret)
     texts = _string_array(values)
     data, offsets, present = _buffers(texts)
     inner, outer = identity_kernel.keyed_states(key)
     out = np.zeros(len(texts), dtype=np.uint64)
     status = np.zeros(len(texts), dtype=np.int8)
-    separators = identity_kernel.CNIC_SEPARATORS
-    identity_kernel.cnic_kernel(data, offsets, present, separators, inner, outer, out, status)
-    return _settle(texts, out, status, normalise_cnic, key)
-
-
-def _settle(
-    texts: pa.Array,
-    out: np.ndarray,
-    status: np.ndarray,
-    normalise: Callable[[object], str | None],
-    key: bytes,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Tokens and validity, with the kernel's fallback values read by ``normalise``.
-
-    Each distinct fallback text is normalised once (claims repeat phones).
-    """
+    kernel(data, offsets, present, *rules, inner, outer, out, status)
     valid = status == identity_kernel.VALID
     rows = np.flatnonzero(status == identity_kernel.FALLBACK)
     if len(rows):
@@ -280,24 +281,8 @@ def phone_tokens(values: Iterable[object], secret: bytes) -> tuple[np.ndarray, n
     :func:`normalise_phone` on them; any other text is read by :func:`normalise_phone`
     itself, each distinct text once.
     """
-    key = check_secret(secret)
-    texts = _string_array(values)
-    data, offsets, present = _buffers(texts)
-    inner, outer = identity_kernel.keyed_states(key)
-    out = np.zeros(len(texts), dtype=np.uint64)
-    status = np.zeros(len(texts), dtype=np.int8)
-    identity_kernel.mobile_kernel(
-        data,
-        offsets,
-        present,
-        identity_kernel.PHONE_SEPARATORS,
-        _mobile_prefix_table(),
-        inner,
-        outer,
-        out,
-        status,
-    )
-    return _settle(texts, out, status, normalise_phone, key)
+    rules = (identity_kernel.PHONE_SEPARATORS, _mobile_prefix_table())
+    return _normalised_tokens(values, secret, identity_kernel.mobile_kernel, rules, normalise_phone)
 
 
 @functools.cache

@@ -77,6 +77,7 @@ PHONE_SEPARATORS = _byte_table(r"[\s\-().]")
 
 @kernel
 def _rotr(x: np.uint64, n: int) -> np.uint64:
+    """``x`` (32 bits held in 64) rotated right by ``n`` bits."""
     return ((x >> np.uint64(n)) | (x << np.uint64(32 - n))) & _MASK
 
 
@@ -251,6 +252,7 @@ def _mobile_number(
     separators: np.ndarray,
     prefix_valid: np.ndarray,
     message: np.ndarray,
+    lead: np.ndarray,
 ) -> int:
     """Status of one phone text read as a mobile number; ``+923XXXXXXXXX`` into ``message``.
 
@@ -258,13 +260,12 @@ def _mobile_number(
     mobile number, valid when ``prefix_valid[XX]`` (its ``3XX`` prefix); any other non-empty
     value is :data:`FALLBACK` (the ``phonenumbers`` library decides), as is one with a
     non-ASCII byte. The prefix follows from the length: 13 ``+92``, 14 ``0092``, 12 ``92``,
-    11 ``0``.
+    11 ``0``. ``lead`` (4 bytes) is scratch space for the first characters.
     """
     if end == start:
         return INVALID
     compact = message[3:]  # the national number lands where the message needs it
     count = 0
-    lead = np.zeros(4, dtype=np.uint8)
     for j in range(start, end):
         byte = data[j]
         if byte >= 128:
@@ -325,12 +326,13 @@ def mobile_kernel(
         w = np.empty(64, dtype=np.uint64)
         state = np.empty(8, dtype=np.uint64)
         message = np.empty(13, dtype=np.uint8)
+        lead = np.empty(4, dtype=np.uint8)
         for i in range(block * BLOCK, min(n, (block + 1) * BLOCK)):
             out[i] = 0
             status[i] = INVALID
             if present[i]:
                 status[i] = _mobile_number(
-                    data, offsets[i], offsets[i + 1], separators, prefix_valid, message
+                    data, offsets[i], offsets[i + 1], separators, prefix_valid, message, lead
                 )
                 if status[i] == VALID:
                     out[i] = _hmac64(message, 13, inner, outer, w, state)

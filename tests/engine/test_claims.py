@@ -195,7 +195,7 @@ def test_outputs_have_no_raw_number_and_count_by_unit(tmp_path: Path) -> None:
     out = tmp_path / "out"
     report = write_claims_outputs(out, batch, decided, velocity=5, totals={"budget_total": 1})
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES.values())
-    assert report["rejected_fields"] == {"phone": 1, "location": 1, "date": 1}
+    assert report["rejected_fields"] == {"phone": 1, "location": 1, "date": 1, "name": 0, "address": 0}
     tokens = [
         *cnic_tokens([CNIC[1], CNIC[2], STRANGER[0]], SECRET)[0],
         *phone_tokens(["03001234567"], SECRET)[0],
@@ -350,3 +350,23 @@ def test_a_well_formed_file_is_read_by_arrow_as_text(
     twice.write_text(f"cnic,cnic\n{CNIC[1]},{CNIC[2]}\n")
     with pytest.raises(SchemaError, match="twice"):
         read_claims(twice, SECRET)
+
+
+def test_rows_longer_than_the_header_are_refused_and_long_texts_not_used(tmp_path: Path) -> None:
+    extra = tmp_path / "extra.csv"  # every row one field more: not an index column
+    extra.write_text(f"cnic,phone\n{CNIC[1]},03001234567,x\n{CNIC[2]},03001234568,y\n")
+    with pytest.raises(UnreadableFileError) as caught:
+        read_claims(extra, SECRET)
+    assert CNIC[1] not in str(caught.value)
+    long = claims_csv(
+        tmp_path,
+        [
+            {"cnic": CNIC[1], "name": "n" * 160, "address": "a" * 161},
+            {"cnic": CNIC[2], "name": "n" * 161, "address": "a" * 160},
+        ],
+        "long.csv",
+    )
+    batch = read_claims(long, SECRET)
+    assert batch.name.tolist() == ["n" * 160, ""]
+    assert batch.address.tolist() == ["", "a" * 160]
+    assert batch.rejected["name"] == 1 and batch.rejected["address"] == 1

@@ -155,3 +155,12 @@ def test_block_paths_give_the_same_groups(
     monkeypatch.setattr(duplicates, "MAX_BLOCK", largest)
     monkeypatch.setattr(duplicates, "PAIR_BATCH", batch)
     assert link_groups(*records, workers=1).group.tolist() == expected.tolist()
+
+
+def test_house_and_street_numbers_swapped_are_another_address() -> None:
+    # the numbers compare in the order written: the sorted words would put 12 before 3
+    assert groups(
+        (0, 0, "Ahmed Ali Khan", "House 3, Street 12, Mohalla Jadeed"),
+        (0, 0, "Ahmed Ali Khan", "House 12, Street 3, Mohalla Jadeed"),
+        (0, 0, "Ahmed Ali Khan", "house 3 street 12 mohalla jadeed"),
+    ) == [1, -1, 1]
