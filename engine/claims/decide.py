@@ -38,6 +38,7 @@ import pandas as pd
 from rahat.engine.claims.lookup import casefold, find_sorted, fold_codes
 from rahat.engine.claims.read import Claims
 from rahat.engine.claims.run import RunCaseload
+from rahat.engine.kernels.sorting import radix_argsort
 from rahat.engine.targeting.caseload import DECISIONS
 from rahat.geo.errors import SchemaError
 from rahat.geo.registry.model import Registry
@@ -136,13 +137,16 @@ class RegistryIndex:
                 "the registry has no cnic_token column: import it with CNIC tokens",
                 source=registry.source,
             )
-        token = registry.frame[CNIC_COLUMN].fillna(0).to_numpy(dtype=np.int64)
-        rows = np.flatnonzero(token).astype(np.int32 if len(token) < 2**31 else np.int64)
-        order = np.argsort(token[rows], kind="stable")
+        token = registry.frame[CNIC_COLUMN].to_numpy(dtype=np.int64, na_value=0)
+        # rows in token order by the radix kernel (a fifth of np.argsort's time at 40 M),
+        # on keys flipped at the sign bit so that unsigned order is the tokens' signed order
+        keys = token.view(np.uint64) ^ np.uint64(1 << 63)
+        rows = radix_argsort(keys, np.flatnonzero(token))
+        del keys
         units = {c: _unit_text(registry, c) for pair in _UNITS for c in pair}
         return cls(
-            tokens=token[rows][order],
-            rows=rows[order],
+            tokens=token[rows],
+            rows=rows.astype(np.int32) if len(token) < 2**31 else rows,
             household_id=registry.household_id,
             units=units,
             display=_display(registry),
@@ -280,6 +284,8 @@ def _standing(
         import pyarrow.compute as pc
 
         text = pc.take(run.reasons, pa.array(run.reasons_row[pos[told]]))
+        if pa.types.is_dictionary(text.type):
+            text = text.cast(text.type.value_type)
         parts = pc.extract_regex(text, r"(?:^|;)(?P<cause>[^;]*)$")
         last = pc.struct_field(parts, "cause")
         cause[told] = np.asarray(last.to_numpy(zero_copy_only=False), dtype=object)

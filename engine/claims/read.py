@@ -203,7 +203,7 @@ def _bounded_text(frame: pd.DataFrame, name: str, rejected: dict[str, int]) -> n
     Names and addresses are compared pair by pair (:mod:`rahat.engine.claims.duplicates`) at
     a cost that grows with their length squared: no real one is that long.
     """
-    text = _text(frame, name)
+    text = _text(frame, name).copy()  # to_numpy may answer a read-only view (copy-on-write)
     long = pd.Series(text, dtype=object).str.len().to_numpy() > MAX_TEXT_CHARS
     text[long] = ""
     rejected[name] = int(long.sum())

@@ -122,7 +122,10 @@ def load_run(folder: str | Path) -> RunCaseload:
     if missing:
         raise SchemaError(f"caseload.parquet lacks {', '.join(missing)}", source=folder)
     columns = [*CASELOAD_COLUMNS, *(["tehsil_pcode"] if "tehsil_pcode" in schema.names else [])]
-    table = pq.read_table(path, columns=columns)
+    # texts repeat (one cut line per unit, a few tehsils): read as dictionaries, a fraction
+    # of the memory of a 12 M-row caseload's strings
+    texts = [c for c in ("reasons", "tehsil", "tehsil_pcode") if c in columns]
+    table = pq.read_table(path, columns=columns, read_dictionary=texts)
     ids = table.column("household_id").to_numpy()
     order = np.argsort(ids, kind="stable")
     exposed = table.column("exposed").to_numpy(zero_copy_only=False).astype(bool)

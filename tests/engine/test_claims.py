@@ -195,7 +195,13 @@ def test_outputs_have_no_raw_number_and_count_by_unit(tmp_path: Path) -> None:
     out = tmp_path / "out"
     report = write_claims_outputs(out, batch, decided, velocity=5, totals={"budget_total": 1})
     assert sorted(p.name for p in out.iterdir()) == sorted(FILES.values())
-    assert report["rejected_fields"] == {"phone": 1, "location": 1, "date": 1, "name": 0, "address": 0}
+    assert report["rejected_fields"] == {
+        "phone": 1,
+        "location": 1,
+        "date": 1,
+        "name": 0,
+        "address": 0,
+    }
     tokens = [
         *cnic_tokens([CNIC[1], CNIC[2], STRANGER[0]], SECRET)[0],
         *phone_tokens(["03001234567"], SECRET)[0],
