@@ -34,6 +34,9 @@ def check(
 
     Claimants not in the registry who are probably one household (same tehsil, and the same
     phone or near-identical name and address) are grouped: ``unregistered_groups.csv``.
+    Claimants not registered in the footprint (with --run) are counted per stated tehsil and
+    grid cell for registration outreach: ``registration_referrals.csv`` (for
+    ``rahat gap plan --referrals``).
 
     CNICs and phones are tokenised under RAHAT_IDENTITY_SECRET as they are read; no number is
     written or printed. Exit code 2 for a claims file, registry or run that cannot be used.
@@ -75,6 +78,12 @@ def check(
         console.print(
             f"  probable same households among the unregistered: {groups['groups']:,} groups "
             f"of {groups['claims']:,} claims (in {esc(out / FILES['groups'])})"
+        )
+    referred = payload["registration_referrals"]
+    if referred["claims"]:
+        console.print(
+            f"  referred to registration: {referred['households']:,} households "
+            f"({referred['claims']:,} claims; in {esc(out / FILES['referrals'])})"
         )
     rejected = {k: v for k, v in payload["rejected_fields"].items() if v}
     if rejected:

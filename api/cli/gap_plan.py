@@ -83,9 +83,22 @@ def plan(
         float, typer.Option(min=0, help="USD per household registered door to door.")
     ] = 2.47,
     cost_site: Annotated[float, typer.Option(min=0, help="USD to open one site.")] = 0.0,
+    referrals: Annotated[
+        Path | None,
+        typer.Option(
+            help="registration_referrals.csv of `rahat claims check`: referred households "
+            "become demand points (weighted as in the footprint)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Plan K outreach sites reaching the most expected unregistered bottom-40% households."""
+    """Plan K outreach sites reaching the most expected unregistered bottom-40% households.
+
+    With --referrals, the households a claims check referred to registration are added as
+    demand points (at their grid cell, else at their district's demand centroid when their
+    tehsil or district P-code matches a planned district); rows that cannot be placed are
+    counted in the manifest and printed.
+    """
     from rahat.engine.gap.footprint import in_footprint
     from rahat.engine.gap.outreach import Coverage, OutreachOptions, check_sites, plan_outreach
     from rahat.engine.gap.outreach_inputs import demand_points
@@ -106,11 +119,14 @@ def plan(
         )
         candidates, rejected = _candidates(sites_csv)
         check_sites(sites, len(candidates), rejected)
-        demand = demand_points(
-            _read_csv(gap_file, "--gap"),
-            _places(registry, population_raster),
-            raster_unit=raster_unit,
-        )
+        table = _read_csv(gap_file, "--gap")
+        demand = demand_points(table, _places(registry, population_raster), raster_unit=raster_unit)
+        referred = placed = None
+        if referrals is not None:
+            from rahat.engine.gap.outreach_referrals import place_referrals, with_referrals
+
+            placed = place_referrals(_read_csv(referrals, "--referrals"), table, demand)
+            demand, referred = with_referrals(demand, placed)
         mask = None
         if footprint is not None:
             from rahat.geo.hazards import read_hazard
@@ -118,8 +134,14 @@ def plan(
             layer = read_hazard(footprint)
             points = demand.points
             mask = in_footprint(layer, points["lon"].to_numpy(), points["lat"].to_numpy())
-        result = plan_outreach(demand, candidates, registration_centres(), options, mask)
+        result = plan_outreach(demand, candidates, registration_centres(), options, mask, referred)
+        if placed is not None:
+            result.figures["referrals"] = {
+                **placed.figures,
+                "reached": result.figures["plan"]["reach_referred"],
+            }
         inputs: dict[str, Any] = {"gap": gap_file, "sites_csv": sites_csv, "footprint": footprint}
+        inputs["referrals"] = referrals
         inputs["population_raster"] = population_raster
         inputs["registry"] = registry if registry is not None and registry.is_file() else None
         provenance: dict[str, Any] = {
@@ -243,5 +265,25 @@ def _print_summary(result: OutreachPlan, sites_path: Path, rejected: int) -> Non
             f"not placed: {len(unmatched)} district(s) match no boundary ({esc(names)}): "
             f"{demand['unmatched_households']:,.0f} households"
         )
+    if "referrals" in fig:
+        _print_referrals(fig["referrals"])
     if rejected:
         console.print(f"left out: {rejected} row(s) of the sites CSV (see manifest.json)")
+
+
+def _print_referrals(referred: dict[str, Any]) -> None:
+    """What became of the referred households: reached, placed, and not placed."""
+    placed = referred["placed_at_cell"] + referred["placed_at_district"]
+    console.print(
+        f"referred by claims: {referred['reached']:,.0f} of {placed:,.0f} placed households "
+        f"reached ({referred['placed_at_cell']:,.0f} at their grid cell, "
+        f"{referred['placed_at_district']:,.0f} at their district's centre)"
+    )
+    if referred["unplaced_rows"]:
+        names = list(referred["unplaced"])
+        shown = ", ".join(names[:5]) + (", ..." if referred["unplaced_rows"] > 5 else "")
+        console.print(
+            f"not placed: {referred['unplaced_rows']} referral row(s) with no location and no "
+            f"tehsil or district P-code of a planned district ({esc(shown)}): "
+            f"{referred['unplaced_households']:,.0f} households"
+        )

@@ -12,9 +12,13 @@
 * ``unregistered_groups.csv``: per group of claims from unregistered claimants that are
   probably one household, its ``group``, ``tehsil``, ``size``, claim ``rows`` and what
   ``linked_by`` (``phone``, ``name+address``); names and addresses are never written.
+* ``registration_referrals.csv``: the claimants decided ``not_registered_in_footprint``,
+  counted per stated tehsil and grid cell (``claims``, ``households``), never per person:
+  :mod:`rahat.engine.claims.referrals`; ``rahat gap plan --referrals`` reads it.
 * ``claims_report.json``: counts by decision and reason, rows with unreadable fields, the
-  velocity threshold, the groups of the unregistered (``unregistered_groups``) and the run's
-  totals the cut line refers to. Written last.
+  velocity threshold, the groups of the unregistered (``unregistered_groups``), the referrals'
+  totals (``registration_referrals``) and the run's totals the cut line refers to. Written
+  last.
 
 The files are built in a temporary sibling folder and moved in together, the report last
 (:func:`rahat.engine.targeting.folders.commit_files`): a folder with a report is complete.
@@ -33,6 +37,7 @@ import pyarrow as pa
 from rahat.engine.claims.decide import CODES, ClaimDecisions
 from rahat.engine.claims.duplicates import DuplicateGroups, group_unregistered
 from rahat.engine.claims.read import Claims
+from rahat.engine.claims.referrals import REFERRALS_FILE, referrals_frame, referrals_summary
 from rahat.engine.targeting.folders import commit_files, sweep_stale, temp_dir_for
 from rahat.engine.targeting.tables import write_csv
 
@@ -41,6 +46,7 @@ FILES: dict[str, str] = {
     "decisions": "claims_decisions.csv",
     "summary": "claims_summary.csv",
     "groups": "unregistered_groups.csv",
+    "referrals": REFERRALS_FILE,
     "report": "claims_report.json",
 }
 #: Run totals copied into the report (the cut line's context).
@@ -94,8 +100,13 @@ def report(
     velocity: int,
     totals: dict[str, Any] | None,
     groups: DuplicateGroups | None = None,
+    referrals: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
-    """Counts by decision and by reason, unreadable fields, threshold, groups and run totals."""
+    """Counts by decision and by reason, unreadable fields, threshold, groups, referrals, run.
+
+    ``referrals``: the :func:`~rahat.engine.claims.referrals.referrals_frame`, summarised as
+    ``registration_referrals``.
+    """
     names = np.array(CODES)
     by_decision = pd.Series(names[decided.decision]).value_counts()
     payload: dict[str, Any] = {
@@ -107,6 +118,8 @@ def report(
     }
     if groups is not None:
         payload["unregistered_groups"] = groups.summary()
+    if referrals is not None:
+        payload["registration_referrals"] = referrals_summary(referrals)
     payload["run"] = None if totals is None else {k: totals[k] for k in RUN_TOTALS if k in totals}
     return payload
 
@@ -120,7 +133,7 @@ def write_claims_outputs(
     totals: dict[str, Any] | None,
     groups: DuplicateGroups | None = None,
 ) -> dict[str, Any]:
-    """Write the four files into ``out_dir`` (created if missing); return the report.
+    """Write the five files into ``out_dir`` (created if missing); return the report.
 
     ``groups`` are the probable households among the unregistered; grouped here
     (:func:`rahat.engine.claims.duplicates.group_unregistered`) when not given.
@@ -130,12 +143,16 @@ def write_claims_outputs(
         groups = group_unregistered(claims, decided)
     sweep_stale(out_dir)
     temp = temp_dir_for(out_dir)
-    payload = report(claims, decided, velocity=velocity, totals=totals, groups=groups)
+    referrals = referrals_frame(claims, decided, groups)
+    payload = report(
+        claims, decided, velocity=velocity, totals=totals, groups=groups, referrals=referrals
+    )
     try:
         options: dict[str, Any] = {"index": False, "lineterminator": "\n"}
         write_csv(decisions_table(claims, decided, groups), temp / FILES["decisions"])
         summary_frame(decided).to_csv(temp / FILES["summary"], **options)
         groups.table(claims.row, claims.stated_tehsil).to_csv(temp / FILES["groups"], **options)
+        referrals.to_csv(temp / FILES["referrals"], **options)
         text = json.dumps(payload, indent=2, sort_keys=False, allow_nan=False)
         (temp / FILES["report"]).write_text(text + "\n", encoding="utf-8")
         commit_files(temp, out_dir, FILES["report"])

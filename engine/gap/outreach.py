@@ -22,6 +22,11 @@ the lowest candidate index on ties) is within ``1 - 1/e`` of the best set of ``K
 all and in the footprint), the cumulative share of the demand, the reach of the baseline "one
 centre per tehsil" (:func:`rahat.geo.registration_centres.registration_centres`) with the same
 uptake, and the cost per registered household at a centre against door to door.
+
+Demand points may be **referred** households: claimants a claims check found unregistered in a
+footprint (:mod:`rahat.engine.gap.outreach_referrals`). They are known people in the footprint,
+so they count ``footprint_weight`` times like demand inside a hazard footprint, and each site's
+``referred_yield`` is the referred households it adds.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ SITE_COLUMNS: tuple[str, ...] = (
     "cumulative_yield",
     "cumulative_share",
     "in_footprint_yield",
+    "referred_yield",
 )
 
 
@@ -295,6 +301,30 @@ def best_uptake(
     return np.asarray(_best_uptake(_rows(*sites), _rows(*points), *coverage.args()))
 
 
+def marginal_yield(
+    sites: tuple[np.ndarray, np.ndarray],
+    order: np.ndarray,
+    points: tuple[np.ndarray, np.ndarray],
+    households: np.ndarray,
+    coverage: Coverage,
+) -> np.ndarray:
+    """Households of ``points`` each site of ``order`` adds in turn (as :func:`greedy_sites`).
+
+    A point's households count ``u - best`` where the site's uptake ``u`` beats the best of the
+    sites before it, as :func:`greedy_sites` counts a site's ``added``.
+    """
+    out = np.zeros(len(order), dtype=np.float64)
+    best = np.zeros(len(points[0]), dtype=np.float64)
+    if not len(best):
+        return out
+    for i, site in enumerate(np.asarray(order, dtype=np.int64)):
+        one = (sites[0][[site]], sites[1][[site]])
+        uptake = best_uptake(one, points, coverage)
+        out[i] = float((households * np.maximum(uptake - best, 0.0)).sum())
+        np.maximum(best, uptake, out=best)
+    return out
+
+
 @dataclass(frozen=True)
 class OutreachOptions:
     """Settings of :func:`plan_outreach`.
@@ -413,6 +443,7 @@ def plan_outreach(
     centres: pd.DataFrame,
     options: OutreachOptions,
     in_footprint: np.ndarray | None = None,
+    referred: np.ndarray | None = None,
 ) -> OutreachPlan:
     """Choose the sites and report their yields, the baseline and the costs.
 
@@ -429,6 +460,9 @@ def plan_outreach(
         K, coverage, footprint weight and costs.
     in_footprint
         Which demand points lie in the footprint (``None``: no footprint given).
+    referred
+        Which demand points are referred households (``None``: none given); they weigh
+        ``footprint_weight`` as demand in the footprint does.
 
     Returns
     -------
@@ -447,13 +481,16 @@ def plan_outreach(
     if total <= 0:
         raise InputError("the gap table expects no unregistered poor household: nothing to plan")
     fp = np.zeros(len(points), bool) if in_footprint is None else np.asarray(in_footprint, bool)
-    weight = np.where(fp, households * options.footprint_weight, households)
+    ref = np.zeros(len(points), bool) if referred is None else np.asarray(referred, bool)
+    weight = np.where(fp | ref, households * options.footprint_weight, households)
     xy = (points["lon"].to_numpy(np.float64), points["lat"].to_numpy(np.float64))
     c_xy = (candidates["lon"].to_numpy(np.float64), candidates["lat"].to_numpy(np.float64))
     chosen = greedy_sites(
         c_xy, xy, households, options.sites, options.coverage, weight=weight, in_footprint=fp
     )
     picked = candidates.iloc[chosen.order]
+    ref_xy = (xy[0][ref], xy[1][ref])
+    ref_added = marginal_yield(c_xy, chosen.order, ref_xy, households[ref], options.coverage)
     cumulative = np.cumsum(chosen.added)
     sites = pd.DataFrame(
         {
@@ -466,6 +503,7 @@ def plan_outreach(
             "cumulative_yield": cumulative,
             "cumulative_share": cumulative / total,
             "in_footprint_yield": chosen.added_in_footprint,
+            "referred_yield": ref_added,
         }
     )[list(SITE_COLUMNS)]
     centre_xy = (centres["lon"].to_numpy(np.float64), centres["lat"].to_numpy(np.float64))
@@ -490,6 +528,7 @@ def plan_outreach(
             "unmatched_households": round(float(demand.unmatched.sum()), 1),
             "districts_at_one_point": list(demand.empty_units),
             "places_outside_districts": demand.places_outside,
+            "referred": round(float(households[ref].sum()), 1) if referred is not None else None,
         },
         "candidates": len(candidates),
         "sites_requested": options.sites,
@@ -499,6 +538,7 @@ def plan_outreach(
             "share": _share(reach, total),
             "reach_in_footprint": round(reach_fp, 1) if footprint else None,
             "share_in_footprint": _share(reach_fp, demand_fp) if footprint else None,
+            "reach_referred": round(float(ref_added.sum()), 1) if referred is not None else None,
             **_costs(reach, len(sites), options),
         },
         "baseline": {
@@ -526,7 +566,7 @@ def plan_outreach(
             f"only {len(sites)} of {options.sites} sites planned: no other candidate reaches "
             "any household not already reached"
         )
-    demand_out = points.assign(in_footprint=fp, uptake=chosen.uptake)
+    demand_out = points.assign(in_footprint=fp, referred=ref, uptake=chosen.uptake)
     return OutreachPlan(
         sites=sites, demand=demand_out, centres=centres[["name", "lon", "lat"]], figures=figures
     )

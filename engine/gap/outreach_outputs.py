@@ -29,7 +29,7 @@ _LABELLED = 15
 def sites_csv_frame(sites: pd.DataFrame) -> pd.DataFrame:
     """``sites`` as written: yields to 0.1 household, shares to 4 decimals, degrees to 6."""
     out = sites.copy()
-    for name in ("expected_yield", "cumulative_yield", "in_footprint_yield"):
+    for name in ("expected_yield", "cumulative_yield", "in_footprint_yield", "referred_yield"):
         out[name] = out[name].to_numpy(np.float64).round(1)
     out["cumulative_share"] = out["cumulative_share"].to_numpy(np.float64).round(4)
     for name in ("lon", "lat"):
@@ -44,6 +44,15 @@ def _footprint_line(figures: dict[str, Any]) -> str:
         return ""
     reached = figures["plan"]["reach_in_footprint"]
     return f"\nin the footprint: {reached:,.0f} of {inside:,.0f} reached"
+
+
+def _referred_line(figures: dict[str, Any]) -> str:
+    """The title's line on the referred households (empty without referrals)."""
+    referred = figures["demand"].get("referred")
+    if referred is None:
+        return ""
+    reached = figures["plan"]["reach_referred"]
+    return f"\nreferred by claims: {reached:,.0f} of {referred:,.0f} households reached"
 
 
 def outreach_map(plan: OutreachPlan, path: str | Path) -> Path:
@@ -86,7 +95,13 @@ def outreach_map(plan: OutreachPlan, path: str | Path) -> Path:
     )
     size = 2 + 60 * np.sqrt(demand["households"] / max(float(demand["households"].max()), 1e-9))
     inside = demand["in_footprint"].to_numpy(bool)
-    for mask, colour, label in ((~inside, "0.35", "demand"), (inside, "#4a90d9", "in footprint")):
+    referred = demand["referred"].to_numpy(bool)
+    layers = (
+        (~inside & ~referred, "0.35", "demand"),
+        (inside & ~referred, "#4a90d9", "in footprint"),
+        (referred, "#2e8b57", "referred by claims"),
+    )
+    for mask, colour, label in layers:
         if mask.any() or label == "demand":
             ax.scatter(
                 demand["lon"][mask],
@@ -122,7 +137,8 @@ def outreach_map(plan: OutreachPlan, path: str | Path) -> Path:
         f"Outreach plan: {len(sites)} sites reach {plan_fig['reach']:,.0f} expected unregistered "
         f"poor households ({share:.0%})\none centre per tehsil ({base['centres']}): "
         f"{base['reach']:,.0f} ({base['share']:.0%}); {plan.figures['coverage']}"
-        + _footprint_line(plan.figures),
+        + _footprint_line(plan.figures)
+        + _referred_line(plan.figures),
         fontsize=9,
     )
     ax.set_xlim(x0, x1)

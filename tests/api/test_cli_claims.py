@@ -128,7 +128,7 @@ def test_check_writes_decisions_and_prints_json(tmp_path: Path, env: dict[str, s
     assert decisions["cut_line"][1] == "budget: cut at rank 2 (score 0.4 < 0.5 at the cut)"
     assert sorted(p.name for p in out.iterdir()) == [
         "claims_decisions.csv", "claims_report.json", "claims_summary.csv",
-        "unregistered_groups.csv",
+        "registration_referrals.csv", "unregistered_groups.csv",
     ]  # fmt: skip
     every_byte = result.output.encode() + b"".join(p.read_bytes() for p in out.iterdir())
     tokens = cnic_tokens([*CNICS, STRANGER], bytes.fromhex(SECRET_HEX))[0]
