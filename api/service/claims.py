@@ -10,9 +10,15 @@ tokens (:class:`~rahat.engine.claims.decide.RegistryIndex`, built once per regis
 summary of claims per unit and reason. No CNIC, phone or token is ever answered, logged or
 audited: the raw numbers exist only while they are tokenised.
 
+Claimants not in the registry who are probably one household under different CNICs (same
+tehsil and phone, or near-identical name and address: :mod:`rahat.engine.claims.duplicates`)
+share a ``duplicate_group``: a number (1, 2, ...) that only links rows of the same batch
+(``null`` for a claim in no group); ``duplicate_groups`` counts the groups, the claims in them
+and the groups by kind of link. Names and addresses are never answered.
+
 What each role gets:
 
-* **agency, admin**: every claim's decision with its reasons and details.
+* **agency, admin**: every claim's decision with its reasons, details and duplicate group.
 * **ngo**: only for batches whose every claim states its district or tehsil as a P-code lying
   in the units of the NGO's agreement in force (units matched by code at their level, never by
   name); a batch with one claim outside is refused whole (403) before anything is looked up.
@@ -23,10 +29,12 @@ What each role gets:
   Households inside the agreement show ``rank`` and ``amount`` only when selected
   (``in_caseload``) and only if the agreement grants ``rank`` (resp. ``amount`` or
   ``benefit``); ``cut_line`` and ``failed_rules`` (which quote a household's score) are never
-  shown to an NGO, and ``unit`` only if the agreement grants a tehsil field.
+  shown to an NGO, and ``unit`` only if the agreement grants a tehsil field. NGO answers carry
+  no duplicate groups (every ``duplicate_group`` and ``duplicate_groups`` are ``null``): a group
+  links claims by phone, name and address, which is the agency's matching, not the NGO's.
 * **planner**: the summary only (``decisions`` is ``null``), its counts and the totals by
   decision and reason blanked (``null``) where they describe 1 to k-1 claims
-  (``RAHAT_K_ANONYMITY``).
+  (``RAHAT_K_ANONYMITY``); ``duplicate_groups`` holds counts only, blanked the same way.
 
 Limits: at most ``RAHAT_CLAIMS_MAX_BATCH`` claims per request (413), the JSON body limit
 (``RAHAT_CLAIMS_MAX_JSON_BYTES``, 413), and ``RAHAT_CLAIMS_PER_MINUTE`` calls per API key per minute
@@ -73,6 +81,7 @@ if TYPE_CHECKING:
     from rahat.api.service.security import Principal
     from rahat.api.service.settings import Settings
     from rahat.engine.claims.decide import ClaimDecisions, RegistryIndex
+    from rahat.engine.claims.duplicates import DuplicateGroups
     from rahat.engine.claims.read import Claims
     from rahat.engine.claims.run import RunCaseload
     from rahat.geo.registry.model import Registry
@@ -128,6 +137,11 @@ class ClaimOut(BaseModel):
     cut_line: str | None = None
     failed_rules: str | None = None
     unit: str | None = Field(default=None, description="Tehsil the claim is counted under.")
+    duplicate_group: int | None = Field(
+        default=None,
+        description="Probable household among unregistered claimants: links rows of this batch "
+        "only; null when in none, and for NGOs.",
+    )
 
 
 class SummaryRow(BaseModel):
@@ -136,6 +150,14 @@ class SummaryRow(BaseModel):
     unit: str
     reason: str
     claims: int | None
+
+
+class GroupsOut(BaseModel):
+    """Probable duplicate households among unregistered claimants (``null``: under k)."""
+
+    groups: int | None = Field(description="Groups of two or more claims.")
+    claims: int | None = Field(description="Claims in a group.")
+    linked_by: dict[str, int | None] = Field(description="Groups per kind of link.")
 
 
 class ClaimsOut(BaseModel):
@@ -148,6 +170,7 @@ class ClaimsOut(BaseModel):
     counts: dict[str, int | None] = Field(description="Claims per decision.")
     reasons: dict[str, int | None] = Field(description="Claims per reason code.")
     rejected_fields: dict[str, int] = Field(description="Fields given but unreadable (ignored).")
+    duplicate_groups: GroupsOut | None = Field(description="Counts of the groups; null for NGOs.")
     phone_velocity_threshold: int
     k: int | None = Field(description="Suppression threshold applied (planners), else null.")
 
@@ -310,6 +333,21 @@ class IndexCache:
 INDEXES = IndexCache()
 
 
+def registered_household(registry: Registry, cnic_token: int) -> int | None:
+    """The household holding ``cnic_token`` in ``registry`` (:data:`INDEXES`' index).
+
+    ``None`` when no household holds it, or when the registry has no ``cnic_token`` column.
+    A token held by two households gives the first in token order, as claims are decided.
+    """
+    from rahat.engine.claims.decide import CNIC_COLUMN
+
+    if CNIC_COLUMN not in registry.frame.columns:
+        return None
+    index = INDEXES.index(registry)
+    rows, found = index.find(np.array([cnic_token], dtype=np.int64))
+    return int(index.household_id[rows[0]]) if found[0] else None
+
+
 # -- deciding and answering -----------------------------------------------------------------------
 def claims_frame(claims: Sequence[ClaimIn]) -> pd.DataFrame:
     """The claims as the text table a claims CSV is read as (``""`` where not given)."""
@@ -334,6 +372,7 @@ class Checked:
     registry: Registry
     index: RegistryIndex
     velocity: int
+    groups: DuplicateGroups | None
 
 
 def decide(
@@ -342,15 +381,23 @@ def decide(
     registry: Registry,
     caseload: RunCaseload | None,
     velocity: int,
+    *,
+    groups: bool = True,
 ) -> Checked:
-    """Tokenise and decide the batch (the engine's code, as ``rahat claims check``)."""
+    """Tokenise and decide the batch (the engine's code, as ``rahat claims check``).
+
+    With ``groups``, the unregistered claimants are also grouped into probable households
+    (:func:`rahat.engine.claims.duplicates.group_unregistered`).
+    """
     from rahat.engine.claims.decide import decide_claims
+    from rahat.engine.claims.duplicates import group_unregistered
     from rahat.engine.claims.read import claims_from_frame
 
     index = INDEXES.index(registry)
     batch = claims_from_frame(claims_frame(body.claims), secret)
     decided = decide_claims(batch, index, caseload, velocity=velocity)
-    return Checked(batch, decided, registry, index, velocity)
+    found = group_unregistered(batch, decided) if groups else None
+    return Checked(batch, decided, registry, index, velocity, found)
 
 
 def registry_standing(checked: Checked, units: Sequence[Unit]) -> tuple[np.ndarray, np.ndarray]:
@@ -384,8 +431,9 @@ def decision_rows(checked: Checked) -> list[dict[str, Any]]:
     """Every claim's decision as ``claims_decisions.csv`` has it (empty fields ``None``)."""
     from rahat.engine.claims.outputs import decisions_table
 
-    rows = decisions_table(checked.claims, checked.decided).to_pylist()
+    rows = decisions_table(checked.claims, checked.decided, checked.groups).to_pylist()
     for row in rows:
+        row.setdefault("duplicate_group", None)
         row["reasons"] = str(row["reasons"]).split(";")
         for key in ("rank", "cut_line", "failed_rules", "unit"):
             row[key] = _none(row[key])
@@ -402,7 +450,7 @@ def mask_for_ngo(rows: list[dict[str, Any]], checked: Checked, grant: Grant) -> 
     show_unit = grant.allows_level(Level.TEHSIL)
     stated = checked.claims.stated_tehsil
     for i, row in enumerate(rows):
-        row["cut_line"] = row["failed_rules"] = None
+        row["cut_line"] = row["failed_rules"] = row["duplicate_group"] = None
         selected = "in_caseload" in row["reasons"]
         if not (selected and show_rank) or outside[i]:
             row["rank"] = None
@@ -433,6 +481,25 @@ def _count(rows: list[dict[str, Any]], key: str) -> dict[str, int | None]:
     return dict(Counter(values))
 
 
+def groups_summary(checked: Checked, principal: Principal, k: int) -> dict[str, Any] | None:
+    """``duplicate_groups`` for ``principal``: none for NGOs; planners: counts under k blanked."""
+    if checked.groups is None or principal.role == Role.NGO:
+        return None
+    out = checked.groups.summary()
+    if principal.role == Role.PLANNER:
+        from rahat.api.service.suppression import is_small
+
+        def blank(n: int) -> int | None:
+            return None if is_small(n, k) else n
+
+        out = {
+            "groups": blank(out["groups"]),
+            "claims": blank(out["claims"]),
+            "linked_by": {kind: blank(n) for kind, n in out["linked_by"].items()},
+        }
+    return out
+
+
 def answer(
     checked: Checked, principal: Principal, grant: Grant | None, run_id: str | None, k: int
 ) -> dict[str, Any]:
@@ -459,6 +526,7 @@ def answer(
         "counts": counts,
         "reasons": reasons,
         "rejected_fields": dict(checked.claims.rejected),
+        "duplicate_groups": groups_summary(checked, principal, k),
         "phone_velocity_threshold": checked.velocity,
         "k": k if planner else None,
     }
@@ -515,7 +583,8 @@ def check_claims(
     require_registry(settings.registry_path)
     registry = registry_of(settings.registry_path)
     caseload = load_run(folder) if folder is not None else None
-    checked = decide(body, secret, registry, caseload, settings.claims_phone_velocity)
+    velocity, ngo = settings.claims_phone_velocity, principal.role == Role.NGO
+    checked = decide(body, secret, registry, caseload, velocity, groups=not ngo)
     out = answer(checked, principal, grant, body.run_id, settings.k_anonymity)
     released = 0 if out["decisions"] is None else len(out["decisions"])
     note.add(rows=released, filter={"decisions": {k: v for k, v in out["counts"].items()}})

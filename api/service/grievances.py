@@ -2,7 +2,9 @@
 
 A person who disputes the answer to their claim gets a **ticket**: the token of their CNIC
 (:func:`rahat.geo.registry.identity.cnic_tokens` under the deployment secret; the number itself
-is never stored), the household if known, the decision and reason codes they were told, the
+is never stored), the household if known (:func:`claimant_household`: when the served registry
+has CNIC tokens, the household holding the claimant's token, found in the index the claims
+check uses), the decision and reason codes they were told, the
 district and tehsil they stated, an assignee organisation and a due time
 (:attr:`~rahat.api.service.settings.Settings.grievance_sla_days` after opening). Its status
 moves ``open -> under_review -> resolved | rejected`` (or ``open -> rejected``); ``resolved``
@@ -13,10 +15,12 @@ Who sees what:
 
 * agencies and admins open, list, read, change, reassign and export every ticket;
 * an NGO lists, reads, exports and moves only the tickets assigned to it; a ticket assigned
-  elsewhere answers 404, as one that does not exist. It never sees the CNIC token, and sees the
-  household as its agreement allows (``household_id`` when granted, else the agreement's
-  pseudonym ``household_ref``, else nothing). It may not reassign a ticket, name its household
-  or put it on the assisted list (403);
+  elsewhere answers 404, as one that does not exist. It never sees the CNIC token nor the
+  household (neither ``household_id`` nor a pseudonym, whatever its agreement grants): a
+  household may have been found from the CNIC in the registry, so showing it would tell
+  whether the claimant is registered. It may not reassign a ticket, name its household or put
+  it on the assisted list, nor resolve a ticket the agency marked ``add_to_assisted`` (403,
+  whether or not the ticket has a household);
 * planners work with aggregates and get 403 on every grievance route.
 
 A ticket resolved with ``add_to_assisted`` and a household puts the household on the
@@ -31,21 +35,19 @@ import csv
 import datetime as dt
 import io
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
 from sqlalchemy import Select, and_, not_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from rahat.api.service.enums import GrievanceStatus, Role
-from rahat.api.service.export import _pseudonyms
 from rahat.api.service.models import GrievanceEvent, GrievanceTicket, Organisation, utcnow
-from rahat.api.service.policy import ID_FIELD, REF_FIELD
-from rahat.api.service.security import Principal, active_agreement
+from rahat.api.service.policy import ID_FIELD
+from rahat.api.service.security import Principal
 from rahat.api.service.settings import Settings
 from rahat.engine.claims.decide import CODES, FLAGS
 from rahat.geo.errors import (
@@ -58,6 +60,9 @@ from rahat.geo.errors import (
 from rahat.geo.files import atomic_write
 from rahat.geo.registry.identity import SECRET_ENV, cnic_tokens, secret_from_env
 from rahat.geo.units import Level, gazetteer
+
+if TYPE_CHECKING:
+    from rahat.geo.registry.model import Registry
 
 S = GrievanceStatus
 
@@ -89,27 +94,16 @@ class View:
     Attributes
     ----------
     tokens
-        Whether the CNIC token and the raw ``household_id`` are shown (agencies, admins).
-    raw_ids
-        Whether the raw ``household_id`` is shown to an NGO (its agreement grants it).
-    ref_key
-        Key of the agreement's ``household_ref`` pseudonyms, if any.
+        Whether the CNIC token and the ``household_id`` are shown (agencies, admins; never
+        NGOs, see the module).
     """
 
     tokens: bool
-    raw_ids: bool = False
-    ref_key: bytes | None = None
 
     @property
     def columns(self) -> tuple[str, ...]:
         """Fields of a ticket shown, in order (those of an export)."""
-        ids: tuple[str, ...] = ()
-        if self.tokens:
-            ids = ("cnic_token", ID_FIELD)
-        elif self.raw_ids:
-            ids = (ID_FIELD,)
-        elif self.ref_key is not None:
-            ids = (REF_FIELD,)
+        ids: tuple[str, ...] = ("cnic_token", ID_FIELD) if self.tokens else ()
         return ("id", *ids, *_COMMON)
 
 
@@ -130,18 +124,9 @@ _COMMON: tuple[str, ...] = (
 )
 
 
-def view_for(session: Session, principal: Principal) -> View:
-    """The :class:`View` of ``principal`` (an NGO's from its agreement in force)."""
-    if principal.role != Role.NGO:
-        return View(tokens=True)
-    agreement = active_agreement(session, principal.organisation_id)
-    if agreement is None:
-        return View(tokens=False)
-    return View(
-        tokens=False,
-        raw_ids=ID_FIELD in agreement.fields,
-        ref_key=bytes.fromhex(agreement.pseudonym_key),
-    )
+def view_for(principal: Principal) -> View:
+    """The :class:`View` of ``principal``: an NGO sees neither token nor household."""
+    return View(tokens=principal.role != Role.NGO)
 
 
 def identity_secret() -> bytes:
@@ -169,6 +154,44 @@ def claimant_token(cnic: str, secret: bytes) -> int:
             "cnic: not a valid CNIC; give the 13 digits, with or without dashes (12345-1234567-1)"
         )
     return int(values[0])
+
+
+def claimant_household(
+    settings: Settings,
+    registry_of: Callable[[Path], Registry],
+    cnic_token: int,
+    given: int | None,
+) -> int | None:
+    """The household to record on a new ticket: the registry's for the CNIC, else ``given``.
+
+    When the served registry exists and has a ``cnic_token`` column, the household holding
+    ``cnic_token`` is looked up in the claims check's index
+    (:func:`rahat.api.service.claims.registered_household`, built once per registry). Without
+    a registry, without tokens, or for a claimant not in it, ``given`` is kept (``None`` if
+    not given): an unregistered claimant may open a ticket.
+
+    Raises
+    ------
+    rahat.geo.errors.ConflictError
+        (409) When ``given`` is not the household the registry holds for the CNIC; the message
+        never shows the registry's household.
+    """
+    from rahat.api.service.claims import registered_household
+    from rahat.api.service.registry_status import require_registry
+
+    try:
+        require_registry(settings.registry_path)
+    except UnavailableError:  # no registry served: nothing to look up
+        return given
+    found = registered_household(registry_of(settings.registry_path), cnic_token)
+    if found is None:
+        return given
+    if given is not None and given != found:
+        raise ConflictError(
+            "household_id: the registry holds this CNIC under another household; check the "
+            "household id, or leave it out to record the registry's household."
+        )
+    return found
 
 
 def stated_units(district: str | None, tehsil: str | None) -> tuple[str | None, str | None]:
@@ -335,6 +358,15 @@ def update_ticket(
             f"An NGO may move the status of a ticket assigned to it and add notes, not change "
             f"{', '.join(agency_only)}: ask the agency."
         )
+    if (
+        principal.role == Role.NGO
+        and changes.get("status") == S.RESOLVED
+        and ticket.add_to_assisted
+    ):
+        raise AccessDeniedError(
+            "The agency marked this ticket to put its household on the assisted list, so only "
+            "the agency may resolve it: move it to under_review, add notes, or ask the agency."
+        )
     current = S(ticket.status)
     if current in FINAL:
         raise ConflictError(f"Grievance '{ticket.id}' is {current}: a closed ticket is final.")
@@ -418,13 +450,6 @@ def ticket_fields(ticket: GrievanceTicket, view: View, now: dt.datetime) -> dict
         "resolution": ticket.resolution,
         "add_to_assisted": ticket.add_to_assisted,
     }
-    if view.ref_key is not None and not view.raw_ids:
-        hid = ticket.household_id
-        values[REF_FIELD] = (
-            None
-            if hid is None
-            else _pseudonyms(pa.chunked_array([[hid]], pa.int64()), view.ref_key)[0].as_py()
-        )
     return {name: values[name] for name in view.columns}
 
 

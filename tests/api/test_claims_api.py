@@ -224,6 +224,7 @@ def test_ngo_inside_its_agreement_gets_a_neutral_answer_for_households_outside(
         "cut_line": None,
         "failed_rules": None,
         "unit": "PK70301",
+        "duplicate_group": None,
     }
     assert rows[4]["decision"] == "not_registered_in_footprint"
     assert "PK71303" not in r.text and "PK713" not in r.text and "Larkana" not in r.text
@@ -425,3 +426,75 @@ def test_rate_limit_counts_answered_calls_in_the_minute_and_says_when_one_leaves
             check_claims_rate(session, prefix, settings, now=now)
         assert refused.value.retry_after == 10  # the call 50 s ago leaves the minute
         check_claims_rate(session, prefix, settings, now=now + dt.timedelta(seconds=11))
+
+
+def unregistered(i: int, tehsil: str = "PK70301", **fields: str) -> dict[str, str]:
+    """A claim from a valid CNIC no household holds (``i`` < 10**6), stating ``tehsil``."""
+    return {**claim(f"4130590{i:06d}", tehsil, "PK703"), **fields}
+
+
+#: Rows 1-2 one phone; 3-4 one name and address (punctuation and case aside); 5 alone; 6 the
+#: name and address of rows 3-4 but registered; 7 the same but in Johi.
+SAME = {"name": "Muhammad Aslam Khan", "address": "House 12, Street 4, Dadu"}
+GROUPED_BATCH = [
+    unregistered(1, phone="0301-2223334"),
+    unregistered(2, phone="03012223334"),
+    unregistered(3, phone="0302-0000001", **SAME),
+    unregistered(4, name="muhammad aslam khan.", address="house 12 street 4 DADU"),
+    unregistered(5, name="Bibi Zainab", address="House 90, Dadu"),
+    {**claim(CNICS[100], "PK70301", "PK703"), **SAME},
+    unregistered(7, "PK70302", **SAME),
+]
+
+
+def test_agency_gets_probable_duplicate_groups_linking_rows_of_the_batch(live: Service) -> None:
+    r = post(live, "agency", GROUPED_BATCH)
+    assert r.status_code == 200, r.text
+    group = {row: d["duplicate_group"] for row, d in by_row(r).items()}
+    assert group[1] == group[2] and group[3] == group[4]
+    assert None not in (group[1], group[3]) and group[1] != group[3]
+    assert group[5] is None and group[6] is None and group[7] is None
+    assert r.json()["duplicate_groups"] == {
+        "groups": 2,
+        "claims": 4,
+        "linked_by": {"phone": 1, "name+address": 1, "phone;name+address": 0},
+    }
+    # the engine's grouping of the same claims, as `rahat claims check` writes it
+    from rahat.api.service.claims import ClaimIn, claims_frame
+    from rahat.engine.claims.decide import RegistryIndex, decide_claims
+    from rahat.engine.claims.duplicates import group_unregistered
+    from rahat.engine.claims.read import claims_from_frame
+    from rahat.geo.registry.model import Registry
+
+    frame = claims_frame([ClaimIn(**c) for c in GROUPED_BATCH])
+    batch = claims_from_frame(frame, bytes.fromhex(SECRET_HEX))
+    index = RegistryIndex.build(Registry.from_frame(registry_frame()))
+    expected = group_unregistered(batch, decide_claims(batch, index, velocity=3)).group
+    assert [g or -1 for g in group.values()] == expected.tolist()
+    for text in ("Aslam", "aslam", "Zainab", "House 12", "2223334"):
+        assert text not in r.text
+
+
+def test_ngo_and_planner_answers_carry_no_group_links(live: Service) -> None:
+    r = post(live, "ngo", GROUPED_BATCH[:6], run_id=live.run_id)
+    assert r.status_code == 200, r.text
+    assert r.json()["duplicate_groups"] is None
+    assert [d["duplicate_group"] for d in r.json()["decisions"]] == [None] * 6
+    # planners: counts only, those of 1 to k-1 groups or claims blanked
+    pairs = [unregistered(100 + i, phone=f"0333-10000{i:02d}") for i in range(20)]
+    for i in range(10):
+        pairs[2 * i + 1]["phone"] = pairs[2 * i]["phone"]
+    r = post(live, "planner", [*pairs, *GROUPED_BATCH[2:4]])
+    assert r.status_code == 200, r.text
+    assert r.json()["decisions"] is None and 'duplicate_group"' not in r.text
+    assert r.json()["duplicate_groups"] == {
+        "groups": 11,
+        "claims": 22,
+        "linked_by": {"phone": 10, "name+address": None, "phone;name+address": 0},
+    }
+    r = post(live, "planner", GROUPED_BATCH)
+    assert r.json()["duplicate_groups"] == {
+        "groups": None,
+        "claims": None,
+        "linked_by": {"phone": None, "name+address": None, "phone;name+address": 0},
+    }

@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 from conftest import Service
 from sqlalchemy import func, select
+from test_claims_api import registry_frame as claims_registry_frame
 
 from rahat.api.service import grievances
 from rahat.api.service.models import AuditEvent, GrievanceEvent, GrievanceTicket
 from rahat.geo.errors import ConflictError
 from rahat.geo.registry.identity import SECRET_ENV, cnic_tokens
+from rahat.geo.registry.io import write_registry
 
 SECRET = "5e" * 32
 _serial = itertools.count(1)
@@ -210,12 +212,12 @@ def test_an_ngo_sees_and_moves_only_its_own_tickets(service: Service) -> None:
     assert mine["id"] in listed and theirs["id"] not in listed
     other = service.get("ngo_other", "/grievances", params={"limit": 1000}).json()
     assert mine["id"] not in {t["id"] for t in other}
-    # fields: no CNIC token; the household as the agreement allows
+    # fields: neither CNIC token nor household, whatever the agreement grants
     seen = service.get("ngo", f"/grievances/{mine['id']}").json()
-    assert "cnic_token" not in seen and "household_id" not in seen
-    assert len(seen["household_ref"]) == 16 and str(mine["household_id"]) not in str(seen)
     granted = service.get("ngo_ids", f"/grievances/{theirs['id']}").json()
-    assert granted["household_id"] == 1_000_000_021 and "cnic_token" not in granted
+    for fields in (seen, granted):
+        assert not {"cnic_token", "household_id", "household_ref"} & set(fields)
+        assert "1000000014" not in str(fields) and "1000000021" not in str(fields)
     # it moves its own ticket, but may not reassign it or touch the assisted list
     for change in ({"assignee_id": service.org_ids["ngo_ids"]}, {"add_to_assisted": True}):
         r = patch(service, "ngo", mine["id"], status="under_review", **change)
@@ -343,8 +345,8 @@ def test_exports_hold_each_role_s_columns_and_no_raw_numbers(service: Service) -
     assert ngo.status_code == 200
     ngo_rows = _csv(ngo.text)
     assert tid in {r["id"] for r in ngo_rows} and other not in {r["id"] for r in ngo_rows}
-    assert "cnic_token" not in ngo_rows[0] and "household_id" not in ngo_rows[0]
-    assert "household_ref" in ngo_rows[0]
+    assert not {"cnic_token", "household_id", "household_ref"} & set(ngo_rows[0])
+    assert "1000000028" not in ngo.text
     for text in (agency.text, ngo.text):
         assert cnic not in text and cnic.replace("-", "") not in text
     with service.app.state.sessionmaker() as session:
@@ -424,3 +426,86 @@ def test_history_rows_are_written_for_every_change(service: Service) -> None:
         ("open", "open", service.org_ids["agency"], "called the claimant"),
         ("open", "under_review", service.org_ids["ngo"], None),
     ]
+
+
+#: CNICs of registry households 100 and 200 (under :data:`SECRET`); 300 and 400 have none.
+REGISTERED = {100: "41306-5550001-1", 200: "41306-5550002-2"}
+
+
+@pytest.fixture
+def registry(service: Service, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Serve a registry whose households 100 and 200 hold the CNICs of :data:`REGISTERED`."""
+    frame = claims_registry_frame(tokens=False)
+    tokens = cnic_tokens(list(REGISTERED.values()), bytes.fromhex(SECRET))[0]
+    frame["cnic_token"] = np.r_[tokens, 0, 0].astype(np.int64)
+    path = write_registry(frame, tmp_path / "registry.parquet")
+    monkeypatch.setattr(service.app.state.settings, "registry_path", path)
+    return path
+
+
+def test_a_registered_cnic_records_its_household_and_a_different_one_is_refused(
+    service: Service, registry: Any
+) -> None:
+    assert opened(service, cnic=REGISTERED[100])["household_id"] == 100
+    assert opened(service, cnic=REGISTERED[200].replace("-", ""))["household_id"] == 200
+    assert opened(service, cnic=REGISTERED[100], household_id=100)["household_id"] == 100
+    before = ticket_count(service)
+    for given in (200, 300, 999):
+        r = open_ticket(service, cnic=REGISTERED[100], household_id=given)
+        assert r.status_code == 409, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        detail = r.json()["detail"]
+        assert "household_id" in detail and "100" not in r.text and REGISTERED[100] not in r.text
+    assert ticket_count(service) == before
+    # an unregistered claimant: no household, or the one the agency names
+    assert opened(service)["household_id"] is None
+    assert opened(service, household_id=300)["household_id"] == 300
+
+
+def test_without_a_registry_of_tokens_the_household_is_the_one_given(
+    service: Service, registry: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plain = write_registry(claims_registry_frame(tokens=False), registry.parent / "plain.parquet")
+    settings = service.app.state.settings
+    for path in (plain, registry.parent / "missing.parquet"):
+        monkeypatch.setattr(settings, "registry_path", path)
+        assert opened(service, cnic=REGISTERED[100]).get("household_id") is None
+        assert opened(service, cnic=REGISTERED[100], household_id=200)["household_id"] == 200
+
+
+def test_an_ngo_cannot_tell_a_registered_claimant_from_an_unregistered_one(
+    service: Service, registry: Any
+) -> None:
+    """Every NGO answer about the two tickets is the same but for ids and times."""
+    ngo = service.org_ids["ngo_ids"]  # its agreement grants household_id
+    tickets = {
+        cnic: opened(service, cnic=cnic, assignee_id=ngo)["id"]
+        for cnic in (REGISTERED[100], new_cnic())
+    }
+    stamps = ("id", "created_at", "updated_at", "due_at", "at")
+
+    def shape(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: shape(v) for k, v in value.items() if k not in stamps}
+        return [shape(v) for v in value] if isinstance(value, list) else value
+
+    answers: dict[str, list[Any]] = {}
+    for cnic, tid in tickets.items():
+        seen = [shape(service.get("ngo_ids", f"/grievances/{tid}").json())]
+        listed = service.get("ngo_ids", "/grievances", params={"limit": 1000}).json()
+        seen += [shape(t) for t in listed if t["id"] == tid]
+        export = service.get("ngo_ids", "/grievances/export").text
+        seen += [shape(row) for row in _csv(export) if row["id"] == tid]
+        moved(service, tid, add_to_assisted=True)  # the agency asks for the assisted list
+        r = patch(service, "ngo_ids", tid, status="under_review", note="visited")
+        seen.append((r.status_code, shape(r.json())))
+        r = patch(service, "ngo_ids", tid, status="resolved", note="paid")
+        seen.append((r.status_code, r.json()["detail"]))
+        answers[cnic] = seen
+    registered, stranger = answers.values()
+    assert registered == stranger
+    assert registered[-1][0] == 403 and "only the agency may resolve" in registered[-1][1]
+    assert "household" not in str(registered[:3]).replace("add_to_assisted", "")
+    # the agency sees the household found, and resolves the ticket onto the assisted list
+    body = moved(service, tickets[REGISTERED[100]], status="resolved", note="paid")
+    assert body["household_id"] == 100 and body["add_to_assisted"] is True

@@ -45,13 +45,15 @@ async def check(
     ``not_registered_in_footprint``, ``not_registered_outside_footprint``, ``invalid_cnic``,
     ``duplicate_claim``; without ``run_id`` only ``registered`` / ``not_registered``; flags
     ``stated_location_mismatch`` and ``phone_velocity``), and a summary by unit and reason.
-    No CNIC or phone is ever answered or recorded.
+    Unregistered claimants who are probably one household share a ``duplicate_group`` (it
+    links rows of this batch only), counted in ``duplicate_groups``. No CNIC or phone is ever
+    answered or recorded.
 
     Agencies see every decision; NGOs only claims stating a unit of their agreement by P-code
     (else the batch is refused, 403), and for a household outside their agreement the neutral
-    ``outside_agreement``; planners the summary only, counts under k blanked. At most
-    ``RAHAT_CLAIMS_MAX_BATCH`` claims per batch (413) and ``RAHAT_CLAIMS_PER_MINUTE`` calls per
-    key per minute (429).
+    ``outside_agreement``, and no duplicate groups; planners the summary only, counts under k
+    blanked (those of ``duplicate_groups`` too). At most ``RAHAT_CLAIMS_MAX_BATCH`` claims per
+    batch (413) and ``RAHAT_CLAIMS_PER_MINUTE`` calls per key per minute (429).
     """
 
     def registry_of(path: Path) -> Registry:

@@ -10,6 +10,7 @@ rows and fields released.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,12 +19,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from rahat.api.service import grievances
-from rahat.api.service.deps import AuditDep, SessionDep, SettingsDep
+from rahat.api.service.deps import AuditDep, SessionDep, SettingsDep, WhatIfServiceDep
 from rahat.api.service.enums import GrievanceStatus, Role
 from rahat.api.service.models import GrievanceTicket, utcnow
 from rahat.api.service.problems import problem_docs
 from rahat.api.service.schemas import MAX_OFFSET
 from rahat.api.service.security import Principal, UploaderPrincipal, require_roles
+from rahat.geo.registry.model import Registry
 
 router = APIRouter(prefix="/grievances", tags=["grievances"])
 
@@ -47,7 +49,13 @@ class GrievanceIn(BaseModel):
         description="The claimant's CNIC, 13 digits with or without dashes; only its keyed "
         "token is stored, and it is never returned.",
     )
-    household_id: int | None = Field(default=None, ge=1, le=_INT64)
+    household_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=_INT64,
+        description="Optional: with a registry of CNIC tokens, the household holding the CNIC "
+        "is recorded, and one given that differs is refused (409).",
+    )
     decision: _CODE | None = Field(default=None, description="The decision the claimant got.")
     reasons: list[_CODE] = Field(default_factory=list, max_length=20)
     district: str | None = Field(default=None, min_length=1, max_length=100)
@@ -81,8 +89,7 @@ class GrievanceOut(BaseModel):
 
     id: str
     cnic_token: int | None = Field(default=None, description="Agencies and admins only.")
-    household_id: int | None = None
-    household_ref: str | None = Field(default=None, description="NGOs: the pseudonym.")
+    household_id: int | None = Field(default=None, description="Agencies and admins only.")
     decision: str | None
     reasons: list[str]
     district: str | None
@@ -137,7 +144,7 @@ def _out(
     status_code=201,
     response_model=GrievanceDetail,
     summary="Open a grievance ticket for a disputed claim",
-    responses=problem_docs(401, 403, 413, 422, 503),
+    responses=problem_docs(401, 403, 409, 413, 422, 503),
     response_model_exclude_unset=True,
 )
 def open_grievance(
@@ -146,24 +153,32 @@ def open_grievance(
     session: SessionDep,
     settings: SettingsDep,
     audit: AuditDep,
+    service: WhatIfServiceDep,
     principal: UploaderPrincipal,
 ) -> Any:
     """Open a ticket, due ``grievance_sla_days`` from now; the CNIC is kept only as a token.
 
-    An invalid CNIC is a 422 (which never quotes it); a service without its identity secret
-    answers 503.
+    With a served registry of CNIC tokens, the household holding the CNIC is recorded (none for
+    an unregistered claimant); a ``household_id`` given that is not that household is a 409
+    that does not name the registry's. An invalid CNIC is a 422 (which never quotes it); a
+    service without its identity secret answers 503.
     """
+
+    def registry_of(path: Path) -> Registry:
+        return service.registry(path)[0].registry
+
     secret = grievances.identity_secret()
     token = grievances.claimant_token(body.cnic, secret)
     reasons = grievances.check_reasons(body.decision, body.reasons)
     district, tehsil = grievances.stated_units(body.district, body.tehsil)
+    household = grievances.claimant_household(settings, registry_of, token, body.household_id)
     ticket = grievances.open_ticket(
         session,
         settings,
         principal,
         _key(request),
         cnic_token=token,
-        household_id=body.household_id,
+        household_id=household,
         decision=body.decision,
         reasons=reasons,
         district=district,
@@ -173,7 +188,7 @@ def open_grievance(
     )
     audit.add(filter={"ticket_id": ticket.id, "assignee_id": body.assignee_id})
     grievances.write_assisted_list(session, settings)
-    view = grievances.view_for(session, principal)
+    view = grievances.view_for(principal)
     return _out(ticket, view, utcnow(), grievances.history(session, ticket.id))
 
 
@@ -201,7 +216,7 @@ def list_grievances(
         grievances.visible_tickets(principal), status, assignee_id, overdue, now
     )
     rows = list(session.scalars(query.limit(limit).offset(offset)))
-    view = grievances.view_for(session, principal)
+    view = grievances.view_for(principal)
     audit.add(rows=len(rows), fields=view.columns)
     return [_out(t, view, now) for t in rows]
 
@@ -229,7 +244,7 @@ def export_grievances(
     query = grievances.filtered(
         grievances.visible_tickets(principal), status, assignee_id, overdue, now
     )
-    view = grievances.view_for(session, principal)
+    view = grievances.view_for(principal)
     rows = [grievances.ticket_fields(t, view, now) for t in session.scalars(query)]
     audit.add(rows=len(rows), fields=view.columns)
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
@@ -278,7 +293,7 @@ def read_grievance(
     """One ticket and its history (404 for a ticket you may not see)."""
     audit.add(filter={"ticket_id": ticket_id})
     ticket = grievances.find_ticket(session, principal, ticket_id)
-    view = grievances.view_for(session, principal)
+    view = grievances.view_for(principal)
     audit.add(rows=1, fields=view.columns)
     return _out(ticket, view, utcnow(), grievances.history(session, ticket.id))
 
@@ -318,5 +333,5 @@ def change_grievance(
         }
     )
     grievances.write_assisted_list(session, settings)
-    view = grievances.view_for(session, principal)
+    view = grievances.view_for(principal)
     return _out(ticket, view, utcnow(), grievances.history(session, ticket.id))
