@@ -134,7 +134,7 @@ def _read_frame(path: Path, max_bytes: int, max_rows: int) -> pd.DataFrame:
         )
     try:
         frame = _parse_arrow(path)
-    except (ArrowException, OSError):  # not a well-formed file: pandas says what and where
+    except (ArrowException, OSError, UnicodeDecodeError):  # pandas says what is wrong, where
         frame = None
     try:
         if frame is None:

@@ -376,3 +376,11 @@ def test_rows_longer_than_the_header_are_refused_and_long_texts_not_used(tmp_pat
     assert batch.name.tolist() == ["n" * 160, ""]
     assert batch.address.tolist() == ["", "a" * 160]
     assert batch.rejected["name"] == 1 and batch.rejected["address"] == 1
+
+
+def test_a_header_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"cnic,n\xe4me\n" + CNIC[1].encode() + b",x\n")
+    with pytest.raises(UnreadableFileError, match="UTF-8") as caught:
+        read_claims(latin, SECRET)
+    assert CNIC[1] not in str(caught.value)
