@@ -138,9 +138,7 @@ def load_run(folder: str | Path) -> RunCaseload:
                 column = column.cast(column.type.value_type)
             units.update(casefold(np.asarray(pc.unique(column).to_pylist(), dtype=object)))
     units.discard("")
-    lon = table.column("lon").to_numpy(zero_copy_only=False)
-    lat = table.column("lat").to_numpy(zero_copy_only=False)
-    cells = np.unique(cell_keys(lon[exposed], lat[exposed]))
+    cells = _exposed_cells(table, exposed)
     rank = pc.fill_null(table.column("rank"), -1).to_numpy().astype(np.int64)
     decision = pd.Categorical(table.column("decision").to_pandas(), categories=DECISIONS).codes
     return RunCaseload(
@@ -155,6 +153,21 @@ def load_run(folder: str | Path) -> RunCaseload:
         footprint_cells=cells[cells >= 0],
         totals=_totals(folder),
     )
+
+
+def _exposed_cells(table: pa.Table, exposed: np.ndarray, chunk: int = 1 << 21) -> np.ndarray:
+    """Sorted distinct :func:`cell_keys` of the exposed rows, a chunk of rows at a time.
+
+    A national caseload has tens of millions of rows: chunks keep the temporaries of
+    :func:`cell_keys` to a few tens of megabytes.
+    """
+    lon = table.column("lon").to_numpy(zero_copy_only=False)
+    lat = table.column("lat").to_numpy(zero_copy_only=False)
+    parts = [np.zeros(0, dtype=np.int64)]
+    for start in range(0, len(exposed), chunk):
+        rows = np.flatnonzero(exposed[start : start + chunk]) + start
+        parts.append(np.unique(cell_keys(lon[rows], lat[rows])))
+    return np.unique(np.concatenate(parts))
 
 
 def _totals(folder: Path) -> dict[str, Any]:

@@ -384,3 +384,16 @@ def test_a_header_that_is_not_utf8_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UnreadableFileError, match="UTF-8") as caught:
         read_claims(latin, SECRET)
     assert CNIC[1] not in str(caught.value)
+
+
+def test_exposed_cells_by_chunks_equal_all_at_once() -> None:
+    from rahat.engine.claims.run import _exposed_cells, cell_keys
+
+    rng = np.random.default_rng(5)
+    lon, lat = rng.uniform(60, 78, 1000), rng.uniform(23, 37, 1000)
+    lon[::97] = np.nan
+    exposed = rng.random(1000) < 0.4
+    table = pa.table({"lon": lon, "lat": lat})
+    expected = np.unique(cell_keys(lon[exposed], lat[exposed]))
+    for chunk in (1, 7, 999, 1000, 4096):
+        np.testing.assert_array_equal(_exposed_cells(table, exposed, chunk=chunk), expected)
