@@ -203,8 +203,11 @@ def _bounded_text(frame: pd.DataFrame, name: str, rejected: dict[str, int]) -> n
     Names and addresses are compared pair by pair (:mod:`rahat.engine.claims.duplicates`) at
     a cost that grows with their length squared: no real one is that long.
     """
-    text = _text(frame, name).copy()  # to_numpy may answer a read-only view (copy-on-write)
-    long = pd.Series(text, dtype=object).str.len().to_numpy() > MAX_TEXT_CHARS
+    if name not in frame.columns:
+        return _text(frame, name)
+    column = frame[name].str.strip()
+    long = (column.str.len() > MAX_TEXT_CHARS).to_numpy(dtype=bool)  # Arrow's, vectorised
+    text = column.to_numpy(dtype=object).copy()  # to_numpy may answer a read-only view
     text[long] = ""
     rejected[name] = int(long.sum())
     return text

@@ -62,6 +62,15 @@ CNIC_PROVINCES: dict[str, str] = {
     "7": "Gilgit-Baltistan",
 }
 
+
+def _wrapping() -> np.errstate:
+    """NumPy's overflow warnings off: SHA-256 sums wrap at 32 bits by design.
+
+    Only the kernels' plain-Python form (``NUMBA_DISABLE_JIT=1``) would warn.
+    """
+    return np.errstate(over="ignore")
+
+
 _SEPARATORS = re.compile(r"[\s\-]")
 _MOBILE = re.compile(r"^(?:\+92|0092|92|0)(3\d{9})$")
 
@@ -95,11 +104,13 @@ def tokens(values: Iterable[object], secret: bytes) -> np.ndarray:
     short = present & (np.diff(offsets) <= identity_kernel.MAX_ONE_BLOCK)
     inner, outer = identity_kernel.keyed_states(key)
     if short.all():
-        identity_kernel.hmac_kernel(data, offsets, inner, outer, out)
+        with _wrapping():
+            identity_kernel.hmac_kernel(data, offsets, inner, outer, out)
     else:
         rows = np.flatnonzero(short)
         part = np.zeros(len(rows), dtype=np.uint64)
-        identity_kernel.hmac_kernel(*_take(data, offsets, rows), inner, outer, part)
+        with _wrapping():
+            identity_kernel.hmac_kernel(*_take(data, offsets, rows), inner, outer, part)
         out[rows] = part
         long_rows = np.flatnonzero(present & ~short)
         out[long_rows] = _hmac_tokens(texts.take(long_rows).to_pylist(), key)
@@ -219,7 +230,8 @@ def _normalised_tokens(
     inner, outer = identity_kernel.keyed_states(key)
     out = np.zeros(len(texts), dtype=np.uint64)
     status = np.zeros(len(texts), dtype=np.int8)
-    kernel(data, offsets, present, *rules, inner, outer, out, status)
+    with _wrapping():
+        kernel(data, offsets, present, *rules, inner, outer, out, status)
     valid = status == identity_kernel.VALID
     rows = np.flatnonzero(status == identity_kernel.FALLBACK)
     if len(rows):

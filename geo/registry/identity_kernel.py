@@ -37,8 +37,6 @@ MAX_ONE_BLOCK = 55
 #: Digits of a CNIC.
 CNIC_LENGTH = 13
 
-_MASK = np.uint64(0xFFFFFFFF)
-
 #: SHA-256 round constants (FIPS 180-4, 4.2.2).
 ROUND_CONSTANTS = np.array(
     [
@@ -53,14 +51,14 @@ ROUND_CONSTANTS = np.array(
         0x748F82EE, 0x78A5636F, 0x84C87814, 0x8CC70208, 0x90BEFFFA, 0xA4506CEB, 0xBEF9A3F7,
         0xC67178F2,
     ],
-    dtype=np.uint64,
+    dtype=np.uint32,
 )  # fmt: skip
 
 #: SHA-256 initial hash value (FIPS 180-4, 5.3.3).
 INITIAL_STATE = np.array(
     [0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB,
      0x5BE0CD19],
-    dtype=np.uint64,
+    dtype=np.uint32,
 )  # fmt: skip
 
 
@@ -76,41 +74,42 @@ PHONE_SEPARATORS = _byte_table(r"[\s\-().]")
 
 
 @kernel
-def _rotr(x: np.uint64, n: int) -> np.uint64:
-    """``x`` (32 bits held in 64) rotated right by ``n`` bits."""
-    return ((x >> np.uint64(n)) | (x << np.uint64(32 - n))) & _MASK
+def _rotr(x: np.uint32, n: int) -> np.uint32:
+    """``x`` rotated right by ``n`` bits (compiled to one rotate instruction)."""
+    return np.uint32((x >> np.uint32(n)) | (x << np.uint32(32 - n)))
 
 
 @kernel
 def _compress(state: np.ndarray, w: np.ndarray) -> None:
     """One SHA-256 block compression into ``state`` (8 words), ``w[:16]`` the block's words.
 
-    Words are held in uint64 and masked to 32 bits; ``w`` (64 words) is the message schedule,
-    filled here.
+    Words are uint32, every sum wrapped by ``np.uint32`` (numba widens sums of narrow
+    integers); ``w`` (64 words) is the message schedule, filled here.
     """
     for t in range(16, 64):
-        s0 = _rotr(w[t - 15], 7) ^ _rotr(w[t - 15], 18) ^ (w[t - 15] >> np.uint64(3))
-        s1 = _rotr(w[t - 2], 17) ^ _rotr(w[t - 2], 19) ^ (w[t - 2] >> np.uint64(10))
-        w[t] = (w[t - 16] + s0 + w[t - 7] + s1) & _MASK
+        x, y = w[t - 15], w[t - 2]
+        s0 = _rotr(x, 7) ^ _rotr(x, 18) ^ (x >> np.uint32(3))
+        s1 = _rotr(y, 17) ^ _rotr(y, 19) ^ (y >> np.uint32(10))
+        w[t] = np.uint32(w[t - 16] + s0 + w[t - 7] + s1)
     a, b, c, d = state[0], state[1], state[2], state[3]
     e, f, g, h = state[4], state[5], state[6], state[7]
     for t in range(64):
         big1 = _rotr(e, 6) ^ _rotr(e, 11) ^ _rotr(e, 25)
-        choose = (e & f) ^ (~e & _MASK & g)
-        t1 = (h + big1 + choose + ROUND_CONSTANTS[t] + w[t]) & _MASK
+        choose = (e & f) ^ (~e & g)
+        t1 = np.uint32(h + big1 + choose + ROUND_CONSTANTS[t] + w[t])
         big0 = _rotr(a, 2) ^ _rotr(a, 13) ^ _rotr(a, 22)
         majority = (a & b) ^ (a & c) ^ (b & c)
-        t2 = (big0 + majority) & _MASK
-        h, g, f, e = g, f, e, (d + t1) & _MASK
-        d, c, b, a = c, b, a, (t1 + t2) & _MASK
-    state[0] = (state[0] + a) & _MASK
-    state[1] = (state[1] + b) & _MASK
-    state[2] = (state[2] + c) & _MASK
-    state[3] = (state[3] + d) & _MASK
-    state[4] = (state[4] + e) & _MASK
-    state[5] = (state[5] + f) & _MASK
-    state[6] = (state[6] + g) & _MASK
-    state[7] = (state[7] + h) & _MASK
+        t2 = np.uint32(big0 + majority)
+        h, g, f, e = g, f, e, np.uint32(d + t1)
+        d, c, b, a = c, b, a, np.uint32(t1 + t2)
+    state[0] += a
+    state[1] += b
+    state[2] += c
+    state[3] += d
+    state[4] += e
+    state[5] += f
+    state[6] += g
+    state[7] += h
 
 
 @kernel
@@ -125,28 +124,28 @@ def _hmac64(
     """First 64 bits of HMAC-SHA-256 of ``message[:length]`` (at most 55 bytes).
 
     ``inner`` and ``outer`` are the SHA-256 states after the key's inner and outer blocks;
-    ``w`` (64 words) and ``state`` (8 words) are scratch space, reused across calls.
+    ``w`` (64 words) and ``state`` (8 words) are uint32 scratch space, reused across calls.
     """
     w[:16] = 0
     for i in range(length):
-        w[i >> 2] |= np.uint64(message[i]) << np.uint64(24 - 8 * (i & 3))
-    w[length >> 2] |= np.uint64(0x80) << np.uint64(24 - 8 * (length & 3))
-    w[15] = np.uint64((64 + length) * 8)
+        w[i >> 2] |= np.uint32(message[i]) << np.uint32(24 - 8 * (i & 3))
+    w[length >> 2] |= np.uint32(0x80) << np.uint32(24 - 8 * (length & 3))
+    w[15] = np.uint32((64 + length) * 8)
     state[:] = inner
     _compress(state, w)
     for i in range(8):
         w[i] = state[i]
-    w[8] = np.uint64(0x80000000)
+    w[8] = np.uint32(0x80000000)
     for i in range(9, 15):
-        w[i] = np.uint64(0)
-    w[15] = np.uint64((64 + 32) * 8)
+        w[i] = np.uint32(0)
+    w[15] = np.uint32((64 + 32) * 8)
     state[:] = outer
     _compress(state, w)
-    return (state[0] << np.uint64(32)) | state[1]
+    return (np.uint64(state[0]) << np.uint64(32)) | np.uint64(state[1])
 
 
 def keyed_states(key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """SHA-256 states after the HMAC inner and outer key blocks (RFC 2104), as uint64 words."""
+    """SHA-256 states after the HMAC inner and outer key blocks (RFC 2104), as uint32 words."""
     import hashlib
 
     block = 64
@@ -155,11 +154,12 @@ def keyed_states(key: bytes) -> tuple[np.ndarray, np.ndarray]:
     key = key.ljust(block, b"\0")
     states = []
     for pad in (0x36, 0x5C):
-        padded = np.frombuffer(bytes(b ^ pad for b in key), dtype=">u4").astype(np.uint64)
-        w = np.zeros(64, dtype=np.uint64)
+        padded = np.frombuffer(bytes(b ^ pad for b in key), dtype=">u4").astype(np.uint32)
+        w = np.zeros(64, dtype=np.uint32)
         w[:16] = padded
         state = INITIAL_STATE.copy()
-        _compress(state, w)
+        with np.errstate(over="ignore"):
+            _compress(state, w)
         states.append(state)
     return states[0], states[1]
 
@@ -182,8 +182,8 @@ def hmac_kernel(
     """
     n = len(offsets) - 1
     for block in prange((n + BLOCK - 1) // BLOCK):
-        w = np.empty(64, dtype=np.uint64)
-        state = np.empty(8, dtype=np.uint64)
+        w = np.empty(64, dtype=np.uint32)
+        state = np.empty(8, dtype=np.uint32)
         for i in range(block * BLOCK, min(n, (block + 1) * BLOCK)):
             start = offsets[i]
             out[i] = _hmac64(data[start:], offsets[i + 1] - start, inner, outer, w, state)
@@ -232,8 +232,8 @@ def cnic_kernel(
     """Normalise each CNIC text (:func:`_cnic_digits`); write its token and status."""
     n = len(offsets) - 1
     for block in prange((n + BLOCK - 1) // BLOCK):
-        w = np.empty(64, dtype=np.uint64)
-        state = np.empty(8, dtype=np.uint64)
+        w = np.empty(64, dtype=np.uint32)
+        state = np.empty(8, dtype=np.uint32)
         digits = np.empty(CNIC_LENGTH, dtype=np.uint8)
         for i in range(block * BLOCK, min(n, (block + 1) * BLOCK)):
             out[i] = 0
@@ -323,8 +323,8 @@ def mobile_kernel(
     """Normalise each phone text as a mobile (:func:`_mobile_number`); write token and status."""
     n = len(offsets) - 1
     for block in prange((n + BLOCK - 1) // BLOCK):
-        w = np.empty(64, dtype=np.uint64)
-        state = np.empty(8, dtype=np.uint64)
+        w = np.empty(64, dtype=np.uint32)
+        state = np.empty(8, dtype=np.uint32)
         message = np.empty(13, dtype=np.uint8)
         lead = np.empty(4, dtype=np.uint8)
         for i in range(block * BLOCK, min(n, (block + 1) * BLOCK)):

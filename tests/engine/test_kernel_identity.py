@@ -139,13 +139,13 @@ def _statuses(kernel_name: str, texts: list[str]) -> list[int]:
     inner, outer = k.keyed_states(SECRET)
     out = np.zeros(len(texts), dtype=np.uint64)
     status = np.zeros(len(texts), dtype=np.int8)
-    if kernel_name == "cnic":
-        k.cnic_kernel(data, offsets, present, k.CNIC_SEPARATORS, inner, outer, out, status)
-    else:
-        table = identity._mobile_prefix_table()
-        k.mobile_kernel(
-            data, offsets, present, k.PHONE_SEPARATORS, table, inner, outer, out, status
-        )
+    table = identity._mobile_prefix_table()
+    with np.errstate(over="ignore"):  # the sums wrap by design (plain Python would warn)
+        if kernel_name == "cnic":
+            k.cnic_kernel(data, offsets, present, k.CNIC_SEPARATORS, inner, outer, out, status)
+        else:
+            separators = k.PHONE_SEPARATORS
+            k.mobile_kernel(data, offsets, present, separators, table, inner, outer, out, status)
     return status.tolist()
 
 
