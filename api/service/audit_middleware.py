@@ -3,7 +3,8 @@
 Every request is recorded (authenticated or not, refused or not, failed or not) except
 ``GET /healthz`` and the static API docs. The event says who (organisation and role when the
 key resolved, else ``""`` / ``anonymous``; the key's lookup prefix, never the token), what
-(method, route template, raw path, action), with which filter (the query parameters, merged
+(method, route template, raw path with any segment that looks like a CNIC or phone number as
+``{number}``, action), with which filter (the query parameters, merged
 with what the route noted), the outcome (the HTTP status) and how much was released (rows,
 fields). Routes add to it with :meth:`rahat.api.service.audit.AuditNote.add`.
 
@@ -29,6 +30,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rahat.api.service import audit
+from rahat.api.service.identity_text import mask_path
 from rahat.api.service.models import AuditEvent, utcnow
 from rahat.api.service.security import Principal, presented_prefix
 
@@ -168,7 +170,7 @@ class AuditMiddleware:
             logger.exception(
                 "could not write the audit event of %s %s (status %d)",
                 scope.get("method"),
-                scope.get("path"),
+                mask_path(str(scope.get("path", ""))),
                 status,
             )
             return False
@@ -200,7 +202,7 @@ class AuditMiddleware:
             key_prefix=prefix,
             method=method,
             route=template,
-            path=raw_path,
+            path=mask_path(raw_path),
             action=notes.action or action_for(method, template),
             outcome=status,
             run_id=str(run_id) if run_id is not None else None,

@@ -16,29 +16,33 @@ share a ``duplicate_group``: a number (1, 2, ...) that only links rows of the sa
 (``null`` for a claim in no group); ``duplicate_groups`` counts the groups, the claims in them
 and the groups by kind of link. Names and addresses are never answered.
 
-What each role gets:
+What each role gets (claims are about individuals: planners, who work with aggregates, are
+refused, 403, since counts of a batch of copies of one CNIC would tell its decision):
 
 * **agency, admin**: every claim's decision with its reasons, details and duplicate group.
 * **ngo**: only for batches whose every claim states its district or tehsil as a P-code lying
   in the units of the NGO's agreement in force (units matched by code at their level, never by
   name); a batch with one claim outside is refused whole (403) before anything is looked up.
-  A claim whose CNIC belongs to a registry household *outside* the agreement's units is
-  answered neutrally: decision ``outside_agreement`` (reasons ``outside_agreement``, after
-  ``duplicate_claim`` for a repeated CNIC), no rank, amount, rule or unit of that household,
-  its ``unit`` the tehsil the claimant stated; the NGO should refer the claimant to the agency.
+  A claim whose CNIC is held by no registry household, or by one *outside* the agreement's
+  units, gets one neutral answer, so that an NGO cannot tell the two apart: decision
+  ``refer_to_agency`` (reasons ``refer_to_agency``, after ``duplicate_claim`` for a CNIC
+  repeated in the batch, which the engine decides from the batch alone), no rank, amount,
+  rule or unit of the registry, its ``unit`` the tehsil the claimant stated; the NGO should
+  refer the claimant to the agency.
   Households inside the agreement show ``rank`` and ``amount`` only when selected
   (``in_caseload``) and only if the agreement grants ``rank`` (resp. ``amount`` or
   ``benefit``); ``cut_line`` and ``failed_rules`` (which quote a household's score) are never
-  shown to an NGO, and ``unit`` only if the agreement grants a tehsil field. NGO answers carry
-  no duplicate groups (every ``duplicate_group`` and ``duplicate_groups`` are ``null``): a group
-  links claims by phone, name and address, which is the agency's matching, not the NGO's.
-* **planner**: the summary only (``decisions`` is ``null``), its counts and the totals by
-  decision and reason blanked (``null``) where they describe 1 to k-1 claims
-  (``RAHAT_K_ANONYMITY``); ``duplicate_groups`` holds counts only, blanked the same way.
+  shown to an NGO, and ``unit`` and the ``stated_location_mismatch`` flag only if the
+  agreement grants a tehsil field (else stating each tehsil in turn would find the
+  household's). NGO answers carry no duplicate groups (every ``duplicate_group`` and
+  ``duplicate_groups`` are ``null``): a group links claims by phone, name and address, which
+  is the agency's matching, not the NGO's.
 
 Limits: at most ``RAHAT_CLAIMS_MAX_BATCH`` claims per request (413), the JSON body limit
-(``RAHAT_CLAIMS_MAX_JSON_BYTES``, 413), and ``RAHAT_CLAIMS_PER_MINUTE`` calls per API key per minute
-(429 with ``Retry-After``), counted from the audit log (calls answered other than 401/429).
+(``RAHAT_CLAIMS_MAX_JSON_BYTES``, 413), ``RAHAT_CLAIMS_PER_MINUTE`` calls per API key per minute
+(429 with ``Retry-After``), counted from the audit log (calls answered other than 401/429), and
+one call in flight per API key in the process (429, ``Retry-After: 1``: the audit rows the rate
+counts are written when a response starts, so without it parallel calls would all pass).
 Without a usable identity secret (``RAHAT_IDENTITY_SECRET``) the service answers 503; with a
 registry that has no ``cnic_token`` column, 409.
 """
@@ -49,8 +53,8 @@ import datetime as dt
 import math
 import threading
 import weakref
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -72,7 +76,7 @@ from rahat.geo.errors import (
     TooLargeError,
     UnavailableError,
 )
-from rahat.geo.units import UNIT_COLUMNS, Level, Unit, gazetteer
+from rahat.geo.units import Level, Unit, gazetteer
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -88,8 +92,6 @@ if TYPE_CHECKING:
 
 #: The route, as the audit log records it (the rate limit counts its events).
 ROUTE = "/claims"
-#: Decision (and reason) of an NGO's claim whose household lies outside its agreement.
-OUTSIDE = "outside_agreement"
 #: Window of the per-key rate limit.
 WINDOW = dt.timedelta(minutes=1)
 
@@ -145,34 +147,33 @@ class ClaimOut(BaseModel):
 
 
 class SummaryRow(BaseModel):
-    """Claims of one unit carrying one reason (``null``: fewer than k, for planners)."""
+    """Claims of one unit carrying one reason."""
 
     unit: str
     reason: str
-    claims: int | None
+    claims: int
 
 
 class GroupsOut(BaseModel):
-    """Probable duplicate households among unregistered claimants (``null``: under k)."""
+    """Probable duplicate households among unregistered claimants."""
 
-    groups: int | None = Field(description="Groups of two or more claims.")
-    claims: int | None = Field(description="Claims in a group.")
-    linked_by: dict[str, int | None] = Field(description="Groups per kind of link.")
+    groups: int = Field(description="Groups of two or more claims.")
+    claims: int = Field(description="Claims in a group.")
+    linked_by: dict[str, int] = Field(description="Groups per kind of link.")
 
 
 class ClaimsOut(BaseModel):
-    """Decisions (not for planners), a summary by unit and reason, and counts."""
+    """Decisions, a summary by unit and reason, and counts."""
 
     claims: int
     run_id: str | None
-    decisions: list[ClaimOut] | None = Field(description="Per claim; null for planners.")
+    decisions: list[ClaimOut] = Field(description="Per claim, in the order sent.")
     summary: list[SummaryRow]
-    counts: dict[str, int | None] = Field(description="Claims per decision.")
-    reasons: dict[str, int | None] = Field(description="Claims per reason code.")
+    counts: dict[str, int] = Field(description="Claims per decision.")
+    reasons: dict[str, int] = Field(description="Claims per reason code.")
     rejected_fields: dict[str, int] = Field(description="Fields given but unreadable (ignored).")
     duplicate_groups: GroupsOut | None = Field(description="Counts of the groups; null for NGOs.")
     phone_velocity_threshold: int
-    k: int | None = Field(description="Suppression threshold applied (planners), else null.")
 
 
 class ClaimsRateLimitedError(RateLimitedError):
@@ -184,6 +185,52 @@ class ClaimsRateLimitedError(RateLimitedError):
             f"retry in {max(1, math.ceil(retry_after))} s (send more claims per batch instead).",
             retry_after=retry_after,
         )
+
+
+class ClaimsBusyError(RateLimitedError):
+    """The API key already has a claims batch in flight (429, ``Retry-After: 1``)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This API key already has a claims batch being checked; send one batch at a time "
+            "(retry in 1 s, or send more claims per batch).",
+            retry_after=1,
+        )
+
+
+class InFlight:
+    """API keys with a claims batch being checked in this process (one at a time per key).
+
+    The per-minute rate counts audit events, written only when a response starts, so
+    batches sent in parallel would all pass it; this set closes that gap.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._keys: set[str] = set()
+
+    @contextmanager
+    def hold(self, key_prefix: str | None) -> Iterator[None]:
+        """Hold ``key_prefix`` for the block; :class:`ClaimsBusyError` if already held.
+
+        A call without a key prefix (none is known) is not held.
+        """
+        if key_prefix is None:
+            yield
+            return
+        with self._lock:
+            if key_prefix in self._keys:
+                raise ClaimsBusyError
+            self._keys.add(key_prefix)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._keys.discard(key_prefix)
+
+
+#: The keys in flight of the service's requests.
+IN_FLIGHT = InFlight()
 
 
 # -- refusals before any work ---------------------------------------------------------------------
@@ -400,138 +447,6 @@ def decide(
     return Checked(batch, decided, registry, index, velocity, found)
 
 
-def registry_standing(checked: Checked, units: Sequence[Unit]) -> tuple[np.ndarray, np.ndarray]:
-    """Per claim: whether a registry household holds its CNIC, and whether it lies outside.
-
-    Households are matched to ``units`` by code at each unit's level, as household exports are.
-    """
-    from rahat.api.service.export import _in_units
-
-    rows, found = checked.index.find(checked.claims.cnic_token)
-    found &= checked.claims.cnic_valid
-    outside = np.zeros(len(found), dtype=bool)
-    if not found.any():
-        return found, outside
-    frame = checked.registry.frame
-    columns = [c for c in UNIT_COLUMNS if c in frame.columns]
-    codes = gazetteer().codes_of(frame.iloc[rows[found]][columns].reset_index(drop=True))
-    outside[found] = ~_in_units(codes, units)
-    return found, outside
-
-
-def _none(value: Any) -> Any:
-    return None if value is None or value == "" else value
-
-
-#: Standings of a household listed in the run's caseload (rank and amount apply).
-LISTED = frozenset({"in_caseload", "eligible_not_selected", "registered_not_eligible"})
-
-
-def decision_rows(checked: Checked) -> list[dict[str, Any]]:
-    """Every claim's decision as ``claims_decisions.csv`` has it (empty fields ``None``)."""
-    from rahat.engine.claims.outputs import decisions_table
-
-    rows = decisions_table(checked.claims, checked.decided, checked.groups).to_pylist()
-    for row in rows:
-        row.setdefault("duplicate_group", None)
-        row["reasons"] = str(row["reasons"]).split(";")
-        for key in ("rank", "cut_line", "failed_rules", "unit"):
-            row[key] = _none(row[key])
-        if not LISTED.intersection(row["reasons"]):
-            row["amount"] = None
-    return rows
-
-
-def mask_for_ngo(rows: list[dict[str, Any]], checked: Checked, grant: Grant) -> None:
-    """Shape decisions for an NGO (see the module): neutral answer outside its agreement."""
-    found, outside = registry_standing(checked, grant.units or ())
-    show_rank = grant.allows_field("rank")
-    show_amount = grant.allows_field("amount") or grant.allows_field("benefit")
-    show_unit = grant.allows_level(Level.TEHSIL)
-    stated = checked.claims.stated_tehsil
-    for i, row in enumerate(rows):
-        row["cut_line"] = row["failed_rules"] = row["duplicate_group"] = None
-        selected = "in_caseload" in row["reasons"]
-        if not (selected and show_rank) or outside[i]:
-            row["rank"] = None
-        if not (selected and show_amount) or outside[i]:
-            row["amount"] = None
-        if found[i] and (outside[i] or not show_unit):
-            row["unit"] = _none(stated[i])
-        if outside[i]:
-            first = ["duplicate_claim"] if row["decision"] == "duplicate_claim" else []
-            velocity = ["phone_velocity"] if "phone_velocity" in row["reasons"] else []
-            row["decision"] = first[0] if first else OUTSIDE
-            row["reasons"] = [*first, OUTSIDE, *velocity]
-
-
-def summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Claims per unit and reason of the decisions as answered (by unit, then code order)."""
-    from rahat.engine.claims.decide import CODES
-
-    order = {code: i for i, code in enumerate((*CODES, OUTSIDE))}
-    counts = Counter((row["unit"] or "", reason) for row in rows for reason in row["reasons"])
-    out = [{"unit": unit, "reason": reason, "claims": n} for (unit, reason), n in counts.items()]
-    return sorted(out, key=lambda r: (r["unit"], order.get(r["reason"], len(order))))
-
-
-def _count(rows: list[dict[str, Any]], key: str) -> dict[str, int | None]:
-    """Claims per value of ``key`` (a reason list counts each of its codes)."""
-    values = (v for row in rows for v in (row[key] if isinstance(row[key], list) else [row[key]]))
-    return dict(Counter(values))
-
-
-def groups_summary(checked: Checked, principal: Principal, k: int) -> dict[str, Any] | None:
-    """``duplicate_groups`` for ``principal``: none for NGOs; planners: counts under k blanked."""
-    if checked.groups is None or principal.role == Role.NGO:
-        return None
-    out = checked.groups.summary()
-    if principal.role == Role.PLANNER:
-        from rahat.api.service.suppression import is_small
-
-        def blank(n: int) -> int | None:
-            return None if is_small(n, k) else n
-
-        out = {
-            "groups": blank(out["groups"]),
-            "claims": blank(out["claims"]),
-            "linked_by": {kind: blank(n) for kind, n in out["linked_by"].items()},
-        }
-    return out
-
-
-def answer(
-    checked: Checked, principal: Principal, grant: Grant | None, run_id: str | None, k: int
-) -> dict[str, Any]:
-    """The response for ``principal``'s role (see the module)."""
-    rows = decision_rows(checked)
-    if principal.role == Role.NGO and not principal.is_admin:
-        assert grant is not None
-        mask_for_ngo(rows, checked, grant)
-    table = summary(rows)
-    counts, reasons = _count(rows, "decision"), _count(rows, "reasons")
-    planner = principal.role == Role.PLANNER
-    if planner:
-        from rahat.api.service.suppression import is_small
-
-        for entry in table:
-            entry["claims"] = None if is_small(entry["claims"], k) else entry["claims"]
-        blank = {c: (None if is_small(n, k) else n) for c, n in counts.items()}
-        counts, reasons = blank, {c: (None if is_small(n, k) else n) for c, n in reasons.items()}
-    return {
-        "claims": len(rows),
-        "run_id": run_id,
-        "decisions": None if planner else rows,
-        "summary": table,
-        "counts": counts,
-        "reasons": reasons,
-        "rejected_fields": dict(checked.claims.rejected),
-        "duplicate_groups": groups_summary(checked, principal, k),
-        "phone_velocity_threshold": checked.velocity,
-        "k": k if planner else None,
-    }
-
-
 def check_claims(
     settings: Settings,
     sessions: sessionmaker[Session],
@@ -543,9 +458,10 @@ def check_claims(
 ) -> dict[str, Any]:
     """Refuse, or decide a batch and shape the answer for ``principal`` (run in a thread).
 
-    Refusals come first, in this order and before any claim is looked up: the key's rate
-    (429), the batch size (413), an NGO's agreement and stated units (403), the identity
-    secret (503), the run (404, 409, 403 withheld), the registry (503 missing, 409 no tokens).
+    Refusals come first, in this order and before any claim is looked up: a batch of the
+    same key in flight (429), the key's rate (429), the batch size (413), an NGO's agreement
+    and stated units (403), the identity secret (503), the run (404, 409, 403 withheld), the
+    registry (503 missing, 409 no tokens).
 
     Parameters
     ----------
@@ -560,32 +476,33 @@ def check_claims(
     note
         The request's audit note: counts, run and agreement are added (never a claim's value).
     """
+    from rahat.api.service import claims_views
     from rahat.api.service.access import finished_dir, readable_run
     from rahat.api.service.guard import check_figures_readable
     from rahat.api.service.registry_status import require_registry
     from rahat.engine.claims.run import load_run
 
     note.add(action="claims.check", run_id=body.run_id, filter={"claims": len(body.claims)})
-    grant: Grant | None = None
-    folder: Path | None = None
-    with sessions() as session:
-        check_claims_rate(session, key_prefix, settings)
-        check_batch_size(body, settings)
-        if principal.role == Role.NGO:
-            grant = ngo_grant(session, principal)
-            note.add(agreement_id=grant.agreement_id)
-            check_ngo_batch(body.claims, grant)
-        secret = identity_secret()
-        if body.run_id is not None:
-            run = readable_run(session, principal, body.run_id)
-            check_figures_readable(run, principal, k=settings.k_anonymity)
-            folder = finished_dir(run)
-    require_registry(settings.registry_path)
-    registry = registry_of(settings.registry_path)
-    caseload = load_run(folder) if folder is not None else None
-    velocity, ngo = settings.claims_phone_velocity, principal.role == Role.NGO
-    checked = decide(body, secret, registry, caseload, velocity, groups=not ngo)
-    out = answer(checked, principal, grant, body.run_id, settings.k_anonymity)
-    released = 0 if out["decisions"] is None else len(out["decisions"])
-    note.add(rows=released, filter={"decisions": {k: v for k, v in out["counts"].items()}})
-    return out
+    with IN_FLIGHT.hold(key_prefix):  # before the rate: parallel calls pass it
+        grant: Grant | None = None
+        folder: Path | None = None
+        with sessions() as session:
+            check_claims_rate(session, key_prefix, settings)
+            check_batch_size(body, settings)
+            if principal.role == Role.NGO:
+                grant = ngo_grant(session, principal)
+                note.add(agreement_id=grant.agreement_id)
+                check_ngo_batch(body.claims, grant)
+            secret = identity_secret()
+            if body.run_id is not None:
+                run = readable_run(session, principal, body.run_id)
+                check_figures_readable(run, principal, k=settings.k_anonymity)
+                folder = finished_dir(run)
+        require_registry(settings.registry_path)
+        registry = registry_of(settings.registry_path)
+        caseload = load_run(folder) if folder is not None else None
+        velocity, ngo = settings.claims_phone_velocity, principal.role == Role.NGO
+        checked = decide(body, secret, registry, caseload, velocity, groups=not ngo)
+        out = claims_views.answer(checked, principal, grant, body.run_id)
+        note.add(rows=len(out["decisions"]), filter={"decisions": dict(out["counts"])})
+        return out

@@ -9,7 +9,9 @@ district and tehsil they stated, an assignee organisation and a due time
 (:attr:`~rahat.api.service.settings.Settings.grievance_sla_days` after opening). Its status
 moves ``open -> under_review -> resolved | rejected`` (or ``open -> rejected``); ``resolved``
 and ``rejected`` are final. Every change is a :class:`~rahat.api.service.models.GrievanceEvent`
-row (the ticket's history) besides the request's audit event.
+row (the ticket's history) besides the request's audit event. Notes are free text: a CNIC or
+a Pakistani phone number in one is stored as ``[number removed]``. Errors never quote what was
+sent (a stated unit, a ticket id, a reason code): a claimant's number may be typed anywhere.
 
 Who sees what:
 
@@ -45,6 +47,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from rahat.api.service.enums import GrievanceStatus, Role
+from rahat.api.service.identity_text import scrub_numbers
 from rahat.api.service.models import GrievanceEvent, GrievanceTicket, Organisation, utcnow
 from rahat.api.service.policy import ID_FIELD
 from rahat.api.service.security import Principal
@@ -52,10 +55,12 @@ from rahat.api.service.settings import Settings
 from rahat.engine.claims.decide import CODES, FLAGS
 from rahat.geo.errors import (
     AccessDeniedError,
+    AmbiguousUnitError,
     ConflictError,
     InputError,
     NotFoundError,
     UnavailableError,
+    UnknownUnitError,
 )
 from rahat.geo.files import atomic_write
 from rahat.geo.registry.identity import SECRET_ENV, cnic_tokens, secret_from_env
@@ -200,13 +205,28 @@ def stated_units(district: str | None, tehsil: str | None) -> tuple[str | None, 
     Raises
     ------
     rahat.geo.errors.InputError
-        For an unknown unit, or a tehsil outside the stated district.
+        (422) For an unknown or ambiguous unit, or a tehsil outside the stated district. The
+        message names the field, never what was sent (a claimant's number may be typed there).
     """
     places = gazetteer()
     found = {}
-    for level, text in ((Level.DISTRICT, district), (Level.TEHSIL, tehsil)):
-        if text is not None:
+    for field, level, text in (
+        ("district", Level.DISTRICT, district),
+        ("tehsil", Level.TEHSIL, tehsil),
+    ):
+        if text is None:
+            continue
+        try:
             found[level] = places.resolve(text, level)
+        except AmbiguousUnitError:
+            raise AmbiguousUnitError(
+                f"{field}: the name fits several units of Rahat's boundaries; give its P-code"
+            ) from None
+        except UnknownUnitError:
+            raise UnknownUnitError(
+                f"{field}: not a {level} Rahat knows; give its P-code or its name as in Rahat's "
+                "boundaries"
+            ) from None
     d, t = found.get(Level.DISTRICT), found.get(Level.TEHSIL)
     if d is not None and t is not None and not places.contains(d, t):
         raise InputError(f"tehsil: {t.describe()} is not in {d.describe()}")
@@ -217,10 +237,12 @@ def check_reasons(decision: str | None, reasons: Iterable[str]) -> list[str]:
     """Check the decision and reason codes told to the claimant; return the codes, deduplicated."""
     if decision is not None and decision not in DECISION_CODES:
         raise InputError(f"decision: unknown decision; use one of: {', '.join(DECISION_CODES)}")
-    out = list(dict.fromkeys(reasons))
-    unknown = [r for r in out if r not in CODES]
-    if unknown:
-        raise InputError(f"reasons: unknown code(s) {unknown[:5]}; use: {', '.join(CODES)}")
+    sent = list(reasons)
+    out = list(dict.fromkeys(sent))
+    unknown = [i for i, r in enumerate(sent, start=1) if r not in CODES]
+    if unknown:  # positions, not the codes sent: a claimant's number may be typed there
+        at = ", ".join(map(str, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
+        raise InputError(f"reasons: unknown code(s) at position {at}; use: {', '.join(CODES)}")
     return out
 
 
@@ -251,7 +273,11 @@ def open_ticket(
     assignee_id: int | None,
     note: str | None,
 ) -> GrievanceTicket:
-    """Store (and commit) a new open ticket and the event that opened it."""
+    """Store (and commit) a new open ticket and the event that opened it.
+
+    A CNIC or phone number in ``note`` is stored as ``[number removed]``
+    (:func:`~rahat.api.service.identity_text.scrub_numbers`), as in the notes of a change.
+    """
     check_assignee(session, assignee_id)
     now = utcnow()
     ticket = GrievanceTicket(
@@ -280,7 +306,7 @@ def open_ticket(
             actor_key=key_prefix,
             to_status=S.OPEN,
             to_assignee=assignee_id,
-            note=note,
+            note=scrub_numbers(note),
         )
     )
     session.commit()
@@ -299,7 +325,9 @@ def find_ticket(session: Session, principal: Principal, ticket_id: str) -> Griev
     """The ticket ``ticket_id`` if ``principal`` may see it, else :class:`NotFoundError`."""
     ticket = session.scalar(visible_tickets(principal).where(GrievanceTicket.id == ticket_id))
     if ticket is None:
-        raise NotFoundError(f"No grievance with id '{ticket_id}'; list them with GET /grievances.")
+        raise NotFoundError(  # the id is not quoted: a claimant's number may be sent as one
+            "No grievance with that id (or none you may see); list them with GET /grievances."
+        )
     return ticket
 
 
@@ -339,7 +367,8 @@ def update_ticket(
     ----------
     changes
         The fields sent: ``status``, ``assignee_id``, ``household_id``, ``add_to_assisted``,
-        ``note`` (a resolution note when the status becomes final).
+        ``note`` (a resolution note when the status becomes final; a CNIC or phone number in
+        it is stored as ``[number removed]``).
 
     Raises
     ------
@@ -377,7 +406,7 @@ def update_ticket(
             f"Grievance '{ticket.id}' is {current}; it cannot become {target} "
             f"(allowed next: {allowed})."
         )
-    note = changes.get("note")
+    note = scrub_numbers(changes.get("note"))
     if target in FINAL and not note:
         raise InputError(f"note: say why the grievance is {target} (a resolution note)")
     if "assignee_id" in changes:

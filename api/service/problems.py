@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from rahat.api.service.identity_text import mask_path
 from rahat.api.service.redact import redact_paths
 from rahat.geo.errors import (
     AccessDeniedError,
@@ -73,7 +74,9 @@ def problem_response(
         Extension members (for example ``errors``).
 
     Server paths (the state, hazards and runs folders, the registry, the scenarios folder)
-    in ``detail`` and in the messages of ``errors`` are replaced with ``<server>``.
+    in ``detail`` and in the messages of ``errors`` are replaced with ``<server>``; a path
+    segment that looks like a CNIC or phone number is ``{number}`` in ``instance``
+    (:func:`~rahat.api.service.identity_text.mask_path`).
     """
     settings = getattr(request.app.state, "settings", None) if request is not None else None
     if detail is not None:
@@ -92,7 +95,7 @@ def problem_response(
         "detail": detail,
     }
     if request is not None:
-        body["instance"] = request.url.path
+        body["instance"] = mask_path(request.url.path)
     body.update({k: v for k, v in extra.items() if v is not None})
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
 
@@ -201,9 +204,10 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     from rahat.api.service.storage import is_storage_full
 
     if is_storage_full(exc):  # a full disk is not a bug: 507, and the service stays up
-        logger.error("storage full on %s %s: %s", request.method, request.url.path, exc)
+        logger.error("storage full on %s %s: %s", request.method, mask_path(request.url.path), exc)
         return await _refusal(request, StorageFullError())
-    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    path = mask_path(request.url.path)
+    logger.exception("unhandled error on %s %s", request.method, path, exc_info=exc)
     return problem_response(
         500,
         "Internal server error; it has been logged. Retry later or tell the operators.",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,7 @@ def test_agency_gets_each_reason_with_rank_amount_cut_line_and_rules(live: Servi
     assert rows[8]["reasons"] == ["invalid_cnic"] and rows[8]["unit"] == "PK70301"
     body = r.json()
     assert body["counts"]["in_caseload"] == 1 and body["reasons"]["in_caseload"] == 2
-    assert body["reasons"]["phone_velocity"] == 3 and body["k"] is None
+    assert body["reasons"]["phone_velocity"] == 3 and "k" not in body
     summary = {(s["unit"], s["reason"]): s["claims"] for s in body["summary"]}
     assert summary[("PK70301", "in_caseload")] == 2
     assert summary[("PK70301", "not_registered_in_footprint")] == 1
@@ -200,35 +201,71 @@ def test_summary_is_the_engines_for_the_same_claims(live: Service, tmp_path: Pat
     assert {d["decision"] for d in r.json()["decisions"]} >= {"registered", "not_registered"}
 
 
-def test_ngo_inside_its_agreement_gets_a_neutral_answer_for_households_outside(
-    live: Service,
+def neutral(row: int, unit: str, *first: str) -> dict[str, Any]:
+    """The answer to an NGO of a CNIC held by no household inside its agreement."""
+    decision = first[0] if first else "refer_to_agency"
+    return {
+        "row": row,
+        "decision": decision,
+        "reasons": [*first, "refer_to_agency"],
+        "rank": None,
+        "amount": None,
+        "cut_line": None,
+        "failed_rules": None,
+        "unit": unit,
+        "duplicate_group": None,
+    }
+
+
+@pytest.mark.parametrize("with_run", [True, False])
+def test_ngo_gets_one_neutral_answer_for_registered_outside_and_not_registered(
+    live: Service, with_run: bool
 ) -> None:
     claims = [
         claim(CNICS[100], "PK70301"),
         claim(CNICS[200], district="PK703"),
         claim(CNICS[400], "PK70301"),  # household in Larkana, outside the NGO's Dadu
-        claim(STRANGERS[0], "PK70302", "PK703"),
+        claim(STRANGERS[0], "PK70302", "PK703"),  # no household
+        claim(CNICS[400], "PK70302"),  # repeated: registered outside
+        claim(STRANGERS[0], "PK70301"),  # repeated: no household
+        claim("12345", "PK70301"),
     ]
-    r = post(live, "ngo", claims, run_id=live.run_id)
+    r = post(live, "ngo", claims, **({"run_id": live.run_id} if with_run else {}))
     assert r.status_code == 200, r.text
     rows = by_row(r)
-    assert (rows[1]["decision"], rows[1]["rank"], rows[1]["amount"]) == ("in_caseload", 1, 30_000)
-    assert rows[2]["decision"] == "eligible_not_selected"
-    assert rows[2]["cut_line"] is None and rows[2]["rank"] is None
-    assert rows[3] == {
-        "row": 3,
-        "decision": "outside_agreement",
-        "reasons": ["outside_agreement"],
-        "rank": None,
-        "amount": None,
-        "cut_line": None,
-        "failed_rules": None,
-        "unit": "PK70301",
-        "duplicate_group": None,
-    }
-    assert rows[4]["decision"] == "not_registered_in_footprint"
-    assert "PK71303" not in r.text and "PK713" not in r.text and "Larkana" not in r.text
-    assert "registered_outside_footprint" not in r.text
+    if with_run:
+        assert (rows[1]["decision"], rows[1]["rank"], rows[1]["amount"]) == (
+            "in_caseload",
+            1,
+            30_000,
+        )
+        assert rows[2]["decision"] == "eligible_not_selected"
+        assert rows[2]["cut_line"] is None and rows[2]["rank"] is None
+    else:
+        assert rows[1]["decision"] == rows[2]["decision"] == "registered"
+    assert rows[3] == neutral(3, "PK70301")
+    assert rows[4] == neutral(4, "PK70302")
+    assert rows[5] == neutral(5, "PK70302", "duplicate_claim")
+    assert rows[6] == neutral(6, "PK70301", "duplicate_claim")
+    assert rows[7]["decision"] == "invalid_cnic"
+    body = r.json()
+    assert body["counts"]["refer_to_agency"] == 2 and body["reasons"]["refer_to_agency"] == 4
+    for hint in ("PK71303", "PK713", "Larkana", "registered_outside", "not_registered", "outside"):
+        assert hint not in r.text, hint
+
+
+def test_ngo_gets_the_location_mismatch_flag_only_with_a_tehsil_field(live: Service) -> None:
+    # household 300 lies in Johi (PK70302); the claim states Dadu (PK70301)
+    batch = [claim(CNICS[300], "PK70301", "PK703")]
+    agency = by_row(post(live, "agency", batch))[1]
+    assert agency["reasons"] == ["registered", "stated_location_mismatch"]
+    ngo = by_row(post(live, "ngo", batch))[1]  # its agreement grants tehsil
+    assert ngo["reasons"] == ["registered", "stated_location_mismatch"], ngo
+    assert ngo["unit"] == "PK70302"
+    r = post(live, "ngo_other", batch)  # its agreement grants district only
+    assert r.status_code == 200, r.text
+    assert by_row(r)[1]["reasons"] == ["registered"] and by_row(r)[1]["unit"] == "PK70301"
+    assert "mismatch" not in r.text and "PK70302" not in r.text
 
 
 def test_ngo_batch_with_a_claim_outside_its_agreement_is_refused_whole(live: Service) -> None:
@@ -250,16 +287,17 @@ def test_ngo_batch_with_a_claim_outside_its_agreement_is_refused_whole(live: Ser
     assert post(live, "ngo_other", [inside], run_id=live.run_id).status_code == 404
 
 
-def test_planner_gets_the_summary_only_small_counts_blanked(live: Service) -> None:
-    claims = [claim(f"99{i:03d}", "PK70301") for i in range(10)] + [claim(CNICS[100], "PK70301")]
-    r = post(live, "planner", claims)
-    assert r.status_code == 200, r.text
-    body = r.json()
-    assert body["decisions"] is None and body["k"] == 10
-    assert body["counts"] == {"invalid_cnic": 10, "registered": None}
-    summary = {(s["unit"], s["reason"]): s["claims"] for s in body["summary"]}
-    assert summary == {("PK70301", "invalid_cnic"): 10, ("PK70301", "registered"): None}
-    assert "row" not in r.text
+def test_planners_are_refused_and_audited(live: Service) -> None:
+    # a batch of copies of one CNIC would tell its decision through the counts
+    r = post(live, "planner", [claim(CNICS[100], "PK70301")] * 12)
+    assert r.status_code == 403, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "registered" not in r.text and "decisions" not in r.text
+    with live.app.state.sessionmaker() as session:
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.route == "/claims", AuditEvent.role == "planner")
+        ).all()
+    assert events and {e.outcome for e in events} == {403}
 
 
 def test_batch_over_the_limit_is_413_and_bad_bodies_are_422(
@@ -327,6 +365,46 @@ def test_rate_limit_per_key_is_429_with_retry_after(
         assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 60, r.text
     assert "2 claims batches" in r.json()["detail"]
     assert call(other).status_code == 200  # another key of the same agency
+
+
+def test_one_batch_in_flight_per_key_a_parallel_one_is_429(
+    live: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rahat.api.service import claims as claims_service
+
+    with live.app.state.sessionmaker() as session, session.begin():
+        token, _ = create_key(session, "agency")
+        other, _ = create_key(session, "agency")
+    entered, release = threading.Event(), threading.Event()
+    real = claims_service.check_claims_rate
+
+    def held(*args: Any, **kwargs: Any) -> None:
+        if not entered.is_set():  # only the first call waits, inside the handler
+            entered.set()
+            assert release.wait(30)
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(claims_service, "check_claims_rate", held)
+
+    def call(key: str) -> Any:
+        headers = {"Authorization": f"Bearer {key}"}
+        return live.client.post("/claims", json={"claims": [claim(CNICS[100])]}, headers=headers)
+
+    first: list[Any] = []
+    thread = threading.Thread(target=lambda: first.append(call(token)))
+    thread.start()
+    try:
+        assert entered.wait(30)
+        r = call(token)  # the same key while the first is in flight
+        assert r.status_code == 429 and r.headers["Retry-After"] == "1", r.text
+        assert "one batch at a time" in r.json()["detail"]
+        assert call(other).status_code == 200  # another key is not held
+    finally:
+        release.set()
+        thread.join(30)
+    assert first[0].status_code == 200, first[0].text
+    assert call(token).status_code == 200  # released once answered
+    assert not claims_service.IN_FLIGHT._keys
 
 
 def test_revoked_key_is_401(live: Service) -> None:
@@ -475,26 +553,8 @@ def test_agency_gets_probable_duplicate_groups_linking_rows_of_the_batch(live: S
         assert text not in r.text
 
 
-def test_ngo_and_planner_answers_carry_no_group_links(live: Service) -> None:
+def test_ngo_answers_carry_no_group_links(live: Service) -> None:
     r = post(live, "ngo", GROUPED_BATCH[:6], run_id=live.run_id)
     assert r.status_code == 200, r.text
     assert r.json()["duplicate_groups"] is None
     assert [d["duplicate_group"] for d in r.json()["decisions"]] == [None] * 6
-    # planners: counts only, those of 1 to k-1 groups or claims blanked
-    pairs = [unregistered(100 + i, phone=f"0333-10000{i:02d}") for i in range(20)]
-    for i in range(10):
-        pairs[2 * i + 1]["phone"] = pairs[2 * i]["phone"]
-    r = post(live, "planner", [*pairs, *GROUPED_BATCH[2:4]])
-    assert r.status_code == 200, r.text
-    assert r.json()["decisions"] is None and 'duplicate_group"' not in r.text
-    assert r.json()["duplicate_groups"] == {
-        "groups": 11,
-        "claims": 22,
-        "linked_by": {"phone": 10, "name+address": None, "phone;name+address": 0},
-    }
-    r = post(live, "planner", GROUPED_BATCH)
-    assert r.json()["duplicate_groups"] == {
-        "groups": None,
-        "claims": None,
-        "linked_by": {"phone": None, "name+address": None, "phone;name+address": 0},
-    }

@@ -111,9 +111,12 @@ def test_an_invalid_cnic_is_a_422_that_does_not_quote_it(service: Service, cnic:
     [
         ({"decision": "paid_already"}, "unknown decision"),
         ({"decision": "phone_velocity"}, "unknown decision"),  # a flag, never a decision
-        ({"reasons": ["in_caseload", "made_up"]}, "unknown code"),
+        ({"reasons": ["in_caseload", "made_up"]}, "unknown code(s) at position 2;"),
+        ({"reasons": ["in_caseload", "4130612345671"]}, "at position 2;"),
         ({"district": "PK713", "tehsil": "PK70301"}, "is not in"),
-        ({"tehsil": "PK99999"}, "PK99999"),
+        ({"tehsil": "PK99999"}, "tehsil: not a tehsil Rahat knows"),
+        ({"district": "03001234567"}, "district: not a district Rahat knows"),
+        ({"tehsil": "PK703"}, "tehsil: not a tehsil Rahat knows"),  # a district's code
         ({"assignee_id": 10**6}, "no agency or NGO organisation"),
     ],
 )
@@ -122,6 +125,10 @@ def test_bad_fields_are_a_422_in_words(service: Service, body: dict[str, Any], w
     r = open_ticket(service, **body)
     assert r.status_code == 422 and words in r.json()["detail"], r.text
     assert ticket_count(service) == before
+    sent = [v for v in body.values() if isinstance(v, str) and not v.startswith("PK7")]
+    sent += [v for v in body.get("reasons", []) if v != "in_caseload"]
+    for value in sent:  # what was sent is never quoted (a claimant's number may be there)
+        assert value not in r.text, value
 
 
 def test_a_planner_cannot_be_the_assignee(service: Service) -> None:
@@ -509,3 +516,35 @@ def test_an_ngo_cannot_tell_a_registered_claimant_from_an_unregistered_one(
     # the agency sees the household found, and resolves the ticket onto the assisted list
     body = moved(service, tickets[REGISTERED[100]], status="resolved", note="paid")
     assert body["household_id"] == 100 and body["add_to_assisted"] is True
+
+
+def test_a_missing_ticket_is_a_404_that_does_not_quote_its_id(service: Service) -> None:
+    from sqlalchemy import select
+
+    from rahat.api.service.models import AuditEvent
+
+    for tid in ("4130612345671", "41306-1234567-1", "no-such-ticket"):
+        r = service.get("agency", f"/grievances/{tid}")
+        assert r.status_code == 404 and "No grievance with that id" in r.json()["detail"], r.text
+        assert tid not in r.json()["detail"]
+        assert patch(service, "agency", tid, note="x").status_code == 404
+    assert r.json()["instance"] == "/grievances/no-such-ticket"  # not a number: kept
+    with service.app.state.sessionmaker() as session:
+        paths = set(session.scalars(select(AuditEvent.path).where(AuditEvent.outcome == 404)))
+        filters = [e.filter for e in session.scalars(select(AuditEvent))]
+    assert "/grievances/{number}" in paths and "/grievances/no-such-ticket" in paths
+    assert not any("4130612345671" in p or "1234567" in p for p in paths)
+    assert {"ticket_id": "{number}", "change": ["note"]} in filters
+    assert not any("1234567" in str(f) for f in filters)
+
+
+def test_numbers_in_notes_are_stored_as_number_removed(service: Service) -> None:
+    ticket = opened(service, note="her CNIC 41306-1234567-1, phone 0300 1234567, paid 30,000")
+    moved(service, ticket["id"], status="under_review", note="call +92 321 7654321 at 5")
+    out = moved(service, ticket["id"], status="resolved", note="paid to 4130612345671")
+    assert out["resolution"] == "paid to [number removed]"
+    assert [e["note"] for e in out["history"]] == [
+        "her CNIC [number removed], phone [number removed], paid 30,000",
+        "call [number removed] at 5",
+        "paid to [number removed]",
+    ]

@@ -18,8 +18,9 @@ from rahat.geo.registry.model import Registry
 
 router = APIRouter(prefix="/claims", tags=["claims"])
 
-#: Agencies, planners (summary only) and NGOs (inside their agreement); admins always.
-ClaimsPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.PLANNER, Role.NGO))]
+#: Agencies and NGOs (inside their agreement); admins always. Planners are refused (403):
+#: claims are about individuals, and a batch's counts would tell one claimant's decision.
+ClaimsPrincipal = Annotated[Principal, Depends(require_roles(Role.AGENCY, Role.NGO))]
 
 
 @router.post(
@@ -50,10 +51,12 @@ async def check(
     answered or recorded.
 
     Agencies see every decision; NGOs only claims stating a unit of their agreement by P-code
-    (else the batch is refused, 403), and for a household outside their agreement the neutral
-    ``outside_agreement``, and no duplicate groups; planners the summary only, counts under k
-    blanked (those of ``duplicate_groups`` too). At most ``RAHAT_CLAIMS_MAX_BATCH`` claims per
-    batch (413) and ``RAHAT_CLAIMS_PER_MINUTE`` calls per key per minute (429).
+    (else the batch is refused, 403), the one neutral ``refer_to_agency`` for a CNIC held by
+    no household inside their agreement (whether registered elsewhere or not at all), the
+    unit and ``stated_location_mismatch`` only if their agreement grants a tehsil field, and
+    no duplicate groups. Planners are refused (403): claims are about individuals. At most
+    ``RAHAT_CLAIMS_MAX_BATCH`` claims per batch (413), ``RAHAT_CLAIMS_PER_MINUTE`` calls per
+    key per minute and one call in flight per key (429, ``Retry-After``).
     """
 
     def registry_of(path: Path) -> Registry:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rahat.api.service import grievances
 from rahat.api.service.deps import AuditDep, SessionDep, SettingsDep, WhatIfServiceDep
 from rahat.api.service.enums import GrievanceStatus, Role
+from rahat.api.service.identity_text import mask_path
 from rahat.api.service.models import GrievanceTicket, utcnow
 from rahat.api.service.problems import problem_docs
 from rahat.api.service.schemas import MAX_OFFSET
@@ -35,7 +36,13 @@ TicketId = Annotated[str, PathParam(max_length=64, description="Ticket id from P
 #: Largest household id or organisation id accepted.
 _INT64, _INT32 = 2**63 - 1, 2**31 - 1
 _CODE = Annotated[str, Field(min_length=1, max_length=40)]
-Note = Annotated[str | None, Field(max_length=2000)]
+Note = Annotated[
+    str | None,
+    Field(
+        max_length=2000,
+        description="Free text; a CNIC or phone number in it is stored as [number removed].",
+    ),
+]
 
 
 class GrievanceIn(BaseModel):
@@ -75,7 +82,11 @@ class GrievanceChange(BaseModel):
         default=None,
         description="open -> under_review -> resolved | rejected, or open -> rejected.",
     )
-    note: Note = Field(default=None, description="Required to resolve or reject.")
+    note: Note = Field(
+        default=None,
+        description="Required to resolve or reject; a CNIC or phone number in it is stored "
+        "as [number removed].",
+    )
     assignee_id: int | None = Field(default=None, ge=1, le=_INT32)
     household_id: int | None = Field(default=None, ge=1, le=_INT64)
     add_to_assisted: bool = Field(
@@ -291,7 +302,7 @@ def read_grievance(
     ticket_id: TicketId, session: SessionDep, audit: AuditDep, principal: GrievancePrincipal
 ) -> Any:
     """One ticket and its history (404 for a ticket you may not see)."""
-    audit.add(filter={"ticket_id": ticket_id})
+    audit.add(filter={"ticket_id": mask_path(ticket_id)})  # a number sent as id: {number}
     ticket = grievances.find_ticket(session, principal, ticket_id)
     view = grievances.view_for(principal)
     audit.add(rows=1, fields=view.columns)
@@ -320,7 +331,7 @@ def change_grievance(
     An NGO may move only a ticket assigned to it, and may not reassign it (403).
     """
     changes = body.model_dump(exclude_unset=True)
-    audit.add(filter={"ticket_id": ticket_id, "change": sorted(changes)})
+    audit.add(filter={"ticket_id": mask_path(ticket_id), "change": sorted(changes)})
     ticket = grievances.find_ticket(session, principal, ticket_id)
     before = (ticket.status, ticket.assignee_id)
     ticket = grievances.update_ticket(session, principal, _key(request), ticket, changes)
