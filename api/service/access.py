@@ -43,7 +43,7 @@ def readable_run(session: Session, principal: Principal, run_id: str) -> Run:
     """The run ``run_id`` if ``principal`` may see it; otherwise :class:`NotFoundError`."""
     run: Run | None = session.scalar(visible_runs(session, principal).where(Run.id == run_id))
     if run is None:
-        raise NotFoundError(f"No run with id '{run_id}'; list your runs with GET /runs.")
+        raise NotFoundError("No run with that id that you may read; list your runs with GET /runs.")
     return run
 
 

@@ -442,6 +442,9 @@ def test_registry_without_tokens_is_409(live: Service, monkeypatch: pytest.Monke
 def test_run_the_caller_may_not_read_is_404(live: Service) -> None:
     r = post(live, "agency", [claim(CNICS[100])], run_id=live.planner_run_id)
     assert r.status_code == 404, r.text
+    # an id sent is never quoted back: a CNIC pasted as the run id stays unanswered
+    r = post(live, "agency", [claim(CNICS[100])], run_id=STRANGERS[0])
+    assert r.status_code == 404 and STRANGERS[0] not in r.text, r.text
 
 
 def test_no_raw_cnic_or_phone_in_responses_audit_or_logs(
