@@ -44,14 +44,25 @@ def import_command(
         Path | None,
         typer.Option("--rejects", help="Also write the rejected rows here (CSV)."),
     ] = None,
+    partitions: Annotated[
+        int,
+        typer.Option(
+            "--partitions",
+            min=1,
+            max=4096,
+            help="List this many runs of households along the Hilbert curve in snapshot.json, "
+            "one per worker of a cluster.",
+        ),
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Validate a registry file once and write it as a memory-mapped snapshot folder.
 
     Rejected rows are listed with their reasons in DIR/rejects.csv. Households are sorted by
     household id and along a Hilbert curve and written as uncompressed Arrow columns with
-    snapshot.json (sha256, households, rejected rows, schema version, bounds). Runs given
-    --registry DIR then start in about a second, without validating again.
+    snapshot.json (sha256, households, rejected rows, schema version, bounds; with
+    --partitions N, N runs of rows along the curve, each with its key range and bounds). Runs
+    given --registry DIR then start in about a second, without validating again.
 
     Exit codes: 0 all rows valid, 1 some rows rejected, 2 the file or folder cannot be used.
     """
@@ -66,7 +77,7 @@ def import_command(
         started = time.perf_counter()
         with progress_bar(not as_json) as progress:
             progress("validating and writing the snapshot", 0.1)
-            info = import_registry(path, out, rejects_path=rejects)
+            info = import_registry(path, out, rejects_path=rejects, partitions=partitions)
     payload = _payload(info, time.perf_counter() - started)
     if as_json:
         print_json(payload)

@@ -43,6 +43,7 @@ import pyarrow as pa
 from rahat.geo.errors import EmptyDataError, SnapshotError
 from rahat.geo.files import atomic_write, sha256_file
 from rahat.geo.registry.model import Registry
+from rahat.geo.registry.partitions import Partition, plan_partitions
 from rahat.geo.registry.schema import COLUMNS, COLUMNS_BY_NAME, DATE_DTYPE, Column
 
 #: Version of the snapshot layout; a snapshot of another version is refused (import it again).
@@ -84,6 +85,9 @@ class SnapshotInfo:
         Rejected rows per reason.
     ignored_columns
         Columns of the source file that are not part of the registry schema.
+    partitions
+        Runs of rows along the Hilbert curve a cluster's workers take one each
+        (:mod:`rahat.geo.registry.partitions`); empty when not partitioned.
     """
 
     folder: Path
@@ -99,6 +103,7 @@ class SnapshotInfo:
     created: str
     reason_counts: dict[str, int] = field(default_factory=dict)
     ignored_columns: tuple[str, ...] = ()
+    partitions: tuple[Partition, ...] = ()
 
     @property
     def arrow_path(self) -> Path:
@@ -116,6 +121,7 @@ class SnapshotInfo:
         data.pop("folder")
         data["bounds"] = list(self.bounds)
         data["ignored_columns"] = list(self.ignored_columns)
+        data["partitions"] = [part.to_json() for part in self.partitions]
         return data
 
 
@@ -329,6 +335,7 @@ def read_info(folder: str | Path) -> SnapshotInfo:
                 **data,
                 "bounds": tuple(float(b) for b in data["bounds"]),
                 "ignored_columns": tuple(data.get("ignored_columns", ())),
+                "partitions": tuple(Partition.from_json(p) for p in data.get("partitions", ())),
             },
         )
     except (KeyError, TypeError, ValueError) as exc:
@@ -450,6 +457,7 @@ def import_registry(
     *,
     rejects_path: str | Path | None = None,
     source_sha256: str | None = None,
+    partitions: int = 1,
 ) -> SnapshotInfo:
     """Validate a registry file once and write it as a snapshot folder.
 
@@ -468,6 +476,9 @@ def import_registry(
         Also write the rejected rows here.
     source_sha256
         The sha256 of ``path`` when the caller has it already.
+    partitions
+        Above 1, list that many runs of rows along the Hilbert curve in ``snapshot.json``
+        (:func:`rahat.geo.registry.partitions.plan_partitions`), for a cluster's workers.
 
     Returns
     -------
@@ -483,7 +494,11 @@ def import_registry(
     folder = Path(out_dir)
     with locked(folder, exclusive=True):
         return build_locked(
-            Path(path), folder, rejects_path=rejects_path, source_sha256=source_sha256
+            Path(path),
+            folder,
+            rejects_path=rejects_path,
+            source_sha256=source_sha256,
+            partitions=partitions,
         )
 
 
@@ -493,6 +508,7 @@ def build_locked(
     *,
     rejects_path: str | Path | None = None,
     source_sha256: str | None = None,
+    partitions: int = 1,
 ) -> SnapshotInfo:
     """:func:`import_registry` for a caller that holds the folder's exclusive lock."""
     from rahat.geo.registry.order import canonical_order
@@ -530,6 +546,7 @@ def build_locked(
             created=datetime.now(UTC).isoformat(timespec="seconds"),
             reason_counts=dict(report.reason_counts),
             ignored_columns=tuple(report.ignored_columns),
+            partitions=plan_partitions(registry, partitions) if partitions > 1 else (),
         )
         text = json.dumps(info.to_json(), indent=2)
         atomic_write(folder / META_FILE, lambda tmp: tmp.write_text(text, encoding="utf-8"))
