@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from rahat.engine.distributed.overlay import distributed_overlay
 from rahat.engine.exposure import Exposure
 from rahat.engine.overlay import overlay
 from rahat.engine.phases import PhaseClock
@@ -390,10 +391,12 @@ class ExposureCache:
     zone layers also goes through the exposure store (:mod:`rahat.engine.exposure_store`):
     an overlay computed once, by any process, is memory-mapped by later runs, API jobs and
     what-ifs. ``store=False``, or zone layers given here, keep overlays in this process only.
+    ``client`` (a ``distributed.Client``): overlays computed on its workers, equal to these.
     """
 
     zones: list[ZoneLayer] = field(default_factory=list)
     store: bool = True
+    client: Any = None
     _entries: dict[tuple[object, ...], Exposure] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -416,10 +419,15 @@ class ExposureCache:
         # zones by identity: read_zone_layer gives one object per file version
         key = (id(registry), hazard_key, sampled, tuple(extra))
         if key not in self._entries:
-            self._entries[key] = overlay(
-                registry, hazards, [*self._zone_layers(), *extra], sampling=sampling
-            )
+            zone_layers = [*self._zone_layers(), *extra]
+            self._entries[key] = self._overlay(registry, hazards, zone_layers, sampling)
         return self._entries[key]
+
+    def _overlay(self, registry: Registry, hazards: Any, zones: Any, sampling: Any) -> Exposure:
+        """The overlay in this process, or on the cluster of :attr:`client`."""
+        if self.client is None:
+            return overlay(registry, hazards, zones, sampling=sampling)
+        return distributed_overlay(self.client, registry, hazards, zones, sampling=sampling)
 
     def _zone_layers(self) -> list[ZoneLayer]:
         if not self.zones:
@@ -446,7 +454,7 @@ class ExposureCache:
             if found is None:
                 extra = load_zones(scenario) if scenario is not None else []
                 zone_layers = [*self._zone_layers(), *extra]
-                found = overlay(registry, hazards, zone_layers, sampling=sampling)
+                found = self._overlay(registry, hazards, zone_layers, sampling)
                 stores.store_exposure(key, found)
             self._entries[memory_key] = found
         return self._entries[memory_key]

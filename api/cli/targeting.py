@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -278,11 +279,20 @@ def run(
         ),
     ] = None,
     gap: Annotated[Path | None, typer.Option("--gap", help=GAP_HELP)] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Overlay on a Dask cluster: local:N (N worker processes) or tcp://host:8786 "
+            "(default: RAHAT_DASK_SCHEDULER, else this process). The caseload is the same.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a scenario on a registry and write caseload, summary, map and manifest."""
     startup = seconds_since_process_start()  # interpreter and command line, up to this line
     started = time.perf_counter()
-    from rahat.engine.pipeline import run_scenario
+    from rahat.engine.distributed.cluster import cluster_client, cluster_spec
+    from rahat.engine.pipeline import ExposureCache, run_scenario
     from rahat.engine.targeting.outputs import parse_formats
 
     modules_s = time.perf_counter() - started
@@ -296,7 +306,11 @@ def run(
         started = time.perf_counter()
         households = load_cli_registry(registry, None)  # its rejects go with the outputs
         registry_s = time.perf_counter() - started
-        with progress_bar(not as_json) as progress:
+        spec = cluster_spec(cluster)
+        with (
+            cluster_client(spec) if spec else contextlib.nullcontext(None) as client,
+            progress_bar(not as_json) as progress,
+        ):
             result = run_scenario(
                 loaded,
                 registry=households,
@@ -304,6 +318,7 @@ def run(
                 progress=progress,
                 formats=formats,
                 gap=gap_table,
+                cache=ExposureCache(client=client) if client is not None else None,
             )
     result.phases = {
         "startup": round(startup, 3),

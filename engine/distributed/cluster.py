@@ -1,0 +1,98 @@
+"""Connecting to a Dask cluster: a local one of worker processes, or a running scheduler.
+
+A cluster is named by a *spec*:
+
+``local:N``
+    A ``distributed.LocalCluster`` of ``N`` worker processes (one thread each, so that the
+    kernels' own threads are not oversubscribed), started for the command and closed after it.
+``tcp://host:port``
+    A running scheduler (``dask scheduler`` and ``dask worker`` on other machines); the workers
+    need Rahat installed and the hazard files where they can read them.
+
+:data:`SCHEDULER_ENV` gives the spec when the command line does not.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rahat.geo.errors import InputError
+
+#: Environment variable naming the cluster when ``--cluster`` is not given.
+SCHEDULER_ENV = "RAHAT_DASK_SCHEDULER"
+#: Most worker processes of a local cluster.
+MAX_LOCAL_WORKERS = 64
+#: Seconds to wait for a running scheduler.
+CONNECT_TIMEOUT_S = 10
+
+_LOCAL = re.compile(r"^local:(\d+)$")
+_REMOTE = re.compile(r"^(tcp|tls)://[^\s/]+:\d+/?$")
+
+
+def cluster_spec(given: str | None) -> str | None:
+    """The cluster to use: ``given``, else :data:`SCHEDULER_ENV`, else ``None`` (one machine).
+
+    Raises
+    ------
+    InputError
+        If the spec is neither ``local:N`` (1 to :data:`MAX_LOCAL_WORKERS`) nor a scheduler
+        address ``tcp://host:port``.
+    """
+    spec = (given or os.environ.get(SCHEDULER_ENV, "")).strip()
+    if not spec:
+        return None
+    local = _LOCAL.match(spec)
+    if local and 1 <= int(local.group(1)) <= MAX_LOCAL_WORKERS:
+        return spec
+    if _REMOTE.match(spec):
+        return spec
+    raise InputError(
+        f"--cluster must be local:N (1 to {MAX_LOCAL_WORKERS} worker processes) or a scheduler "
+        f"address tcp://host:8786 (also from {SCHEDULER_ENV})"
+    )
+
+
+@contextmanager
+def cluster_client(spec: str) -> Iterator[Any]:
+    """A ``distributed.Client`` on the cluster ``spec`` (:func:`cluster_spec`), closed after.
+
+    Raises
+    ------
+    InputError
+        If Dask is not installed (``pip install rahat[dask]``) or the scheduler cannot be
+        reached.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError(
+            "a cluster needs Dask: pip install 'rahat[dask]' (on every worker too)"
+        ) from None
+    local = _LOCAL.match(spec)
+    if local:
+        workers = int(local.group(1))
+        with (
+            LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=40,  # logging.ERROR: the command prints its own progress
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            yield client
+        return
+    try:
+        client = Client(spec, timeout=CONNECT_TIMEOUT_S)
+    except OSError as exc:
+        raise InputError(
+            f"cannot reach the Dask scheduler at {spec} ({type(exc).__name__}); start one "
+            "with `dask scheduler` or give --cluster local:N"
+        ) from None
+    with client:
+        yield client

@@ -1,0 +1,156 @@
+"""The overlay of a registry on a Dask cluster, partition by partition, equal to one machine's.
+
+The overlay is a function of each household's location alone (:func:`rahat.engine.overlay.
+overlay` samples every hazard layer and assigns every zone layer point by point), so the
+registry's rows can be cut into runs, overlaid on the workers with the same kernels, and the
+results put back end to end: the exposure, and everything evaluated from it, is the one a
+single machine computes, byte for byte (``tests/engine/test_distributed.py``).
+
+* The runs are the snapshot's partitions along the Hilbert curve
+  (:func:`rahat.geo.registry.partitions.plan_partitions`, :data:`PARTS_PER_WORKER` a worker),
+  so each worker samples a compact window of each raster; a registry not in canonical order is
+  cut into equal runs of rows.
+* The hazard and zone layers are sent to every worker once (``scatter(broadcast=True)``); a
+  worker receives only the coordinates of its households (16 bytes each) and sends back the
+  sampled arrays.
+* A task whose worker dies is run again on another (``retries``); a scheduler that goes away
+  fails the run with a clear error before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rahat.engine.exposure import Exposure, HazardExposure, ZoneExposure
+from rahat.engine.overlay import Radius, Reducer, overlay
+from rahat.engine.zones import ZoneLayer
+from rahat.geo.errors import InputError
+from rahat.geo.hazards import HazardLayer
+from rahat.geo.registry.model import Registry
+from rahat.geo.registry.partitions import plan_partitions
+
+#: Partitions per worker (a few, so that a slow or lost worker holds up less of the run).
+PARTS_PER_WORKER = 4
+#: Times a partition is run again when its worker dies.
+RETRIES = 3
+
+
+def row_runs(registry: Registry, parts: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of at most ``parts`` runs of rows covering ``registry`` in order.
+
+    Along the Hilbert curve for a registry in canonical order, else equal runs of rows.
+    """
+    try:
+        return [(p.start, p.stop) for p in plan_partitions(registry, parts)]
+    except ValueError:
+        edges = np.unique(np.linspace(0, len(registry), parts + 1).astype(np.int64))
+        return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+
+
+def _overlay_run(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    hazards: Sequence[HazardLayer],
+    zones: Sequence[ZoneLayer],
+    sampling: Mapping[str, tuple[Radius, Reducer]],
+) -> Exposure:
+    """On a worker: the overlay of one run of households (their coordinates only)."""
+    households = Registry.from_frame(pd.DataFrame({"lon": lon, "lat": lat}))
+    return overlay(households, hazards, zones, sampling=sampling)
+
+
+def _run_sampling(
+    sampling: Mapping[str, tuple[Radius, Reducer]], start: int, stop: int
+) -> dict[str, tuple[Radius, Reducer]]:
+    """The sampling of rows ``start:stop``: a radius per household (GPS accuracy) sliced."""
+    return {
+        name: (radius[start:stop] if isinstance(radius, np.ndarray) else radius, reducer)
+        for name, (radius, reducer) in sampling.items()
+    }
+
+
+def _joined(registry: Registry, parts: list[Exposure]) -> Exposure:
+    """The runs' exposures end to end, for ``registry``."""
+    first = parts[0]
+    hazards = {
+        name: HazardExposure(
+            name=layer.name,
+            kind=layer.kind,
+            units=layer.units,
+            intensity=np.concatenate([p.hazards[name].intensity for p in parts]),
+            hazard_class=np.concatenate([p.hazards[name].hazard_class for p in parts]),
+            class_labels=layer.class_labels,
+            sha256=layer.sha256,
+        )
+        for name, layer in first.hazards.items()
+    }
+    zones = {
+        name: ZoneExposure(
+            name=zone.name,
+            codes=np.concatenate([p.zones[name].codes for p in parts]),
+            table=zone.table,
+        )
+        for name, zone in first.zones.items()
+    }
+    return Exposure(registry=registry, hazards=hazards, zones=zones)
+
+
+def distributed_overlay(
+    client: Any,
+    registry: Registry,
+    hazards: Sequence[HazardLayer] = (),
+    zones: Sequence[ZoneLayer] = (),
+    *,
+    sampling: Mapping[str, tuple[Radius, Reducer]] | None = None,
+) -> Exposure:
+    """:func:`rahat.engine.overlay.overlay` of ``registry`` computed on ``client``'s workers.
+
+    Parameters
+    ----------
+    client
+        A ``distributed.Client`` (:func:`rahat.engine.distributed.cluster.cluster_client`).
+    registry, hazards, zones, sampling
+        As for :func:`~rahat.engine.overlay.overlay`.
+
+    Returns
+    -------
+    Exposure
+        Equal to the single-machine overlay, array for array.
+
+    Raises
+    ------
+    InputError
+        If the cluster has no worker, or fails (its scheduler lost).
+    """
+    workers = len(client.scheduler_info().get("workers", {}))
+    if workers == 0:
+        raise InputError("the Dask cluster has no worker: start `dask worker` processes")
+    if len(registry) == 0:
+        return overlay(registry, hazards, zones, sampling=sampling)
+    lon, lat = registry.lon, registry.lat
+    layers = client.scatter([list(hazards), list(zones)], broadcast=True)
+    futures = [
+        client.submit(
+            _overlay_run,
+            np.ascontiguousarray(lon[start:stop]),
+            np.ascontiguousarray(lat[start:stop]),
+            layers[0],
+            layers[1],
+            _run_sampling(sampling or {}, start, stop),
+            pure=False,
+            retries=RETRIES,
+        )
+        for start, stop in row_runs(registry, workers * PARTS_PER_WORKER)
+    ]
+    try:
+        parts = client.gather(futures)
+    except OSError as exc:
+        raise InputError(
+            f"the Dask cluster failed during the overlay ({type(exc).__name__}); nothing was "
+            "written: check the scheduler and run again"
+        ) from None
+    return _joined(registry, parts)
