@@ -33,10 +33,10 @@ def check(
     """Give each claim one decision and its reason codes; write them and a summary to --out.
 
     Claimants not in the registry who are probably one household (same tehsil, and the same
-    phone or near-identical name and address) are grouped: ``unregistered_groups.csv``.
+    phone or near-identical name and address) are grouped: unregistered_groups.csv.
     Claimants not registered in the footprint (with --run) are counted per stated tehsil and
-    grid cell for registration outreach: ``registration_referrals.csv`` (for
-    ``rahat gap plan --referrals``).
+    grid cell for registration outreach: registration_referrals.csv (for
+    rahat gap plan --referrals).
 
     CNICs and phones are tokenised under RAHAT_IDENTITY_SECRET as they are read; no number is
     written or printed. Exit code 2 for a claims file, registry or run that cannot be used.
