@@ -125,7 +125,8 @@ def bench_inputs(n: int, folder: Path) -> dict[str, Path]:
     return {"registry": registry, "raster": raster, "footprint": footprint}
 
 
-def _scenario(kind: str, hazard: Path, budget: int) -> dict[str, Any]:
+def scenario_document(kind: str, hazard: Path, budget: int) -> dict[str, Any]:
+    """The bench's scenario on the raster (depth) or the vector footprint, with ``budget``."""
     if kind == "raster":
         layer = {"name": "depth", "path": str(hazard), "kind": "flood_depth"}
         rule = {"layer": "depth", "min_intensity": float(MIN_DEPTH)}
@@ -225,7 +226,7 @@ def _budget_of(eligible_pmt: np.ndarray) -> int:
     return int(np.count_nonzero(eligible_pmt <= BUDGET_PMT)) * AMOUNT
 
 
-def _eligible_budget(kind: str, paths: dict[str, Path]) -> int:
+def eligible_budget(kind: str, paths: dict[str, Path]) -> int:
     """Untimed: the scenario's budget, from Rahat's own overlay of the inputs."""
     import pyarrow.parquet as pq
 
@@ -247,7 +248,7 @@ def _eligible_budget(kind: str, paths: dict[str, Path]) -> int:
     return _budget_of(pmt[inside & (pmt <= PMT_CUTOFF)])
 
 
-def _run_rahat(arguments: list[str], cache: Path) -> tuple[float, dict]:
+def run_rahat(arguments: list[str], cache: Path) -> tuple[float, dict]:
     """``rahat ARGUMENTS --json`` in a child process: wall seconds and the payload.
 
     The payload holds ``peak_rss_mb``, the command's own peak resident memory (``VmHWM``;
@@ -283,15 +284,16 @@ def _one(kind: str, paths: dict[str, Path], work: Path) -> ScenarioFigures:
 
     hazard = paths["raster"] if kind == "raster" else paths["footprint"]
     scenario = work / f"{kind}.yaml"
-    scenario.write_text(yaml.safe_dump(_scenario(kind, hazard, _eligible_budget(kind, paths))))
+    document = scenario_document(kind, hazard, eligible_budget(kind, paths))
+    scenario.write_text(yaml.safe_dump(document))
     cache = work / f"cache-{kind}"
     runs: dict[str, tuple[float, dict]] = {}
     for label in ("cold", "cold_exposure", "warm"):
         if label == "cold_exposure":  # snapshot and prepared hazards kept, overlay not stored
             shutil.rmtree(cache / "exposures", ignore_errors=True)
         arguments = ["run", str(scenario), "--registry", str(paths["registry"])]
-        runs[label] = _run_rahat([*arguments, "--out", str(work / f"{kind}-{label}")], cache)
-    whatif_s, whatif = _run_rahat(
+        runs[label] = run_rahat([*arguments, "--out", str(work / f"{kind}-{label}")], cache)
+    whatif_s, whatif = run_rahat(
         ["whatif", str(scenario), "--registry", str(paths["registry"]), "--set", WHATIF_OVERRIDE],
         cache,
     )

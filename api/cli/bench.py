@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from rahat.api.cli._common import console, esc, print_json
+from rahat.api.cli._common import console, esc, print_json, user_errors
 
 app = typer.Typer(
     help="Benchmarks: time and memory of the overlay, policy, registry, hazard reader and API.",
@@ -216,3 +216,27 @@ def claims_bench(
     for code, found in figures["reasons"].items():
         flat[code] = json.dumps(found)
     _show(f"claims, {claims:,} x {households:,} households", figures if as_json else flat, as_json)
+
+
+@app.command("dask")
+def dask_bench(
+    households: Annotated[int, typer.Option(min=1000, help="Registry households.")] = 1_000_000,
+    workers: Annotated[
+        str, typer.Option(help="Worker processes of each LocalCluster, comma-separated.")
+    ] = "1,2",
+    as_json: JsonFlag = False,
+) -> None:
+    """One machine against Dask LocalClusters: seconds, identity, peak memory per worker."""
+    from rahat.benchmarks.cluster import run_dask_bench
+    from rahat.geo.errors import InputError
+
+    with user_errors():
+        try:
+            counts = [int(w) for w in workers.split(",") if w.strip()]
+        except ValueError:
+            raise InputError("--workers: worker counts such as 1,2") from None
+        if not counts or min(counts) < 1:
+            raise InputError("--workers: worker counts such as 1,2")
+        figures = run_dask_bench(households, counts)
+    flat = {k: json.dumps(v) if isinstance(v, dict) else v for k, v in figures.items()}
+    _show(f"dask, {households:,} households", figures if as_json else flat, as_json)

@@ -291,7 +291,7 @@ def run(
     """Evaluate a scenario on a registry and write caseload, summary, map and manifest."""
     startup = seconds_since_process_start()  # interpreter and command line, up to this line
     started = time.perf_counter()
-    from rahat.engine.distributed.cluster import cluster_client, cluster_spec
+    from rahat.engine.distributed.cluster import cluster_client, cluster_spec, worker_peak_rss_mb
     from rahat.engine.pipeline import ExposureCache, run_scenario
     from rahat.engine.targeting.outputs import parse_formats
 
@@ -320,6 +320,7 @@ def run(
                 gap=gap_table,
                 cache=ExposureCache(client=client) if client is not None else None,
             )
+            workers = worker_peak_rss_mb(client) if client is not None else None
     result.phases = {
         "startup": round(startup, 3),
         "modules": round(modules_s, 3),
@@ -328,7 +329,10 @@ def run(
         "registry": round(registry_s + result.phases.get("registry", 0.0), 3),
     }
     if as_json:
-        print_json(run_payload(loaded.name, result))
+        payload = run_payload(loaded.name, result)
+        if workers is not None:
+            payload["cluster"] = {"spec": spec, "peak_worker_rss_mb": workers}
+        print_json(payload)
         return
     print_run(loaded.name, result, out)
 

@@ -96,3 +96,16 @@ def cluster_client(spec: str) -> Iterator[Any]:
         ) from None
     with client:
         yield client
+
+
+def _own_peak_rss_mb() -> float:
+    """Peak resident memory of this process, MiB (Linux reports ``ru_maxrss`` in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_peak_rss_mb(client: Any) -> dict[str, float]:
+    """Peak resident memory of each worker process of ``client``'s cluster, MiB."""
+    peaks = client.run(_own_peak_rss_mb)
+    return {str(address): round(float(mb), 1) for address, mb in peaks.items()}

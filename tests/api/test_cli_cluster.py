@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,12 +36,14 @@ def test_a_run_on_a_local_cluster_writes_the_same_caseload(tmp_path: Path) -> No
     assert made.returncode == 0, made.stderr
     registry = tmp_path / "demo" / "registry.parquet"
     outs = {}
-    for name, extra in (("cluster", ["--cluster", "local:2"]), ("single", [])):
+    for name, extra in (("cluster", ["--cluster", "local:2", "--json"]), ("single", [])):
         out = tmp_path / name
         command = ["run", SCENARIO, "--registry", registry, "--out", out, "--outputs"]
         done = rahat(*command, "parquet,csv,summary", *extra, cache=tmp_path / f"c-{name}")
         assert done.returncode == 0, done.stderr
         outs[name] = out
+        if name == "cluster":  # the overlay ran on the cluster's two worker processes
+            assert len(json.loads(done.stdout)["cluster"]["peak_worker_rss_mb"]) == 2
     for file in FILES:
         assert (outs["cluster"] / file).read_bytes() == (outs["single"] / file).read_bytes(), file
 
