@@ -31,7 +31,7 @@ def registry_standing(checked: Checked, units: Sequence[Unit]) -> tuple[np.ndarr
 
     Households are matched to ``units`` by code at each unit's level, as household exports are.
     """
-    from rahat.api.service.export import _in_units
+    from rahat.api.service.export import in_units
 
     rows, found = checked.index.find(checked.claims.cnic_token)
     found &= checked.claims.cnic_valid
@@ -41,7 +41,7 @@ def registry_standing(checked: Checked, units: Sequence[Unit]) -> tuple[np.ndarr
     frame = checked.registry.frame
     columns = [c for c in UNIT_COLUMNS if c in frame.columns]
     codes = gazetteer().codes_of(frame.iloc[rows[found]][columns].reset_index(drop=True))
-    outside[found] = ~_in_units(codes, units)
+    outside[found] = ~in_units(codes, units)
     return found, outside
 
 

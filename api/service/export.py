@@ -91,7 +91,7 @@ def _unit_codes(table: pa.Table) -> dict[Level, Any]:
     return gazetteer().codes_of(frame)
 
 
-def _in_units(codes: dict[Level, Any], units: Sequence[Unit]) -> Any:
+def in_units(codes: dict[Level, Any], units: Sequence[Unit]) -> Any:
     """Boolean array: rows lying in any of ``units``, each matched by code at its own level."""
     import numpy as np
 
@@ -249,9 +249,9 @@ def _matching_rows(
     if grant.units is None and not wanted:
         return table
     codes = _unit_codes(table)
-    mask = _in_units(codes, grant.units) if grant.units is not None else None
+    mask = in_units(codes, grant.units) if grant.units is not None else None
     if wanted:
-        hit = _in_units(codes, wanted)
+        hit = in_units(codes, wanted)
         mask = hit if mask is None else mask & hit
     assert mask is not None
     return table.filter(pa.array(mask, pa.bool_()))

@@ -100,7 +100,7 @@ class Demand:
     places_outside: int = 0
 
 
-def _district_shapes() -> gpd.GeoDataFrame:
+def district_shapes() -> gpd.GeoDataFrame:
     """District polygons with their name as ``code`` (the gap table's district ``unit``)."""
     from rahat.geo import boundaries
 
@@ -110,7 +110,7 @@ def _district_shapes() -> gpd.GeoDataFrame:
     ]
 
 
-def _unit_names(table: pd.DataFrame, shapes: gpd.GeoDataFrame) -> pd.Series:
+def unit_names(table: pd.DataFrame, shapes: gpd.GeoDataFrame) -> pd.Series:
     """District name of each row: by P-code, else name, else normalised name.
 
     Rows matching nothing keep their own name (:func:`allocate` reports them).
@@ -179,8 +179,8 @@ def demand_points(
             f"{len(bad)} district(s) have no valid unregistered_b40_est (missing or negative): "
             + ", ".join(map(str, bad.head(5)))
         )
-    shapes = _district_shapes()
-    totals = estimate.clip(lower=0.0).groupby(_unit_names(rows, shapes).to_numpy()).sum()
+    shapes = district_shapes()
+    totals = estimate.clip(lower=0.0).groupby(unit_names(rows, shapes).to_numpy()).sum()
     allocation = allocate(
         totals,
         boundaries.settlements() if places is None else places,
@@ -200,7 +200,7 @@ def site_districts(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """District name of each point (``""`` outside every district; the first on a shared edge)."""
     import shapely
 
-    shapes = _district_shapes()
+    shapes = district_shapes()
     point, unit = shapes.sindex.query(shapely.points(lon, lat), predicate="intersects")
     out = np.full(len(lon), "", dtype=object)
     first = np.unique(point, return_index=True)[1]

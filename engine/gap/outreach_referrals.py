@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from rahat.engine.claims.referrals import REFERRAL_COLUMNS
-from rahat.engine.gap.outreach_inputs import Demand, _district_shapes, _unit_names
+from rahat.engine.gap.outreach_inputs import Demand, district_shapes, unit_names
 from rahat.geo.errors import InputError
 
 #: Unplaced tehsil texts listed in the report (all are counted).
@@ -102,7 +102,7 @@ def _district_codes(table: pd.DataFrame) -> dict[str, str]:
     rows = table[table["level"].astype(str) == "district"]
     if "pcode" in rows and len(rows):
         pcodes = rows["pcode"].fillna("").astype(str).str.strip().str.upper()
-        district = _unit_names(rows, _district_shapes())
+        district = unit_names(rows, district_shapes())
         names.update({p: d for p, d in zip(pcodes, district, strict=True) if p})
     return names
 
