@@ -482,7 +482,8 @@ def check_claims(
     from rahat.api.service.registry_status import require_registry
     from rahat.engine.claims.run import load_run
 
-    note.add(action="claims.check", run_id=body.run_id, filter={"claims": len(body.claims)})
+    # the run is audited once found: an id sent is not kept (a CNIC pasted there would be)
+    note.add(action="claims.check", filter={"claims": len(body.claims)})
     with IN_FLIGHT.hold(key_prefix):  # before the rate: parallel calls pass it
         grant: Grant | None = None
         folder: Path | None = None
@@ -496,6 +497,7 @@ def check_claims(
             secret = identity_secret()
             if body.run_id is not None:
                 run = readable_run(session, principal, body.run_id)
+                note.add(run_id=run.id)
                 check_figures_readable(run, principal, k=settings.k_anonymity)
                 folder = finished_dir(run)
         require_registry(settings.registry_path)
