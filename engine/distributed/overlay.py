@@ -146,9 +146,16 @@ def distributed_overlay(
         )
         for start, stop in row_runs(registry, workers * PARTS_PER_WORKER)
     ]
+    from distributed import KilledWorker
+
     try:
         parts = client.gather(futures)
-    except OSError as exc:
+    except KilledWorker:
+        raise InputError(
+            "a partition's overlay killed Dask workers one after another (out of memory?); "
+            "nothing was written: give the workers more memory, or more workers"
+        ) from None
+    except OSError as exc:  # the scheduler lost (CommClosedError is an OSError)
         raise InputError(
             f"the Dask cluster failed during the overlay ({type(exc).__name__}); nothing was "
             "written: check the scheduler and run again"

@@ -131,3 +131,24 @@ def test_cluster_specs_and_an_unreachable_scheduler(monkeypatch: pytest.MonkeyPa
         cluster_client("tcp://127.0.0.1:9"),
     ):
         pass
+
+
+def test_a_cluster_that_fails_is_a_clear_error(client: Any, inputs: Any) -> None:
+    from distributed import KilledWorker
+
+    registry, hazards, zones, sampling = inputs
+    real_gather = client.gather
+    for failure, words in (
+        (KilledWorker("overlay", "tcp://w:1", 3), "out of memory"),
+        (ConnectionResetError("gone"), "check the scheduler"),
+    ):
+
+        def fail(futures: Any, failure: Exception = failure) -> Any:
+            raise failure
+
+        client.gather = fail
+        try:
+            with pytest.raises(InputError, match=words):
+                distributed.distributed_overlay(client, registry, hazards, zones, sampling=sampling)
+        finally:
+            client.gather = real_gather
