@@ -309,6 +309,12 @@ def test_vector_outline_dissolves_the_features(service: Service) -> None:
 def test_outline_refusals(service: Service) -> None:
     assert service.get("ngo", f"/hazards/{service.hazard_id}/outline").status_code == 403
     assert service.get("agency", "/hazards/nope/outline").status_code == 404
+    # a hazard whose stored file cannot be read: a documented 400 problem, never a 5xx
+    gone = service.get("agency", f"/hazards/{service.hazard_id}/outline")
+    assert gone.status_code == 400, gone.text
+    assert gone.headers["content-type"].startswith("application/problem+json")
+    paths = service.client.get("/openapi.json").json()["paths"]
+    assert "400" in paths["/hazards/{hazard_id}/outline"]["get"]["responses"]
 
 
 @pytest.mark.parametrize("cell", [0.05, 0.5])

@@ -120,7 +120,7 @@ async def get_grid(
     "/hazards/{hazard_id}/outline",
     response_class=Response,
     summary="A hazard's footprint outline as GeoJSON",
-    responses={200: {"content": {_GEOJSON: {}}}, 304: {}, **problem_docs(401, 403, 404, 422)},
+    responses={200: {"content": {_GEOJSON: {}}}, 304: {}, **problem_docs(400, 401, 403, 404, 422)},
 )
 async def get_outline(
     hazard_id: Annotated[str, PathParam(max_length=64)],
