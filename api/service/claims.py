@@ -65,16 +65,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from rahat.api.service.enums import Role
+from rahat.api.service.identity_text import identity_secret
 from rahat.api.service.models import AuditEvent, utcnow
 from rahat.api.service.policy import Grant, agreement_grant
 from rahat.geo.errors import (
     AccessDeniedError,
     ConflictError,
-    InputError,
     RateLimitedError,
     SchemaError,
     TooLargeError,
-    UnavailableError,
 )
 from rahat.geo.units import Level, Unit, gazetteer
 
@@ -275,19 +274,6 @@ def check_batch_size(body: ClaimsRequest, settings: Settings) -> None:
             f"{len(body.claims):,} claims in one batch; at most {settings.claims_max_batch:,} "
             "are checked at once: split the batch"
         )
-
-
-def identity_secret() -> bytes:
-    """The deployment's identity secret, or 503 when it has none (its value is never shown)."""
-    from rahat.geo.registry.identity import SECRET_ENV, secret_from_env
-
-    try:
-        return secret_from_env()
-    except InputError:
-        raise UnavailableError(
-            f"This deployment has no usable identity secret ({SECRET_ENV} is unset or invalid), "
-            "so CNICs cannot be matched to the registry; ask the operators to set it."
-        ) from None
 
 
 def ngo_grant(session: Session, principal: Principal) -> Grant:
@@ -494,7 +480,7 @@ def check_claims(
                 grant = ngo_grant(session, principal)
                 note.add(agreement_id=grant.agreement_id)
                 check_ngo_batch(body.claims, grant)
-            secret = identity_secret()
+            secret = identity_secret("CNICs cannot be matched to the registry")
             if body.run_id is not None:
                 run = readable_run(session, principal, body.run_id)
                 note.add(run_id=run.id)

@@ -63,7 +63,7 @@ from rahat.geo.errors import (
     UnknownUnitError,
 )
 from rahat.geo.files import atomic_write
-from rahat.geo.registry.identity import SECRET_ENV, cnic_tokens, secret_from_env
+from rahat.geo.registry.identity import cnic_tokens
 from rahat.geo.units import Level, gazetteer
 
 if TYPE_CHECKING:
@@ -132,23 +132,6 @@ _COMMON: tuple[str, ...] = (
 def view_for(principal: Principal) -> View:
     """The :class:`View` of ``principal``: an NGO sees neither token nor household."""
     return View(tokens=principal.role != Role.NGO)
-
-
-def identity_secret() -> bytes:
-    """The deployment secret of CNIC tokens.
-
-    Raises
-    ------
-    rahat.geo.errors.UnavailableError
-        (503) When it is unset or unusable; the message never shows a value.
-    """
-    try:
-        return secret_from_env()
-    except InputError:
-        raise UnavailableError(
-            f"Grievances cannot be opened: the service has no usable identity secret "
-            f"({SECRET_ENV}). Tell the operators."
-        ) from None
 
 
 def claimant_token(cnic: str, secret: bytes) -> int:

@@ -90,3 +90,21 @@ def scrub_numbers(text: str | None) -> str | None:
     if text is None:
         return None
     return _RUN.sub(lambda m: _scrub_run(m.group(0)), text)
+
+
+def identity_secret(purpose: str) -> bytes:
+    """The deployment's identity secret, or a 503 saying ``purpose`` cannot be served.
+
+    The one place the API reads it (:func:`rahat.geo.registry.identity.secret_from_env`); the
+    message names the variable, never a value.
+    """
+    from rahat.geo.errors import InputError, UnavailableError
+    from rahat.geo.registry.identity import SECRET_ENV, secret_from_env
+
+    try:
+        return secret_from_env()
+    except InputError:
+        raise UnavailableError(
+            f"{purpose}: this deployment has no usable identity secret ({SECRET_ENV} is unset "
+            "or invalid); ask the operators to set it."
+        ) from None

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rahat.api.service import grievances
 from rahat.api.service.deps import AuditDep, SessionDep, SettingsDep, WhatIfServiceDep
 from rahat.api.service.enums import GrievanceStatus, Role
-from rahat.api.service.identity_text import mask_path
+from rahat.api.service.identity_text import identity_secret, mask_path
 from rahat.api.service.models import GrievanceTicket, utcnow
 from rahat.api.service.problems import problem_docs
 from rahat.api.service.schemas import MAX_OFFSET
@@ -178,7 +178,7 @@ def open_grievance(
     def registry_of(path: Path) -> Registry:
         return service.registry(path)[0].registry
 
-    secret = grievances.identity_secret()
+    secret = identity_secret("Grievances cannot be opened")
     token = grievances.claimant_token(body.cnic, secret)
     reasons = grievances.check_reasons(body.decision, body.reasons)
     district, tehsil = grievances.stated_units(body.district, body.tehsil)
