@@ -98,6 +98,40 @@ def cluster_client(spec: str) -> Iterator[Any]:
         yield client
 
 
+def gather_results(client: Any, futures: list[Any], stage: str) -> list[Any]:
+    """The results of ``futures`` in order, or a clear error naming ``stage`` if the cluster fails.
+
+    Parameters
+    ----------
+    client
+        The ``distributed.Client`` the futures were submitted with.
+    futures
+        Tasks submitted with ``retries`` (a task whose worker dies runs again elsewhere).
+    stage
+        What the tasks compute, for the message (``the overlay``, ``the sweep``).
+
+    Raises
+    ------
+    InputError
+        If a task killed worker after worker (out of memory?), or the scheduler went away; in
+        both cases the command has written nothing yet.
+    """
+    from distributed import KilledWorker
+
+    try:
+        return list(client.gather(futures))
+    except KilledWorker:
+        raise InputError(
+            f"a task of {stage} killed Dask workers one after another (out of memory?); "
+            "nothing was written: give the workers more memory, or more workers"
+        ) from None
+    except OSError as exc:  # the scheduler lost (CommClosedError is an OSError)
+        raise InputError(
+            f"the Dask cluster failed during {stage} ({type(exc).__name__}); nothing was "
+            "written: check the scheduler and run again"
+        ) from None
+
+
 def _own_peak_rss_mb() -> float:
     """Peak resident memory of this process, MiB (Linux reports ``ru_maxrss`` in KiB)."""
     import resource

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rahat.engine.distributed.cluster import gather_results
 from rahat.engine.exposure import Exposure, HazardExposure, ZoneExposure
 from rahat.engine.overlay import Radius, Reducer, overlay
 from rahat.engine.zones import ZoneLayer
@@ -146,18 +147,5 @@ def distributed_overlay(
         )
         for start, stop in row_runs(registry, workers * PARTS_PER_WORKER)
     ]
-    from distributed import KilledWorker
-
-    try:
-        parts = client.gather(futures)
-    except KilledWorker:
-        raise InputError(
-            "a partition's overlay killed Dask workers one after another (out of memory?); "
-            "nothing was written: give the workers more memory, or more workers"
-        ) from None
-    except OSError as exc:  # the scheduler lost (CommClosedError is an OSError)
-        raise InputError(
-            f"the Dask cluster failed during the overlay ({type(exc).__name__}); nothing was "
-            "written: check the scheduler and run again"
-        ) from None
+    parts = gather_results(client, futures, "the overlay")
     return _joined(registry, parts)
