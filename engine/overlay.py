@@ -316,7 +316,7 @@ def overlay(
     sampling
         Per layer name, ``(radius_m, reducer)`` replacing ``radius_m`` and ``reducer`` for that
         layer (a scenario's per-layer ``radius_m``/``reducer``, see
-        :func:`rahat.engine.pipeline.layer_sampling`).
+        :func:`rahat.engine.exposure_cache.layer_sampling`).
     max_raster_bytes
         Streaming threshold for large rasters.
 

@@ -13,8 +13,9 @@ their location are returned and recorded in the manifest.
 The registry is put in a canonical order when it is read (by household id, then along a Hilbert
 curve; open category sets sorted), so the outputs do not depend on the order of its rows.
 
-:class:`ExposureCache` keeps overlays for what-if work: evaluating one more scenario on the
-same registry and hazards costs no I/O and no join.
+:class:`ExposureCache` (:mod:`rahat.engine.exposure_cache`, named here too) keeps overlays
+for what-if work: evaluating one more scenario on the same registry and hazards costs no I/O
+and no join.
 """
 
 from __future__ import annotations
@@ -25,19 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from rahat.engine.distributed.overlay import distributed_overlay
 from rahat.engine.exposure import Exposure
-from rahat.engine.overlay import overlay
+from rahat.engine.exposure_cache import ExposureCache as ExposureCache
+from rahat.engine.exposure_cache import layer_sampling as layer_sampling
+from rahat.engine.exposure_cache import load_zones as load_zones
 from rahat.engine.phases import PhaseClock
-from rahat.engine.zones import ZoneLayer, default_zone_layers, read_zone_layer
 from rahat.geo.demo_hazards import DEMO_PREFIX
 from rahat.geo.errors import EmptyDataError
 from rahat.geo.registry.model import Registry
 
 if TYPE_CHECKING:
-    from rahat.engine.overlay import Radius, Reducer
     from rahat.engine.targeting.caseload import Caseload
     from rahat.engine.targeting.gap_join import GapTable
     from rahat.engine.targeting.scenario import Scenario
@@ -247,59 +245,6 @@ def hazard_reading(layers: list[HazardLayer]) -> dict[str, dict[str, object]]:
     return out
 
 
-#: Registry column with each household's GPS accuracy in metres (optional).
-ACCURACY_COLUMN = "location_accuracy_m"
-
-
-def layer_sampling(scenario: Scenario, registry: Registry) -> dict[str, tuple[Radius, Reducer]]:
-    """Return how each of the scenario's hazard layers is sampled: ``(radius_m, reducer)``.
-
-    The radius is the layer's ``radius_m``; when the registry has a ``location_accuracy_m``
-    column it is, per household, the larger of the two (an empty accuracy counts as 0), capped
-    at :data:`~rahat.engine.targeting.scenario.MAX_RADIUS_M`. Layers with radius 0 everywhere
-    are sampled at the cell each household lies in. Vector layers ignore the radius.
-    """
-    from rahat.engine.targeting.scenario import MAX_RADIUS_M
-
-    accuracy: np.ndarray | None = None
-    if ACCURACY_COLUMN in registry.frame.columns:
-        values = registry.array(ACCURACY_COLUMN).astype(np.float64)
-        accuracy = np.clip(np.nan_to_num(values, nan=0.0), 0.0, MAX_RADIUS_M)
-        if not (accuracy > 0).any():
-            accuracy = None
-    out: dict[str, tuple[Radius, Reducer]] = {}
-    for spec in scenario.hazards:
-        radius: Radius = float(spec.radius_m)
-        if accuracy is not None:
-            radius = np.maximum(accuracy, spec.radius_m)
-        out[spec.name] = (radius, spec.reducer)
-    return out
-
-
-def _sampling_key(sampling: Mapping[str, tuple[Radius, Reducer]]) -> tuple[object, ...]:
-    import hashlib
-
-    key: list[object] = []
-    for name in sorted(sampling):
-        radius, reducer = sampling[name]
-        if isinstance(radius, np.ndarray):
-            digest = hashlib.sha256(np.ascontiguousarray(radius).tobytes()).hexdigest()
-            key.append((name, digest, reducer))
-        else:
-            key.append((name, radius, reducer))
-    return tuple(key)
-
-
-def load_zones(scenario: Scenario) -> list[ZoneLayer]:
-    """Read the scenario's user zone layers (``zones``), paths resolved like hazard paths."""
-    return [
-        read_zone_layer(
-            scenario.resolve_path(spec.path), spec.name, spec.field, layer=spec.layer, crs=spec.crs
-        )
-        for spec in scenario.zones
-    ]
-
-
 def sampling_warnings(scenario: Scenario, layers: list[HazardLayer]) -> list[str]:
     """Warn about a ``radius_m`` on a vector layer (footprints are sampled by polygon)."""
     by_name = {layer.name: layer for layer in layers}
@@ -376,88 +321,6 @@ def load_registry(
             source=path,
         )
     return LoadedRegistry(canonical_order(report.registry), report)
-
-
-@dataclass
-class ExposureCache:
-    """Overlays by registry, hazard files, sampling and zone layers, for what-if work.
-
-    Re-evaluating scenarios on the same inputs costs no I/O and no join.
-    ``zones`` are the default zone layers (admin units, climate); a scenario's own ``zones``
-    are added to them, and its per-layer ``radius_m``/``reducer`` (with the registry's GPS
-    accuracy, :func:`layer_sampling`) decide how hazards are sampled.
-
-    A registry memory-mapped from a snapshot (``registry.snapshot_sha256``) with the default
-    zone layers also goes through the exposure store (:mod:`rahat.engine.exposure_store`):
-    an overlay computed once, by any process, is memory-mapped by later runs, API jobs and
-    what-ifs. ``store=False``, or zone layers given here, keep overlays in this process only.
-    ``client`` (a ``distributed.Client``): overlays computed on its workers, equal to these.
-    """
-
-    zones: list[ZoneLayer] = field(default_factory=list)
-    store: bool = True
-    client: Any = None
-    _entries: dict[tuple[object, ...], Exposure] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self._default_zones = not self.zones
-
-    def exposure(
-        self, registry: Registry, hazards: list[HazardLayer], scenario: Scenario | None = None
-    ) -> Exposure:
-        """Return the overlay of ``hazards`` (and ``scenario``'s zones) on ``registry``, once.
-
-        Without ``scenario`` every layer is sampled at the cell each household lies in and
-        only the default zone layers are assigned.
-        """
-        sampling = layer_sampling(scenario, registry) if scenario is not None else {}
-        hazard_key = tuple((h.name, h.provenance.sha256, h.time_applied) for h in hazards)
-        sampled = _sampling_key({h.name: sampling[h.name] for h in hazards if h.name in sampling})
-        if self.store and self._default_zones and registry.snapshot_sha256 is not None:
-            return self._stored(registry, hazards, scenario, sampling, sampled)
-        extra = load_zones(scenario) if scenario is not None else []
-        # zones by identity: read_zone_layer gives one object per file version
-        key = (id(registry), hazard_key, sampled, tuple(extra))
-        if key not in self._entries:
-            zone_layers = [*self._zone_layers(), *extra]
-            self._entries[key] = self._overlay(registry, hazards, zone_layers, sampling)
-        return self._entries[key]
-
-    def _overlay(self, registry: Registry, hazards: Any, zones: Any, sampling: Any) -> Exposure:
-        """The overlay in this process, or on the cluster of :attr:`client`."""
-        if self.client is None:
-            return overlay(registry, hazards, zones, sampling=sampling)
-        return distributed_overlay(self.client, registry, hazards, zones, sampling=sampling)
-
-    def _zone_layers(self) -> list[ZoneLayer]:
-        if not self.zones:
-            self.zones = default_zone_layers()
-        return self.zones
-
-    def _stored(
-        self,
-        registry: Registry,
-        hazards: list[HazardLayer],
-        scenario: Scenario | None,
-        sampling: Mapping[str, tuple[Radius, Reducer]],
-        sampled: tuple[object, ...],
-    ) -> Exposure:
-        """The overlay through the exposure store (a snapshot registry, default zones)."""
-        from rahat.engine import exposure_store as stores
-
-        assert registry.snapshot_sha256 is not None
-        zones = [stores.default_zones_identity(), stores.user_zones_identity(scenario)]
-        key = stores.exposure_key(registry.snapshot_sha256, hazards, scenario, sampled, zones)
-        memory_key = (id(registry), key)
-        if memory_key not in self._entries:
-            found = stores.load_exposure(key, registry)
-            if found is None:
-                extra = load_zones(scenario) if scenario is not None else []
-                zone_layers = [*self._zone_layers(), *extra]
-                found = self._overlay(registry, hazards, zone_layers, sampling)
-                stores.store_exposure(key, found)
-            self._entries[memory_key] = found
-        return self._entries[memory_key]
 
 
 def resolve_budget(
@@ -571,7 +434,7 @@ def run_scenario(
             scenario, households, hazard_paths=hazard_paths, cache=cache, folder=scenarios_dir
         )
     report("evaluating the scenario", 0.7)
-    caseload = evaluate(scenario, exposure, gap)
+    caseload = evaluate(scenario, exposure, gap, ranking=cache.ranking(exposure))
     if chain:
         caseload.totals["budget_same_as"] = chain[0][0]
     caseload.registry_rejected = loaded.rejected if loaded is not None else None

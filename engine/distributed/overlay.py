@@ -10,9 +10,11 @@ single machine computes, byte for byte (``tests/engine/test_distributed.py``).
   (:func:`rahat.geo.registry.partitions.plan_partitions`, :data:`PARTS_PER_WORKER` a worker),
   so each worker samples a compact window of each raster; a registry not in canonical order is
   cut into equal runs of rows.
-* The hazard and zone layers are sent to every worker once (``scatter(broadcast=True)``); a
-  worker receives only the coordinates of its households (16 bytes each) and sends back the
-  sampled arrays.
+* The hazard and zone layers are sent to every worker once (``scatter(broadcast=True)``). A
+  worker reads its households from the registry's snapshot folder, or receives them with the
+  task for any other registry (:mod:`rahat.engine.distributed.parts`), and sends back only the
+  sampled arrays; each part's exposure stays on its worker for the ranking
+  (:mod:`rahat.engine.distributed.ranking`).
 * A task whose worker dies is run again on another (``retries``); a scheduler that goes away
   fails the run with a clear error before anything is written.
 """
@@ -23,10 +25,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from rahat.engine.distributed.cluster import gather_results
-from rahat.engine.exposure import Exposure, HazardExposure, ZoneExposure
+from rahat.engine.distributed.parts import (
+    RowSource,
+    WorkerParts,
+    joined_exposure,
+    part_arrays,
+    part_registry,
+    row_source,
+)
+from rahat.engine.exposure import Exposure
 from rahat.engine.overlay import Radius, Reducer, overlay
 from rahat.engine.zones import ZoneLayer
 from rahat.geo.errors import InputError
@@ -52,16 +61,16 @@ def row_runs(registry: Registry, parts: int) -> list[tuple[int, int]]:
         return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
 
 
-def _overlay_run(
-    lon: np.ndarray,
-    lat: np.ndarray,
+def _overlay_part(
+    source: RowSource,
+    start: int,
+    stop: int,
     hazards: Sequence[HazardLayer],
     zones: Sequence[ZoneLayer],
     sampling: Mapping[str, tuple[Radius, Reducer]],
 ) -> Exposure:
-    """On a worker: the overlay of one run of households (their coordinates only)."""
-    households = Registry.from_frame(pd.DataFrame({"lon": lon, "lat": lat}))
-    return overlay(households, hazards, zones, sampling=sampling)
+    """On a worker: the overlay of rows ``start:stop`` (kept there for the ranking)."""
+    return overlay(part_registry(source, start, stop), hazards, zones, sampling=sampling)
 
 
 def _run_sampling(
@@ -74,41 +83,15 @@ def _run_sampling(
     }
 
 
-def _joined(registry: Registry, parts: list[Exposure]) -> Exposure:
-    """The runs' exposures end to end, for ``registry``."""
-    first = parts[0]
-    hazards = {
-        name: HazardExposure(
-            name=layer.name,
-            kind=layer.kind,
-            units=layer.units,
-            intensity=np.concatenate([p.hazards[name].intensity for p in parts]),
-            hazard_class=np.concatenate([p.hazards[name].hazard_class for p in parts]),
-            class_labels=layer.class_labels,
-            sha256=layer.sha256,
-        )
-        for name, layer in first.hazards.items()
-    }
-    zones = {
-        name: ZoneExposure(
-            name=zone.name,
-            codes=np.concatenate([p.zones[name].codes for p in parts]),
-            table=zone.table,
-        )
-        for name, zone in first.zones.items()
-    }
-    return Exposure(registry=registry, hazards=hazards, zones=zones)
-
-
-def distributed_overlay(
+def overlay_parts(
     client: Any,
     registry: Registry,
     hazards: Sequence[HazardLayer] = (),
     zones: Sequence[ZoneLayer] = (),
     *,
     sampling: Mapping[str, tuple[Radius, Reducer]] | None = None,
-) -> Exposure:
-    """:func:`rahat.engine.overlay.overlay` of ``registry`` computed on ``client``'s workers.
+) -> tuple[Exposure, WorkerParts]:
+    """:func:`rahat.engine.overlay.overlay` of ``registry`` on ``client``'s workers, and its parts.
 
     Parameters
     ----------
@@ -119,8 +102,9 @@ def distributed_overlay(
 
     Returns
     -------
-    Exposure
-        Equal to the single-machine overlay, array for array.
+    (Exposure, WorkerParts)
+        The exposure, equal to the single-machine overlay array for array, and each run's
+        exposure kept on its worker (release them with :meth:`WorkerParts.release`).
 
     Raises
     ------
@@ -131,21 +115,48 @@ def distributed_overlay(
     if workers == 0:
         raise InputError("the Dask cluster has no worker: start `dask worker` processes")
     if len(registry) == 0:
-        return overlay(registry, hazards, zones, sampling=sampling)
-    lon, lat = registry.lon, registry.lat
+        return overlay(registry, hazards, zones, sampling=sampling), WorkerParts([], [])
     layers = client.scatter([list(hazards), list(zones)], broadcast=True)
+    runs = row_runs(registry, workers * PARTS_PER_WORKER)
     futures = [
         client.submit(
-            _overlay_run,
-            np.ascontiguousarray(lon[start:stop]),
-            np.ascontiguousarray(lat[start:stop]),
+            _overlay_part,
+            row_source(registry, start, stop),
+            start,
+            stop,
             layers[0],
             layers[1],
             _run_sampling(sampling or {}, start, stop),
             pure=False,
             retries=RETRIES,
         )
-        for start, stop in row_runs(registry, workers * PARTS_PER_WORKER)
+        for start, stop in runs
     ]
-    parts = gather_results(client, futures, "the overlay")
-    return _joined(registry, parts)
+    arrays = [client.submit(part_arrays, f, pure=False, retries=RETRIES) for f in futures]
+    parts = WorkerParts(runs, futures)
+    try:
+        exposure = joined_exposure(registry, gather_results(client, arrays, "the overlay"))
+    except BaseException:
+        parts.release()
+        raise
+    return exposure, parts
+
+
+def distributed_overlay(
+    client: Any,
+    registry: Registry,
+    hazards: Sequence[HazardLayer] = (),
+    zones: Sequence[ZoneLayer] = (),
+    *,
+    sampling: Mapping[str, tuple[Radius, Reducer]] | None = None,
+) -> Exposure:
+    """:func:`overlay_parts`' exposure alone (the workers drop their parts).
+
+    Raises
+    ------
+    InputError
+        If the cluster has no worker, or fails (its scheduler lost).
+    """
+    exposure, parts = overlay_parts(client, registry, hazards, zones, sampling=sampling)
+    parts.release()
+    return exposure

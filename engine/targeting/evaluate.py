@@ -36,7 +36,7 @@ from rahat.engine.targeting.money import checked_total
 from rahat.engine.targeting.rows import CaseloadRows
 from rahat.engine.targeting.rules import RuleSet, evaluate_rules
 from rahat.engine.targeting.scenario import Budget, Scenario
-from rahat.engine.targeting.scored import rank_households
+from rahat.engine.targeting.scored import Ranking, rank_households
 from rahat.engine.targeting.stale import registry_stale
 from rahat.engine.targeting.units import admin_units
 
@@ -88,7 +88,13 @@ def _quota_shares(scenario: Scenario, exposure: Exposure) -> tuple[Any, np.ndarr
     return units, shares
 
 
-def evaluate(scenario: Scenario, exposure: Exposure, gap: GapTable | None = None) -> Caseload:
+def evaluate(
+    scenario: Scenario,
+    exposure: Exposure,
+    gap: GapTable | None = None,
+    *,
+    ranking: Ranking | None = None,
+) -> Caseload:
     """Evaluate ``scenario`` on ``exposure`` and return the ranked, budgeted caseload.
 
     Parameters
@@ -101,6 +107,10 @@ def evaluate(scenario: Scenario, exposure: Exposure, gap: GapTable | None = None
         The coverage-gap table (:func:`~rahat.engine.targeting.gap_join.read_gap`): its
         estimates join the summary's districts, and ``budget.reserve_for_unregistered``
         holds money back for them (:mod:`~rahat.engine.targeting.gap_join`).
+    ranking
+        How the eligible households are ranked (default
+        :func:`~rahat.engine.targeting.scored.rank_households`); a cluster's ranking
+        (:func:`rahat.engine.distributed.ranking.distributed_ranking`) gives the same order.
 
     Returns
     -------
@@ -156,7 +166,7 @@ def evaluate(scenario: Scenario, exposure: Exposure, gap: GapTable | None = None
     eligible_c = rules.eligible[idx]
 
     stale_c, stale_notes = _stale(scenario, exposure, idx)
-    scores, ranked = rank_households(scenario, exposure, idx, stale_c, eligible_c)
+    scores, ranked = (ranking or rank_households)(scenario, exposure, idx, stale_c, eligible_c)
     entitled = np.where(eligible_c, benefits(scenario, exposure, idx), 0).astype(np.int64)
     exposed_c = exposed[idx]
     e_pos = np.flatnonzero(eligible_c)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,14 @@ if TYPE_CHECKING:
 KEPT = 2
 
 _LOCK = threading.Lock()
+
+
+#: How an evaluation ranks: ``(scenario, exposure, idx, stale, eligible) -> (scores, ranked)``,
+#: as :func:`rank_households` does (a cluster's ranking: :mod:`rahat.engine.distributed.ranking`).
+Ranking = Callable[
+    ["Scenario", "Exposure", np.ndarray, "np.ndarray | None", np.ndarray],
+    tuple[np.ndarray, np.ndarray],
+]
 
 
 @dataclass(frozen=True)

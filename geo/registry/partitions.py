@@ -156,10 +156,20 @@ def plan_partitions(registry: Registry, n: int) -> tuple[Partition, ...]:
 
 def partition_rows(registry: Registry, partition: Partition) -> Registry:
     """The households of ``partition`` (rows ``start:stop``; the columns' memory is shared)."""
-    if not 0 <= partition.start <= partition.stop <= len(registry):
+    return rows_between(registry, partition.start, partition.stop, f"partition {partition.index}")
+
+
+def rows_between(registry: Registry, start: int, stop: int, what: str = "a run") -> Registry:
+    """Rows ``start:stop`` of ``registry``, sharing the columns' memory.
+
+    Raises
+    ------
+    ValueError
+        If the rows do not fit the registry (``what`` names them in the message).
+    """
+    if not 0 <= start <= stop <= len(registry):
         raise ValueError(
-            f"partition {partition.index} (rows {partition.start}:{partition.stop}) does not "
-            f"fit a registry of {len(registry):,} households"
+            f"{what} (rows {start}:{stop}) does not fit a registry of {len(registry):,} households"
         )
-    frame = registry.frame.iloc[partition.start : partition.stop]
+    frame = registry.frame.iloc[start:stop]
     return Registry.from_frame(frame, source=registry.source)

@@ -20,8 +20,8 @@ import rasterio
 from rasterio.transform import from_origin
 from testkit import run_concurrently
 
+from rahat.engine import exposure_cache as pipeline  # where the overlays are made
 from rahat.engine import exposure_store as stores
-from rahat.engine import pipeline
 from rahat.engine.pipeline import ExposureCache, load_hazards, load_registry, run_scenario
 from rahat.engine.targeting import load_scenario
 from rahat.engine.targeting.scenario import Scenario

@@ -91,7 +91,7 @@ def test_variant_equals_a_run_of_the_modified_scenario(
 def test_overlay_is_computed_once_for_base_and_variant(
     registry: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import rahat.engine.pipeline as pipeline
+    import rahat.engine.exposure_cache as pipeline
 
     calls = []
     real = pipeline.overlay
