@@ -8,7 +8,9 @@ per worker count with ``--cluster local:N`` (starting the cluster included). ``i
 true only if ``caseload.parquet`` and ``summary.csv`` of every cluster run are byte-identical
 to the single machine's. ``peak_worker_rss_mb`` is the largest worker's peak per worker count;
 ``peak_rss_mb`` each command's own. ``phases`` are the commands' own (registry, hazards,
-overlay, evaluate, write).
+overlay, evaluate, write), with, for a cluster, the seconds of its own phases under ``cluster``:
+``scatter`` (the layers to every worker), ``overlay`` (the parts, until their arrays are back),
+``rank`` (each partition ranked on its worker) and ``merge`` (the reduce of the rankings).
 
 On 2 cores the cluster cannot be faster than one process: the figure is the overhead of
 distributing (worker start, numba loading in each worker, coordinates and results moved).
@@ -67,7 +69,8 @@ def run_dask_bench(households: int, workers: list[int]) -> dict[str, Any]:
             figures["dask_s"][str(count)] = round(seconds, 3)
             figures["peak_worker_rss_mb"][str(count)] = max(peaks.values(), default=None)
             figures["peak_rss_mb"][str(count)] = payload["peak_rss_mb"]
-            figures["phases"][str(count)] = payload.get("phases", {})
+            cluster_phases = payload.get("cluster", {}).get("phases", {})
+            figures["phases"][str(count)] = {**payload.get("phases", {}), "cluster": cluster_phases}
             figures["identical"] &= identical_outputs(work / "single", work / f"dask-{count}")
         figures["overhead"] = {
             count: round(seconds / single_s, 2) for count, seconds in figures["dask_s"].items()

@@ -139,6 +139,14 @@ class ExposureCache:
         self._parts[id(exposure)] = parts
         return exposure
 
+    def cluster_seconds(self) -> dict[str, float]:
+        """Seconds of each cluster phase (:attr:`WorkerParts.seconds`) over every overlay kept."""
+        out: dict[str, float] = {}
+        for parts in self._parts.values():
+            for phase, seconds in parts.seconds.items():
+                out[phase] = round(out.get(phase, 0.0) + seconds, 3)
+        return out
+
     def ranking(self, exposure: Exposure) -> Ranking | None:
         """How to rank households of ``exposure``: on the cluster where its parts are.
 

@@ -311,6 +311,7 @@ def run(
             cluster_client(spec) if spec else contextlib.nullcontext(None) as client,
             progress_bar(not as_json) as progress,
         ):
+            cache = ExposureCache(client=client)
             result = run_scenario(
                 loaded,
                 registry=households,
@@ -318,7 +319,7 @@ def run(
                 progress=progress,
                 formats=formats,
                 gap=gap_table,
-                cache=ExposureCache(client=client) if client is not None else None,
+                cache=cache,
             )
             workers = worker_peak_rss_mb(client) if client is not None else None
     result.phases = {
@@ -331,7 +332,11 @@ def run(
     if as_json:
         payload = run_payload(loaded.name, result)
         if workers is not None:
-            payload["cluster"] = {"spec": spec, "peak_worker_rss_mb": workers}
+            payload["cluster"] = {
+                "spec": spec,
+                "peak_worker_rss_mb": workers,
+                "phases": cache.cluster_seconds(),
+            }
         print_json(payload)
         return
     print_run(loaded.name, result, out)
@@ -404,8 +409,19 @@ def sweep_command(
     metric: Annotated[str, typer.Option("--metric", help="Heatmap metric.")] = "selected",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     gap: Annotated[Path | None, typer.Option("--gap", help=GAP_HELP)] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Overlay and grid points on a Dask cluster: local:N (N worker processes) or "
+            "tcp://host:8786 (default: RAHAT_DASK_SCHEDULER, else this process). The table is "
+            "the same.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate a scenario over a parameter grid on one overlay; write a table and heatmap."""
+    from rahat.engine.distributed.cluster import cluster_client, cluster_spec, worker_peak_rss_mb
+    from rahat.engine.distributed.sweep import distributed_sweep
     from rahat.engine.pipeline import (
         REJECTS_FILE,
         ExposureCache,
@@ -424,6 +440,7 @@ def sweep_command(
             raise InputError("give one or two --vary NAME=start:stop:step options")
         if metric not in METRICS:
             raise InputError(f"unknown --metric '{metric}'; use one of {', '.join(METRICS)}")
+        spec = cluster_spec(cluster)
         grid: dict[str, list[float]] = {}
         for item in vary:
             name, sep, values = item.partition("=")
@@ -436,29 +453,35 @@ def sweep_command(
         reg = load_cli_registry(registry, rejects_path)
         hazards = load_hazards(loaded, registry_extent=reg.registry.bounds())
         warnings = [*reg.warnings, *hazard_warnings(hazards)]
-        cache = ExposureCache()
-        exposure = cache.exposure(reg.registry, hazards, loaded)
-        if loaded.budget.same_as is not None:  # the same money at every grid point
-            from rahat.engine.pipeline import resolve_budget
+        with cluster_client(spec) if spec else contextlib.nullcontext(None) as client:
+            cache = ExposureCache(client=client)
+            exposure = cache.exposure(reg.registry, hazards, loaded)
+            if loaded.budget.same_as is not None:  # the same money at every grid point
+                from rahat.engine.pipeline import resolve_budget
 
-            loaded = resolve_budget(loaded, reg.registry, cache=cache)[0]
-        result = sweep(loaded, exposure, grid, gap=gap_table)
+                loaded = resolve_budget(loaded, reg.registry, cache=cache)[0]
+            if client is None:
+                result = sweep(loaded, exposure, grid, gap=gap_table)
+            else:
+                result = distributed_sweep(client, loaded, exposure, grid, gap=gap_table)
+            workers = worker_peak_rss_mb(client) if client is not None else None
     table = result.table
     csv_path = atomic_write(out / "sweep.csv", lambda t: table.to_csv(t, index=False))
     png_path = atomic_write(out / "sweep.png", lambda t: sweep_heatmap(result, t, metric))
     if as_json:
-        print_json(
-            {
-                "rows": table.to_dict(orient="records"),
-                "registry_rejected": reg.rejected,
-                "warnings": warnings,
-                "outputs": {
-                    "table": str(csv_path),
-                    "heatmap": str(png_path),
-                    "rejects": str(rejects_path),
-                },
-            }
-        )
+        payload: dict[str, Any] = {
+            "rows": table.to_dict(orient="records"),
+            "registry_rejected": reg.rejected,
+            "warnings": warnings,
+            "outputs": {
+                "table": str(csv_path),
+                "heatmap": str(png_path),
+                "rejects": str(rejects_path),
+            },
+        }
+        if workers is not None:
+            payload["cluster"] = {"spec": spec, "peak_worker_rss_mb": workers}
+        print_json(payload)
         return
     _table(f"{loaded.name}: sweep", table, limit=60)
     print_registry_notes(reg.rejected, rejects_path, warnings)

@@ -21,6 +21,7 @@ single machine computes, byte for byte (``tests/engine/test_distributed.py``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -116,7 +117,9 @@ def overlay_parts(
         raise InputError("the Dask cluster has no worker: start `dask worker` processes")
     if len(registry) == 0:
         return overlay(registry, hazards, zones, sampling=sampling), WorkerParts([], [])
+    started = time.perf_counter()
     layers = client.scatter([list(hazards), list(zones)], broadcast=True)
+    scattered = time.perf_counter()
     runs = row_runs(registry, workers * PARTS_PER_WORKER)
     futures = [
         client.submit(
@@ -139,6 +142,8 @@ def overlay_parts(
     except BaseException:
         parts.release()
         raise
+    parts.timed("scatter", scattered - started)
+    parts.timed("overlay", time.perf_counter() - scattered)
     return exposure, parts
 
 

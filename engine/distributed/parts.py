@@ -18,7 +18,7 @@ computed again by Dask from its task (the rows' source and the layers, all still
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -137,10 +137,19 @@ class WorkerParts:
         ``(start, stop)`` of each part, in row order, covering the registry.
     futures
         One ``distributed.Future`` per part: its :class:`~rahat.engine.exposure.Exposure`.
+    seconds
+        Wall time of each phase so far: ``scatter`` (the layers to every worker), ``overlay``
+        (the parts, until their arrays are here), ``rank`` (the rankings on the workers) and
+        ``merge`` (their reduce here), summed over evaluations.
     """
 
     runs: list[tuple[int, int]]
     futures: list[Any]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, phase: str, seconds: float) -> None:
+        """Add ``seconds`` to ``phase``."""
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
 
     def release(self) -> None:
         """Let the workers drop the parts."""

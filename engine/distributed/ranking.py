@@ -22,6 +22,7 @@ household); back, a score per considered household and 24 bytes per eligible one
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +104,7 @@ def distributed_ranking(client: Any, parts: WorkerParts) -> Ranking:
         stale: np.ndarray | None,
         eligible: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray]:
+        started = time.perf_counter()
         starts = np.array([start for start, _ in parts.runs], dtype=np.int64)
         cuts = [*np.searchsorted(idx, starts).tolist(), len(idx)]
         futures = []
@@ -122,6 +124,7 @@ def distributed_ranking(client: Any, parts: WorkerParts) -> Ranking:
                 )
             )
         ranked_parts: list[RankedPart] = gather_results(client, futures, "the ranking")
+        ranked_at = time.perf_counter()
         scores = np.concatenate([p.scores for p in ranked_parts])
         offsets = np.array(cuts[:-1], dtype=np.int64)
         positions = np.concatenate(
@@ -135,6 +138,8 @@ def distributed_ranking(client: Any, parts: WorkerParts) -> Ranking:
             ids,
             bounds,
         )
+        parts.timed("rank", ranked_at - started)
+        parts.timed("merge", time.perf_counter() - ranked_at)
         return scores, positions[order]
 
     return rank

@@ -10,10 +10,10 @@ read again, so a point costs one :func:`~rahat.engine.targeting.evaluate.evaluat
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, DecimalException
+from typing import Any
 
 import pandas as pd
 
@@ -140,6 +140,81 @@ def resolve_parameter(scenario: Scenario, name: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class GridPoint:
+    """One point of a sweep's grid: its parameter values and the scenario updates they make."""
+
+    values: tuple[float, ...]
+    updates: dict[str, float | int]
+
+
+def grid_points(scenario: Scenario, vary: Mapping[str, Sequence[float]]) -> list[GridPoint]:
+    """The grid of ``vary`` in the sweep's order (first parameter slowest).
+
+    Raises
+    ------
+    rahat.geo.errors.ScenarioError
+        If a parameter name is unknown or changes the overlay (:func:`resolve_parameter`).
+    """
+    paths = [resolve_parameter(scenario, n) for n in vary]
+    return [
+        GridPoint(
+            values=tuple(combo),
+            updates={
+                p: int(v) if p in _INTEGER_PATHS else v for p, v in zip(paths, combo, strict=True)
+            },
+        )
+        for combo in itertools.product(*vary.values())
+    ]
+
+
+def point_rows(
+    scenario: Scenario,
+    exposure: Exposure,
+    names: Sequence[str],
+    points: Sequence[GridPoint],
+    *,
+    gap: GapTable | None = None,
+    grid_size: int | None = None,
+) -> list[dict[str, Any]]:
+    """The sweep table's rows of ``points``: parameter values then :data:`METRICS`.
+
+    Parameters
+    ----------
+    scenario, exposure, gap
+        As for :func:`sweep`.
+    names
+        The swept parameters' names, the rows' first keys.
+    points
+        Grid points (:func:`grid_points`), evaluated in order.
+    grid_size
+        Points of the whole grid (default ``len(points)``): from 3 the ranking kernels are
+        loaded first, so that points sharing a priority share its ranking.
+
+    Raises
+    ------
+    rahat.geo.errors.ScenarioError
+        At the first point whose scenario is invalid.
+    """
+    if (len(points) if grid_size is None else grid_size) > 2:
+        load_ranking_kernels()
+    rows = []
+    for point in points:
+        totals = evaluate(scenario.with_updates(point.updates), exposure, gap).totals
+        rows.append(
+            {**dict(zip(names, point.values, strict=True)), **{m: totals[m] for m in METRICS}}
+        )
+    return rows
+
+
+def sweep_result(
+    scenario: Scenario, names: Sequence[str], rows: Sequence[Mapping[str, Any]]
+) -> SweepResult:
+    """The :class:`SweepResult` of ``rows`` (:func:`point_rows`, every grid point in order)."""
+    table = pd.DataFrame(list(rows), columns=[*names, *METRICS])
+    return SweepResult(scenario_name=scenario.name, parameters=list(names), table=table)
+
+
 def sweep(
     scenario: Scenario,
     exposure: Exposure,
@@ -166,16 +241,5 @@ def sweep(
         One row per grid point.
     """
     names = list(vary)
-    paths = [resolve_parameter(scenario, n) for n in names]
-    if math.prod(len(vary[n]) for n in names) > 2:
-        load_ranking_kernels()  # points that share a priority share its ranking
-    rows = []
-    for combo in itertools.product(*(vary[n] for n in names)):
-        updates = {
-            p: int(v) if p in _INTEGER_PATHS else v for p, v in zip(paths, combo, strict=True)
-        }
-        variant = scenario.with_updates(updates)
-        totals = evaluate(variant, exposure, gap).totals
-        rows.append({**dict(zip(names, combo, strict=True)), **{m: totals[m] for m in METRICS}})
-    table = pd.DataFrame(rows, columns=[*names, *METRICS])
-    return SweepResult(scenario_name=scenario.name, parameters=names, table=table)
+    rows = point_rows(scenario, exposure, names, grid_points(scenario, vary), gap=gap)
+    return sweep_result(scenario, names, rows)
