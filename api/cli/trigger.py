@@ -11,7 +11,9 @@ import typer
 from rahat.api.cli._common import console, esc, print_json, print_warnings, user_errors
 
 if TYPE_CHECKING:
+    from rahat.engine.triggers.backtest import Replay
     from rahat.engine.triggers.evaluate import TriggerState
+    from rahat.engine.triggers.files import TriggerFile
 
 #: ``rahat trigger ...``.
 app = typer.Typer(name="trigger", help="Anticipatory action: evaluate and backtest triggers.")
@@ -202,26 +204,31 @@ def backtest(
         Path | None, typer.Option("--out", help="Folder for the tables and the timeline.")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Replay on a Dask cluster: local:N (N worker processes) or tcp://host:8786 "
+            "(default: RAHAT_DASK_SCHEDULER, else this process). The tables are the same.",
+        ),
+    ] = None,
 ) -> None:
     """Replay a trigger day by day over a season and score each stage against the outcome."""
     from rahat.api.cli._outputs import check_output_folder
-    from rahat.engine.triggers.backtest import (
-        plot_timeline,
-        read_observed,
-        replay,
-        season_table,
-    )
+    from rahat.engine.distributed.cluster import cluster_spec
+    from rahat.engine.triggers.backtest import plot_timeline, read_observed, season_table
     from rahat.engine.triggers.files import load_trigger
     from rahat.geo.errors import TriggerError
 
     with user_errors():
         if not 0.0 < flooded_share <= 1.0:
             raise TriggerError("--flooded-share must be in (0, 1]")
+        spec = cluster_spec(cluster)
         if out is not None:
             check_output_folder(out)
         file = load_trigger(trigger)
         outcome = read_observed(observed)
-        result = replay(file, start, end, _sources(history))
+        result, workers = _replay(file, start, end, _sources(history), spec)
         tables, overall = [], []
         for stage in result.fired:
             rows, figures = season_table(
@@ -253,9 +260,30 @@ def backtest(
                 lambda path: plot_timeline(result, outcome, flooded_share, path),
             )
     if as_json:
+        if workers is not None:  # printed only: the files are the same with or without
+            payload["cluster"] = {"spec": spec, "peak_worker_rss_mb": workers}
         print_json(payload)
         return
     _print_backtest(payload)
+
+
+def _replay(
+    file: TriggerFile,
+    start: str | None,
+    end: str | None,
+    given: dict[str, Path],
+    spec: str | None,
+) -> tuple[Replay, dict[str, float] | None]:
+    """The replay, on the cluster ``spec`` if given, and then its workers' peak memory (MiB)."""
+    from rahat.engine.triggers.backtest import replay
+
+    if spec is None:
+        return replay(file, start, end, given), None
+    from rahat.engine.distributed.backtest import distributed_replay
+    from rahat.engine.distributed.cluster import cluster_client, worker_peak_rss_mb
+
+    with cluster_client(spec) as client:
+        return distributed_replay(client, file, start, end, given), worker_peak_rss_mb(client)
 
 
 def _write_backtest(out: Path, payload: dict[str, Any], tables: list[Any], plot: Any) -> None:

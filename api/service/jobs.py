@@ -75,11 +75,13 @@ def run_pipeline(
     out_dir: Path,
     progress: Callable[[str, float], None],
     manifest_extra: dict[str, Any] | None = None,
+    cluster: str | None = None,
 ) -> dict[str, Any]:
     """Validate ``scenario`` and run it with :func:`rahat.engine.pipeline.run_scenario`.
 
     ``manifest_extra`` (the state of the trigger that started the run) is added to the
-    manifest.
+    manifest. ``cluster`` (``Settings.dask_scheduler``) is the Dask cluster the overlay and
+    the ranking run on (:mod:`rahat.engine.distributed`); the caseload is the same.
 
     Outputs that the pipeline writes outside ``out_dir`` are copied into it. Registry rows
     that fail validation are listed in ``out_dir/rejects.csv`` (kept on the server, never
@@ -91,19 +93,24 @@ def run_pipeline(
         The run's totals, JSON-serialisable, with ``registry_rejected`` and
         ``location_mismatches``.
     """
-    from rahat.engine.pipeline import load_registry, run_scenario
+    import contextlib
+
+    from rahat.engine.distributed.cluster import cluster_client
+    from rahat.engine.pipeline import ExposureCache, load_registry, run_scenario
     from rahat.engine.targeting.scenario import load_scenario
 
     # a snapshot is memory-mapped; a plain file is imported into a cached snapshot once
     registry = load_registry(registry_path, snapshots=True, notify=logger.info)
-    result = run_scenario(
-        load_scenario(scenario),
-        registry=registry,
-        hazard_paths=hazard_paths or None,
-        out_dir=out_dir,
-        progress=progress,
-        manifest_extra=manifest_extra,
-    )
+    with cluster_client(cluster) if cluster else contextlib.nullcontext(None) as client:
+        result = run_scenario(
+            load_scenario(scenario),
+            registry=registry,
+            hazard_paths=hazard_paths or None,
+            out_dir=out_dir,
+            progress=progress,
+            manifest_extra=manifest_extra,
+            cache=ExposureCache(client=client),
+        )
     for path in dict(getattr(result, "outputs", {}) or {}).values():
         path = Path(path)
         if path.is_file() and out_dir.resolve() not in path.resolve().parents:
@@ -281,6 +288,8 @@ class JobManager:
             extra: dict[str, Any] = (
                 {"manifest_extra": run.manifest_extra} if run.manifest_extra else {}
             )
+            if self.settings.dask_scheduler:  # runners without a cluster get no keyword
+                extra["cluster"] = self.settings.dask_scheduler
             records = list(
                 session.scalars(select(Hazard).where(Hazard.id.in_(hazard_ids.values())))
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -104,6 +104,13 @@ class Settings(BaseSettings):
     claims_phone_velocity
         Distinct CNICs behind one phone in a batch from which its claims are flagged
         ``phone_velocity``.
+    dask_scheduler
+        The Dask cluster the runs overlay and rank on, ``RAHAT_DASK_SCHEDULER`` (as for
+        ``rahat run --cluster``): a scheduler address ``tcp://host:8786``, or ``local:N`` (a
+        cluster of N processes started for each run); unset, runs stay in the server process.
+        The workers read the registry's snapshot at the path the server uses (the registry's
+        own, or its cached import under ``RAHAT_CACHE_DIR``): a shared filesystem; the hazard
+        layers are sent to them.
     """
 
     model_config = SettingsConfigDict(env_prefix="RAHAT_", extra="ignore")
@@ -135,6 +142,20 @@ class Settings(BaseSettings):
     claims_max_json_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     claims_per_minute: int = Field(default=30, ge=0)
     claims_phone_velocity: int = Field(default=5, ge=2)
+    dask_scheduler: str | None = None
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _check_cluster(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from rahat.engine.distributed.cluster import cluster_spec
+        from rahat.geo.errors import InputError
+
+        try:
+            return cluster_spec(value)
+        except InputError as exc:
+            raise ValueError(str(exc).replace("--cluster", "RAHAT_DASK_SCHEDULER")) from None
 
     @model_validator(mode="after")
     def _fill_database_url(self) -> Settings:

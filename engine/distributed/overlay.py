@@ -7,9 +7,9 @@ results put back end to end: the exposure, and everything evaluated from it, is 
 single machine computes, byte for byte (``tests/engine/test_distributed.py``).
 
 * The runs are the snapshot's partitions along the Hilbert curve
-  (:func:`rahat.geo.registry.partitions.plan_partitions`, :data:`PARTS_PER_WORKER` a worker),
-  so each worker samples a compact window of each raster; a registry not in canonical order is
-  cut into equal runs of rows.
+  (:func:`rahat.geo.registry.partitions.plan_partitions`,
+  :data:`~rahat.engine.distributed.tasks.PARTS_PER_WORKER` a worker), so each worker samples
+  a compact window of each raster; a registry not in canonical order is cut into equal runs.
 * The hazard and zone layers are sent to every worker once (``scatter(broadcast=True)``). A
   worker reads its households from the registry's snapshot folder, or receives them with the
   task for any other registry (:mod:`rahat.engine.distributed.parts`), and sends back only the
@@ -36,18 +36,13 @@ from rahat.engine.distributed.parts import (
     part_registry,
     row_source,
 )
+from rahat.engine.distributed.tasks import PARTS_PER_WORKER, RETRIES, even_runs, workers_of
 from rahat.engine.exposure import Exposure
 from rahat.engine.overlay import Radius, Reducer, overlay
 from rahat.engine.zones import ZoneLayer
-from rahat.geo.errors import InputError
 from rahat.geo.hazards import HazardLayer
 from rahat.geo.registry.model import Registry
 from rahat.geo.registry.partitions import plan_partitions
-
-#: Partitions per worker (a few, so that a slow or lost worker holds up less of the run).
-PARTS_PER_WORKER = 4
-#: Times a partition is run again when its worker dies.
-RETRIES = 3
 
 
 def row_runs(registry: Registry, parts: int) -> list[tuple[int, int]]:
@@ -58,8 +53,7 @@ def row_runs(registry: Registry, parts: int) -> list[tuple[int, int]]:
     try:
         return [(p.start, p.stop) for p in plan_partitions(registry, parts)]
     except ValueError:
-        edges = np.unique(np.linspace(0, len(registry), parts + 1).astype(np.int64))
-        return list(zip(edges[:-1].tolist(), edges[1:].tolist(), strict=True))
+        return even_runs(len(registry), parts)
 
 
 def _overlay_part(
@@ -112,9 +106,7 @@ def overlay_parts(
     InputError
         If the cluster has no worker, or fails (its scheduler lost).
     """
-    workers = len(client.scheduler_info().get("workers", {}))
-    if workers == 0:
-        raise InputError("the Dask cluster has no worker: start `dask worker` processes")
+    workers = workers_of(client)
     if len(registry) == 0:
         return overlay(registry, hazards, zones, sampling=sampling), WorkerParts([], [])
     started = time.perf_counter()

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from rahat.engine.distributed.cluster import gather_results
-from rahat.engine.distributed.overlay import RETRIES
 from rahat.engine.distributed.parts import WorkerParts
+from rahat.engine.distributed.tasks import RETRIES
 from rahat.engine.kernels.merge import merge_runs
 from rahat.engine.targeting.scored import Ranking
 

@@ -8,7 +8,7 @@ for row and dtype for dtype (``tests/engine/test_distributed_sweep.py``).
 * The exposure (and the coverage-gap table) is sent to every worker once
   (``scatter(broadcast=True)``); a task receives only the scenario and its points' updates.
 * The grid is cut into runs of consecutive points,
-  :data:`~rahat.engine.distributed.overlay.PARTS_PER_WORKER` a worker, so that a slow or lost
+  :data:`~rahat.engine.distributed.tasks.PARTS_PER_WORKER` a worker, so that a slow or lost
   worker holds up less of the grid. A task evaluates its run in one process, on the worker's one
   copy of the exposure: points that share a priority share its ranking.
 * A task whose worker dies is run again on another (``retries``). A point whose scenario is
@@ -21,48 +21,23 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rahat.engine.distributed.cluster import gather_results
-from rahat.engine.distributed.overlay import PARTS_PER_WORKER, RETRIES
+from rahat.engine.distributed.tasks import (
+    PARTS_PER_WORKER,
+    RETRIES,
+    catching,
+    even_runs,
+    results,
+    workers_of,
+)
 from rahat.engine.exposure import Exposure
 from rahat.engine.targeting.gap_join import GapTable
 from rahat.engine.targeting.scenario import Scenario
 from rahat.engine.targeting.sweep import (
-    GridPoint,
     SweepResult,
     grid_points,
     point_rows,
     sweep_result,
 )
-from rahat.geo.errors import InputError, RahatError
-
-
-def point_runs(points: int, chunks: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` of at most ``chunks`` runs of consecutive points covering ``points``.
-
-    The runs differ in length by one at most; none is empty.
-    """
-    count = max(1, min(points, chunks))
-    size, extra = divmod(points, count)
-    stops = [(k + 1) * size + min(k + 1, extra) for k in range(count)]
-    return [(stop - size - (k < extra), stop) for k, stop in enumerate(stops) if stop > 0]
-
-
-def _evaluate_run(
-    scenario: Scenario,
-    exposure: Exposure,
-    gap: GapTable | None,
-    names: list[str],
-    points: list[GridPoint],
-    grid_size: int,
-) -> tuple[list[dict[str, Any]], RahatError | None]:
-    """On a worker: the rows of a run of points, or the error of its first invalid point.
-
-    An error raised on purpose is returned, not raised: it is the same on every try, so the
-    task is not run again (``retries`` are for workers that die).
-    """
-    try:
-        return point_rows(scenario, exposure, names, points, gap=gap, grid_size=grid_size), None
-    except RahatError as exc:
-        return [], exc
 
 
 def distributed_sweep(
@@ -97,27 +72,22 @@ def distributed_sweep(
     """
     names = list(vary)
     points = grid_points(scenario, vary)
-    workers = len(client.scheduler_info().get("workers", {}))
-    if workers == 0:
-        raise InputError("the Dask cluster has no worker: start `dask worker` processes")
+    workers = workers_of(client)
     shared = client.scatter([exposure, gap], broadcast=True, hash=False)
     futures = [
         client.submit(
-            _evaluate_run,
+            catching,
+            point_rows,
             scenario,
             shared[0],
-            shared[1],
             names,
             points[start:stop],
-            len(points),
+            gap=shared[1],
+            grid_size=len(points),
             pure=False,
             retries=RETRIES,
         )
-        for start, stop in point_runs(len(points), workers * PARTS_PER_WORKER)
+        for start, stop in even_runs(len(points), workers * PARTS_PER_WORKER)
     ]
-    rows: list[dict[str, Any]] = []
-    for run_rows, error in gather_results(client, futures, "the sweep"):
-        rows.extend(run_rows)
-        if error is not None:
-            raise error
-    return sweep_result(scenario, names, rows)
+    runs = results(gather_results(client, futures, "the sweep"))
+    return sweep_result(scenario, names, [row for run in runs for row in run])

@@ -3,7 +3,9 @@
 :func:`replay` evaluates every stage on every day from ``start`` to ``end`` as if that day were
 the as-of date (each day sees only the series up to its lead window, and return periods are
 fitted only on the days before it: :mod:`rahat.engine.triggers.conditions`). Areas for which a
-source has no value on any day are left out and named, never scored as misses.
+source has no value on any day are left out and named, never scored as misses. The days are
+evaluated by :func:`replay_days` in one run, or in several joined in order by :func:`join_runs`
+(on a Dask cluster: :mod:`rahat.engine.distributed.backtest`).
 
 :func:`season_table` scores each stage **per area and season** against an observed outcome
 (for 2022: the Sentinel-1 flooded share of each tehsil in August, :func:`read_observed`):
@@ -21,7 +23,7 @@ source has no value on any day are left out and named, never scored as misses.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,22 +91,60 @@ def _with_data(units: AreaUnits, sources: Mapping[str, Series]) -> tuple[AreaUni
     return picked, left
 
 
-def replay(
+@dataclass(frozen=True)
+class Season:
+    """What a replay evaluates, read once: the areas with data, the as-of days, the series.
+
+    Attributes
+    ----------
+    file
+        The trigger.
+    areas
+        The areas that have data in every source.
+    days
+        The as-of dates (``datetime64[D]``).
+    sources
+        The series of every source the stages use, for ``areas`` only.
+    left_out
+        Areas without data in a source, by code.
+    """
+
+    file: TriggerFile
+    areas: AreaUnits
+    days: np.ndarray
+    sources: dict[str, Series]
+    left_out: list[str]
+
+
+@dataclass(frozen=True)
+class DayRun:
+    """The stages evaluated on a run of consecutive as-of days (:func:`replay_days`).
+
+    Attributes
+    ----------
+    fired
+        Stage -> whether it fired, ``bool [area, day of the run]``.
+    warnings
+        What the evaluations reported, each once, in the order first met.
+    """
+
+    fired: dict[str, np.ndarray]
+    warnings: list[str]
+
+
+def read_season(
     file: TriggerFile,
     start: str | None = None,
     end: str | None = None,
     given: Mapping[str, Path] | None = None,
-) -> Replay:
-    """Evaluate every stage of the trigger on each day from ``start`` to ``end`` (inclusive).
-
-    By default the replay runs from the sources' first day to the last day whose lead windows
-    the sources still cover.
+) -> Season:
+    """The areas, days and series :func:`replay` evaluates (arguments as for it).
 
     Raises
     ------
     rahat.geo.errors.TriggerError
-        For unreadable dates, ``end`` before ``start``, too many days, no area with data, or a
-        day whose lead window leaves a source's days.
+        As :func:`replay`, except for a day whose lead window leaves a source's days (found
+        when the day is evaluated).
     """
     units = trigger_areas(file.trigger, file.base_dir)
     first = parse_day(start, "--from") if start else None
@@ -124,17 +164,75 @@ def replay(
     if not kept.codes:
         raise TriggerError("no area has data in every source")
     sources = {name: s.for_areas(kept.codes) for name, s in sources.items()}
+    return Season(file, kept, days, sources, left)
+
+
+def replay_days(
+    file: TriggerFile, areas: AreaUnits, sources: Mapping[str, Series], days: np.ndarray
+) -> DayRun:
+    """Evaluate every stage on each of ``days`` as if it were the as-of date.
+
+    Each day sees only the series up to its lead window (and fits return periods on the days
+    before it), so a season can be cut into runs of days evaluated apart and joined in order
+    (:func:`join_runs`): the result is the one of a single run.
+
+    Raises
+    ------
+    rahat.geo.errors.TriggerError
+        For the first day whose lead window leaves a source's days.
+    """
     stages: list[str] = list(file.trigger.stages)
-    fired = {stage: np.zeros((len(kept.codes), len(days)), dtype=bool) for stage in stages}
+    fired = {stage: np.zeros((len(areas.codes), len(days)), dtype=bool) for stage in stages}
     cache: dict[tuple[Any, ...], Any] = {}
     warnings: list[str] = []
     for j, day in enumerate(days):
-        state = evaluate_trigger(file, str(day), areas=kept, sources=sources, cache=cache)
+        state = evaluate_trigger(file, str(day), areas=areas, sources=sources, cache=cache)
         for stage in stages:
             codes = set(state.firing(stage))
-            fired[stage][:, j] = [code in codes for code in kept.codes]
+            fired[stage][:, j] = [code in codes for code in areas.codes]
         warnings.extend(w for w in state.warnings if w not in warnings)
-    return Replay(file.trigger.name, kept, days, fired, left, warnings)
+    return DayRun(fired, warnings)
+
+
+def join_runs(found: Season, runs: Sequence[DayRun]) -> Replay:
+    """The :class:`Replay` of ``found`` from its runs of days, given in day order.
+
+    Raises
+    ------
+    ValueError
+        If the runs do not cover the season's days (a bug in cutting them).
+    """
+    covered = sum(next(iter(run.fired.values())).shape[1] for run in runs)
+    if covered != len(found.days):
+        raise ValueError(f"the runs cover {covered} days of the {len(found.days)} replayed")
+    stages: list[str] = list(found.file.trigger.stages)
+    fired = {stage: np.concatenate([run.fired[stage] for run in runs], axis=1) for stage in stages}
+    warnings: list[str] = []
+    for run in runs:
+        warnings.extend(w for w in run.warnings if w not in warnings)
+    return Replay(found.file.trigger.name, found.areas, found.days, fired, found.left_out, warnings)
+
+
+def replay(
+    file: TriggerFile,
+    start: str | None = None,
+    end: str | None = None,
+    given: Mapping[str, Path] | None = None,
+) -> Replay:
+    """Evaluate every stage of the trigger on each day from ``start`` to ``end`` (inclusive).
+
+    By default the replay runs from the sources' first day to the last day whose lead windows
+    the sources still cover. :func:`rahat.engine.distributed.backtest.distributed_replay`
+    computes the same on a Dask cluster.
+
+    Raises
+    ------
+    rahat.geo.errors.TriggerError
+        For unreadable dates, ``end`` before ``start``, too many days, no area with data, or a
+        day whose lead window leaves a source's days.
+    """
+    found = read_season(file, start, end, given)
+    return join_runs(found, [replay_days(file, found.areas, found.sources, found.days)])
 
 
 def read_observed(path: Path, column: str = "flood_share") -> pd.Series:

@@ -14,7 +14,7 @@ import pytest
 
 from rahat.benchmarks.policy import BENCH_SCENARIO, synthetic_exposure
 from rahat.engine.distributed.cluster import cluster_client
-from rahat.engine.distributed.sweep import distributed_sweep, point_runs
+from rahat.engine.distributed.sweep import distributed_sweep
 from rahat.engine.exposure import Exposure
 from rahat.engine.targeting import Scenario, load_scenario, sweep
 from rahat.geo.errors import ScenarioError
@@ -69,9 +69,3 @@ def test_an_unknown_parameter_fails_before_the_cluster_is_used(
 ) -> None:
     with pytest.raises(ScenarioError, match="unknown sweep parameter"):
         distributed_sweep(None, scenario, exposure, {"nope": [1.0]})
-
-
-def test_point_runs_cover_the_grid_in_order() -> None:
-    assert point_runs(11, 4) == [(0, 3), (3, 6), (6, 9), (9, 11)]
-    assert point_runs(2, 4) == [(0, 1), (1, 2)]
-    assert point_runs(0, 4) == []
