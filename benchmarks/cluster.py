@@ -11,6 +11,8 @@ to the single machine's. ``peak_worker_rss_mb`` is the largest worker's peak per
 overlay, evaluate, write), with, for a cluster, the seconds of its own phases under ``cluster``:
 ``scatter`` (the layers to every worker), ``overlay`` (the parts, until their arrays are back),
 ``rank`` (each partition ranked on its worker) and ``merge`` (the reduce of the rankings).
+``moved_mb`` is what crossed between this process and the workers, per worker count: the layers
+(once to each worker), the rows' sources, the sampled arrays back, the rankings out and back.
 
 On 2 cores the cluster cannot be faster than one process: the figure is the overhead of
 distributing (worker start, numba loading in each worker, coordinates and results moved).
@@ -60,6 +62,7 @@ def run_dask_bench(households: int, workers: list[int]) -> dict[str, Any]:
             "dask_s": {},
             "identical": True,
             "peak_worker_rss_mb": {},
+            "moved_mb": {},
             "peak_rss_mb": {"single": single["peak_rss_mb"]},
             "phases": {"single": single.get("phases", {})},
         }
@@ -70,6 +73,7 @@ def run_dask_bench(households: int, workers: list[int]) -> dict[str, Any]:
             figures["peak_worker_rss_mb"][str(count)] = max(peaks.values(), default=None)
             figures["peak_rss_mb"][str(count)] = payload["peak_rss_mb"]
             cluster_phases = payload.get("cluster", {}).get("phases", {})
+            figures["moved_mb"][str(count)] = payload.get("cluster", {}).get("moved_mb", {})
             figures["phases"][str(count)] = {**payload.get("phases", {}), "cluster": cluster_phases}
             figures["identical"] &= identical_outputs(work / "single", work / f"dask-{count}")
         figures["overhead"] = {

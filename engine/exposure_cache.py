@@ -147,6 +147,14 @@ class ExposureCache:
                 out[phase] = round(out.get(phase, 0.0) + seconds, 3)
         return out
 
+    def cluster_moved_mb(self) -> dict[str, float]:
+        """MiB moved to and from the workers (:attr:`WorkerParts.moved`) over every overlay kept."""
+        out: dict[str, float] = {}
+        for parts in self._parts.values():
+            for what, nbytes in parts.moved.items():
+                out[what] = out.get(what, 0.0) + nbytes / 2**20
+        return {what: round(mb, 3) for what, mb in out.items()}
+
     def ranking(self, exposure: Exposure) -> Ranking | None:
         """How to rank households of ``exposure``: on the cluster where its parts are.
 

@@ -336,6 +336,7 @@ def run(
                 "spec": spec,
                 "peak_worker_rss_mb": workers,
                 "phases": cache.cluster_seconds(),
+                "moved_mb": cache.cluster_moved_mb(),
             }
         print_json(payload)
         return

@@ -113,27 +113,37 @@ def overlay_parts(
     layers = client.scatter([list(hazards), list(zones)], broadcast=True)
     scattered = time.perf_counter()
     runs = row_runs(registry, workers * PARTS_PER_WORKER)
+    sources = [
+        (row_source(registry, start, stop), _run_sampling(sampling or {}, start, stop))
+        for start, stop in runs
+    ]
     futures = [
         client.submit(
             _overlay_part,
-            row_source(registry, start, stop),
+            source,
             start,
             stop,
             layers[0],
             layers[1],
-            _run_sampling(sampling or {}, start, stop),
+            run_sampling,
             pure=False,
             retries=RETRIES,
         )
-        for start, stop in runs
+        for (start, stop), (source, run_sampling) in zip(runs, sources, strict=True)
     ]
     arrays = [client.submit(part_arrays, f, pure=False, retries=RETRIES) for f in futures]
     parts = WorkerParts(runs, futures)
     try:
-        exposure = joined_exposure(registry, gather_results(client, arrays, "the overlay"))
+        gathered = gather_results(client, arrays, "the overlay")
+        exposure = joined_exposure(registry, gathered)
     except BaseException:
         parts.release()
         raise
+    from dask.sizeof import sizeof
+
+    parts.sent("layers_out", sizeof([list(hazards), list(zones)]) * workers)
+    parts.sent("rows_out", sum(sizeof(source) for source in sources))
+    parts.sent("overlay_back", sum(p.nbytes for p in gathered))
     parts.timed("scatter", scattered - started)
     parts.timed("overlay", time.perf_counter() - scattered)
     return exposure, parts

@@ -95,6 +95,12 @@ class PartArrays:
     hazards: dict[str, HazardExposure]
     zones: dict[str, ZoneExposure]
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of its arrays."""
+        sampled = sum(h.intensity.nbytes + h.hazard_class.nbytes for h in self.hazards.values())
+        return sampled + sum(z.codes.nbytes for z in self.zones.values())
+
 
 def part_arrays(part: Exposure) -> PartArrays:
     """On a worker: a part's sampled layers and zone codes (its rows stay there)."""
@@ -141,15 +147,25 @@ class WorkerParts:
         Wall time of each phase so far: ``scatter`` (the layers to every worker), ``overlay``
         (the parts, until their arrays are here), ``rank`` (the rankings on the workers) and
         ``merge`` (their reduce here), summed over evaluations.
+    moved
+        Bytes sent and received so far: ``layers_out`` (the layers, once to each worker),
+        ``rows_out`` (the rows' sources: a snapshot's path, or the rows themselves),
+        ``overlay_back`` (the sampled arrays), ``rank_out`` and ``rank_back`` (the
+        rankings' inputs and results).
     """
 
     runs: list[tuple[int, int]]
     futures: list[Any]
     seconds: dict[str, float] = field(default_factory=dict)
+    moved: dict[str, int] = field(default_factory=dict)
 
     def timed(self, phase: str, seconds: float) -> None:
         """Add ``seconds`` to ``phase``."""
         self.seconds[phase] = self.seconds.get(phase, 0.0) + seconds
+
+    def sent(self, what: str, nbytes: int) -> None:
+        """Add ``nbytes`` to what was moved as ``what``."""
+        self.moved[what] = self.moved.get(what, 0) + int(nbytes)
 
     def release(self) -> None:
         """Let the workers drop the parts."""

@@ -58,6 +58,11 @@ class RankedPart:
     score_keys: np.ndarray
     hash_keys: np.ndarray
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of its arrays."""
+        return sum(a.nbytes for a in (self.scores, self.ranked, self.score_keys, self.hash_keys))
+
 
 def _rank_part(
     part: Exposure,
@@ -125,6 +130,10 @@ def distributed_ranking(client: Any, parts: WorkerParts) -> Ranking:
             )
         ranked_parts: list[RankedPart] = gather_results(client, futures, "the ranking")
         ranked_at = time.perf_counter()
+        parts.sent(
+            "rank_out", idx.nbytes + eligible.nbytes + (0 if stale is None else stale.nbytes)
+        )
+        parts.sent("rank_back", sum(p.nbytes for p in ranked_parts))
         scores = np.concatenate([p.scores for p in ranked_parts])
         offsets = np.array(cuts[:-1], dtype=np.int64)
         positions = np.concatenate(

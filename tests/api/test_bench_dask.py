@@ -27,6 +27,8 @@ def test_bench_dask_json_has_the_issue_keys(tmp_path: Path) -> None:
     assert figures["peak_worker_rss_mb"]["2"] > 0
     cluster = figures["phases"]["2"]["cluster"]  # the ranking too ran on the workers
     assert set(cluster) == {"scatter", "overlay", "rank", "merge"}, cluster
+    moved = figures["moved_mb"]["2"]
+    assert set(moved) == {"layers_out", "rows_out", "overlay_back", "rank_out", "rank_back"}
 
 
 def test_identity_is_byte_for_byte(tmp_path: Path) -> None:

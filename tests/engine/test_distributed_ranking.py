@@ -120,6 +120,18 @@ def test_a_budget_cut_ranked_on_the_workers(client: Any, snapshot: Registry) -> 
     _assert_same(*_caseloads(client, snapshot, _scenario()))
 
 
+def test_what_crosses_the_network_is_counted(client: Any, snapshot: Registry) -> None:
+    depth = read_hazard(DEPTH, kind="flood_depth", name="depth")
+    cluster = ExposureCache(client=client, store=False)
+    exposure = cluster.exposure(snapshot, [depth], _scenario())
+    arrays = sum(h.intensity.nbytes + h.hazard_class.nbytes for h in exposure.hazards.values())
+    arrays += sum(z.codes.nbytes for z in exposure.zones.values())
+    moved = cluster.cluster_moved_mb()
+    assert moved["overlay_back"] == round(arrays / 2**20, 3) > 0
+    assert moved["rows_out"] < 0.01  # a snapshot: the workers read the rows themselves
+    assert moved["layers_out"] > 0 and set(cluster.cluster_seconds()) == {"scatter", "overlay"}
+
+
 def test_quotas_decided_by_the_keyed_hash_alone(client: Any, snapshot: Registry) -> None:
     zero = dict.fromkeys(
         ["severity", "poverty", "children_under5", "elderly", "disabled", "female_headed",
