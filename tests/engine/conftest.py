@@ -6,6 +6,9 @@ shrinks the inputs so that run stays short.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import numba
 import numpy as np
 import pytest
@@ -43,3 +46,17 @@ def districts_any_crs(request: pytest.FixtureRequest, districts_4326: np.ndarray
         parts = shapely.get_parts(shapely.make_valid(geoms[i]))
         geoms[i] = shapely.union_all(parts[shapely.get_type_id(parts) == 3])
     return geoms
+
+
+@pytest.fixture(scope="session")
+def client() -> Iterator[Any]:
+    """A Dask LocalCluster of two worker processes, one for every cluster test of this process.
+
+    Its start (about 4 s, and the workers' imports) is paid once; a test that kills a worker
+    leaves the cluster whole again (the nanny starts another).
+    """
+    pytest.importorskip("distributed")
+    from rahat.engine.distributed.cluster import cluster_client
+
+    with cluster_client("local:2") as connected:
+        yield connected

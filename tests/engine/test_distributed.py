@@ -1,16 +1,15 @@
 """The overlay on a real Dask LocalCluster (worker processes) equals one machine's, array for array.
 
-One cluster of two worker processes serves the module. The registry is the sample registry
-spread over the sample flood raster and the 2022 alert footprint, overlaid with a per-household
-radius (GPS accuracy), a vector layer and the default zone layers; the same again with a
-worker killed while the partitions run.
+The session's cluster of two worker processes serves (``client``, in tests/engine/conftest.py).
+The registry is the sample registry spread over the sample flood raster and the 2022 alert
+footprint, overlaid with a per-household radius (GPS accuracy), a vector layer and the default
+zone layers; the same again with a worker killed while the partitions run.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -34,12 +33,6 @@ SAMPLES = repo_root() / "data" / "samples"
 ALERT = (
     repo_root() / "data" / "hazard" / "flood2022_mom_watershed_alerts" / "20220826_warning.geojson"
 )
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    with cluster_client("local:2") as connected:
-        yield connected
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ series covers only in part (a warning that names the day, so their order is the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import pytest
 import yaml
 
 from rahat.engine.distributed.backtest import distributed_replay
-from rahat.engine.distributed.cluster import cluster_client
 from rahat.engine.triggers.backtest import Replay, replay
 from rahat.engine.triggers.files import TriggerFile, load_trigger
 from rahat.geo.errors import InputError, TriggerError
@@ -28,12 +26,6 @@ pytest.importorskip("distributed")
 CODES = ("PK70301", "PK70302", "PK70303", "PK70304")
 DAYS = pd.date_range("2022-06-01", "2022-08-31")
 MEMBERS = 5
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    with cluster_client("local:2") as connected:
-        yield connected
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ down-weighted, and for a registry that is not a snapshot (its rows travel with t
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rahat.engine.distributed.cluster import cluster_client
 from rahat.engine.exposure_cache import ExposureCache
 from rahat.engine.kernels.merge import merge_runs
 from rahat.engine.targeting import evaluate, load_scenario
@@ -65,12 +63,6 @@ def test_merge_runs_refuses_bounds_that_do_not_cover_the_keys() -> None:
         merge_runs(keys, keys, keys.astype(np.int64), np.array([0, 3]))
     with pytest.raises(ValueError, match="rise from 0"):
         merge_runs(keys, keys, keys.astype(np.int64), np.array([0, 3, 2, 4]))
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    with cluster_client("local:2") as connected:
-        yield connected
 
 
 @pytest.fixture(scope="module")

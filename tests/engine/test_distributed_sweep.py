@@ -6,26 +6,18 @@ policy benchmark, the scenario its gap-less benchmark scenario.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 import pytest
 
 from rahat.benchmarks.policy import BENCH_SCENARIO, synthetic_exposure
-from rahat.engine.distributed.cluster import cluster_client
 from rahat.engine.distributed.sweep import distributed_sweep
 from rahat.engine.exposure import Exposure
 from rahat.engine.targeting import Scenario, load_scenario, sweep
 from rahat.geo.errors import ScenarioError
 
 pytest.importorskip("distributed")
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    with cluster_client("local:2") as connected:
-        yield connected
 
 
 @pytest.fixture(scope="module")
