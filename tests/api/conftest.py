@@ -560,3 +560,34 @@ def cli_ok(env: dict[str, str], *args: str) -> str:
     result = CliRunner().invoke(cli, list(args), env=env)
     assert result.exit_code == 0, result.output
     return result.stdout
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler() -> Iterator[tuple[str, Any]]:
+    """A Dask LocalCluster of two worker processes for every cluster test of this process.
+
+    Yields its scheduler's address (what ``--cluster tcp://...`` and ``RAHAT_DASK_SCHEDULER``
+    name, as for a cluster of other machines) and a client to inspect it. Its start (about
+    4 s, and the workers' imports) is paid once.
+    """
+    pytest.importorskip("distributed")
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield cluster.scheduler_address, client
+
+
+def tasks_done(client: Any, prefix: str) -> int:
+    """How many tasks named ``prefix`` (a function's name, without leading ``_``) have finished
+    on ``client``'s cluster so far: it grows only when a command ran that stage there."""
+
+    def count(dask_scheduler: Any) -> int:
+        found = dask_scheduler.task_prefixes.get(prefix)
+        return 0 if found is None else int(found.state_counts.get("memory", 0))
+
+    return int(client.run_on_scheduler(count))

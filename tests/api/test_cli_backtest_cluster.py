@@ -1,4 +1,4 @@
-"""``rahat trigger backtest --cluster local:2`` writes the files one machine writes, byte for byte.
+"""``rahat trigger backtest --cluster tcp://...`` writes one machine's files, byte for byte.
 
 The backtest is the shipped 2022 one (CHIRPS rainfall of 58 Sindh tehsils, 115 as-of days,
 scored against the Sentinel-1 flooded shares).
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import tasks_done
 from typer.testing import CliRunner
 
 from rahat.api.cli.main import app as cli
@@ -23,18 +25,21 @@ OBSERVED = repo_root() / "data" / "triggers" / "sindh_tehsil_flooded_2022.csv"
 FILES = ("backtest.json", "backtest_areas.csv", "backtest_timeline.png")
 
 
-def test_a_backtest_on_a_local_cluster_writes_the_same_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_backtest_on_a_cluster_writes_the_same_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dask_scheduler: tuple[str, Any]
 ) -> None:
     monkeypatch.delenv(SCHEDULER_ENV, raising=False)
+    address, client = dask_scheduler
+    runs_before = tasks_done(client, "catching")
     printed = {}
-    for name, extra in (("cluster", ["--cluster", "local:2"]), ("single", [])):
+    for name, extra in (("cluster", ["--cluster", address]), ("single", [])):
         args = ["trigger", "backtest", str(TRIGGER), "--observed", str(OBSERVED)]
         done = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / name), "--json", *extra])
         assert done.exit_code == 0, done.output
         printed[name] = json.loads(done.stdout)
     cluster = printed["cluster"].pop("cluster")
-    assert cluster["spec"] == "local:2" and len(cluster["peak_worker_rss_mb"]) == 2
+    assert cluster["spec"] == address and len(cluster["peak_worker_rss_mb"]) == 2
+    assert tasks_done(client, "catching") > runs_before  # the days ran on the workers
     assert printed["cluster"] == printed["single"] and printed["single"]["areas"] == 58
     assert "cluster" not in json.loads((tmp_path / "cluster" / "backtest.json").read_text())
     for file in FILES:

@@ -1,4 +1,4 @@
-"""``rahat sweep --cluster local:2`` writes the sweep table one machine writes, byte for byte.
+"""``rahat sweep --cluster tcp://...`` writes the sweep table one machine writes, byte for byte.
 
 The scenario's budget is ``same_as`` another scenario's, so its resolution runs through the
 cluster's overlay too.
@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+from conftest import tasks_done
 from typer.testing import CliRunner
 
 from rahat.api.cli import app
@@ -33,22 +35,25 @@ def sweep(
     return done.exit_code, done.output
 
 
-def test_a_sweep_on_a_local_cluster_writes_the_same_table(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_sweep_on_a_cluster_writes_the_same_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dask_scheduler: tuple[str, Any]
 ) -> None:
     from rahat.geo.registry.synth import write_demo
 
     write_demo(6000, 3, tmp_path / "demo")
     registry = tmp_path / "demo" / "registry.parquet"
+    address, client = dask_scheduler
+    points_before = tasks_done(client, "catching")
     tables = {}
-    for name, extra in (("cluster", ["--cluster", "local:2"]), ("single", [])):
+    for name, extra in (("cluster", ["--cluster", address]), ("single", [])):
         out = tmp_path / name
         code, output = sweep(registry, out, tmp_path / f"c-{name}", monkeypatch, "--json", *extra)
         assert code == 0, output
         report = json.loads(output[output.index("{") :])
         if name == "cluster":  # the overlay and the points ran on two worker processes
-            assert report["cluster"]["spec"] == "local:2"
+            assert report["cluster"]["spec"] == address
             assert len(report["cluster"]["peak_worker_rss_mb"]) == 2
+            assert tasks_done(client, "catching") > points_before
         else:
             assert "cluster" not in report
         tables[name] = (out / "sweep.csv").read_bytes()
