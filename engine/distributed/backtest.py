@@ -9,11 +9,12 @@ areas and warnings are those of :func:`~rahat.engine.triggers.backtest.replay`
 (``tests/engine/test_distributed_backtest.py``). Useful for long seasons of ensemble forecasts,
 whose every day and member is evaluated anew.
 
-* The sources are read once, here, and sent to every worker once (``scatter(broadcast=True)``);
-  a task receives only its days. The workers need no access to the series' files.
+* The sources are read once, here, and put on the cluster once
+  (:func:`~rahat.engine.distributed.tasks.send_once`); a task receives only its days. The
+  workers need no access to the series' files.
 * :data:`~rahat.engine.distributed.tasks.PARTS_PER_WORKER` runs a worker, so that a slow or
-  lost worker holds up less of the season; a task whose worker dies runs again on another
-  (:data:`~rahat.engine.distributed.tasks.RETRIES`).
+  lost worker holds up less of the season; a task whose worker dies runs again on another (by
+  the scheduler).
 * A day whose lead window leaves a source's days fails its run, which returns the error rather
   than raise it (it would be the same on every try); the error raised is the first failing
   run's, which holds the first failing day: the one a single machine names.
@@ -32,6 +33,7 @@ from rahat.engine.distributed.tasks import (
     catching,
     even_runs,
     results,
+    send_once,
     workers_of,
 )
 from rahat.engine.triggers.backtest import Replay, join_runs, read_season, replay_days
@@ -71,7 +73,7 @@ def distributed_replay(
     """
     workers = workers_of(client)
     found = read_season(file, start, end, sources)
-    shared = client.scatter([found.file, found.areas, found.sources], broadcast=True)
+    shared = [send_once(client, value) for value in (found.file, found.areas, found.sources)]
     futures = [
         client.submit(
             catching,

@@ -14,6 +14,7 @@ A cluster is named by a *spec*:
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -28,6 +29,10 @@ SCHEDULER_ENV = "RAHAT_DASK_SCHEDULER"
 MAX_LOCAL_WORKERS = 64
 #: Seconds to wait for a running scheduler.
 CONNECT_TIMEOUT_S = 10
+#: Level of Dask's own log messages, in this process and a local cluster's workers: the command
+#: prints its own one-line errors, and Dask logs tracebacks at ERROR for a scheduler lost (the
+#: client's reconnection) or closed first at shutdown (a worker's last heartbeat).
+DASK_LOG_LEVEL = logging.CRITICAL
 
 _LOCAL = re.compile(r"^local:(\d+)$")
 _REMOTE = re.compile(r"^(tcp|tls)://[^\s/]+:\d+/?$")
@@ -68,6 +73,7 @@ def cluster_client(spec: str) -> Iterator[Any]:
     """
     try:
         from distributed import Client, LocalCluster
+        from distributed.utils import silence_logging_cmgr
     except ImportError:
         raise InputError(
             "a cluster needs Dask: pip install 'rahat[dask]' (on every worker too)"
@@ -81,21 +87,22 @@ def cluster_client(spec: str) -> Iterator[Any]:
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
-                silence_logs=40,  # logging.ERROR: the command prints its own progress
+                silence_logs=DASK_LOG_LEVEL,
             ) as cluster,
             Client(cluster) as client,
         ):
             yield client
         return
-    try:
-        client = Client(spec, timeout=CONNECT_TIMEOUT_S)
-    except OSError as exc:
-        raise InputError(
-            f"cannot reach the Dask scheduler at {spec} ({type(exc).__name__}); start one "
-            "with `dask scheduler` or give --cluster local:N"
-        ) from None
-    with client:
-        yield client
+    with silence_logging_cmgr(DASK_LOG_LEVEL):
+        try:
+            client = Client(spec, timeout=CONNECT_TIMEOUT_S)
+        except OSError as exc:
+            raise InputError(
+                f"cannot reach the Dask scheduler at {spec} ({type(exc).__name__}); start one "
+                "with `dask scheduler` or give --cluster local:N"
+            ) from None
+        with client:
+            yield client
 
 
 def gather_results(client: Any, futures: list[Any], stage: str) -> list[Any]:
@@ -106,7 +113,8 @@ def gather_results(client: Any, futures: list[Any], stage: str) -> list[Any]:
     client
         The ``distributed.Client`` the futures were submitted with.
     futures
-        Tasks submitted with ``retries`` (a task whose worker dies runs again elsewhere).
+        Tasks submitted to the cluster (a task whose worker dies is run again elsewhere by
+        the scheduler).
     stage
         What the tasks compute, for the message (``the overlay``, ``the sweep``).
 
@@ -116,7 +124,7 @@ def gather_results(client: Any, futures: list[Any], stage: str) -> list[Any]:
         If a task killed worker after worker (out of memory?), or the scheduler went away; in
         both cases the command has written nothing yet.
     """
-    from distributed import KilledWorker
+    from distributed import CancelledError, KilledWorker
 
     try:
         return list(client.gather(futures))
@@ -125,10 +133,13 @@ def gather_results(client: Any, futures: list[Any], stage: str) -> list[Any]:
             f"a task of {stage} killed Dask workers one after another (out of memory?); "
             "nothing was written: give the workers more memory, or more workers"
         ) from None
-    except OSError as exc:  # the scheduler lost (CommClosedError is an OSError)
+    except (OSError, CancelledError) as exc:
+        # the scheduler lost: the client cancels every task it holds (CancelledError, with
+        # Dask's reason: scheduler-connection-lost), or a message fails (CommClosedError)
+        why = getattr(exc, "reason", None) or type(exc).__name__
         raise InputError(
-            f"the Dask cluster failed during {stage} ({type(exc).__name__}); nothing was "
-            "written: check the scheduler and run again"
+            f"the Dask cluster failed during {stage} ({why}); nothing was written: check the "
+            "scheduler and run again"
         ) from None
 
 
@@ -140,6 +151,15 @@ def _own_peak_rss_mb() -> float:
 
 
 def worker_peak_rss_mb(client: Any) -> dict[str, float]:
-    """Peak resident memory of each worker process of ``client``'s cluster, MiB."""
-    peaks = client.run(_own_peak_rss_mb)
+    """Peak resident memory of each worker process of ``client``'s cluster, MiB.
+
+    Empty when the cluster can no longer be asked (its scheduler gone after the run's files were
+    written: the run stands).
+    """
+    from distributed import CancelledError
+
+    try:
+        peaks = client.run(_own_peak_rss_mb)
+    except (OSError, CancelledError):
+        return {}
     return {str(address): round(float(mb), 1) for address, mb in peaks.items()}

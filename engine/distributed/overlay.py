@@ -10,12 +10,13 @@ single machine computes, byte for byte (``tests/engine/test_distributed.py``).
   (:func:`rahat.geo.registry.partitions.plan_partitions`,
   :data:`~rahat.engine.distributed.tasks.PARTS_PER_WORKER` a worker), so each worker samples
   a compact window of each raster; a registry not in canonical order is cut into equal runs.
-* The hazard and zone layers are sent to every worker once (``scatter(broadcast=True)``). A
+* The hazard and zone layers are put on the cluster once (:func:`~rahat.engine.distributed.
+  tasks.send_once`: fetched by each worker that needs them, computed again if lost). A
   worker reads its households from the registry's snapshot folder, or receives them with the
   task for any other registry (:mod:`rahat.engine.distributed.parts`), and sends back only the
   sampled arrays; each part's exposure stays on its worker for the ranking
   (:mod:`rahat.engine.distributed.ranking`).
-* A task whose worker dies is run again on another (``retries``); a scheduler that goes away
+* A task whose worker dies is run again on another (by the scheduler); a scheduler that goes away
   fails the run with a clear error before anything is written.
 """
 
@@ -36,7 +37,13 @@ from rahat.engine.distributed.parts import (
     part_registry,
     row_source,
 )
-from rahat.engine.distributed.tasks import PARTS_PER_WORKER, RETRIES, even_runs, workers_of
+from rahat.engine.distributed.tasks import (
+    PARTS_PER_WORKER,
+    RETRIES,
+    even_runs,
+    send_once,
+    workers_of,
+)
 from rahat.engine.exposure import Exposure
 from rahat.engine.overlay import Radius, Reducer, overlay
 from rahat.engine.zones import ZoneLayer
@@ -106,11 +113,14 @@ def overlay_parts(
     InputError
         If the cluster has no worker, or fails (its scheduler lost).
     """
+    from distributed import wait
+
     workers = workers_of(client)
     if len(registry) == 0:
         return overlay(registry, hazards, zones, sampling=sampling), WorkerParts([], [])
     started = time.perf_counter()
-    layers = client.scatter([list(hazards), list(zones)], broadcast=True)
+    layers = [send_once(client, list(hazards)), send_once(client, list(zones))]
+    wait(layers)  # on the cluster: the scatter phase
     scattered = time.perf_counter()
     runs = row_runs(registry, workers * PARTS_PER_WORKER)
     sources = [
@@ -132,7 +142,7 @@ def overlay_parts(
         for (start, stop), (source, run_sampling) in zip(runs, sources, strict=True)
     ]
     arrays = [client.submit(part_arrays, f, pure=False, retries=RETRIES) for f in futures]
-    parts = WorkerParts(runs, futures)
+    parts = WorkerParts(runs, futures, held=layers)
     try:
         gathered = gather_results(client, arrays, "the overlay")
         exposure = joined_exposure(registry, gathered)

@@ -143,6 +143,9 @@ class WorkerParts:
         ``(start, stop)`` of each part, in row order, covering the registry.
     futures
         One ``distributed.Future`` per part: its :class:`~rahat.engine.exposure.Exposure`.
+    held
+        Futures the parts are computed from (the layers): kept while the parts are, so that a
+        part lost with its worker can be computed again.
     seconds
         Wall time of each phase so far: ``scatter`` (the layers to every worker), ``overlay``
         (the parts, until their arrays are here), ``rank`` (the rankings on the workers) and
@@ -156,6 +159,7 @@ class WorkerParts:
 
     runs: list[tuple[int, int]]
     futures: list[Any]
+    held: list[Any] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     moved: dict[str, int] = field(default_factory=dict)
 
@@ -169,6 +173,6 @@ class WorkerParts:
 
     def release(self) -> None:
         """Let the workers drop the parts."""
-        for future in self.futures:
+        for future in [*self.futures, *self.held]:
             future.release()
-        self.futures = []
+        self.futures, self.held = [], []

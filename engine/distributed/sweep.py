@@ -5,13 +5,14 @@ scenario on the same exposure, so the points can be evaluated anywhere and their
 in the grid's order: the table is the one :func:`rahat.engine.targeting.sweep.sweep` makes, row
 for row and dtype for dtype (``tests/engine/test_distributed_sweep.py``).
 
-* The exposure (and the coverage-gap table) is sent to every worker once
-  (``scatter(broadcast=True)``); a task receives only the scenario and its points' updates.
+* The exposure (and the coverage-gap table) is put on the cluster once
+  (:func:`~rahat.engine.distributed.tasks.send_once`) and fetched by each worker that needs it;
+  a task receives only the scenario and its points' updates.
 * The grid is cut into runs of consecutive points,
   :data:`~rahat.engine.distributed.tasks.PARTS_PER_WORKER` a worker, so that a slow or lost
   worker holds up less of the grid. A task evaluates its run in one process, on the worker's one
   copy of the exposure: points that share a priority share its ranking.
-* A task whose worker dies is run again on another (``retries``). A point whose scenario is
+* A task whose worker dies is run again on another (by the scheduler). A point whose scenario is
   invalid fails the sweep with the error one machine raises, that of the first such point.
 """
 
@@ -27,6 +28,7 @@ from rahat.engine.distributed.tasks import (
     catching,
     even_runs,
     results,
+    send_once,
     workers_of,
 )
 from rahat.engine.exposure import Exposure
@@ -73,7 +75,7 @@ def distributed_sweep(
     names = list(vary)
     points = grid_points(scenario, vary)
     workers = workers_of(client)
-    shared = client.scatter([exposure, gap], broadcast=True, hash=False)
+    shared = [send_once(client, exposure), send_once(client, gap)]
     futures = [
         client.submit(
             catching,

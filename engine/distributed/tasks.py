@@ -1,6 +1,10 @@
 """What every distributed stage shares: its workers, its runs of items, its tasks' own errors.
 
-* :func:`workers_of`: a cluster's workers, or a clear error when it has none;
+* :func:`workers_of`: a cluster's workers, or a clear error when it has none or is gone;
+* :func:`send_once`: a value (the layers, an exposure, a season's series) put on the cluster
+  once, as the result of a task, so that Dask can compute it again if every copy of it is lost
+  with its workers (data scattered with ``Client.scatter`` cannot be: a worker killed at the
+  wrong time would then fail the run);
 * :func:`even_runs`: ``count`` items cut into runs of consecutive items for the tasks (the
   grid's points of a sweep, the days of a backtest, the rows of a registry not in canonical
   order);
@@ -12,6 +16,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -23,7 +28,9 @@ T = TypeVar("T")
 
 #: Partitions (or runs) per worker: a few, so that a slow or lost worker holds up less.
 PARTS_PER_WORKER = 4
-#: Times a task is run again when its worker dies.
+#: Times a task that raises (not an input's error: :func:`catching`) is run again. A task lost
+#: with its worker is run again by the scheduler itself, up to its
+#: ``distributed.scheduler.allowed-failures`` times (3 by default), then the run fails.
 RETRIES = 3
 
 
@@ -35,10 +42,33 @@ def workers_of(client: Any) -> int:
     InputError
         If the cluster has none.
     """
-    workers = len(client.scheduler_info().get("workers", {}))
+    from distributed import CancelledError
+
+    try:
+        workers = len(client.nthreads())  # asks the scheduler (its cached info may be stale)
+    except (OSError, CancelledError) as exc:  # TimeoutError and CommClosedError are OSErrors
+        raise InputError(
+            f"the Dask scheduler cannot be reached ({type(exc).__name__}); nothing was "
+            "written: check the scheduler and run again"
+        ) from None
     if workers == 0:
         raise InputError("the Dask cluster has no worker: start `dask worker` processes")
     return workers
+
+
+def _itself(value: T) -> T:
+    return value
+
+
+def send_once(client: Any, value: T) -> Any:
+    """``value`` on ``client``'s cluster, as the result of a task (a ``distributed.Future``).
+
+    Sent once with its task; each worker that needs it fetches it from another; computed again
+    from its task (which the scheduler keeps, with the value) if every copy is lost.
+    """
+    with warnings.catch_warnings():  # a layer or an exposure is meant to be large
+        warnings.filterwarnings("ignore", message=".*[Ll]arge (graph|object)", category=UserWarning)
+        return client.submit(_itself, value, pure=False)
 
 
 def even_runs(count: int, parts: int) -> list[tuple[int, int]]:

@@ -10,6 +10,8 @@ down-weighted, and for a registry that is not a snapshot (its rows travel with t
 from __future__ import annotations
 
 import itertools
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +112,23 @@ def _assert_same(got: Caseload, expected: Caseload) -> None:
 
 def test_a_budget_cut_ranked_on_the_workers(client: Any, snapshot: Registry) -> None:
     _assert_same(*_caseloads(client, snapshot, _scenario()))
+
+
+def test_a_worker_killed_between_the_overlay_and_the_ranking(
+    client: Any, snapshot: Registry
+) -> None:
+    scenario = _scenario()
+    depth = read_hazard(DEPTH, kind="flood_depth", name="depth")
+    cluster = ExposureCache(client=client, store=False)
+    exposure = cluster.exposure(snapshot, [depth], scenario)
+    victim = sorted(client.run(os.getpid).values())[0]
+    os.kill(victim, signal.SIGKILL)  # its parts, and maybe the only copy of the layers, go
+    ranking = cluster.ranking(exposure)
+    assert ranking is not None
+    got = evaluate(scenario, exposure, ranking=ranking)  # the lost parts computed again
+    here = evaluate(scenario, ExposureCache(store=False).exposure(snapshot, [depth], scenario))
+    _assert_same(got, here)
+    assert victim not in client.run(os.getpid).values()
 
 
 def test_what_crosses_the_network_is_counted(client: Any, snapshot: Registry) -> None:

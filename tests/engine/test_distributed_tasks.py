@@ -39,14 +39,18 @@ def test_an_input_error_is_returned_and_the_first_is_raised() -> None:
 
 
 class _Client:
-    def __init__(self, workers: dict[str, Any]) -> None:
+    def __init__(self, workers: dict[str, Any] | OSError) -> None:
         self.workers = workers
 
-    def scheduler_info(self) -> dict[str, Any]:
-        return {"workers": self.workers}
+    def nthreads(self) -> dict[str, Any]:  # asks the scheduler, which may be gone
+        if isinstance(self.workers, OSError):
+            raise self.workers
+        return self.workers
 
 
 def test_a_cluster_without_workers_is_refused() -> None:
     assert workers_of(_Client({"tcp://a:1": {}, "tcp://b:1": {}})) == 2
     with pytest.raises(InputError, match="no worker"):
         workers_of(_Client({}))
+    with pytest.raises(InputError, match="scheduler cannot be reached"):
+        workers_of(_Client(TimeoutError("reconnecting")))
