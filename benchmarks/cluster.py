@@ -9,21 +9,28 @@ true only if ``caseload.parquet`` and ``summary.csv`` of every cluster run are b
 to the single machine's. ``peak_worker_rss_mb`` is the largest worker's peak per worker count;
 ``peak_rss_mb`` each command's own. ``phases`` are the commands' own (registry, hazards,
 overlay, evaluate, write), with, for a cluster, the seconds of its own phases under ``cluster``:
-``scatter`` (the layers to every worker), ``overlay`` (the parts, until their arrays are back),
+``scatter`` (the layers put on the cluster), ``overlay`` (the parts, until their arrays are back),
 ``rank`` (each partition ranked on its worker) and ``merge`` (the reduce of the rankings).
 ``moved_mb`` is what crossed between this process and the workers, per worker count: the layers
 (once to each worker), the rows' sources, the sampled arrays back, the rankings out and back.
 
+``dask_warm_s`` (and ``overhead_warm``) time a run on a cluster already running, whose workers
+served one run before (numba loaded, the snapshot mapped): the cost of distributing without the
+cluster's start.
+
 On 2 cores the cluster cannot be faster than one process: the figure is the overhead of
-distributing (worker start, numba loading in each worker, coordinates and results moved).
+distributing (worker start, numba loading in each worker, results moved).
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from rahat.engine.distributed.cluster import DASK_LOG_LEVEL, quiet_workers
 
 #: Files compared byte for byte.
 COMPARED = ("caseload.parquet", "summary.csv")
@@ -32,6 +39,32 @@ COMPARED = ("caseload.parquet", "summary.csv")
 def identical_outputs(a: Path, b: Path) -> bool:
     """Whether the :data:`COMPARED` files of two run folders are byte-identical."""
     return all((a / name).read_bytes() == (b / name).read_bytes() for name in COMPARED)
+
+
+def _warm_cluster_run(
+    count: int, run: Callable[[str, list[str]], tuple[float, dict[str, Any]]]
+) -> float:
+    """Seconds of a run on a running cluster of ``count`` workers that has served one run.
+
+    The cluster is started here (``tcp://``), a first run warms its workers (numba loaded, the
+    snapshot mapped), and the second, the overlay computed afresh again, is timed.
+    """
+    from distributed import LocalCluster
+
+    with (
+        quiet_workers(),
+        LocalCluster(
+            n_workers=count,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=DASK_LOG_LEVEL,
+        ) as cluster,
+    ):
+        address = ["--cluster", cluster.scheduler_address]
+        run(f"warming-{count}", address)
+        seconds, _ = run(f"warm-{count}", address)
+    return seconds
 
 
 def run_dask_bench(households: int, workers: list[int]) -> dict[str, Any]:
@@ -60,6 +93,7 @@ def run_dask_bench(households: int, workers: list[int]) -> dict[str, Any]:
             "households": households,
             "single_s": round(single_s, 3),
             "dask_s": {},
+            "dask_warm_s": {},
             "identical": True,
             "peak_worker_rss_mb": {},
             "moved_mb": {},
@@ -76,7 +110,13 @@ def run_dask_bench(households: int, workers: list[int]) -> dict[str, Any]:
             figures["moved_mb"][str(count)] = payload.get("cluster", {}).get("moved_mb", {})
             figures["phases"][str(count)] = {**payload.get("phases", {}), "cluster": cluster_phases}
             figures["identical"] &= identical_outputs(work / "single", work / f"dask-{count}")
+            warm_s = _warm_cluster_run(count, run)
+            figures["dask_warm_s"][str(count)] = round(warm_s, 3)
+            figures["identical"] &= identical_outputs(work / "single", work / f"warm-{count}")
         figures["overhead"] = {
             count: round(seconds / single_s, 2) for count, seconds in figures["dask_s"].items()
+        }
+        figures["overhead_warm"] = {
+            count: round(seconds / single_s, 2) for count, seconds in figures["dask_warm_s"].items()
         }
     return figures

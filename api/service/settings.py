@@ -108,9 +108,9 @@ class Settings(BaseSettings):
         The Dask cluster the runs overlay and rank on, ``RAHAT_DASK_SCHEDULER`` (as for
         ``rahat run --cluster``): a scheduler address ``tcp://host:8786``, or ``local:N`` (a
         cluster of N processes started for each run); unset, runs stay in the server process.
-        The workers read the registry's snapshot at the path the server uses (the registry's
-        own, or its cached import under ``RAHAT_CACHE_DIR``): a shared filesystem; the hazard
-        layers are sent to them.
+        The workers read the registry's snapshot (the registry's own, or its cached import under
+        ``RAHAT_CACHE_DIR``) and the uploaded raster files (under the state folder) at the
+        paths the server uses: put them on a filesystem every worker mounts at the same path.
     """
 
     model_config = SettingsConfigDict(env_prefix="RAHAT_", extra="ignore")

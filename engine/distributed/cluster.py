@@ -38,6 +38,25 @@ _LOCAL = re.compile(r"^local:(\d+)$")
 _REMOTE = re.compile(r"^(tcp|tls)://[^\s/]+:\d+/?$")
 
 
+#: Dask settings of the local clusters Rahat starts: no stack sampling in the workers (it feeds
+#: the dashboard, which is off) and slower housekeeping ticks, so that idle workers cost about
+#: 1 % of a core rather than 4 %.
+QUIET_WORKERS = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+}
+
+
+@contextmanager
+def quiet_workers() -> Iterator[None]:
+    """:data:`QUIET_WORKERS` for the local clusters started meanwhile (their workers keep it)."""
+    import dask
+
+    with dask.config.set(QUIET_WORKERS):
+        yield
+
+
 def cluster_spec(given: str | None) -> str | None:
     """The cluster to use: ``given``, else :data:`SCHEDULER_ENV`, else ``None`` (one machine).
 
@@ -82,6 +101,7 @@ def cluster_client(spec: str) -> Iterator[Any]:
     if local:
         workers = int(local.group(1))
         with (
+            quiet_workers(),
             LocalCluster(
                 n_workers=workers,
                 threads_per_worker=1,

@@ -147,7 +147,7 @@ class WorkerParts:
         Futures the parts are computed from (the layers): kept while the parts are, so that a
         part lost with its worker can be computed again.
     seconds
-        Wall time of each phase so far: ``scatter`` (the layers to every worker), ``overlay``
+        Wall time of each phase so far: ``scatter`` (the layers put on the cluster), ``overlay``
         (the parts, until their arrays are here), ``rank`` (the rankings on the workers) and
         ``merge`` (their reduce here), summed over evaluations.
     moved

@@ -573,7 +573,10 @@ def dask_scheduler() -> Iterator[tuple[str, Any]]:
     pytest.importorskip("distributed")
     from distributed import Client, LocalCluster
 
+    from rahat.engine.distributed.cluster import quiet_workers
+
     with (
+        quiet_workers(),
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
         ) as cluster,

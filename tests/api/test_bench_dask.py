@@ -24,6 +24,7 @@ def test_bench_dask_json_has_the_issue_keys(tmp_path: Path) -> None:
     figures = json.loads(result.stdout)
     assert figures["households"] == 2000 and figures["single_s"] > 0
     assert set(figures["dask_s"]) == {"2"} and figures["identical"] is True
+    assert figures["dask_warm_s"]["2"] > 0 and figures["overhead_warm"]["2"] > 0
     assert figures["peak_worker_rss_mb"]["2"] > 0
     cluster = figures["phases"]["2"]["cluster"]  # the ranking too ran on the workers
     assert set(cluster) == {"scatter", "overlay", "rank", "merge"}, cluster
