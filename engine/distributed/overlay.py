@@ -149,9 +149,12 @@ def overlay_parts(
     except BaseException:
         parts.release()
         raise
+    import cloudpickle
     from dask.sizeof import sizeof
 
-    parts.sent("layers_out", sizeof([list(hazards), list(zones)]) * workers)
+    # what a worker fetches of the layers: a raster file's path and georeferencing (it reads the
+    # window under its households itself), an in-memory raster's cells, the zone polygons
+    parts.sent("layers_out", len(cloudpickle.dumps([list(hazards), list(zones)])) * workers)
     parts.sent("rows_out", sum(sizeof(source) for source in sources))
     parts.sent("overlay_back", sum(p.nbytes for p in gathered))
     parts.timed("scatter", scattered - started)
