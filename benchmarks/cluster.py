@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rahat.engine.distributed.cluster import DASK_LOG_LEVEL, quiet_workers
+from rahat.engine.distributed.cluster import local_cluster
 
 #: Files compared byte for byte.
 COMPARED = ("caseload.parquet", "summary.csv")
@@ -49,18 +49,7 @@ def _warm_cluster_run(
     The cluster is started here (``tcp://``), a first run warms its workers (numba loaded, the
     snapshot mapped), and the second, the overlay computed afresh again, is timed.
     """
-    from distributed import LocalCluster
-
-    with (
-        quiet_workers(),
-        LocalCluster(
-            n_workers=count,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=DASK_LOG_LEVEL,
-        ) as cluster,
-    ):
+    with local_cluster(count) as cluster:
         address = ["--cluster", cluster.scheduler_address]
         run(f"warming-{count}", address)
         seconds, _ = run(f"warm-{count}", address)

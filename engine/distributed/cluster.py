@@ -81,6 +81,28 @@ def cluster_spec(given: str | None) -> str | None:
 
 
 @contextmanager
+def local_cluster(workers: int) -> Iterator[Any]:
+    """A ``distributed.LocalCluster`` of ``workers`` processes of one thread, quiet, closed after.
+
+    One thread each, so that the kernels' own threads are not oversubscribed; no dashboard;
+    :data:`QUIET_WORKERS`; Dask's logs at :data:`DASK_LOG_LEVEL`.
+    """
+    from distributed import LocalCluster
+
+    with (
+        quiet_workers(),
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=DASK_LOG_LEVEL,
+        ) as cluster,
+    ):
+        yield cluster
+
+
+@contextmanager
 def cluster_client(spec: str) -> Iterator[Any]:
     """A ``distributed.Client`` on the cluster ``spec`` (:func:`cluster_spec`), closed after.
 
@@ -91,7 +113,7 @@ def cluster_client(spec: str) -> Iterator[Any]:
         reached.
     """
     try:
-        from distributed import Client, LocalCluster
+        from distributed import Client
         from distributed.utils import silence_logging_cmgr
     except ImportError:
         raise InputError(
@@ -99,18 +121,7 @@ def cluster_client(spec: str) -> Iterator[Any]:
         ) from None
     local = _LOCAL.match(spec)
     if local:
-        workers = int(local.group(1))
-        with (
-            quiet_workers(),
-            LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=DASK_LOG_LEVEL,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
+        with local_cluster(int(local.group(1))) as cluster, Client(cluster) as client:
             yield client
         return
     with silence_logging_cmgr(DASK_LOG_LEVEL):

@@ -571,17 +571,11 @@ def dask_scheduler() -> Iterator[tuple[str, Any]]:
     4 s, and the workers' imports) is paid once.
     """
     pytest.importorskip("distributed")
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from rahat.engine.distributed.cluster import quiet_workers
+    from rahat.engine.distributed.cluster import local_cluster
 
-    with (
-        quiet_workers(),
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with local_cluster(2) as cluster, Client(cluster) as client:
         yield cluster.scheduler_address, client
 
 
