@@ -562,13 +562,13 @@ def cli_ok(env: dict[str, str], *args: str) -> str:
     return result.stdout
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dask_scheduler() -> Iterator[tuple[str, Any]]:
-    """A Dask LocalCluster of two worker processes for every cluster test of this process.
+    """A Dask LocalCluster of two worker processes for the cluster tests of a module.
 
     Yields its scheduler's address (what ``--cluster tcp://...`` and ``RAHAT_DASK_SCHEDULER``
-    name, as for a cluster of other machines) and a client to inspect it. Its start (about
-    4 s, and the workers' imports) is paid once.
+    name, as for a cluster of other machines) and a client to inspect it. Per module, not per
+    session: an idle cluster still costs a little CPU, which the rest of the suite would pay.
     """
     pytest.importorskip("distributed")
     from distributed import Client

@@ -1,6 +1,6 @@
 """The API's runs on a Dask cluster (``RAHAT_DASK_SCHEDULER``): the same caseload, on the workers.
 
-The session's LocalCluster of two worker processes (``dask_scheduler``), reached at its
+The module's LocalCluster of two worker processes (``dask_scheduler``), reached at its
 scheduler's address as a cluster of other machines would be; the job runner hands the setting to
 its runs; a bad setting stops the service from starting with a clear message.
 """

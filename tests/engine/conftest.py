@@ -48,12 +48,13 @@ def districts_any_crs(request: pytest.FixtureRequest, districts_4326: np.ndarray
     return geoms
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
-    """A Dask LocalCluster of two worker processes, one for every cluster test of this process.
+    """A Dask LocalCluster of two worker processes for the cluster tests of a module.
 
-    Its start (about 4 s, and the workers' imports) is paid once; a test that kills a worker
-    leaves the cluster whole again (the nanny starts another).
+    Per module, not per session: an idle cluster still costs a little CPU, which the rest of
+    the suite would pay while it waits. A test that kills a worker leaves the cluster whole
+    again (the nanny starts another).
     """
     pytest.importorskip("distributed")
     from rahat.engine.distributed.cluster import cluster_client

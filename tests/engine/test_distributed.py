@@ -1,6 +1,6 @@
 """The overlay on a real Dask LocalCluster (worker processes) equals one machine's, array for array.
 
-The session's cluster of two worker processes serves (``client``, in tests/engine/conftest.py).
+The module's cluster of two worker processes serves (``client``, in tests/engine/conftest.py).
 The registry is the sample registry spread over the sample flood raster and the 2022 alert
 footprint, overlaid with a per-household radius (GPS accuracy), a vector layer and the default
 zone layers; the same again with a worker killed while the partitions run.
