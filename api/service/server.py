@@ -13,7 +13,10 @@ uvicorn's protocol (httptools when installed, else h11) to add
   has not asked for more, the clock does not run), else the connection is closed
   (``client_body_timeout`` in nginx);
 * a header size limit: a request line and headers longer than ``max_header_bytes`` get a 431
-  (h11 enforces it itself, as ``h11_max_incomplete_event_size``).
+  (h11 enforces it itself, as ``h11_max_incomplete_event_size``). Only the bytes up to the end
+  of the headers (the first blank line) count: a body that arrives before uvicorn has started
+  the request's cycle (the previous response just finished on a kept-alive connection) is not
+  header bytes (:func:`header_bytes`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,34 @@ _HEADERS_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
     b"content-length: 33\r\nconnection: close\r\n\r\nThe request headers are too long.\n"
 )
+
+
+#: The end of a request's headers.
+_BLANK_LINE = b"\r\n\r\n"
+
+
+def header_bytes(tail: bytes, data: bytes) -> tuple[int, bool, bytes]:
+    """Count the header bytes of ``data``, a piece of a request received while awaiting headers.
+
+    Parameters
+    ----------
+    tail
+        The last (up to 3) bytes received before ``data`` since the headers began: a blank line
+        may straddle two pieces.
+    data
+        The piece.
+
+    Returns
+    -------
+    (int, bool, bytes)
+        How many bytes of ``data`` belong to the request line and headers, whether the headers
+        ended in it, and the tail to pass with the next piece.
+    """
+    seen = tail + data
+    end = seen.find(_BLANK_LINE)
+    if end < 0:
+        return len(data), False, seen[-3:]
+    return max(end + len(_BLANK_LINE) - len(tail), 0), True, b""
 
 
 def _base_protocol() -> type[asyncio.Protocol]:
@@ -72,6 +103,8 @@ def protocol_class(
             self._header_timer: asyncio.TimerHandle | None = None
             self._body_timer: asyncio.TimerHandle | None = None
             self._header_bytes = 0
+            self._header_tail = b""
+            self._headers_ended = False
             super().connection_made(transport)
             self._arm_header_timer()
 
@@ -127,7 +160,11 @@ def protocol_class(
             waiting = self._awaiting_headers()
             if waiting:
                 self._arm_header_timer()
-                self._header_bytes += len(data)
+                if not self._headers_ended:
+                    counted, self._headers_ended, self._header_tail = header_bytes(
+                        self._header_tail, data
+                    )
+                    self._header_bytes += counted
             super().data_received(data)
             if self.transport.is_closing():
                 return
@@ -138,6 +175,7 @@ def protocol_class(
                 return
             # the headers are in
             self._header_bytes = 0
+            self._header_tail, self._headers_ended = b"", False
             if self._header_timer is not None:
                 self._header_timer.cancel()
                 self._header_timer = None

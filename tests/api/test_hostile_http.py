@@ -473,3 +473,17 @@ def test_memory_stays_flat_under_huge_bodies(
     record_property("agency_300MB_fields_rss_growth", grown)
     print(f"agency 300 MB of 16 KB form fields: server RSS +{grown / MIB:.1f} MiB")
     assert grown < 10 * MIB, grown
+
+
+def test_only_the_bytes_up_to_the_blank_line_are_header_bytes() -> None:
+    from rahat.api.service.server import header_bytes
+
+    head = b"POST /hazards HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+    body = b"b" * 100_000  # arrived with the headers, before the request's cycle began
+    assert header_bytes(b"", head + body) == (len(head), True, b"")
+    # the blank line split between two pieces
+    count, ended, tail = header_bytes(b"", head[:-3])
+    assert (count, ended, tail) == (len(head) - 3, False, head[-6:-3])
+    assert header_bytes(tail, head[-3:] + body) == (3, True, b"")
+    # no blank line yet: every byte counts (the 431 limit still applies to endless headers)
+    assert header_bytes(b"", b"X-Junk: " + b"j" * 4096 + b"\r\n")[:2] == (4106, False)
