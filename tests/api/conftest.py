@@ -588,3 +588,14 @@ def tasks_done(client: Any, prefix: str) -> int:
         return 0 if found is None else int(found.state_counts.get("memory", 0))
 
     return int(client.run_on_scheduler(count))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests marked ``slow`` first, the rest in their order (a stable sort).
+
+    ``pytest -n auto`` hands tests to its workers in this order; a long test collected last
+    (the README's tour, about 100 s, is the suite's last file) would otherwise run alone at the
+    end while the other worker waits. The hook sees the whole session's tests, not only this
+    folder's.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

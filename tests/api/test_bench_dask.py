@@ -14,6 +14,7 @@ from rahat.benchmarks.cluster import COMPARED, identical_outputs
 pytest.importorskip("distributed")
 
 
+@pytest.mark.slow
 def test_bench_dask_json_has_the_issue_keys(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli,

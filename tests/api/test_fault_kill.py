@@ -169,6 +169,7 @@ def _check_after_restart(api: httpx.Client, settings: Settings, load: Load) -> N
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_kill_9_during_uploads_runs_and_exports(
     tmp_path: Path, registry_file: Path, chunk: int

@@ -14,6 +14,7 @@ KERNEL_TESTS = sorted(str(p) for p in HERE.glob("test_kernel_*.py"))
 
 
 @pytest.mark.skipif(os.environ.get("NUMBA_DISABLE_JIT") == "1", reason="already without JIT")
+@pytest.mark.slow
 def test_kernel_tests_pass_without_jit() -> None:
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1"}
     result = subprocess.run(
