@@ -141,19 +141,19 @@ class ExposureCache:
 
     def cluster_seconds(self) -> dict[str, float]:
         """Seconds of each cluster phase (:attr:`WorkerParts.seconds`) over every overlay kept."""
-        out: dict[str, float] = {}
-        for parts in self._parts.values():
-            for phase, seconds in parts.seconds.items():
-                out[phase] = round(out.get(phase, 0.0) + seconds, 3)
-        return out
+        return {phase: round(v, 3) for phase, v in self._summed("seconds").items()}
 
     def cluster_moved_mb(self) -> dict[str, float]:
         """MiB moved to and from the workers (:attr:`WorkerParts.moved`) over every overlay kept."""
+        return {what: round(v / 2**20, 3) for what, v in self._summed("moved").items()}
+
+    def _summed(self, figures: str) -> dict[str, float]:
+        """``WorkerParts.<figures>`` summed key by key over the overlays kept on the cluster."""
         out: dict[str, float] = {}
         for parts in self._parts.values():
-            for what, nbytes in parts.moved.items():
-                out[what] = out.get(what, 0.0) + nbytes / 2**20
-        return {what: round(mb, 3) for what, mb in out.items()}
+            for key, value in getattr(parts, figures).items():
+                out[key] = out.get(key, 0.0) + value
+        return out
 
     def ranking(self, exposure: Exposure) -> Ranking | None:
         """How to rank households of ``exposure``: on the cluster where its parts are.
@@ -161,8 +161,8 @@ class ExposureCache:
         ``None`` (rank in this process) without a cluster, and for an overlay the workers do
         not hold (read back from the exposure store: sending it would cost more than ranking).
         """
-        parts = self._parts.get(id(exposure))
-        if self.client is None or parts is None or not parts.futures:
+        parts = self._parts.get(id(exposure))  # only an overlay on the cluster has parts
+        if parts is None or not parts.futures:
             return None
         from rahat.engine.distributed.ranking import distributed_ranking
 

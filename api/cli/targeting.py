@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -291,7 +290,7 @@ def run(
     """Evaluate a scenario on a registry and write caseload, summary, map and manifest."""
     startup = seconds_since_process_start()  # interpreter and command line, up to this line
     started = time.perf_counter()
-    from rahat.engine.distributed.cluster import cluster_client, cluster_spec, worker_peak_rss_mb
+    from rahat.engine.distributed.cluster import cluster_spec, optional_client, worker_peak_rss_mb
     from rahat.engine.pipeline import ExposureCache, run_scenario
     from rahat.engine.targeting.outputs import parse_formats
 
@@ -308,7 +307,7 @@ def run(
         registry_s = time.perf_counter() - started
         spec = cluster_spec(cluster)
         with (
-            cluster_client(spec) if spec else contextlib.nullcontext(None) as client,
+            optional_client(spec) as client,
             progress_bar(not as_json) as progress,
         ):
             cache = ExposureCache(client=client)
@@ -421,7 +420,7 @@ def sweep_command(
     ] = None,
 ) -> None:
     """Evaluate a scenario over a parameter grid on one overlay; write a table and heatmap."""
-    from rahat.engine.distributed.cluster import cluster_client, cluster_spec, worker_peak_rss_mb
+    from rahat.engine.distributed.cluster import cluster_spec, optional_client, worker_peak_rss_mb
     from rahat.engine.distributed.sweep import distributed_sweep
     from rahat.engine.pipeline import (
         REJECTS_FILE,
@@ -454,7 +453,7 @@ def sweep_command(
         reg = load_cli_registry(registry, rejects_path)
         hazards = load_hazards(loaded, registry_extent=reg.registry.bounds())
         warnings = [*reg.warnings, *hazard_warnings(hazards)]
-        with cluster_client(spec) if spec else contextlib.nullcontext(None) as client:
+        with optional_client(spec) as client:
             cache = ExposureCache(client=client)
             exposure = cache.exposure(reg.registry, hazards, loaded)
             if loaded.budget.same_as is not None:  # the same money at every grid point

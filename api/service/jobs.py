@@ -93,15 +93,13 @@ def run_pipeline(
         The run's totals, JSON-serialisable, with ``registry_rejected`` and
         ``location_mismatches``.
     """
-    import contextlib
-
-    from rahat.engine.distributed.cluster import cluster_client
+    from rahat.engine.distributed.cluster import optional_client
     from rahat.engine.pipeline import ExposureCache, load_registry, run_scenario
     from rahat.engine.targeting.scenario import load_scenario
 
     # a snapshot is memory-mapped; a plain file is imported into a cached snapshot once
     registry = load_registry(registry_path, snapshots=True, notify=logger.info)
-    with cluster_client(cluster) if cluster else contextlib.nullcontext(None) as client:
+    with optional_client(cluster) as client:
         result = run_scenario(
             load_scenario(scenario),
             registry=registry,

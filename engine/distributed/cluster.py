@@ -174,6 +174,16 @@ def gather_results(client: Any, futures: list[Any], stage: str) -> list[Any]:
         ) from None
 
 
+@contextmanager
+def optional_client(spec: str | None) -> Iterator[Any]:
+    """:func:`cluster_client` of ``spec``, or ``None`` (this process) when there is no spec."""
+    if spec is None:
+        yield None
+        return
+    with cluster_client(spec) as client:
+        yield client
+
+
 def _own_peak_rss_mb() -> float:
     """Peak resident memory of this process, MiB (Linux reports ``ru_maxrss`` in KiB)."""
     import resource
